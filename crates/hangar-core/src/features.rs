@@ -1,0 +1,150 @@
+//! The convenience form with named features: `{"instances": [{"age": 41, ...}]}`
+//! mapped onto a model's single 2-D input using the version's feature names.
+
+use crate::signature::{Signature, TensorSpec};
+use crate::tensor::{Scalar, Tensor, TensorData, TensorError};
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FeatureError {
+    #[error("named features need a model with exactly one 2-D input; this one has {0}")]
+    NotTabular(String),
+    #[error("this model version has no feature names; push it with --features a,b,c (or send tensors with \"inputs\")")]
+    NoFeatureNames,
+    #[error("the model's input takes {expected} columns but {got} feature names are registered")]
+    WidthMismatch { expected: i64, got: usize },
+    #[error("instance {index}: missing feature '{name}'")]
+    Missing { index: usize, name: String },
+    #[error("instance {index}: unknown feature '{name}'; known features: {known}")]
+    Unknown {
+        index: usize,
+        name: String,
+        known: String,
+    },
+    #[error("instance {index}: feature '{name}' given twice")]
+    Duplicate { index: usize, name: String },
+    #[error("\"instances\" is empty")]
+    Empty,
+    #[error(transparent)]
+    Tensor(#[from] TensorError),
+}
+
+/// The single 2-D input that named features map onto, if the model has one.
+pub fn tabular_input(signature: &Signature) -> Result<&TensorSpec, FeatureError> {
+    match signature.inputs.as_slice() {
+        [one] if one.shape.len() == 2 => Ok(one),
+        other => Err(FeatureError::NotTabular(
+            other
+                .iter()
+                .map(|s| format!("'{}' {:?}", s.name, s.shape))
+                .collect::<Vec<_>>()
+                .join(", "),
+        )),
+    }
+}
+
+/// Builds the model's input tensor from named-feature rows.
+pub fn instances_to_tensor(
+    signature: &Signature,
+    feature_names: Option<&[String]>,
+    instances: Vec<Vec<(String, Scalar)>>,
+) -> Result<Tensor, FeatureError> {
+    let spec = tabular_input(signature)?;
+    let names = feature_names.ok_or(FeatureError::NoFeatureNames)?;
+    if spec.shape[1] >= 0 && spec.shape[1] as usize != names.len() {
+        return Err(FeatureError::WidthMismatch {
+            expected: spec.shape[1],
+            got: names.len(),
+        });
+    }
+    if instances.is_empty() {
+        return Err(FeatureError::Empty);
+    }
+    let rows = instances.len();
+    let mut flat: Vec<Option<Scalar>> = vec![None; rows * names.len()];
+    for (index, instance) in instances.into_iter().enumerate() {
+        for (name, value) in instance {
+            let Some(col) = names.iter().position(|n| *n == name) else {
+                return Err(FeatureError::Unknown {
+                    index,
+                    name,
+                    known: names.join(","),
+                });
+            };
+            let slot = &mut flat[index * names.len() + col];
+            if slot.is_some() {
+                return Err(FeatureError::Duplicate { index, name });
+            }
+            *slot = Some(value);
+        }
+    }
+    let values = flat
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.ok_or_else(|| FeatureError::Missing {
+                index: i / names.len(),
+                name: names[i % names.len()].clone(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let data = TensorData::from_scalars(&spec.name, spec.datatype, values)?;
+    Ok(Tensor::new(spec.name.clone(), vec![rows, names.len()], data)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::DataType;
+
+    fn sig(width: i64) -> Signature {
+        Signature {
+            inputs: vec![TensorSpec { name: "input".into(), datatype: DataType::Fp32, shape: vec![-1, width] }],
+            outputs: vec![],
+        }
+    }
+
+    fn row(pairs: &[(&str, f64)]) -> Vec<(String, Scalar)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), Scalar::Float(*v))).collect()
+    }
+
+    fn names() -> Vec<String> {
+        vec!["age".into(), "income".into()]
+    }
+
+    #[test]
+    fn instances_map_onto_columns_in_registered_order() {
+        let t = instances_to_tensor(
+            &sig(2),
+            Some(&names()),
+            vec![row(&[("income", 10.0), ("age", 41.0)]), row(&[("age", 30.0), ("income", 5.5)])],
+        )
+        .unwrap();
+        assert_eq!(t.shape, vec![2, 2]);
+        assert_eq!(t.data, TensorData::Fp32(vec![41.0, 10.0, 30.0, 5.5]));
+    }
+
+    fn check_err(width: i64, names: Option<Vec<String>>, rows: Vec<Vec<(String, Scalar)>>, expected: &str) {
+        let e = instances_to_tensor(&sig(width), names.as_deref(), rows).unwrap_err();
+        assert_eq!(e.to_string(), expected);
+    }
+
+    #[test]
+    fn bad_instances_are_explained() {
+        check_err(2, Some(names()), vec![row(&[("age", 1.0)])], "instance 0: missing feature 'income'");
+        check_err(
+            2,
+            Some(names()),
+            vec![row(&[("age", 1.0), ("income", 1.0), ("zip", 1.0)])],
+            "instance 0: unknown feature 'zip'; known features: age,income",
+        );
+        check_err(2, Some(names()), vec![], "\"instances\" is empty");
+        check_err(3, Some(names()), vec![row(&[("age", 1.0)])], "the model's input takes 3 columns but 2 feature names are registered");
+        check_err(2, None, vec![row(&[("age", 1.0)])], "this model version has no feature names; push it with --features a,b,c (or send tensors with \"inputs\")");
+        check_err(
+            2,
+            Some(names()),
+            vec![vec![("age".into(), Scalar::Str("x".into())), ("income".into(), Scalar::Int(1))]],
+            "input 'input': element 0 (\"x\") is not a valid FP32",
+        );
+    }
+}

@@ -1,0 +1,19 @@
+//! Hangar's domain model: plain types and pure functions with no I/O.
+//!
+//! **Architecture invariant:** nothing in this crate talks to the outside world
+//! (no tokio, no sqlx, no axum, no files), so everything here is tested directly
+//! and cannot fail for reasons other than its inputs.
+
+pub mod features;
+pub mod model;
+pub mod name;
+pub mod signature;
+pub mod tensor;
+
+pub use model::{
+    AliasEvent, ArtifactFormat, Deployment, DeploymentTarget, Model, ModelCard, ModelVersion,
+    RiskTier, VersionRef, VersionSelector,
+};
+pub use name::{validate_name, NameError, NameKind};
+pub use signature::{Signature, SignatureError, TensorSpec};
+pub use tensor::{DataType, Tensor, TensorData, TensorError};

@@ -1,0 +1,50 @@
+//! Model runtimes and the inference thread pool.
+//!
+//! A [`Runtime`] turns artifact bytes into a [`LoadedModel`]: something that
+//! takes named tensors and returns named tensors. ONNX Runtime is the first
+//! runtime; native tree formats will be others behind the same traits.
+//!
+//! **Architecture invariant:** inference is CPU-bound and never runs on the
+//! async executor's threads; callers go through [`InferencePool`].
+
+mod locate;
+mod onnx;
+mod pool;
+
+use std::sync::Arc;
+
+use hangar_core::{Signature, Tensor};
+
+pub use locate::{locate_onnxruntime, OrtLocation, DEFAULT_ORT_DIR};
+pub use onnx::OnnxRuntime;
+pub use pool::{InferencePool, PoolError};
+
+/// A model loaded into memory, shared by every request that uses it.
+pub trait LoadedModel: Send + Sync {
+    fn signature(&self) -> &Signature;
+    /// Runs the model. `outputs` empty means every output. Inputs must have
+    /// been checked against [`LoadedModel::signature`] already.
+    fn infer(&self, inputs: &[Tensor], outputs: &[String]) -> Result<Vec<Tensor>, RuntimeError>;
+    /// Approximate resident size, for memory accounting.
+    fn memory_bytes(&self) -> u64;
+}
+
+/// Loads artifacts of one format.
+pub trait Runtime: Send + Sync {
+    /// Loads and warms up a model. Fails, naming the reason (for ONNX, the
+    /// unsupported operator), when the model cannot run here.
+    fn load(&self, bytes: &[u8]) -> Result<Arc<dyn LoadedModel>, RuntimeError>;
+    fn name(&self) -> &'static str;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("the ONNX Runtime library could not be loaded from {path}: {reason}")]
+    Library { path: String, reason: String },
+    #[error("model cannot run on ONNX Runtime: {0}")]
+    Unsupported(String),
+    #[error("model failed its warm-up run: {0}")]
+    WarmUp(String),
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
