@@ -1,1 +1,31 @@
-//! placeholder
+//! Hangar's persistence: metadata in SQLite through sqlx (schema migrations
+//! applied at start) and artifacts as content-addressed files.
+//!
+//! **API boundary:** only this crate knows SQL and file layout; it takes and
+//! returns `hangar-core` domain types.
+
+mod artifacts;
+mod db;
+
+pub use artifacts::{ArtifactStore, StoredArtifact, Upload};
+pub use db::{AliasState, Db, NewVersion};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("artifact is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("artifact {digest} is corrupt: its content hashes to {actual}")]
+    Corrupt { digest: String, actual: String },
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is invalid: {0}")]
+    Invalid(String),
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}

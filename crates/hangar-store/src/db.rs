@@ -1,0 +1,584 @@
+//! Metadata in SQLite: models, versions, aliases (with history) and
+//! deployments. All SQL lives here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use hangar_core::{
+    AliasEvent, ArtifactFormat, DataType, Deployment, Model, ModelCard, ModelVersion, RiskTier, Signature,
+    TensorSpec, VersionRef, VersionSelector,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::{StoredArtifact, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: SqlitePool,
+}
+
+/// Everything about a new version except its number, which the store
+/// allocates.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub artifact: StoredArtifact,
+    pub format: ArtifactFormat,
+    pub signature: Signature,
+    pub feature_names: Option<Vec<String>>,
+    pub description: String,
+    pub source_commit: Option<String>,
+    pub training_run: Option<String>,
+    pub metrics: BTreeMap<String, f64>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Where an alias points now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasState {
+    pub alias: String,
+    pub version: u32,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Invalid(format!("timestamp {s:?}: {e}")))
+}
+
+fn json<T: for<'de> Deserialize<'de>>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn to_json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// Storage form of a signature (kept apart from the domain type).
+#[derive(Serialize, Deserialize)]
+struct StoredSpec {
+    name: String,
+    datatype: String,
+    shape: Vec<i64>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSignature {
+    inputs: Vec<StoredSpec>,
+    outputs: Vec<StoredSpec>,
+}
+
+fn signature_to_json(s: &Signature) -> String {
+    let conv = |v: &[TensorSpec]| {
+        v.iter()
+            .map(|t| StoredSpec {
+                name: t.name.clone(),
+                datatype: t.datatype.as_str().to_string(),
+                shape: t.shape.clone(),
+            })
+            .collect()
+    };
+    to_json(&StoredSignature {
+        inputs: conv(&s.inputs),
+        outputs: conv(&s.outputs),
+    })
+}
+
+fn signature_from_json(s: &str) -> Result<Signature, StoreError> {
+    let stored: StoredSignature = json(s)?;
+    let conv = |v: Vec<StoredSpec>| -> Result<Vec<TensorSpec>, StoreError> {
+        v.into_iter()
+            .map(|t| {
+                Ok(TensorSpec {
+                    datatype: DataType::from_str(&t.datatype).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    name: t.name,
+                    shape: t.shape,
+                })
+            })
+            .collect()
+    };
+    Ok(Signature {
+        inputs: conv(stored.inputs)?,
+        outputs: conv(stored.outputs)?,
+    })
+}
+
+const MODEL_COLUMNS: &str = "m.id, m.name, m.description, m.owner_team, m.intended_use, m.out_of_scope_uses, \
+     m.risk_tier, m.tags, m.created_at, m.updated_at, m.created_by, \
+     (SELECT MAX(v.version) FROM model_versions v WHERE v.model_id = m.id) AS latest_version";
+
+fn model_from_row(r: &SqliteRow) -> Result<Model, StoreError> {
+    Ok(Model {
+        name: r.try_get("name")?,
+        card: ModelCard {
+            description: r.try_get("description")?,
+            owner_team: r.try_get("owner_team")?,
+            intended_use: r.try_get("intended_use")?,
+            out_of_scope_uses: json(&r.try_get::<String, _>("out_of_scope_uses")?)?,
+            risk_tier: RiskTier::from_str(&r.try_get::<String, _>("risk_tier")?)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+            tags: json(&r.try_get::<String, _>("tags")?)?,
+        },
+        latest_version: r.try_get::<Option<i64>, _>("latest_version")?.map(|v| v as u32),
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+const VERSION_COLUMNS: &str = "m.name AS model_name, v.version, v.digest, v.size_bytes, v.format, v.signature, \
+     v.feature_names, v.description, v.source_commit, v.training_run, v.metrics, v.metadata, v.created_at, v.created_by";
+
+fn version_from_row(r: &SqliteRow) -> Result<ModelVersion, StoreError> {
+    Ok(ModelVersion {
+        model: r.try_get("model_name")?,
+        version: r.try_get::<i64, _>("version")? as u32,
+        digest: r.try_get("digest")?,
+        size_bytes: r.try_get::<i64, _>("size_bytes")? as u64,
+        format: ArtifactFormat::from_str(&r.try_get::<String, _>("format")?).map_err(StoreError::Invalid)?,
+        signature: signature_from_json(&r.try_get::<String, _>("signature")?)?,
+        feature_names: r.try_get::<Option<String>, _>("feature_names")?.map(|s| json(&s)).transpose()?,
+        description: r.try_get("description")?,
+        source_commit: r.try_get("source_commit")?,
+        training_run: r.try_get("training_run")?,
+        metrics: json(&r.try_get::<String, _>("metrics")?)?,
+        metadata: json(&r.try_get::<String, _>("metadata")?)?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+fn event_from_row(r: &SqliteRow) -> Result<AliasEvent, StoreError> {
+    Ok(AliasEvent {
+        model: r.try_get("model_name")?,
+        alias: r.try_get("alias")?,
+        from_version: r.try_get::<Option<i64>, _>("from_version")?.map(|v| v as u32),
+        to_version: r.try_get::<Option<i64>, _>("to_version")?.map(|v| v as u32),
+        actor: r.try_get("actor")?,
+        at: parse_ts(&r.try_get::<String, _>("at")?)?,
+    })
+}
+
+fn deployment_from_row(r: &SqliteRow) -> Result<Deployment, StoreError> {
+    let model: String = r.try_get("model_name")?;
+    let selector = match (
+        r.try_get::<Option<i64>, _>("target_version")?,
+        r.try_get::<Option<String>, _>("target_alias")?,
+    ) {
+        (Some(v), None) => VersionSelector::Number(v as u32),
+        (None, Some(a)) => VersionSelector::Alias(a),
+        _ => return Err(StoreError::Invalid("deployment target".into())),
+    };
+    Ok(Deployment {
+        name: r.try_get("name")?,
+        target: VersionRef { model, selector },
+        version: r.try_get::<i64, _>("version")? as u32,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+        updated_by: r.try_get("updated_by")?,
+    })
+}
+
+const DEPLOYMENT_COLUMNS: &str = "d.name, m.name AS model_name, d.target_version, d.target_alias, d.version, \
+     d.created_at, d.updated_at, d.updated_by";
+
+impl Db {
+    /// Opens (creating) the SQLite file and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Db { pool })
+    }
+
+    async fn model_id(&self, name: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT id FROM models WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("model '{name}'")))
+    }
+
+    pub async fn create_model(&self, name: &str, card: &ModelCard, actor: &str) -> Result<Model, StoreError> {
+        let now = ts(Utc::now());
+        let result = sqlx::query(
+            "INSERT INTO models (name, description, owner_team, intended_use, out_of_scope_uses, risk_tier, tags, \
+             created_at, updated_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(&card.description)
+        .bind(&card.owner_team)
+        .bind(&card.intended_use)
+        .bind(to_json(&card.out_of_scope_uses))
+        .bind(card.risk_tier.as_str())
+        .bind(to_json(&card.tags))
+        .bind(&now)
+        .bind(&now)
+        .bind(actor)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                return Err(StoreError::Conflict(format!("model '{name}' already exists")))
+            }
+            other => other?,
+        };
+        self.get_model(name).await
+    }
+
+    pub async fn list_models(&self) -> Result<Vec<Model>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {MODEL_COLUMNS} FROM models m ORDER BY m.name"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(model_from_row).collect()
+    }
+
+    pub async fn get_model(&self, name: &str) -> Result<Model, StoreError> {
+        let row = sqlx::query(&format!("SELECT {MODEL_COLUMNS} FROM models m WHERE m.name = ?"))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("model '{name}'")))?;
+        model_from_row(&row)
+    }
+
+    pub async fn update_card(&self, name: &str, card: &ModelCard) -> Result<Model, StoreError> {
+        let n = sqlx::query(
+            "UPDATE models SET description = ?, owner_team = ?, intended_use = ?, out_of_scope_uses = ?, \
+             risk_tier = ?, tags = ?, updated_at = ? WHERE name = ?",
+        )
+        .bind(&card.description)
+        .bind(&card.owner_team)
+        .bind(&card.intended_use)
+        .bind(to_json(&card.out_of_scope_uses))
+        .bind(card.risk_tier.as_str())
+        .bind(to_json(&card.tags))
+        .bind(ts(Utc::now()))
+        .bind(name)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("model '{name}'")));
+        }
+        self.get_model(name).await
+    }
+
+    /// Registers a version under the next number. Numbers are allocated in a
+    /// write transaction, so concurrent pushes get distinct numbers.
+    pub async fn add_version(&self, model: &str, v: &NewVersion, actor: &str) -> Result<ModelVersion, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let model_id: i64 = sqlx::query_scalar("SELECT id FROM models WHERE name = ?")
+            .bind(model)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("model '{model}'")))?;
+        let next: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model_id = ?")
+                .bind(model_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO model_versions (model_id, version, digest, size_bytes, format, signature, feature_names, \
+             description, source_commit, training_run, metrics, metadata, created_at, created_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(model_id)
+        .bind(next)
+        .bind(&v.artifact.digest)
+        .bind(v.artifact.size_bytes as i64)
+        .bind(v.format.as_str())
+        .bind(signature_to_json(&v.signature))
+        .bind(v.feature_names.as_ref().map(to_json))
+        .bind(&v.description)
+        .bind(&v.source_commit)
+        .bind(&v.training_run)
+        .bind(to_json(&v.metrics))
+        .bind(to_json(&v.metadata))
+        .bind(ts(Utc::now()))
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE models SET updated_at = ? WHERE id = ?")
+            .bind(ts(Utc::now()))
+            .bind(model_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.get_version(model, next as u32).await
+    }
+
+    pub async fn list_versions(&self, model: &str) -> Result<Vec<ModelVersion>, StoreError> {
+        let id = self.model_id(model).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id \
+             WHERE v.model_id = ? ORDER BY v.version"
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    pub async fn get_version(&self, model: &str, version: u32) -> Result<ModelVersion, StoreError> {
+        let id = self.model_id(model).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id \
+             WHERE v.model_id = ? AND v.version = ?"
+        ))
+        .bind(id)
+        .bind(i64::from(version))
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("version {version} of model '{model}'")))?;
+        version_from_row(&row)
+    }
+
+    /// The version a reference points at now.
+    pub async fn resolve(&self, r: &VersionRef) -> Result<ModelVersion, StoreError> {
+        match &r.selector {
+            VersionSelector::Number(v) => self.get_version(&r.model, *v).await,
+            VersionSelector::Alias(a) => {
+                let state = self.get_alias(&r.model, a).await?;
+                self.get_version(&r.model, state.version).await
+            }
+        }
+    }
+
+    pub async fn get_alias(&self, model: &str, alias: &str) -> Result<AliasState, StoreError> {
+        let id = self.model_id(model).await?;
+        let row = sqlx::query("SELECT alias, version, updated_at, updated_by FROM aliases WHERE model_id = ? AND alias = ?")
+            .bind(id)
+            .bind(alias)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("alias '{alias}' of model '{model}'")))?;
+        alias_from_row(&row)
+    }
+
+    pub async fn list_aliases(&self, model: &str) -> Result<Vec<AliasState>, StoreError> {
+        let id = self.model_id(model).await?;
+        let rows =
+            sqlx::query("SELECT alias, version, updated_at, updated_by FROM aliases WHERE model_id = ? ORDER BY alias")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(alias_from_row).collect()
+    }
+
+    /// Sets or moves an alias and records the move.
+    pub async fn set_alias(&self, model: &str, alias: &str, version: u32, actor: &str) -> Result<AliasEvent, StoreError> {
+        self.change_alias(model, alias, Some(version), actor).await
+    }
+
+    /// Deletes an alias and records the deletion.
+    pub async fn delete_alias(&self, model: &str, alias: &str, actor: &str) -> Result<AliasEvent, StoreError> {
+        self.change_alias(model, alias, None, actor).await
+    }
+
+    async fn change_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        to: Option<u32>,
+        actor: &str,
+    ) -> Result<AliasEvent, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let model_id: i64 = sqlx::query_scalar("SELECT id FROM models WHERE name = ?")
+            .bind(model)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("model '{model}'")))?;
+        if let Some(v) = to {
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM model_versions WHERE model_id = ? AND version = ?")
+                    .bind(model_id)
+                    .bind(i64::from(v))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!("version {v} of model '{model}'")));
+            }
+        }
+        let from: Option<i64> = sqlx::query_scalar("SELECT version FROM aliases WHERE model_id = ? AND alias = ?")
+            .bind(model_id)
+            .bind(alias)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if from.is_none() && to.is_none() {
+            return Err(StoreError::NotFound(format!("alias '{alias}' of model '{model}'")));
+        }
+        let now = Utc::now();
+        match to {
+            Some(v) => {
+                sqlx::query(
+                    "INSERT INTO aliases (model_id, alias, version, updated_at, updated_by) VALUES (?, ?, ?, ?, ?) \
+                     ON CONFLICT (model_id, alias) DO UPDATE SET version = excluded.version, \
+                     updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                )
+                .bind(model_id)
+                .bind(alias)
+                .bind(i64::from(v))
+                .bind(ts(now))
+                .bind(actor)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM aliases WHERE model_id = ? AND alias = ?")
+                    .bind(model_id)
+                    .bind(alias)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO alias_events (model_id, alias, from_version, to_version, actor, at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(model_id)
+        .bind(alias)
+        .bind(from)
+        .bind(to.map(i64::from))
+        .bind(actor)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(AliasEvent {
+            model: model.to_string(),
+            alias: alias.to_string(),
+            from_version: from.map(|v| v as u32),
+            to_version: to,
+            actor: actor.to_string(),
+            at: parse_ts(&ts(now))?,
+        })
+    }
+
+    /// Every move of the model's aliases (or of one alias), oldest first.
+    pub async fn alias_history(&self, model: &str, alias: Option<&str>) -> Result<Vec<AliasEvent>, StoreError> {
+        let id = self.model_id(model).await?;
+        let rows = sqlx::query(
+            "SELECT m.name AS model_name, e.alias, e.from_version, e.to_version, e.actor, e.at \
+             FROM alias_events e JOIN models m ON m.id = e.model_id \
+             WHERE e.model_id = ? AND (? IS NULL OR e.alias = ?) ORDER BY e.id",
+        )
+        .bind(id)
+        .bind(alias)
+        .bind(alias)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// The version an alias pointed at, at time `at` (None: it was not set).
+    pub async fn alias_at(&self, model: &str, alias: &str, at: DateTime<Utc>) -> Result<Option<u32>, StoreError> {
+        let id = self.model_id(model).await?;
+        let v: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT to_version FROM alias_events WHERE model_id = ? AND alias = ? AND at <= ? \
+             ORDER BY at DESC, id DESC LIMIT 1",
+        )
+        .bind(id)
+        .bind(alias)
+        .bind(ts(at))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(v.flatten().map(|v| v as u32))
+    }
+
+    /// Creates or changes a deployment.
+    pub async fn put_deployment(
+        &self,
+        name: &str,
+        target: &VersionRef,
+        version: u32,
+        actor: &str,
+    ) -> Result<Deployment, StoreError> {
+        let model_id = self.model_id(&target.model).await?;
+        let (tv, ta) = match &target.selector {
+            VersionSelector::Number(v) => (Some(i64::from(*v)), None),
+            VersionSelector::Alias(a) => (None, Some(a.as_str())),
+        };
+        let now = ts(Utc::now());
+        sqlx::query(
+            "INSERT INTO deployments (name, model_id, target_version, target_alias, version, created_at, updated_at, \
+             updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET \
+             model_id = excluded.model_id, target_version = excluded.target_version, \
+             target_alias = excluded.target_alias, version = excluded.version, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        )
+        .bind(name)
+        .bind(model_id)
+        .bind(tv)
+        .bind(ta)
+        .bind(i64::from(version))
+        .bind(&now)
+        .bind(&now)
+        .bind(actor)
+        .execute(&self.pool)
+        .await?;
+        self.get_deployment(name).await
+    }
+
+    pub async fn get_deployment(&self, name: &str) -> Result<Deployment, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d JOIN models m ON m.id = d.model_id WHERE d.name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("deployment '{name}'")))?;
+        deployment_from_row(&row)
+    }
+
+    pub async fn list_deployments(&self) -> Result<Vec<Deployment>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d JOIN models m ON m.id = d.model_id ORDER BY d.name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(deployment_from_row).collect()
+    }
+
+    pub async fn delete_deployment(&self, name: &str) -> Result<(), StoreError> {
+        let n = sqlx::query("DELETE FROM deployments WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("deployment '{name}'")));
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn alias_from_row(r: &SqliteRow) -> Result<AliasState, StoreError> {
+    Ok(AliasState {
+        alias: r.try_get("alias")?,
+        version: r.try_get::<i64, _>("version")? as u32,
+        updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+        updated_by: r.try_get("updated_by")?,
+    })
+}
