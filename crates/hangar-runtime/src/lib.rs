@@ -27,6 +27,9 @@ pub trait LoadedModel: Send + Sync {
     fn infer(&self, inputs: &[Tensor], outputs: &[String]) -> Result<Vec<Tensor>, RuntimeError>;
     /// Approximate resident size, for memory accounting.
     fn memory_bytes(&self) -> u64;
+    /// Feature names the artifact itself declares (ONNX metadata property
+    /// `feature_names`: a JSON array or a comma-separated list), if any.
+    fn declared_feature_names(&self) -> Option<Vec<String>>;
 }
 
 /// Loads artifacts of one format.

@@ -73,7 +73,9 @@ impl Runtime for OnnxRuntime {
         for _ in 1..self.instances {
             sessions.push(Mutex::new(self.session(bytes)?));
         }
+        let declared_feature_names = first_feature_names(&sessions[0]);
         let model = OnnxModel {
+            declared_feature_names,
             sessions,
             signature,
             memory_bytes: bytes.len() as u64 * self.instances as u64,
@@ -88,6 +90,7 @@ impl Runtime for OnnxRuntime {
 }
 
 struct OnnxModel {
+    declared_feature_names: Option<Vec<String>>,
     sessions: Vec<Mutex<Session>>,
     signature: Signature,
     memory_bytes: u64,
@@ -135,6 +138,23 @@ fn spec_of(name: &str, ty: &ValueType, is_input: bool) -> Result<TensorSpec, Run
             "{side} '{name}' is of type {other}; Hangar serves tensor inputs and outputs (and ZipMap outputs)"
         ))),
     }
+}
+
+fn first_feature_names(session: &Mutex<Session>) -> Option<Vec<String>> {
+    let session = session.lock().unwrap_or_else(|p| p.into_inner());
+    let raw = session.metadata().ok()?.custom("feature_names")?;
+    parse_feature_names(&raw)
+}
+
+/// `["a","b"]` or `a,b`.
+fn parse_feature_names(raw: &str) -> Option<Vec<String>> {
+    let raw = raw.trim();
+    let names: Vec<String> = if let Some(inner) = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+        inner.split(',').map(|s| s.trim().trim_matches('"').to_string()).collect()
+    } else {
+        raw.split(',').map(|s| s.trim().to_string()).collect()
+    };
+    (!names.is_empty() && names.iter().all(|n| !n.is_empty())).then_some(names)
 }
 
 fn signature_of(session: &Session) -> Result<Signature, RuntimeError> {
@@ -303,5 +323,22 @@ impl LoadedModel for OnnxModel {
 
     fn memory_bytes(&self) -> u64 {
         self.memory_bytes
+    }
+
+    fn declared_feature_names(&self) -> Option<Vec<String>> {
+        self.declared_feature_names.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_feature_names;
+
+    #[test]
+    fn feature_names_metadata_accepts_json_or_csv() {
+        assert_eq!(parse_feature_names(r#"["a", "b"]"#), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(parse_feature_names("a, b"), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(parse_feature_names(""), None);
+        assert_eq!(parse_feature_names("a,,b"), None);
     }
 }

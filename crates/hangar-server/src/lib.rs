@@ -1,1 +1,161 @@
-//! placeholder
+//! Hangar's server: the Open Inference Protocol V2 routes, the `/api/v1`
+//! management API, and the serving state behind them.
+//!
+//! **API boundary:** only this crate knows HTTP. It turns requests into
+//! domain calls (`hangar-core`), storage calls (`hangar-store`) and inference
+//! on the dedicated pool (`hangar-runtime`).
+
+mod api;
+mod error;
+mod serving;
+mod state;
+mod v2;
+pub mod wire;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::http::{HeaderName, Request};
+use axum::response::IntoResponse;
+use axum::Router;
+use hangar_core::{ModelCard, VersionRef};
+use hangar_runtime::{InferencePool, OnnxRuntime, Runtime, RuntimeError};
+use hangar_store::{ArtifactStore, Db, StoreError};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use api::VersionMeta;
+pub use error::{ApiError, ErrorCode};
+pub use state::{AppState, Limits};
+
+/// Everything the server needs to start, already validated by the binary.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub ort_dylib: PathBuf,
+    pub limits: Limits,
+    /// Inference worker threads; `None` = one per core.
+    pub inference_threads: Option<usize>,
+    /// Inference jobs that may wait for a worker before requests are shed.
+    pub inference_queue: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl From<ApiError> for ServerError {
+    fn from(e: ApiError) -> Self {
+        ServerError::Setup(e.message)
+    }
+}
+
+/// Opens the data directory (SQLite metadata with migrations applied,
+/// artifact files), loads ONNX Runtime, starts the inference pool and
+/// restores every deployment.
+pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
+    tokio::fs::create_dir_all(&config.data_dir).await?;
+    let db = Db::open(&config.data_dir.join("hangar.db")).await?;
+    let artifacts = ArtifactStore::open(config.data_dir.join("artifacts")).await?;
+    let threads = config
+        .inference_threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let pool = InferencePool::new(threads, config.inference_queue)?;
+    let dylib = config.ort_dylib.clone();
+    let runtime: Arc<dyn Runtime> =
+        Arc::new(tokio::task::spawn_blocking(move || OnnxRuntime::init(&dylib, threads)).await.map_err(|e| ServerError::Setup(e.to_string()))??);
+    let serving = serving::Serving::new(db.clone(), artifacts.clone(), runtime);
+    let state = AppState(Arc::new(state::Inner {
+        db,
+        artifacts,
+        pool,
+        serving,
+        limits: config.limits.clone(),
+    }));
+    state.serving.restore().await?;
+    Ok(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::not_found("no such route; the API is described at /api/v1/openapi.json")
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(v2::routes())
+        .merge(api::routes())
+        .fallback(not_found)
+        .with_state(state)
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// A model bundled with the binary, deployed by `hangar serve --example`.
+#[derive(Debug, Clone)]
+pub struct ExampleModel {
+    pub model: &'static str,
+    pub deployment: &'static str,
+    pub bytes: &'static [u8],
+    pub features: Vec<String>,
+    pub card: ModelCard,
+}
+
+/// Registers and deploys the example unless it is already there. Idempotent.
+pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(), ServerError> {
+    if state.db.get_deployment(example.deployment).await.is_ok() {
+        return Ok(());
+    }
+    let model = match state.db.get_model(example.model).await {
+        Ok(m) => m,
+        Err(StoreError::NotFound(_)) => state.db.create_model(example.model, &example.card, "hangar").await?,
+        Err(e) => return Err(e.into()),
+    };
+    if model.latest_version.is_none() {
+        let mut upload = state.artifacts.begin(state.limits.max_upload_bytes).await?;
+        upload.write(example.bytes).await?;
+        let head = upload.head().to_vec();
+        let artifact = upload.finish().await?;
+        let meta = VersionMeta {
+            description: "bundled example".into(),
+            features: Some(example.features.clone()),
+            ..VersionMeta::default()
+        };
+        let v = api::register_version(state, example.model, artifact, &head, meta, "hangar").await?;
+        state.db.set_alias(example.model, "production", v.version, "hangar").await?;
+    }
+    let target: VersionRef = format!("{}@production", example.model)
+        .parse()
+        .map_err(|e: hangar_core::model::VersionRefError| ServerError::Setup(e.to_string()))?;
+    state.serving.apply(example.deployment, target, "hangar").await?;
+    Ok(())
+}

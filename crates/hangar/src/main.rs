@@ -1,1 +1,74 @@
-fn main(){}
+//! `hangar`: parse the command line, dispatch to a command, and turn the outcome
+//! into an exit code. Exit codes are decided here and nowhere else.
+
+mod alias;
+mod cli;
+mod client;
+mod deploy;
+mod model;
+mod output;
+mod predict;
+mod serve;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// The command did what was asked (also `--help` and `--version`).
+const SUCCESS: u8 = 0;
+/// The command failed; the reason is the one `error:` line on stderr.
+const FAILURE: u8 = 1;
+/// The command line itself was wrong (clap's usage errors).
+const USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let code = match run() {
+        Ok(()) => SUCCESS,
+        Err(err) => report(&err),
+    };
+    ExitCode::from(code)
+}
+
+fn run() -> anyhow::Result<()> {
+    let cli = Cli::try_parse()?;
+    match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Model(args) => block_on(model::run(args)),
+        Command::Alias(args) => block_on(alias::run(args)),
+        Command::Deploy(args) => block_on(deploy::run(args)),
+        Command::Predict(args) => block_on(predict::run(args)),
+    }
+}
+
+/// Client commands make a handful of sequential requests: one thread is plenty.
+fn block_on(command: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(command)
+}
+
+/// Prints the failure and picks its exit code.
+fn report(err: &anyhow::Error) -> u8 {
+    if let Some(clap_err) = err.downcast_ref::<clap::Error>() {
+        // Help and version requests arrive as "errors" that print to stdout.
+        let _ = clap_err.print();
+        return if clap_err.use_stderr() {
+            USAGE
+        } else {
+            SUCCESS
+        };
+    }
+    // One line, whatever the causes contain, so scripts can `grep '^error:'`.
+    let message = format!("{err:#}")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let _ = writeln!(std::io::stderr(), "error: {message}");
+    FAILURE
+}

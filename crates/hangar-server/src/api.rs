@@ -1,0 +1,652 @@
+//! The management API under `/api/v1/`: models, versions, aliases and
+//! deployments. Wire types here are separate from the domain types and
+//! converted explicitly.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use hangar_core::{
+    validate_name, AliasEvent, ArtifactFormat, Deployment, Model, ModelCard, ModelVersion, NameKind, RiskTier,
+    Signature, TensorSpec, VersionRef,
+};
+use hangar_store::{AliasState, NewVersion, StoredArtifact};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::serving::runtime_error;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/models", get(list_models).post(create_model))
+        .route("/api/v1/models/{model}", get(get_model).patch(update_model))
+        .route(
+            "/api/v1/models/{model}/versions",
+            get(list_versions).post(push_version).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/api/v1/models/{model}/versions/{version}", get(get_version))
+        .route("/api/v1/models/{model}/versions/{version}/artifact", get(download_artifact))
+        .route("/api/v1/models/{model}/aliases", get(list_aliases))
+        .route(
+            "/api/v1/models/{model}/aliases/{alias}",
+            get(get_alias).put(set_alias).delete(delete_alias),
+        )
+        .route("/api/v1/models/{model}/aliases/{alias}/history", get(alias_history))
+        .route("/api/v1/models/{model}/alias-history", get(model_alias_history))
+        .route("/api/v1/deployments", get(list_deployments))
+        .route(
+            "/api/v1/deployments/{name}",
+            get(get_deployment).put(put_deployment).delete(delete_deployment),
+        )
+}
+
+const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// Who is making the change. Until authentication lands this is what the
+/// client says (`X-Hangar-Actor`), recorded as given.
+fn actor(headers: &HeaderMap) -> String {
+    headers
+        .get("x-hangar-actor")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().filter(|c| !c.is_control()).take(64).collect::<String>())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "anonymous".to_string())
+}
+
+/// JSON body extraction with our error shape.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(e) => Err(ApiError::bad_request(format!("invalid JSON body: {}", e.body_text()))),
+        }
+    }
+}
+
+// ---- wire types -------------------------------------------------------------
+
+#[derive(Serialize)]
+struct ModelOut {
+    name: String,
+    description: String,
+    owner_team: Option<String>,
+    intended_use: Option<String>,
+    out_of_scope_uses: Vec<String>,
+    risk_tier: &'static str,
+    tags: Vec<String>,
+    latest_version: Option<u32>,
+    aliases: BTreeMap<String, u32>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    created_by: String,
+}
+
+fn model_out(m: Model, aliases: Vec<AliasState>) -> ModelOut {
+    ModelOut {
+        name: m.name,
+        description: m.card.description,
+        owner_team: m.card.owner_team,
+        intended_use: m.card.intended_use,
+        out_of_scope_uses: m.card.out_of_scope_uses,
+        risk_tier: m.card.risk_tier.as_str(),
+        tags: m.card.tags,
+        latest_version: m.latest_version,
+        aliases: aliases.into_iter().map(|a| (a.alias, a.version)).collect(),
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        created_by: m.created_by,
+    }
+}
+
+#[derive(Serialize)]
+struct SpecOut {
+    name: String,
+    datatype: &'static str,
+    shape: Vec<i64>,
+}
+
+#[derive(Serialize)]
+struct SignatureOut {
+    inputs: Vec<SpecOut>,
+    outputs: Vec<SpecOut>,
+}
+
+fn signature_out(s: &Signature) -> SignatureOut {
+    let conv = |v: &[TensorSpec]| {
+        v.iter()
+            .map(|t| SpecOut {
+                name: t.name.clone(),
+                datatype: t.datatype.as_str(),
+                shape: t.shape.clone(),
+            })
+            .collect()
+    };
+    SignatureOut {
+        inputs: conv(&s.inputs),
+        outputs: conv(&s.outputs),
+    }
+}
+
+#[derive(Serialize)]
+struct VersionOut {
+    model: String,
+    version: u32,
+    digest: String,
+    size_bytes: u64,
+    format: &'static str,
+    signature: SignatureOut,
+    feature_names: Option<Vec<String>>,
+    description: String,
+    source_commit: Option<String>,
+    training_run: Option<String>,
+    metrics: BTreeMap<String, f64>,
+    metadata: BTreeMap<String, String>,
+    created_at: DateTime<Utc>,
+    created_by: String,
+}
+
+fn version_out(v: ModelVersion) -> VersionOut {
+    VersionOut {
+        signature: signature_out(&v.signature),
+        model: v.model,
+        version: v.version,
+        digest: v.digest,
+        size_bytes: v.size_bytes,
+        format: v.format.as_str(),
+        feature_names: v.feature_names,
+        description: v.description,
+        source_commit: v.source_commit,
+        training_run: v.training_run,
+        metrics: v.metrics,
+        metadata: v.metadata,
+        created_at: v.created_at,
+        created_by: v.created_by,
+    }
+}
+
+#[derive(Serialize)]
+struct AliasEventOut {
+    model: String,
+    alias: String,
+    from_version: Option<u32>,
+    to_version: Option<u32>,
+    actor: String,
+    at: DateTime<Utc>,
+}
+
+fn event_out(e: AliasEvent) -> AliasEventOut {
+    AliasEventOut {
+        model: e.model,
+        alias: e.alias,
+        from_version: e.from_version,
+        to_version: e.to_version,
+        actor: e.actor,
+        at: e.at,
+    }
+}
+
+#[derive(Serialize)]
+struct AliasOut {
+    model: String,
+    alias: String,
+    version: Option<u32>,
+    updated_at: Option<DateTime<Utc>>,
+    updated_by: Option<String>,
+    /// Set when the answer is for a point in time (`?at=`).
+    at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize)]
+struct DeploymentOut {
+    name: String,
+    model: String,
+    target: String,
+    version: u32,
+    ready: bool,
+    error: Option<String>,
+    endpoint: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    updated_by: String,
+}
+
+fn deployment_out(state: &AppState, d: Deployment) -> DeploymentOut {
+    let ready = state.serving.deployment(&d.name).is_some();
+    DeploymentOut {
+        error: state.serving.failure(&d.name),
+        endpoint: format!("/v2/models/{}/infer", d.name),
+        model: d.target.model.clone(),
+        target: d.target.to_string(),
+        name: d.name,
+        version: d.version,
+        ready,
+        created_at: d.created_at,
+        updated_at: d.updated_at,
+        updated_by: d.updated_by,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateModel {
+    name: String,
+    #[serde(flatten)]
+    card: CardPatch,
+}
+
+/// Fields of a model card; absent fields keep their value.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CardPatch {
+    description: Option<String>,
+    owner_team: Option<Option<String>>,
+    intended_use: Option<Option<String>>,
+    out_of_scope_uses: Option<Vec<String>>,
+    risk_tier: Option<String>,
+    tags: Option<Vec<String>>,
+}
+
+const MAX_TEXT: usize = 16 * 1024;
+
+impl CardPatch {
+    fn apply(self, mut card: ModelCard) -> Result<ModelCard, ApiError> {
+        let long = |s: &str| s.len() > MAX_TEXT;
+        if let Some(d) = self.description {
+            card.description = d;
+        }
+        if let Some(t) = self.owner_team {
+            card.owner_team = t;
+        }
+        if let Some(u) = self.intended_use {
+            card.intended_use = u;
+        }
+        if let Some(o) = self.out_of_scope_uses {
+            card.out_of_scope_uses = o;
+        }
+        if let Some(r) = self.risk_tier {
+            card.risk_tier = r.parse::<RiskTier>().map_err(|e| ApiError::bad_request(e.to_string()))?;
+        }
+        if let Some(t) = self.tags {
+            card.tags = t;
+        }
+        let texts = [Some(&card.description), card.owner_team.as_ref(), card.intended_use.as_ref()];
+        if texts.into_iter().flatten().any(|s| long(s))
+            || card.out_of_scope_uses.iter().chain(&card.tags).any(|s| long(s))
+            || card.out_of_scope_uses.len() + card.tags.len() > 256
+        {
+            return Err(ApiError::bad_request(format!(
+                "model card fields are limited to {MAX_TEXT} bytes each and 256 list entries"
+            )));
+        }
+        Ok(card)
+    }
+}
+
+// ---- models ------------------------------------------------------------------
+
+async fn list_models(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut out = Vec::new();
+    for m in state.db.list_models().await? {
+        let aliases = state.db.list_aliases(&m.name).await?;
+        out.push(model_out(m, aliases));
+    }
+    Ok(Json(serde_json::json!({ "models": out })))
+}
+
+async fn create_model(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CreateModel>,
+) -> Result<(StatusCode, Json<ModelOut>), ApiError> {
+    validate_name(NameKind::Model, &body.name)?;
+    let card = body.card.apply(ModelCard::default())?;
+    let m = state.db.create_model(&body.name, &card, &actor(&headers)).await?;
+    Ok((StatusCode::CREATED, Json(model_out(m, Vec::new()))))
+}
+
+async fn get_model(State(state): State<AppState>, Path(model): Path<String>) -> Result<Json<ModelOut>, ApiError> {
+    let m = state.db.get_model(&model).await?;
+    let aliases = state.db.list_aliases(&model).await?;
+    Ok(Json(model_out(m, aliases)))
+}
+
+async fn update_model(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+    JsonBody(patch): JsonBody<CardPatch>,
+) -> Result<Json<ModelOut>, ApiError> {
+    let current = state.db.get_model(&model).await?;
+    let card = patch.apply(current.card)?;
+    let m = state.db.update_card(&model, &card).await?;
+    let aliases = state.db.list_aliases(&model).await?;
+    Ok(Json(model_out(m, aliases)))
+}
+
+// ---- versions ----------------------------------------------------------------
+
+/// The `metadata` part of an upload.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct VersionMeta {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub features: Option<Vec<String>>,
+    #[serde(default)]
+    pub source_commit: Option<String>,
+    #[serde(default)]
+    pub training_run: Option<String>,
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+async fn list_versions(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let versions: Vec<_> = state.db.list_versions(&model).await?.into_iter().map(version_out).collect();
+    Ok(Json(serde_json::json!({ "versions": versions })))
+}
+
+fn version_number(raw: &str) -> Result<u32, ApiError> {
+    raw.parse::<u32>().ok().filter(|&v| v > 0).ok_or_else(|| {
+        ApiError::bad_request(format!("invalid version {:?}: versions are numbers 1, 2, 3…", raw.chars().take(32).collect::<String>()))
+    })
+}
+
+async fn get_version(
+    State(state): State<AppState>,
+    Path((model, version)): Path<(String, String)>,
+) -> Result<Json<VersionOut>, ApiError> {
+    Ok(Json(version_out(state.db.get_version(&model, version_number(&version)?).await?)))
+}
+
+async fn download_artifact(
+    State(state): State<AppState>,
+    Path((model, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let v = state.db.get_version(&model, version_number(&version)?).await?;
+    let bytes = state.artifacts.read_verified(&v.digest).await?;
+    let mut response = Response::new(Body::from(bytes));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    if let Ok(d) = HeaderValue::from_str(&format!("attachment; filename=\"{}-{}.{}\"", v.model, v.version, v.format.as_str())) {
+        h.insert(header::CONTENT_DISPOSITION, d);
+    }
+    if let Ok(d) = HeaderValue::from_str(&v.digest) {
+        h.insert("x-hangar-digest", d);
+    }
+    Ok(response)
+}
+
+/// Registers an artifact that is already safely stored: checks that it runs,
+/// reads its signature and records the new version.
+pub async fn register_version(
+    state: &AppState,
+    model: &str,
+    artifact: StoredArtifact,
+    head: &[u8],
+    meta: VersionMeta,
+    actor: &str,
+) -> Result<ModelVersion, ApiError> {
+    let format = ArtifactFormat::sniff(head).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnsupportedModel,
+            "unrecognised artifact format: Hangar serves ONNX files (.onnx) in this release",
+        )
+    })?;
+    let bytes = state.artifacts.read_verified(&artifact.digest).await?;
+    let runtime = state.serving.runtime().clone();
+    let loaded = tokio::task::spawn_blocking(move || runtime.load(&bytes))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(runtime_error)?;
+    let feature_names = meta.features.or_else(|| loaded.declared_feature_names());
+    if let Some(names) = &feature_names {
+        let spec = hangar_core::features::tabular_input(loaded.signature())
+            .map_err(|e| ApiError::bad_request(format!("feature names given, but {e}")))?;
+        if spec.shape[1] >= 0 && spec.shape[1] as usize != names.len() {
+            return Err(ApiError::bad_request(format!(
+                "{} feature names given but the model's input '{}' has {} columns",
+                names.len(),
+                spec.name,
+                spec.shape[1]
+            )));
+        }
+        if let Some(dup) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
+            return Err(ApiError::bad_request(format!("feature name '{}' given twice", dup.1)));
+        }
+    }
+    let new = NewVersion {
+        artifact,
+        format,
+        signature: loaded.signature().clone(),
+        feature_names,
+        description: meta.description,
+        source_commit: meta.source_commit,
+        training_run: meta.training_run,
+        metrics: meta.metrics,
+        metadata: meta.metadata,
+    };
+    Ok(state.db.add_version(model, &new, actor).await?)
+}
+
+async fn push_version(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> Result<(StatusCode, Json<VersionOut>), ApiError> {
+    // Fail fast, before streaming a large file, when the model is unknown.
+    state.db.get_model(&model).await?;
+    let bad = |e: axum::extract::multipart::MultipartError| ApiError::bad_request(format!("invalid multipart upload: {}", e.body_text()));
+    let mut artifact = None;
+    let mut meta = VersionMeta::default();
+    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
+        match field.name() {
+            Some("artifact") => {
+                let mut upload = state.artifacts.begin(state.limits.max_upload_bytes).await?;
+                while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    upload.write(&chunk).await?;
+                }
+                if upload.size() == 0 {
+                    return Err(ApiError::bad_request("the artifact part is empty"));
+                }
+                let head = upload.head().to_vec();
+                artifact = Some((upload.finish().await?, head));
+            }
+            Some("metadata") => {
+                let mut raw = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    raw.extend_from_slice(&chunk);
+                    if raw.len() > 1024 * 1024 {
+                        return Err(ApiError::new(ErrorCode::PayloadTooLarge, "the metadata part is limited to 1 MiB"));
+                    }
+                }
+                meta = serde_json::from_slice(&raw)
+                    .map_err(|e| ApiError::bad_request(format!("invalid metadata JSON: {e}")))?;
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unexpected multipart field {:?}: send 'artifact' (the model file) and optionally 'metadata' (JSON)",
+                    other.unwrap_or("")
+                )))
+            }
+        }
+    }
+    let (artifact, head) = artifact.ok_or_else(|| ApiError::bad_request("missing multipart field 'artifact' (the model file)"))?;
+    let v = register_version(&state, &model, artifact, &head, meta, &actor(&headers)).await?;
+    tracing::info!(model = %v.model, version = v.version, digest = %v.digest, "version pushed");
+    Ok((StatusCode::CREATED, Json(version_out(v))))
+}
+
+// ---- aliases -----------------------------------------------------------------
+
+async fn list_aliases(State(state): State<AppState>, Path(model): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let aliases: Vec<_> = state
+        .db
+        .list_aliases(&model)
+        .await?
+        .into_iter()
+        .map(|a| AliasOut {
+            model: model.clone(),
+            alias: a.alias,
+            version: Some(a.version),
+            updated_at: Some(a.updated_at),
+            updated_by: Some(a.updated_by),
+            at: None,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "aliases": aliases })))
+}
+
+#[derive(Deserialize)]
+struct AtQuery {
+    at: Option<String>,
+}
+
+fn parse_time(raw: &str) -> Result<DateTime<Utc>, ApiError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    // A bare date means the end of that day (UTC): "on 3 March".
+    chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| ApiError::bad_request(format!("invalid time {raw:?}: use RFC 3339 (2026-03-03T12:00:00Z) or a date (2026-03-03)")))
+}
+
+async fn get_alias(
+    State(state): State<AppState>,
+    Path((model, alias)): Path<(String, String)>,
+    Query(q): Query<AtQuery>,
+) -> Result<Json<AliasOut>, ApiError> {
+    match q.at {
+        Some(raw) => {
+            let at = parse_time(&raw)?;
+            let version = state.db.alias_at(&model, &alias, at).await?;
+            Ok(Json(AliasOut {
+                model,
+                alias,
+                version,
+                updated_at: None,
+                updated_by: None,
+                at: Some(at),
+            }))
+        }
+        None => {
+            let a = state.db.get_alias(&model, &alias).await?;
+            Ok(Json(AliasOut {
+                model,
+                alias: a.alias,
+                version: Some(a.version),
+                updated_at: Some(a.updated_at),
+                updated_by: Some(a.updated_by),
+                at: None,
+            }))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetAlias {
+    version: u32,
+}
+
+async fn set_alias(
+    State(state): State<AppState>,
+    Path((model, alias)): Path<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SetAlias>,
+) -> Result<Json<AliasEventOut>, ApiError> {
+    validate_name(NameKind::Alias, &alias)?;
+    let who = actor(&headers);
+    let event = state.db.set_alias(&model, &alias, body.version, &who).await?;
+    state.serving.alias_moved(&model, &alias, &who).await?;
+    Ok(Json(event_out(event)))
+}
+
+async fn delete_alias(
+    State(state): State<AppState>,
+    Path((model, alias)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<AliasEventOut>, ApiError> {
+    let event = state.db.delete_alias(&model, &alias, &actor(&headers)).await?;
+    Ok(Json(event_out(event)))
+}
+
+async fn alias_history(
+    State(state): State<AppState>,
+    Path((model, alias)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let events: Vec<_> = state.db.alias_history(&model, Some(&alias)).await?.into_iter().map(event_out).collect();
+    Ok(Json(serde_json::json!({ "history": events })))
+}
+
+async fn model_alias_history(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let events: Vec<_> = state.db.alias_history(&model, None).await?.into_iter().map(event_out).collect();
+    Ok(Json(serde_json::json!({ "history": events })))
+}
+
+// ---- deployments ---------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutDeployment {
+    /// `model:VERSION` or `model@ALIAS`.
+    model: String,
+}
+
+async fn list_deployments(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let out: Vec<_> = state
+        .db
+        .list_deployments()
+        .await?
+        .into_iter()
+        .map(|d| deployment_out(&state, d))
+        .collect();
+    Ok(Json(serde_json::json!({ "deployments": out })))
+}
+
+async fn get_deployment(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<DeploymentOut>, ApiError> {
+    let d = state.db.get_deployment(&name).await?;
+    Ok(Json(deployment_out(&state, d)))
+}
+
+async fn put_deployment(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<PutDeployment>,
+) -> Result<Json<DeploymentOut>, ApiError> {
+    validate_name(NameKind::Deployment, &name)?;
+    let target: VersionRef = body.model.parse().map_err(|e: hangar_core::model::VersionRefError| ApiError::bad_request(e.to_string()))?;
+    let d = state.serving.apply(&name, target, &actor(&headers)).await?;
+    Ok(Json(deployment_out(&state, d)))
+}
+
+async fn delete_deployment(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    state.serving.remove(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

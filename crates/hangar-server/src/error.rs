@@ -1,0 +1,131 @@
+//! One table of stable error codes. Every management API error has the shape
+//! `{"error": "...", "code": "..."}`; the V2 inference routes keep the
+//! protocol's `{"error": "..."}`. A 5xx never shows internal text to the
+//! caller: the cause goes to the log.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hangar_store::StoreError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BadRequest,
+    InvalidName,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedModel,
+    NotReady,
+    Busy,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedModel => "unsupported_model",
+            ErrorCode::NotReady => "not_ready",
+            ErrorCode::Busy => "busy",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadRequest | ErrorCode::InvalidName | ErrorCode::UnsupportedModel => StatusCode::BAD_REQUEST,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::NotReady | ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::BadRequest, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// Logs `cause` and returns an error that does not reveal it.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+
+    /// The message the caller may see.
+    fn public_message(&self) -> &str {
+        if self.code.status().is_server_error() && self.code == ErrorCode::Internal {
+            "internal server error; the cause is in the server log"
+        } else {
+            &self.message
+        }
+    }
+
+    fn finish(&self, mut response: Response) -> Response {
+        if self.code == ErrorCode::Busy {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+
+    /// The V2 protocol's shape: `{"error": "..."}`.
+    pub fn into_v2_response(self) -> Response {
+        let body = Json(serde_json::json!({ "error": self.public_message() }));
+        self.finish((self.code.status(), body).into_response())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({ "error": self.public_message(), "code": self.code.as_str() }));
+        self.finish((self.code.status(), body).into_response())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            StoreError::Conflict(msg) => ApiError::new(ErrorCode::Conflict, msg),
+            StoreError::TooLarge { limit } => ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!("artifact is larger than the upload limit of {limit} bytes"),
+            ),
+            e @ (StoreError::Corrupt { .. }
+            | StoreError::Db(_)
+            | StoreError::Migrate(_)
+            | StoreError::Invalid(_)
+            | StoreError::Io(_)) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<hangar_core::NameError> for ApiError {
+    fn from(e: hangar_core::NameError) -> Self {
+        ApiError::new(ErrorCode::InvalidName, e.to_string())
+    }
+}

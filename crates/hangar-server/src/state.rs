@@ -1,0 +1,48 @@
+//! Shared server state handed to every handler.
+
+use std::sync::Arc;
+
+use hangar_runtime::InferencePool;
+use hangar_store::{ArtifactStore, Db};
+
+use crate::serving::Serving;
+
+/// Size limits that protect the server from oversized input.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest inference request body, in bytes.
+    pub max_request_bytes: usize,
+    /// Largest artifact upload, in bytes.
+    pub max_upload_bytes: u64,
+    /// Most elements one input tensor may hold.
+    pub max_tensor_elements: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_bytes: 32 * 1024 * 1024,
+            max_upload_bytes: 2 * 1024 * 1024 * 1024,
+            max_tensor_elements: 16 * 1024 * 1024,
+        }
+    }
+}
+
+pub struct Inner {
+    pub db: Db,
+    pub artifacts: ArtifactStore,
+    pub pool: InferencePool,
+    pub serving: Serving,
+    pub limits: Limits,
+}
+
+/// Cheap to clone; everything lives behind one `Arc`.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

@@ -1,0 +1,452 @@
+//! Open Inference Protocol V2 request and response bodies: JSON, and the
+//! binary tensor data extension (`Inference-Header-Content-Length`) that the
+//! official Triton clients use by default.
+
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use hangar_core::tensor::{shape_from_wire, Scalar};
+use hangar_core::{DataType, Tensor, TensorData};
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+pub const HEADER_LENGTH: &str = "inference-header-content-length";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferRequest {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub parameters: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub inputs: Option<Vec<InferInput>>,
+    #[serde(default)]
+    pub outputs: Option<Vec<RequestedOutput>>,
+    /// The named-features convenience form.
+    #[serde(default)]
+    pub instances: Option<Vec<Map<String, Value>>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InferInput {
+    pub name: String,
+    pub shape: Vec<i64>,
+    pub datatype: String,
+    #[serde(default)]
+    pub parameters: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub data: Option<FlatData>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RequestedOutput {
+    pub name: String,
+    #[serde(default)]
+    pub parameters: Option<Map<String, Value>>,
+}
+
+/// `data` flattened in row-major order, whether it arrived flat or nested.
+#[derive(Debug, Default)]
+pub struct FlatData(pub Vec<Scalar>);
+
+struct Flatten<'a>(&'a mut Vec<Scalar>);
+
+impl<'de> DeserializeSeed<'de> for Flatten<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Flatten<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of numbers, booleans or strings (flat or nested)")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<(), E> {
+        self.0.push(Scalar::Bool(v));
+        Ok(())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<(), E> {
+        self.0.push(Scalar::Int(v));
+        Ok(())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<(), E> {
+        self.0.push(Scalar::UInt(v));
+        Ok(())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<(), E> {
+        self.0.push(Scalar::Float(v));
+        Ok(())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        self.0.push(Scalar::Str(v.to_string()));
+        Ok(())
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if let Some(n) = seq.size_hint() {
+            self.0.reserve(n);
+        }
+        while seq.next_element_seed(Flatten(self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+impl<'de> Deserialize<'de> for FlatData {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut out = Vec::new();
+        d.deserialize_any(Flatten(&mut out))?;
+        Ok(FlatData(out))
+    }
+}
+
+/// A JSON value from the named-features form, as a scalar.
+pub fn scalar_of(v: &Value) -> Option<Scalar> {
+    match v {
+        Value::Bool(b) => Some(Scalar::Bool(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Scalar::Int)
+            .or_else(|| n.as_u64().map(Scalar::UInt))
+            .or_else(|| n.as_f64().map(Scalar::Float)),
+        Value::String(s) => Some(Scalar::Str(s.clone())),
+        Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+fn param_bool(params: &Option<Map<String, Value>>, key: &str) -> Option<bool> {
+    params.as_ref()?.get(key)?.as_bool()
+}
+
+fn param_u64(params: &Option<Map<String, Value>>, key: &str) -> Option<u64> {
+    params.as_ref()?.get(key)?.as_u64()
+}
+
+/// Splits a body into its JSON header and binary tail.
+pub fn split_body(body: &Bytes, header_length: Option<usize>) -> Result<(Bytes, Bytes), String> {
+    match header_length {
+        None => Ok((body.clone(), Bytes::new())),
+        Some(n) if n <= body.len() => Ok((body.slice(..n), body.slice(n..))),
+        Some(n) => Err(format!(
+            "Inference-Header-Content-Length is {n} but the body has only {} bytes",
+            body.len()
+        )),
+    }
+}
+
+/// Decodes the request's input tensors, taking binary data from `binary` in
+/// order for inputs that declare `binary_data_size`.
+pub fn decode_inputs(inputs: Vec<InferInput>, mut binary: Bytes, max_elements: usize) -> Result<Vec<Tensor>, String> {
+    let mut out = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let datatype: DataType = input.datatype.parse().map_err(|e| format!("input '{}': {e}", input.name))?;
+        let shape = shape_from_wire(&input.name, &input.shape).map_err(|e| e.to_string())?;
+        let count = hangar_core::tensor::element_count(&shape)
+            .filter(|&n| n <= max_elements)
+            .ok_or_else(|| format!("input '{}': shape {:?} exceeds the limit of {max_elements} elements", input.name, input.shape))?;
+        let data = match (param_u64(&input.parameters, "binary_data_size"), input.data) {
+            (Some(size), None) => {
+                let size = size as usize;
+                if size > binary.len() {
+                    return Err(format!(
+                        "input '{}': binary_data_size is {size} but only {} bytes of binary data remain",
+                        input.name,
+                        binary.len()
+                    ));
+                }
+                let chunk = binary.split_to(size);
+                decode_binary(&input.name, datatype, count, &chunk)?
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!("input '{}' has both \"data\" and binary_data_size", input.name));
+            }
+            (None, Some(FlatData(values))) => {
+                if values.len() != count {
+                    return Err(format!(
+                        "input '{}': shape {:?} holds {count} elements but data has {}",
+                        input.name,
+                        input.shape,
+                        values.len()
+                    ));
+                }
+                TensorData::from_scalars(&input.name, datatype, values).map_err(|e| e.to_string())?
+            }
+            (None, None) => return Err(format!("input '{}' has no \"data\"", input.name)),
+        };
+        out.push(Tensor::new(input.name, shape, data).map_err(|e| e.to_string())?);
+    }
+    if !binary.is_empty() {
+        return Err(format!("{} bytes of binary data were not claimed by any input", binary.len()));
+    }
+    Ok(out)
+}
+
+fn decode_binary(name: &str, datatype: DataType, count: usize, raw: &[u8]) -> Result<TensorData, String> {
+    macro_rules! fixed {
+        ($t:ty, $variant:ident) => {{
+            const N: usize = std::mem::size_of::<$t>();
+            if raw.len() != count * N {
+                return Err(format!(
+                    "input '{name}': {count} {datatype} elements need {} bytes of binary data, got {}",
+                    count * N,
+                    raw.len()
+                ));
+            }
+            TensorData::$variant(raw.chunks_exact(N).map(|c| <$t>::from_le_bytes(c.try_into().unwrap_or([0; N]))).collect())
+        }};
+    }
+    Ok(match datatype {
+        DataType::Bool => {
+            if raw.len() != count {
+                return Err(format!("input '{name}': {count} BOOL elements need {count} bytes, got {}", raw.len()));
+            }
+            TensorData::Bool(raw.iter().map(|&b| b != 0).collect())
+        }
+        DataType::Uint8 => fixed!(u8, Uint8),
+        DataType::Uint16 => fixed!(u16, Uint16),
+        DataType::Uint32 => fixed!(u32, Uint32),
+        DataType::Uint64 => fixed!(u64, Uint64),
+        DataType::Int8 => fixed!(i8, Int8),
+        DataType::Int16 => fixed!(i16, Int16),
+        DataType::Int32 => fixed!(i32, Int32),
+        DataType::Int64 => fixed!(i64, Int64),
+        DataType::Fp32 => fixed!(f32, Fp32),
+        DataType::Fp64 => fixed!(f64, Fp64),
+        DataType::Bytes => {
+            let mut items = Vec::with_capacity(count);
+            let mut rest = raw;
+            while !rest.is_empty() {
+                if rest.len() < 4 {
+                    return Err(format!("input '{name}': truncated BYTES element length"));
+                }
+                let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+                rest = &rest[4..];
+                if rest.len() < len {
+                    return Err(format!("input '{name}': truncated BYTES element"));
+                }
+                items.push(rest[..len].to_vec());
+                rest = &rest[len..];
+            }
+            if items.len() != count {
+                return Err(format!("input '{name}': expected {count} BYTES elements, got {}", items.len()));
+            }
+            TensorData::Bytes(items)
+        }
+    })
+}
+
+/// Which outputs to return, and whether each is sent as binary data.
+#[derive(Debug, Default)]
+pub struct OutputPlan {
+    /// Empty: all outputs.
+    pub names: Vec<String>,
+    binary: Vec<bool>,
+    binary_default: bool,
+}
+
+impl OutputPlan {
+    pub fn from_request(parameters: &Option<Map<String, Value>>, outputs: Option<Vec<RequestedOutput>>) -> Self {
+        let binary_default = param_bool(parameters, "binary_data_output").unwrap_or(false);
+        let outputs = outputs.unwrap_or_default();
+        OutputPlan {
+            names: outputs.iter().map(|o| o.name.clone()).collect(),
+            binary: outputs
+                .iter()
+                .map(|o| param_bool(&o.parameters, "binary_data").unwrap_or(binary_default))
+                .collect(),
+            binary_default,
+        }
+    }
+
+    fn is_binary(&self, name: &str) -> bool {
+        match self.names.iter().position(|n| n == name) {
+            Some(i) => self.binary[i],
+            None => self.binary_default,
+        }
+    }
+}
+
+struct DataRef<'a>(&'a TensorData);
+
+impl Serialize for DataRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            TensorData::Bool(v) => s.collect_seq(v),
+            TensorData::Uint8(v) => s.collect_seq(v),
+            TensorData::Uint16(v) => s.collect_seq(v),
+            TensorData::Uint32(v) => s.collect_seq(v),
+            TensorData::Uint64(v) => s.collect_seq(v),
+            TensorData::Int8(v) => s.collect_seq(v),
+            TensorData::Int16(v) => s.collect_seq(v),
+            TensorData::Int32(v) => s.collect_seq(v),
+            TensorData::Int64(v) => s.collect_seq(v),
+            TensorData::Fp32(v) => s.collect_seq(v),
+            TensorData::Fp64(v) => s.collect_seq(v),
+            TensorData::Bytes(v) => s.collect_seq(v.iter().map(|b| String::from_utf8_lossy(b))),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct OutputTensor<'a> {
+    name: &'a str,
+    datatype: &'static str,
+    shape: &'a [usize],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<DataRef<'a>>,
+}
+
+#[derive(Serialize)]
+struct InferResponse<'a> {
+    model_name: &'a str,
+    model_version: String,
+    id: &'a str,
+    outputs: Vec<OutputTensor<'a>>,
+}
+
+fn encode_binary(data: &TensorData, out: &mut BytesMut) {
+    match data {
+        TensorData::Bool(v) => v.iter().for_each(|&b| out.put_u8(u8::from(b))),
+        TensorData::Uint8(v) => out.put_slice(v),
+        TensorData::Uint16(v) => v.iter().for_each(|x| out.put_slice(&x.to_le_bytes())),
+        TensorData::Uint32(v) => v.iter().for_each(|x| out.put_slice(&x.to_le_bytes())),
+        TensorData::Uint64(v) => v.iter().for_each(|x| out.put_slice(&x.to_le_bytes())),
+        TensorData::Int8(v) => v.iter().for_each(|x| out.put_slice(&x.to_le_bytes())),
+        TensorData::Int16(v) => v.iter().for_each(|x| out.put_slice(&x.to_le_bytes())),
+        TensorData::Int32(v) => v.iter().for_each(|x| out.put_slice(&x.to_le_bytes())),
+        TensorData::Int64(v) => v.iter().for_each(|x| out.put_slice(&x.to_le_bytes())),
+        TensorData::Fp32(v) => v.iter().for_each(|x| out.put_slice(&x.to_le_bytes())),
+        TensorData::Fp64(v) => v.iter().for_each(|x| out.put_slice(&x.to_le_bytes())),
+        TensorData::Bytes(v) => v.iter().for_each(|b| {
+            out.put_u32_le(b.len() as u32);
+            out.put_slice(b);
+        }),
+    }
+}
+
+/// An encoded response body: JSON, or JSON header plus binary tail.
+pub struct EncodedResponse {
+    pub body: Bytes,
+    /// Set when the body carries binary data after a JSON header.
+    pub header_length: Option<usize>,
+}
+
+pub fn encode_response(model_name: &str, version: u32, id: &str, outputs: &[Tensor], plan: &OutputPlan) -> EncodedResponse {
+    let mut binary = BytesMut::new();
+    let mut tensors = Vec::with_capacity(outputs.len());
+    for t in outputs {
+        if plan.is_binary(&t.name) {
+            let start = binary.len();
+            encode_binary(&t.data, &mut binary);
+            tensors.push(OutputTensor {
+                name: &t.name,
+                datatype: t.datatype().as_str(),
+                shape: &t.shape,
+                parameters: Some(serde_json::json!({ "binary_data_size": binary.len() - start })),
+                data: None,
+            });
+        } else {
+            tensors.push(OutputTensor {
+                name: &t.name,
+                datatype: t.datatype().as_str(),
+                shape: &t.shape,
+                parameters: None,
+                data: Some(DataRef(&t.data)),
+            });
+        }
+    }
+    let header = serde_json::to_vec(&InferResponse {
+        model_name,
+        model_version: version.to_string(),
+        id,
+        outputs: tensors,
+    })
+    .unwrap_or_default();
+    if binary.is_empty() {
+        EncodedResponse {
+            body: Bytes::from(header),
+            header_length: None,
+        }
+    } else {
+        let header_length = header.len();
+        let mut body = BytesMut::with_capacity(header.len() + binary.len());
+        body.put_slice(&header);
+        body.put_slice(&binary);
+        EncodedResponse {
+            body: body.freeze(),
+            header_length: Some(header_length),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Vec<Tensor>, String> {
+        let req: InferRequest = serde_json::from_str(json).map_err(|e| e.to_string())?;
+        decode_inputs(req.inputs.unwrap_or_default(), Bytes::new(), 1000)
+    }
+
+    #[test]
+    fn flat_and_nested_data_decode_the_same() {
+        let flat = parse(r#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[1,2,3,4.5]}]}"#).unwrap();
+        let nested = parse(r#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[[1,2],[3,4.5]]}]}"#).unwrap();
+        assert_eq!(flat, nested);
+        assert_eq!(flat[0].data, TensorData::Fp32(vec![1.0, 2.0, 3.0, 4.5]));
+    }
+
+    #[test]
+    fn bad_inputs_are_explained() {
+        let check = |json: &str, want: &str| {
+            let got = parse(json).unwrap_err();
+            assert!(got.contains(want), "{got:?} should contain {want:?}");
+        };
+        check(r#"{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2]}]}"#, "shape [3] holds 3 elements but data has 2");
+        check(r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FLOAT","data":[1]}]}"#, "unknown datatype");
+        check(r#"{"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[1]}]}"#, "negative dimension");
+        check(r#"{"inputs":[{"name":"x","shape":[1000000,1000000],"datatype":"FP32","data":[1]}]}"#, "exceeds the limit");
+        check(r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]}"#, "has no \"data\"");
+        check(r#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":[{"a":1}]}]}"#, "an array of numbers");
+        check(r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],"bogus":1}"#, "unknown field");
+    }
+
+    #[test]
+    fn binary_inputs_are_taken_in_order() {
+        let req: InferRequest = serde_json::from_str(
+            r#"{"inputs":[{"name":"a","shape":[2],"datatype":"FP32","parameters":{"binary_data_size":8}},
+                          {"name":"b","shape":[1],"datatype":"INT64","parameters":{"binary_data_size":8}}]}"#,
+        )
+        .unwrap();
+        let mut tail = Vec::new();
+        tail.extend_from_slice(&1.5f32.to_le_bytes());
+        tail.extend_from_slice(&(-2.0f32).to_le_bytes());
+        tail.extend_from_slice(&7i64.to_le_bytes());
+        let t = decode_inputs(req.inputs.unwrap(), Bytes::from(tail), 100).unwrap();
+        assert_eq!(t[0].data, TensorData::Fp32(vec![1.5, -2.0]));
+        assert_eq!(t[1].data, TensorData::Int64(vec![7]));
+    }
+
+    #[test]
+    fn binary_outputs_follow_the_request() {
+        let outputs = vec![
+            Tensor::new("label", vec![1], TensorData::Int64(vec![1])).unwrap(),
+            Tensor::new("p", vec![1, 2], TensorData::Fp32(vec![0.25, 0.75])).unwrap(),
+        ];
+        let req: InferRequest =
+            serde_json::from_str(r#"{"inputs":[],"outputs":[{"name":"p","parameters":{"binary_data":true}},{"name":"label"}]}"#)
+                .unwrap();
+        let plan = OutputPlan::from_request(&req.parameters, req.outputs);
+        let enc = encode_response("m", 3, "req-1", &outputs, &plan);
+        let n = enc.header_length.unwrap();
+        let header: Value = serde_json::from_slice(&enc.body[..n]).unwrap();
+        assert_eq!(header["model_version"], "3");
+        assert_eq!(header["outputs"][0]["data"], serde_json::json!([1]));
+        assert_eq!(header["outputs"][1]["parameters"]["binary_data_size"], 8);
+        assert_eq!(&enc.body[n..], [0.25f32.to_le_bytes(), 0.75f32.to_le_bytes()].concat().as_slice());
+    }
+}

@@ -1,0 +1,534 @@
+//! A typed HTTP client for Hangar's management API (`/api/v1`) and inference
+//! API (`/v2`).
+//!
+//! The wire types here mirror the server's JSON. They are deliberately separate
+//! from `hangar_core`'s domain types and only as strict as the CLI needs:
+//! unknown fields are ignored and missing optional ones default, so a newer
+//! server does not break an older CLI. Every response also keeps its raw JSON
+//! for `--output json`.
+
+use std::collections::BTreeMap;
+use std::error::Error as _;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::multipart::{Form, Part};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Who is acting, for the registry's audit trail.
+const ACTOR_HEADER: &str = "x-hangar-actor";
+
+/// Why a request did not produce the expected response.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a non-2xx status.
+    #[error("{message} (HTTP {})", status.as_u16())]
+    Api {
+        status: StatusCode,
+        /// The server's stable error code, when it sent one.
+        code: Option<String>,
+        message: String,
+    },
+    #[error(
+        "cannot reach the Hangar server at {server}: {cause} \
+         (start one with `hangar serve`, or point --server / HANGAR_SERVER at a running server)"
+    )]
+    Unreachable { server: String, cause: String },
+    #[error("request to {url} failed: {cause}")]
+    Transport { url: String, cause: String },
+    #[error("unexpected response from {url}: {cause}")]
+    Decode { url: String, cause: String },
+}
+
+impl ClientError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::Api { status, .. } if *status == StatusCode::NOT_FOUND)
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, ClientError::Api { status, .. } if *status == StatusCode::CONFLICT)
+    }
+}
+
+/// A decoded response body together with the JSON it came from.
+#[derive(Debug)]
+pub struct Fetched<T> {
+    pub raw: Value,
+    pub body: T,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Model {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub owner_team: Option<String>,
+    #[serde(default)]
+    pub intended_use: Option<String>,
+    #[serde(default)]
+    pub out_of_scope_uses: Vec<String>,
+    #[serde(default)]
+    pub risk_tier: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub latest_version: Option<u32>,
+    #[serde(default)]
+    pub aliases: BTreeMap<String, u32>,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default)]
+    pub updated_at: String,
+    #[serde(default)]
+    pub created_by: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ModelList {
+    models: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionList {
+    versions: Vec<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Version {
+    pub version: u32,
+    #[serde(default)]
+    pub digest: String,
+    #[serde(default)]
+    pub format: String,
+    #[serde(default)]
+    pub signature: Signature,
+    #[serde(default)]
+    pub created_at: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Signature {
+    #[serde(default)]
+    pub inputs: Vec<TensorSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TensorSpec {
+    pub name: String,
+    #[serde(default)]
+    pub datatype: String,
+    #[serde(default)]
+    pub shape: Vec<i64>,
+}
+
+/// The `metadata` part of a version upload.
+#[derive(Debug, Default, PartialEq, Serialize)]
+pub struct NewVersion {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_commit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub training_run: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The artifact of a version upload: a body of known length, usually a stream.
+#[derive(Debug)]
+pub struct Artifact {
+    pub file_name: String,
+    pub length: u64,
+    pub body: reqwest::Body,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AliasMove {
+    pub alias: String,
+    pub from_version: Option<u32>,
+    pub to_version: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Deployment {
+    pub name: String,
+    #[serde(default)]
+    pub model: String,
+    #[serde(default)]
+    pub target: String,
+    pub version: Option<u32>,
+    #[serde(default)]
+    pub ready: bool,
+    #[serde(default)]
+    pub endpoint: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InferResponse {
+    #[serde(default)]
+    pub outputs: Vec<OutputTensor>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OutputTensor {
+    pub name: String,
+    #[serde(default)]
+    pub shape: Vec<u64>,
+    #[serde(default)]
+    pub data: Vec<Value>,
+}
+
+#[derive(Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    /// The server as the user gave it, for messages.
+    server: String,
+}
+
+impl Client {
+    /// Checks `server` and prepares a client; nothing is sent yet.
+    pub fn new(server: &str) -> anyhow::Result<Client> {
+        let mut base = Url::parse(server).map_err(|e| {
+            anyhow::anyhow!(
+                "invalid --server {server:?}: {e}; expected a URL like {}",
+                crate::cli::DEFAULT_SERVER
+            )
+        })?;
+        match base.scheme() {
+            "http" => {}
+            "https" => anyhow::bail!(
+                "invalid --server {server:?}: this build of hangar speaks plain HTTP only; \
+                 put TLS in front of it at a proxy and use an http:// URL from inside"
+            ),
+            other => anyhow::bail!("invalid --server {server:?}: unsupported scheme {other:?}; expected http://HOST:PORT"),
+        }
+        if base.host_str().is_none() {
+            anyhow::bail!("invalid --server {server:?}: no host; expected http://HOST:PORT");
+        }
+        // A server mounted under a path prefix keeps it for every request.
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        base.set_query(None);
+        base.set_fragment(None);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(ACTOR_HEADER, actor());
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("hangar/", env!("CARGO_PKG_VERSION")))
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Client {
+            http,
+            base,
+            server: server.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// An absolute URL for `segments` under the server's base; each segment is
+    /// percent-encoded, so names can never change the path's shape.
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("http URLs have path segments")
+            .pop_if_empty()
+            .extend(segments);
+        url
+    }
+
+    /// The server's base URL joined with a server-given absolute path.
+    pub fn absolute(&self, path: &str) -> String {
+        match self.base.join(path.trim_start_matches('/')) {
+            Ok(url) => url.to_string(),
+            Err(_) => path.to_owned(),
+        }
+    }
+
+    pub async fn get_model(&self, name: &str) -> Result<Fetched<Model>, ClientError> {
+        let url = self.url(&["api", "v1", "models", name]);
+        self.call(self.http.get(url.clone()), &url).await
+    }
+
+    pub async fn create_model(&self, name: &str) -> Result<Fetched<Model>, ClientError> {
+        let url = self.url(&["api", "v1", "models"]);
+        let body = json!({ "name": name });
+        self.call(self.http.post(url.clone()).json(&body), &url)
+            .await
+    }
+
+    /// Every model, with the raw JSON of each.
+    pub async fn list_models(&self) -> Result<Vec<Fetched<Model>>, ClientError> {
+        let url = self.url(&["api", "v1", "models"]);
+        let list: Fetched<ModelList> = self.call(self.http.get(url.clone()), &url).await?;
+        list.body
+            .models
+            .into_iter()
+            .map(|m| decode(&url, m))
+            .collect()
+    }
+
+    pub async fn list_versions(&self, model: &str) -> Result<Vec<Fetched<Version>>, ClientError> {
+        let url = self.url(&["api", "v1", "models", model, "versions"]);
+        let list: Fetched<VersionList> = self.call(self.http.get(url.clone()), &url).await?;
+        list.body
+            .versions
+            .into_iter()
+            .map(|v| decode(&url, v))
+            .collect()
+    }
+
+    pub async fn push_version(
+        &self,
+        model: &str,
+        metadata: &NewVersion,
+        artifact: Artifact,
+    ) -> Result<Fetched<Version>, ClientError> {
+        let url = self.url(&["api", "v1", "models", model, "versions"]);
+        let metadata = serde_json::to_string(metadata).map_err(|e| ClientError::Decode {
+            url: url.to_string(),
+            cause: e.to_string(),
+        })?;
+        let artifact = Part::stream_with_length(artifact.body, artifact.length)
+            .file_name(artifact.file_name)
+            .mime_str("application/octet-stream")
+            .map_err(|e| transport(&url, &e))?;
+        // Metadata first: the server can check it before the artifact arrives.
+        let form = Form::new()
+            .part(
+                "metadata",
+                Part::text(metadata)
+                    .mime_str("application/json")
+                    .map_err(|e| transport(&url, &e))?,
+            )
+            .part("artifact", artifact);
+        self.call(self.http.post(url.clone()).multipart(form), &url)
+            .await
+    }
+
+    pub async fn set_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        version: u32,
+    ) -> Result<Fetched<AliasMove>, ClientError> {
+        let url = self.url(&["api", "v1", "models", model, "aliases", alias]);
+        let body = json!({ "version": version });
+        self.call(self.http.put(url.clone()).json(&body), &url)
+            .await
+    }
+
+    pub async fn deploy(
+        &self,
+        name: &str,
+        target: &str,
+    ) -> Result<Fetched<Deployment>, ClientError> {
+        let url = self.url(&["api", "v1", "deployments", name]);
+        let body = json!({ "model": target });
+        self.call(self.http.put(url.clone()).json(&body), &url)
+            .await
+    }
+
+    /// Sends `body` (JSON bytes) unchanged to the deployment's infer route.
+    pub async fn infer(
+        &self,
+        deployment: &str,
+        body: Vec<u8>,
+    ) -> Result<Fetched<InferResponse>, ClientError> {
+        let url = self.url(&["v2", "models", deployment, "infer"]);
+        let request = self
+            .http
+            .request(Method::POST, url.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body);
+        self.call(request, &url).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &Url,
+    ) -> Result<Fetched<T>, ClientError> {
+        let response = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                ClientError::Unreachable {
+                    server: self.server.clone(),
+                    cause: root_cause(&e),
+                }
+            } else {
+                transport(url, &e)
+            }
+        })?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| transport(url, &e))?;
+        if !status.is_success() {
+            return Err(api_error(status, &bytes));
+        }
+        let raw: Value = serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            url: url.to_string(),
+            cause: format!("not JSON ({e})"),
+        })?;
+        decode(url, raw)
+    }
+}
+
+fn decode<T: DeserializeOwned>(url: &Url, raw: Value) -> Result<Fetched<T>, ClientError> {
+    match T::deserialize(&raw) {
+        Ok(body) => Ok(Fetched { raw, body }),
+        Err(e) => Err(ClientError::Decode {
+            url: url.to_string(),
+            cause: e.to_string(),
+        }),
+    }
+}
+
+/// `$USER`, or `cli` when it is unset or cannot be a header value.
+fn actor() -> HeaderValue {
+    std::env::var("USER")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .and_then(|u| HeaderValue::from_str(u.trim()).ok())
+        .unwrap_or_else(|| HeaderValue::from_static("cli"))
+}
+
+/// The server's `{"error": "..."}` message, or the start of whatever it sent.
+fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error: String,
+        #[serde(default)]
+        code: Option<String>,
+    }
+    if let Ok(e) = serde_json::from_slice::<ErrorBody>(body) {
+        return ClientError::Api {
+            status,
+            code: e.code,
+            message: e.error,
+        };
+    }
+    let text = String::from_utf8_lossy(body);
+    let first_line = text.lines().map(str::trim).find(|l| !l.is_empty());
+    let message = match first_line {
+        Some(line) => line.chars().take(200).collect(),
+        None => status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_owned(),
+    };
+    ClientError::Api {
+        status,
+        code: None,
+        message,
+    }
+}
+
+fn transport(url: &Url, err: &reqwest::Error) -> ClientError {
+    let cause = if err.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        causes(err)
+    };
+    ClientError::Transport {
+        url: url.to_string(),
+        cause,
+    }
+}
+
+/// The innermost cause, e.g. `Connection refused (os error 111)`.
+fn root_cause(err: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// The causes below reqwest's own "error sending request" line, joined.
+fn causes(err: &reqwest::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !parts.contains(&text) {
+            parts.push(text);
+        }
+        next = cause.source();
+    }
+    if parts.is_empty() {
+        err.to_string()
+    } else {
+        parts.join(": ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_errors_carry_the_servers_message_and_status() {
+        let e = api_error(
+            StatusCode::NOT_FOUND,
+            br#"{"error": "model 'x' not found", "code": "not_found"}"#,
+        );
+        assert_eq!(e.to_string(), "model 'x' not found (HTTP 404)");
+        assert!(e.is_not_found());
+
+        let e = api_error(
+            StatusCode::BAD_GATEWAY,
+            b"\n<html>upstream down</html>\nmore",
+        );
+        assert_eq!(e.to_string(), "<html>upstream down</html> (HTTP 502)");
+
+        let e = api_error(StatusCode::CONFLICT, b"");
+        assert_eq!(e.to_string(), "Conflict (HTTP 409)");
+        assert!(e.is_conflict());
+    }
+
+    #[test]
+    fn urls_keep_the_base_path_and_encode_segments() {
+        let c = Client::new("http://h:1/hangar").unwrap();
+        assert_eq!(
+            c.url(&["api", "v1", "models", "a b"]).as_str(),
+            "http://h:1/hangar/api/v1/models/a%20b"
+        );
+        assert_eq!(
+            c.absolute("/v2/models/d/infer"),
+            "http://h:1/hangar/v2/models/d/infer"
+        );
+        let c = Client::new("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(
+            c.url(&["v2", "models", "d", "infer"]).as_str(),
+            "http://127.0.0.1:8080/v2/models/d/infer"
+        );
+    }
+
+    #[test]
+    fn servers_must_be_plain_http_urls() {
+        for bad in ["127.0.0.1:8080", "https://h", "ftp://h", "not a url"] {
+            assert!(Client::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn version_metadata_omits_what_was_not_given() {
+        let meta = NewVersion {
+            features: Some(vec!["a".into()]),
+            ..NewVersion::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&meta).unwrap(),
+            json!({"features": ["a"]})
+        );
+    }
+}

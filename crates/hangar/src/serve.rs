@@ -1,0 +1,321 @@
+//! `hangar serve`: configuration in layers (defaults < config file <
+//! `HANGAR_*` environment < flags), validated at start, then the server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use hangar_core::{ModelCard, RiskTier};
+use hangar_runtime::{locate_onnxruntime, OrtLocation};
+use hangar_server::{ExampleModel, Limits, ServerConfig};
+use serde::Deserialize;
+
+const EXAMPLE_MODEL: &[u8] = include_bytes!("../../../examples/credit-risk/model.onnx");
+const EXAMPLE_FEATURES: &str = include_str!("../../../examples/credit-risk/features.txt");
+
+/// Runs the Hangar server: the V2 inference API, the management API and (soon) the dashboard.
+#[derive(clap::Args, Debug, Default)]
+#[command(
+    after_long_help = "Precedence: built-in defaults < config file < environment < flags.\n\n\
+Example:\n  hangar serve --example                   # serve with the bundled credit-risk model deployed\n  \
+hangar serve --data-dir /var/lib/hangar --addr 0.0.0.0:8080"
+)]
+pub struct ServeArgs {
+    /// Directory holding all state: SQLite metadata and artifact files [default: ./hangar-data]
+    #[arg(long, env = "HANGAR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "HANGAR_ADDR", value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+    /// TOML configuration file (keys: data_dir, addr, ort_dylib, max_request_bytes,
+    /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, log_format)
+    #[arg(long, env = "HANGAR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Path to libonnxruntime.so [default: $ORT_DYLIB_PATH, then vendor/onnxruntime/libonnxruntime.so,
+    /// next to the binary, /usr/local/lib, /usr/lib]
+    #[arg(long, value_name = "FILE")]
+    pub ort_dylib: Option<PathBuf>,
+    /// Largest inference request body in bytes [default: 33554432]
+    #[arg(long, env = "HANGAR_MAX_REQUEST_BYTES", value_name = "BYTES")]
+    pub max_request_bytes: Option<usize>,
+    /// Largest model upload in bytes [default: 2147483648]
+    #[arg(long, env = "HANGAR_MAX_UPLOAD_BYTES", value_name = "BYTES")]
+    pub max_upload_bytes: Option<u64>,
+    /// Most elements one input tensor may hold [default: 16777216]
+    #[arg(long, env = "HANGAR_MAX_TENSOR_ELEMENTS", value_name = "N")]
+    pub max_tensor_elements: Option<usize>,
+    /// Inference worker threads [default: one per core]
+    #[arg(long, env = "HANGAR_INFERENCE_THREADS", value_name = "N")]
+    pub inference_threads: Option<usize>,
+    /// Inference jobs that may wait for a worker; beyond it requests get 503 + Retry-After [default: 1024]
+    #[arg(long, env = "HANGAR_INFERENCE_QUEUE", value_name = "N")]
+    pub inference_queue: Option<usize>,
+    /// Log format: text or json [default: text]; the level comes from HANGAR_LOG (e.g. "info,hangar_server=debug")
+    #[arg(long, env = "HANGAR_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Register and deploy the bundled example model (credit-risk) if it is not there yet
+    #[arg(long)]
+    pub example: bool,
+}
+
+/// The config file's keys; every one optional.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    addr: Option<String>,
+    ort_dylib: Option<PathBuf>,
+    max_request_bytes: Option<usize>,
+    max_upload_bytes: Option<u64>,
+    max_tensor_elements: Option<usize>,
+    inference_threads: Option<usize>,
+    inference_queue: Option<usize>,
+    log_format: Option<String>,
+}
+
+/// Validated settings.
+#[derive(Debug)]
+struct Settings {
+    addr: SocketAddr,
+    json_logs: bool,
+    server: ServerConfig,
+}
+
+fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
+    let file = match &args.config {
+        Some(p) => load_file(p)?,
+        None => FileConfig::default(),
+    };
+    let addr_text = args
+        .addr
+        .or(file.addr)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr: SocketAddr = addr_text.parse().with_context(|| {
+        format!("invalid --addr {addr_text:?}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    })?;
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("hangar-data"));
+    let log_format = args
+        .log_format
+        .or(file.log_format)
+        .unwrap_or_else(|| "text".into());
+    let json_logs = match log_format.as_str() {
+        "text" => false,
+        "json" => true,
+        other => bail!("invalid --log-format {other:?}: expected text or json"),
+    };
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_request_bytes: args
+            .max_request_bytes
+            .or(file.max_request_bytes)
+            .unwrap_or(defaults.max_request_bytes),
+        max_upload_bytes: args
+            .max_upload_bytes
+            .or(file.max_upload_bytes)
+            .unwrap_or(defaults.max_upload_bytes),
+        max_tensor_elements: args
+            .max_tensor_elements
+            .or(file.max_tensor_elements)
+            .unwrap_or(defaults.max_tensor_elements),
+    };
+    if limits.max_request_bytes == 0
+        || limits.max_upload_bytes == 0
+        || limits.max_tensor_elements == 0
+    {
+        bail!("size limits must be greater than zero");
+    }
+    let inference_threads = args.inference_threads.or(file.inference_threads);
+    if inference_threads == Some(0) {
+        bail!("--inference-threads must be at least 1");
+    }
+    let inference_queue = args
+        .inference_queue
+        .or(file.inference_queue)
+        .unwrap_or(1024);
+    if inference_queue == 0 {
+        bail!("--inference-queue must be at least 1");
+    }
+    let configured = args.ort_dylib.or(file.ort_dylib);
+    let env = std::env::var_os("ORT_DYLIB_PATH")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let exe_dir = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    let ort_dylib = match locate_onnxruntime(configured.as_deref(), env.as_deref(), exe_dir.as_deref()) {
+        OrtLocation::Found(p) => p,
+        OrtLocation::Missing(tried) => bail!(
+            "the ONNX Runtime library (libonnxruntime.so) was not found (looked at: {}). \
+             Fetch it with `make setup` (scripts/fetch-onnxruntime.sh, which takes it from the onnxruntime wheel on PyPI), \
+             or point ORT_DYLIB_PATH or --ort-dylib at the libonnxruntime.so of an installed onnxruntime wheel \
+             (site-packages/onnxruntime/capi/)",
+            tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        ),
+    };
+    Ok(Settings {
+        addr,
+        json_logs,
+        server: ServerConfig {
+            data_dir,
+            ort_dylib,
+            limits,
+            inference_threads,
+            inference_queue,
+        },
+    })
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HANGAR_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,tower_http=warn,sqlx=warn,ort=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn example() -> ExampleModel {
+    ExampleModel {
+        model: "credit-risk",
+        deployment: "credit-risk",
+        bytes: EXAMPLE_MODEL,
+        features: EXAMPLE_FEATURES.trim().split(',').map(str::to_string).collect(),
+        card: ModelCard {
+            description: "Example: gradient-boosted trees (scikit-learn, exported to ONNX) that score synthetic credit applications".into(),
+            owner_team: Some("examples".into()),
+            intended_use: Some("Trying Hangar: predictions on synthetic credit applications".into()),
+            out_of_scope_uses: vec!["Real lending decisions".into()],
+            risk_tier: RiskTier::Medium,
+            tags: vec!["example".into(), "tabular".into()],
+        },
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let with_example = args.example;
+    let settings = settings(args)?;
+    init_logging(settings.json_logs);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.addr))?;
+        let state = hangar_server::open(&settings.server)
+            .await
+            .with_context(|| format!("cannot open the data directory {}", settings.server.data_dir.display()))?;
+        if with_example {
+            hangar_server::ensure_example(&state, example())
+                .await
+                .context("cannot deploy the bundled example")?;
+        }
+        let local = listener.local_addr()?;
+        tracing::info!(addr = %local, data_dir = %settings.server.data_dir.display(), ort = %settings.server.ort_dylib.display(), "Hangar is serving");
+        eprintln!("Hangar is serving on http://{local} (data in {})", settings.server.data_dir.display());
+        if with_example {
+            eprintln!(
+                "The example deployment 'credit-risk' is ready. Try:\n  curl -s http://{local}/v2/models/credit-risk/infer -H 'content-type: application/json' -d @examples/credit-risk/request.json\n  curl -s http://{local}/v2/models/credit-risk/infer -H 'content-type: application/json' -d @examples/credit-risk/instances.json\n  hangar predict credit-risk --csv examples/credit-risk/applicants.csv --server http://{local}"
+            );
+        }
+        hangar_server::serve(listener, state, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args() -> ServeArgs {
+        ServeArgs {
+            ort_dylib: Some(std::env::current_exe().unwrap()),
+            ..ServeArgs::default()
+        }
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_given() {
+        let s = settings(args()).unwrap();
+        assert_eq!(s.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(s.server.data_dir, PathBuf::from("hangar-data"));
+        assert_eq!(s.server.inference_queue, 1024);
+    }
+
+    #[test]
+    fn flags_beat_the_config_file_which_beats_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hangar.toml");
+        std::fs::write(
+            &file,
+            "addr = \"127.0.0.1:9000\"\ndata_dir = \"/srv/h\"\ninference_queue = 7\n",
+        )
+        .unwrap();
+        let mut a = args();
+        a.config = Some(file);
+        a.addr = Some("127.0.0.1:9001".into());
+        let s = settings(a).unwrap();
+        assert_eq!(s.addr.port(), 9001);
+        assert_eq!(s.server.data_dir, PathBuf::from("/srv/h"));
+        assert_eq!(s.server.inference_queue, 7);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_clear_message() {
+        let mut a = args();
+        a.addr = Some("localhost".into());
+        assert!(settings(a)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid --addr"));
+        let mut a = args();
+        a.ort_dylib = Some(PathBuf::from("/nonexistent/libonnxruntime.so"));
+        let msg = settings(a).unwrap_err().to_string();
+        assert!(
+            msg.contains("make setup") && msg.contains("ORT_DYLIB_PATH"),
+            "{msg}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "colour = \"blue\"\n").unwrap();
+        let mut a = args();
+        a.config = Some(file);
+        assert!(format!("{:#}", settings(a).unwrap_err()).contains("unknown field"));
+    }
+}
