@@ -1,0 +1,168 @@
+//! A real server state (SQLite file in a temp dir, ONNX Runtime, inference
+//! pool) behind the in-process router, and request helpers.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use hangar_server::{AppState, Limits, ServerConfig};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn ort() -> PathBuf {
+    std::env::var_os("ORT_DYLIB_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("vendor/onnxruntime/libonnxruntime.so"))
+}
+
+pub fn reference_model(name: &str) -> Vec<u8> {
+    std::fs::read(repo().join(format!("testdata/reference/models/{name}/model.onnx"))).unwrap()
+}
+
+pub fn features() -> Vec<String> {
+    let schema: Value =
+        serde_json::from_slice(&std::fs::read(repo().join("testdata/reference/schema.json")).unwrap()).unwrap();
+    schema["model_input_order"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+}
+
+/// Row 0 of the fixed reference inputs and the GBDT's answer for it.
+pub fn first_row() -> Vec<f64> {
+    let body: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("testdata/reference/fixed_inputs_200.request.json")).unwrap(),
+    )
+    .unwrap();
+    body["inputs"][0]["data"].as_array().unwrap()[..22].iter().map(|v| v.as_f64().unwrap()).collect()
+}
+
+pub struct TestServer {
+    pub dir: tempfile::TempDir,
+    pub state: AppState,
+    pub app: Router,
+}
+
+pub fn config(dir: &std::path::Path, limits: Limits) -> ServerConfig {
+    ServerConfig {
+        data_dir: dir.to_path_buf(),
+        ort_dylib: ort(),
+        limits,
+        inference_threads: Some(2),
+        inference_queue: 256,
+    }
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with_limits(Limits::default()).await
+    }
+
+    pub async fn with_limits(limits: Limits) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let state = hangar_server::open(&config(dir.path(), limits)).await.unwrap();
+        let app = hangar_server::app(state.clone());
+        TestServer { dir, state, app }
+    }
+
+    /// Opens the same data directory again, as after a restart.
+    pub async fn restart(self) -> Self {
+        let TestServer { dir, state, .. } = self;
+        drop(state);
+        let state = hangar_server::open(&config(dir.path(), Limits::default())).await.unwrap();
+        let app = hangar_server::app(state.clone());
+        TestServer { dir, state, app }
+    }
+
+    pub async fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let resp = self.app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+        (status, headers, body)
+    }
+
+    pub async fn call(&self, method: &str, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .header("x-hangar-actor", "tester")
+            .body(match body {
+                Some(v) => Body::from(serde_json::to_vec(&v).unwrap()),
+                None => Body::empty(),
+            })
+            .unwrap();
+        let (status, _, bytes) = self.send(req).await;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        (status, value)
+    }
+
+    pub async fn upload(&self, model: &str, bytes: &[u8], metadata: Option<Value>) -> (StatusCode, Value) {
+        let boundary = "hangarboundary7d1";
+        let mut body = Vec::new();
+        if let Some(meta) = metadata {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{meta}\r\n").as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"artifact\"; filename=\"model.onnx\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let req = Request::builder()
+            .method("POST")
+            .uri(format!("/api/v1/models/{model}/versions"))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .header("x-hangar-actor", "tester")
+            .body(Body::from(body))
+            .unwrap();
+        let (status, _, bytes) = self.send(req).await;
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Creates model `name`, pushes `reference` as version 1 (with the
+    /// reference feature names) and deploys it under `deployment`.
+    pub async fn deploy_reference(&self, name: &str, reference: &str, deployment: &str) {
+        let (s, _) = self.call("POST", "/api/v1/models", Some(serde_json::json!({ "name": name }))).await;
+        assert!(s == StatusCode::CREATED || s == StatusCode::CONFLICT, "{s}");
+        let (s, v) = self
+            .upload(name, &reference_model(reference), Some(serde_json::json!({ "features": features() })))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        let version = v["version"].as_u64().unwrap();
+        let (s, v) = self
+            .call(
+                "PUT",
+                &format!("/api/v1/deployments/{deployment}"),
+                Some(serde_json::json!({ "model": format!("{name}:{version}") })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+
+    pub async fn infer(&self, deployment: &str, body: Value) -> (StatusCode, Value) {
+        self.call("POST", &format!("/v2/models/{deployment}/infer"), Some(body)).await
+    }
+}
+
+pub fn one_row_request() -> Value {
+    serde_json::json!({
+        "id": "req-1",
+        "inputs": [{ "name": "input", "shape": [1, 22], "datatype": "FP32", "data": first_row() }]
+    })
+}
