@@ -22,6 +22,7 @@ use axum::Router;
 use hangar_core::{ModelCard, VersionRef};
 use hangar_runtime::{InferencePool, OnnxRuntime, Runtime, RuntimeError};
 use hangar_store::{ArtifactStore, Db, StoreError};
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -97,6 +98,9 @@ pub fn app(state: AppState) -> Router {
         .merge(api::routes())
         .fallback(not_found)
         .with_state(state)
+        // Clients may gzip or deflate request bodies (tritonclient's
+        // request_compression_algorithm); size limits apply after decoding.
+        .layer(RequestDecompressionLayer::new())
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let id = req

@@ -226,3 +226,30 @@ async fn binary_tensor_data_round_trips() {
     let (st, _, _) = s.send(req).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn gzip_request_bodies_are_accepted_and_bounded_after_decoding() {
+    use std::io::Write;
+    let s = TestServer::with_limits(hangar_server::Limits { max_request_bytes: 4096, ..Default::default() }).await;
+    s.deploy_reference("credit", "gbdt", "credit-api").await;
+    let gzip = |v: &Value| {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&serde_json::to_vec(v).unwrap()).unwrap();
+        enc.finish().unwrap()
+    };
+    let send = |body: Vec<u8>| {
+        Request::builder()
+            .method("POST")
+            .uri("/v2/models/credit-api/infer")
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (st, _, bytes) = s.send(send(gzip(&one_row_request()))).await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&bytes));
+    // 20 000 zeros compress to almost nothing but decode past the limit.
+    let bomb = json!({"inputs": [{"name": "input", "shape": [1000, 22], "datatype": "FP32", "data": vec![0; 22000]}]});
+    let (st, _, _) = s.send(send(gzip(&bomb))).await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+}

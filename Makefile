@@ -1,0 +1,44 @@
+# Hangar: the two commands a newcomer needs are `make run` and `make test`.
+# Each does all of its own set-up (the ONNX Runtime library, the build).
+
+CARGO ?= cargo
+PYTHON ?= python3
+ADDR ?= 127.0.0.1:8080
+DATA_DIR ?= hangar-data
+
+.PHONY: run test setup build lint bench clean-data help
+
+help:
+	@echo "make run    - build and serve Hangar on $(ADDR) with the example model deployed"
+	@echo "make test   - run every test (unit, HTTP, end-to-end, tritonclient interop)"
+	@echo "make lint   - cargo fmt --check and clippy with warnings as errors"
+	@echo "make bench  - the benchmark harness (bench/run.sh)"
+
+## The ONNX Runtime shared library, from the onnxruntime wheel on PyPI.
+setup:
+	@./scripts/fetch-onnxruntime.sh
+
+build: setup
+	$(CARGO) build --release -p hangar
+
+## Serve on the embedded default (SQLite + files in $(DATA_DIR)) with the
+## bundled credit-risk model deployed, ready for `curl`.
+run: build
+	./target/release/hangar serve --example --addr $(ADDR) --data-dir $(DATA_DIR)
+
+## Every test. The interop test needs tritonclient[http]; installed here.
+test: setup
+	@$(PYTHON) -c "import tritonclient.http, numpy" 2>/dev/null || \
+		$(PYTHON) -m pip install --quiet -r tests/interop/requirements.txt
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench: setup
+	./bench/run.sh
+
+clean-data:
+	rm -rf $(DATA_DIR)
