@@ -88,7 +88,11 @@ pub fn instances_to_tensor(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let data = TensorData::from_scalars(&spec.name, spec.datatype, values)?;
-    Ok(Tensor::new(spec.name.clone(), vec![rows, names.len()], data)?)
+    Ok(Tensor::new(
+        spec.name.clone(),
+        vec![rows, names.len()],
+        data,
+    )?)
 }
 
 #[cfg(test)]
@@ -98,13 +102,20 @@ mod tests {
 
     fn sig(width: i64) -> Signature {
         Signature {
-            inputs: vec![TensorSpec { name: "input".into(), datatype: DataType::Fp32, shape: vec![-1, width] }],
+            inputs: vec![TensorSpec {
+                name: "input".into(),
+                datatype: DataType::Fp32,
+                shape: vec![-1, width],
+            }],
             outputs: vec![],
         }
     }
 
     fn row(pairs: &[(&str, f64)]) -> Vec<(String, Scalar)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), Scalar::Float(*v))).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Scalar::Float(*v)))
+            .collect()
     }
 
     fn names() -> Vec<String> {
@@ -116,21 +127,34 @@ mod tests {
         let t = instances_to_tensor(
             &sig(2),
             Some(&names()),
-            vec![row(&[("income", 10.0), ("age", 41.0)]), row(&[("age", 30.0), ("income", 5.5)])],
+            vec![
+                row(&[("income", 10.0), ("age", 41.0)]),
+                row(&[("age", 30.0), ("income", 5.5)]),
+            ],
         )
         .unwrap();
         assert_eq!(t.shape, vec![2, 2]);
         assert_eq!(t.data, TensorData::Fp32(vec![41.0, 10.0, 30.0, 5.5]));
     }
 
-    fn check_err(width: i64, names: Option<Vec<String>>, rows: Vec<Vec<(String, Scalar)>>, expected: &str) {
+    fn check_err(
+        width: i64,
+        names: Option<Vec<String>>,
+        rows: Vec<Vec<(String, Scalar)>>,
+        expected: &str,
+    ) {
         let e = instances_to_tensor(&sig(width), names.as_deref(), rows).unwrap_err();
         assert_eq!(e.to_string(), expected);
     }
 
     #[test]
     fn bad_instances_are_explained() {
-        check_err(2, Some(names()), vec![row(&[("age", 1.0)])], "instance 0: missing feature 'income'");
+        check_err(
+            2,
+            Some(names()),
+            vec![row(&[("age", 1.0)])],
+            "instance 0: missing feature 'income'",
+        );
         check_err(
             2,
             Some(names()),
@@ -138,12 +162,20 @@ mod tests {
             "instance 0: unknown feature 'zip'; known features: age,income",
         );
         check_err(2, Some(names()), vec![], "\"instances\" is empty");
-        check_err(3, Some(names()), vec![row(&[("age", 1.0)])], "the model's input takes 3 columns but 2 feature names are registered");
+        check_err(
+            3,
+            Some(names()),
+            vec![row(&[("age", 1.0)])],
+            "the model's input takes 3 columns but 2 feature names are registered",
+        );
         check_err(2, None, vec![row(&[("age", 1.0)])], "this model version has no feature names; push it with --features a,b,c (or send tensors with \"inputs\")");
         check_err(
             2,
             Some(names()),
-            vec![vec![("age".into(), Scalar::Str("x".into())), ("income".into(), Scalar::Int(1))]],
+            vec![vec![
+                ("age".into(), Scalar::Str("x".into())),
+                ("income".into(), Scalar::Int(1)),
+            ]],
             "input 'input': element 0 (\"x\") is not a valid FP32",
         );
     }

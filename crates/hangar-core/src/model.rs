@@ -217,13 +217,28 @@ mod tests {
     fn version_refs_parse_numbers_and_aliases() {
         assert_eq!(
             "credit:3".parse::<VersionRef>().unwrap(),
-            VersionRef { model: "credit".into(), selector: VersionSelector::Number(3) }
+            VersionRef {
+                model: "credit".into(),
+                selector: VersionSelector::Number(3)
+            }
         );
         assert_eq!(
             "credit@production".parse::<VersionRef>().unwrap(),
-            VersionRef { model: "credit".into(), selector: VersionSelector::Alias("production".into()) }
+            VersionRef {
+                model: "credit".into(),
+                selector: VersionSelector::Alias("production".into())
+            }
         );
-        for bad in ["credit", "credit:0", "credit:x", "credit:-1", "Credit:1", "credit@Prod", ":1", "credit:"] {
+        for bad in [
+            "credit",
+            "credit:0",
+            "credit:x",
+            "credit:-1",
+            "Credit:1",
+            "credit@Prod",
+            ":1",
+            "credit:",
+        ] {
             assert!(bad.parse::<VersionRef>().is_err(), "{bad}");
         }
         assert_eq!("a:7".parse::<VersionRef>().unwrap().to_string(), "a:7");
@@ -238,7 +253,10 @@ mod tests {
 
     #[test]
     fn onnx_is_sniffed_from_its_first_field() {
-        assert_eq!(ArtifactFormat::sniff(&[0x08, 0x07]), Some(ArtifactFormat::Onnx));
+        assert_eq!(
+            ArtifactFormat::sniff(&[0x08, 0x07]),
+            Some(ArtifactFormat::Onnx)
+        );
         assert_eq!(ArtifactFormat::sniff(b"{\"learner\""), None);
         assert_eq!(ArtifactFormat::sniff(b""), None);
     }

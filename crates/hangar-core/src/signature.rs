@@ -84,7 +84,9 @@ impl Signature {
     pub fn check_inputs(&self, inputs: &[Tensor]) -> Result<(), SignatureError> {
         for (i, t) in inputs.iter().enumerate() {
             if inputs[..i].iter().any(|o| o.name == t.name) {
-                return Err(SignatureError::DuplicateInput { name: t.name.clone() });
+                return Err(SignatureError::DuplicateInput {
+                    name: t.name.clone(),
+                });
             }
             if self.input(&t.name).is_none() {
                 return Err(SignatureError::UnknownInput {
@@ -136,7 +138,10 @@ impl Signature {
 
     /// Checks that every requested output exists.
     pub fn check_outputs(&self, requested: &[String]) -> Result<(), SignatureError> {
-        match requested.iter().find(|r| !self.outputs.iter().any(|o| &o.name == *r)) {
+        match requested
+            .iter()
+            .find(|r| !self.outputs.iter().any(|o| &o.name == *r))
+        {
             Some(name) => Err(SignatureError::UnknownOutput {
                 name: name.clone(),
                 expected: self.output_names(),
@@ -154,10 +159,22 @@ mod tests {
     fn sig() -> Signature {
         Signature {
             inputs: vec![
-                TensorSpec { name: "input".into(), datatype: DataType::Fp32, shape: vec![-1, 3] },
-                TensorSpec { name: "mask".into(), datatype: DataType::Bool, shape: vec![-1] },
+                TensorSpec {
+                    name: "input".into(),
+                    datatype: DataType::Fp32,
+                    shape: vec![-1, 3],
+                },
+                TensorSpec {
+                    name: "mask".into(),
+                    datatype: DataType::Bool,
+                    shape: vec![-1],
+                },
             ],
-            outputs: vec![TensorSpec { name: "label".into(), datatype: DataType::Int64, shape: vec![-1] }],
+            outputs: vec![TensorSpec {
+                name: "label".into(),
+                datatype: DataType::Int64,
+                shape: vec![-1],
+            }],
         }
     }
 
@@ -175,13 +192,26 @@ mod tests {
 
     #[test]
     fn inputs_are_checked_against_the_signature() {
-        let x = |rows: usize| t("input", vec![rows, 3], TensorData::Fp32(vec![0.0; rows * 3]));
+        let x = |rows: usize| {
+            t(
+                "input",
+                vec![rows, 3],
+                TensorData::Fp32(vec![0.0; rows * 3]),
+            )
+        };
         let m = |rows: usize| t("mask", vec![rows], TensorData::Bool(vec![true; rows]));
         check(vec![x(2), m(2)], "ok");
         check(vec![m(1), x(1)], "ok");
-        check(vec![x(2)], r#"missing input 'mask': the model expects inputs ["input", "mask"]"#);
         check(
-            vec![x(1), m(1), t("extra", vec![1], TensorData::Bool(vec![true]))],
+            vec![x(2)],
+            r#"missing input 'mask': the model expects inputs ["input", "mask"]"#,
+        );
+        check(
+            vec![
+                x(1),
+                m(1),
+                t("extra", vec![1], TensorData::Bool(vec![true])),
+            ],
             r#"unknown input 'extra': the model expects inputs ["input", "mask"]"#,
         );
         check(vec![x(1), x(1), m(1)], "input 'input' given twice");
@@ -207,7 +237,10 @@ mod tests {
     fn requested_outputs_must_exist() {
         assert!(sig().check_outputs(&["label".into()]).is_ok());
         assert_eq!(
-            sig().check_outputs(&["probabilities".into()]).unwrap_err().to_string(),
+            sig()
+                .check_outputs(&["probabilities".into()])
+                .unwrap_err()
+                .to_string(),
             r#"unknown output 'probabilities' requested: the model has outputs ["label"]"#
         );
     }

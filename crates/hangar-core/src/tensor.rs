@@ -258,7 +258,11 @@ pub struct Tensor {
 impl Tensor {
     /// Builds a tensor, checking that the shape's element count equals the
     /// data length (and does not overflow).
-    pub fn new(name: impl Into<String>, shape: Vec<usize>, data: TensorData) -> Result<Self, TensorError> {
+    pub fn new(
+        name: impl Into<String>,
+        shape: Vec<usize>,
+        data: TensorData,
+    ) -> Result<Self, TensorError> {
         let name = name.into();
         let expected = element_count(&shape).ok_or_else(|| TensorError::ShapeOverflow {
             input: name.clone(),
@@ -289,7 +293,12 @@ pub fn element_count(shape: &[usize]) -> Option<usize> {
 pub fn shape_from_wire(input: &str, shape: &[i64]) -> Result<Vec<usize>, TensorError> {
     shape
         .iter()
-        .map(|&d| usize::try_from(d).map_err(|_| TensorError::NegativeDim { input: input.to_string(), shape: shape.to_vec() }))
+        .map(|&d| {
+            usize::try_from(d).map_err(|_| TensorError::NegativeDim {
+                input: input.to_string(),
+                shape: shape.to_vec(),
+            })
+        })
         .collect()
 }
 
@@ -337,32 +346,67 @@ mod tests {
     #[test]
     fn scalars_convert_within_range_only() {
         use Scalar::*;
-        check(DataType::Fp32, vec![Int(1), Float(0.5)], Ok(TensorData::Fp32(vec![1.0, 0.5])));
+        check(
+            DataType::Fp32,
+            vec![Int(1), Float(0.5)],
+            Ok(TensorData::Fp32(vec![1.0, 0.5])),
+        );
         check(DataType::Fp32, vec![Float(1e300)], Err(()));
-        check(DataType::Fp64, vec![Float(1e300)], Ok(TensorData::Fp64(vec![1e300])));
-        check(DataType::Int32, vec![Int(3), Float(4.0)], Ok(TensorData::Int32(vec![3, 4])));
+        check(
+            DataType::Fp64,
+            vec![Float(1e300)],
+            Ok(TensorData::Fp64(vec![1e300])),
+        );
+        check(
+            DataType::Int32,
+            vec![Int(3), Float(4.0)],
+            Ok(TensorData::Int32(vec![3, 4])),
+        );
         check(DataType::Int32, vec![Float(4.5)], Err(()));
         check(DataType::Int32, vec![Int(i64::from(i32::MAX) + 1)], Err(()));
         check(DataType::Uint8, vec![Int(-1)], Err(()));
         check(DataType::Int64, vec![UInt(u64::MAX)], Err(()));
-        check(DataType::Uint64, vec![UInt(u64::MAX)], Ok(TensorData::Uint64(vec![u64::MAX])));
-        check(DataType::Bool, vec![Bool(true), Int(0)], Ok(TensorData::Bool(vec![true, false])));
+        check(
+            DataType::Uint64,
+            vec![UInt(u64::MAX)],
+            Ok(TensorData::Uint64(vec![u64::MAX])),
+        );
+        check(
+            DataType::Bool,
+            vec![Bool(true), Int(0)],
+            Ok(TensorData::Bool(vec![true, false])),
+        );
         check(DataType::Bool, vec![Int(2)], Err(()));
         check(DataType::Fp32, vec![Str("1".into())], Err(()));
-        check(DataType::Bytes, vec![Str("ab".into())], Ok(TensorData::Bytes(vec![b"ab".to_vec()])));
+        check(
+            DataType::Bytes,
+            vec![Str("ab".into())],
+            Ok(TensorData::Bytes(vec![b"ab".to_vec()])),
+        );
     }
 
     #[test]
     fn bad_element_error_names_input_index_and_type() {
-        let e = TensorData::from_scalars("input", DataType::Int32, vec![Scalar::Int(1), Scalar::Bool(true)]).unwrap_err();
-        assert_eq!(e.to_string(), "input 'input': element 1 (true) is not a valid INT32");
+        let e = TensorData::from_scalars(
+            "input",
+            DataType::Int32,
+            vec![Scalar::Int(1), Scalar::Bool(true)],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "input 'input': element 1 (true) is not a valid INT32"
+        );
     }
 
     #[test]
     fn tensor_shape_must_match_data_length() {
         assert!(Tensor::new("a", vec![2, 2], TensorData::Fp32(vec![0.0; 4])).is_ok());
         let e = Tensor::new("a", vec![2, 3], TensorData::Fp32(vec![0.0; 4])).unwrap_err();
-        assert_eq!(e.to_string(), "input 'a': shape [2, 3] holds 6 elements but data has 4");
+        assert_eq!(
+            e.to_string(),
+            "input 'a': shape [2, 3] holds 6 elements but data has 4"
+        );
         assert!(matches!(
             Tensor::new("a", vec![usize::MAX, 2], TensorData::Fp32(vec![])),
             Err(TensorError::ShapeOverflow { .. })

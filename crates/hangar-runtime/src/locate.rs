@@ -20,7 +20,11 @@ const LIB: &str = "libonnxruntime.so";
 /// file; `env` is the value of `ORT_DYLIB_PATH`; `exe_dir` is the directory of
 /// the running binary. An explicitly given path that does not exist is not
 /// silently replaced by a default.
-pub fn locate_onnxruntime(configured: Option<&Path>, env: Option<&Path>, exe_dir: Option<&Path>) -> OrtLocation {
+pub fn locate_onnxruntime(
+    configured: Option<&Path>,
+    env: Option<&Path>,
+    exe_dir: Option<&Path>,
+) -> OrtLocation {
     if let Some(p) = configured.or(env) {
         return if p.is_file() {
             OrtLocation::Found(p.to_path_buf())
@@ -55,7 +59,13 @@ mod tests {
             OrtLocation::Missing(vec![missing.to_path_buf()])
         );
         let this = std::env::current_exe().unwrap();
-        assert_eq!(locate_onnxruntime(None, Some(&this), None), OrtLocation::Found(this.clone()));
-        assert_eq!(locate_onnxruntime(Some(&this), Some(missing), None), OrtLocation::Found(this));
+        assert_eq!(
+            locate_onnxruntime(None, Some(&this), None),
+            OrtLocation::Found(this.clone())
+        );
+        assert_eq!(
+            locate_onnxruntime(Some(&this), Some(missing), None),
+            OrtLocation::Found(this)
+        );
     }
 }

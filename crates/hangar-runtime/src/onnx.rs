@@ -30,7 +30,10 @@ impl OnnxRuntime {
     pub fn init(dylib: &Path, instances: usize) -> Result<Self, RuntimeError> {
         let result = ENVIRONMENT.get_or_init(|| {
             let builder = ort::init_from(dylib).map_err(|e| e.to_string())?;
-            builder.with_name("hangar").build().map_err(|e| e.to_string())
+            builder
+                .with_name("hangar")
+                .build()
+                .map_err(|e| e.to_string())
         });
         match result {
             Ok(environment) => Ok(OnnxRuntime {
@@ -61,7 +64,9 @@ impl OnnxRuntime {
 
 impl std::fmt::Debug for OnnxRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OnnxRuntime").field("instances", &self.instances).finish()
+        f.debug_struct("OnnxRuntime")
+            .field("instances", &self.instances)
+            .finish()
     }
 }
 
@@ -149,11 +154,15 @@ fn first_feature_names(session: &Mutex<Session>) -> Option<Vec<String>> {
 /// `["a","b"]` or `a,b`.
 fn parse_feature_names(raw: &str) -> Option<Vec<String>> {
     let raw = raw.trim();
-    let names: Vec<String> = if let Some(inner) = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-        inner.split(',').map(|s| s.trim().trim_matches('"').to_string()).collect()
-    } else {
-        raw.split(',').map(|s| s.trim().to_string()).collect()
-    };
+    let names: Vec<String> =
+        if let Some(inner) = raw.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            inner
+                .split(',')
+                .map(|s| s.trim().trim_matches('"').to_string())
+                .collect()
+        } else {
+            raw.split(',').map(|s| s.trim().to_string()).collect()
+        };
     (!names.is_empty() && names.iter().all(|n| !n.is_empty())).then_some(names)
 }
 
@@ -187,7 +196,10 @@ fn tensor_ref(t: &Tensor) -> Result<ort::session::SessionInputValue<'_>, ort::Er
         TensorData::Fp32(v) => TensorRef::from_array_view((shape, v.as_slice()))?.into(),
         TensorData::Fp64(v) => TensorRef::from_array_view((shape, v.as_slice()))?.into(),
         TensorData::Bytes(v) => {
-            let strings: Vec<String> = v.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+            let strings: Vec<String> = v
+                .iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect();
             ort::value::Tensor::from_string_array((shape, strings.as_slice()))?.into()
         }
     })
@@ -218,12 +230,23 @@ fn extract(name: &str, value: &DynValue) -> Result<Tensor, ort::Error> {
             TensorElementType::Bool => copy!(bool, Bool),
             TensorElementType::String => {
                 let (shape, strings) = value.try_extract_strings()?;
-                (dims(shape), TensorData::Bytes(strings.into_iter().map(String::into_bytes).collect()))
+                (
+                    dims(shape),
+                    TensorData::Bytes(strings.into_iter().map(String::into_bytes).collect()),
+                )
             }
-            other => return Err(ort::Error::new(format!("output '{name}' has unsupported element type {other}"))),
+            other => {
+                return Err(ort::Error::new(format!(
+                    "output '{name}' has unsupported element type {other}"
+                )))
+            }
         },
         ValueType::Sequence(_) => zipmap(name, value)?,
-        other => return Err(ort::Error::new(format!("output '{name}' has unsupported type {other}"))),
+        other => {
+            return Err(ort::Error::new(format!(
+                "output '{name}' has unsupported type {other}"
+            )))
+        }
     };
     Tensor::new(name, shape, data).map_err(|e| ort::Error::new(e.to_string()))
 }
@@ -250,7 +273,9 @@ fn zipmap(name: &str, value: &DynValue) -> Result<(Vec<usize>, TensorData), ort:
     }
     let width = rows.first().map_or(0, Vec::len);
     if rows.iter().any(|r| r.len() != width) {
-        return Err(ort::Error::new(format!("output '{name}': rows have different numbers of classes")));
+        return Err(ort::Error::new(format!(
+            "output '{name}': rows have different numbers of classes"
+        )));
     }
     Ok((vec![rows.len(), width], TensorData::Fp32(rows.concat())))
 }
@@ -264,7 +289,11 @@ impl OnnxModel {
             .inputs
             .iter()
             .map(|spec| {
-                let shape: Vec<usize> = spec.shape.iter().map(|&d| if d < 0 { 1 } else { d as usize }).collect();
+                let shape: Vec<usize> = spec
+                    .shape
+                    .iter()
+                    .map(|&d| if d < 0 { 1 } else { d as usize })
+                    .collect();
                 let n: usize = shape.iter().product();
                 let data = match spec.datatype {
                     DataType::Bool => TensorData::Bool(vec![false; n]),
@@ -280,7 +309,8 @@ impl OnnxModel {
                     DataType::Fp64 => TensorData::Fp64(vec![0.0; n]),
                     DataType::Bytes => TensorData::Bytes(vec![Vec::new(); n]),
                 };
-                Tensor::new(spec.name.clone(), shape, data).map_err(|e| RuntimeError::WarmUp(e.to_string()))
+                Tensor::new(spec.name.clone(), shape, data)
+                    .map_err(|e| RuntimeError::WarmUp(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         for session in &self.sessions {
@@ -291,7 +321,11 @@ impl OnnxModel {
     }
 }
 
-fn run(session: &mut Session, inputs: &[Tensor], outputs: &[String]) -> Result<Vec<Tensor>, ort::Error> {
+fn run(
+    session: &mut Session,
+    inputs: &[Tensor],
+    outputs: &[String],
+) -> Result<Vec<Tensor>, ort::Error> {
     let values = inputs
         .iter()
         .map(|t| Ok((t.name.as_str(), tensor_ref(t)?)))
@@ -336,8 +370,14 @@ mod tests {
 
     #[test]
     fn feature_names_metadata_accepts_json_or_csv() {
-        assert_eq!(parse_feature_names(r#"["a", "b"]"#), Some(vec!["a".into(), "b".into()]));
-        assert_eq!(parse_feature_names("a, b"), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            parse_feature_names(r#"["a", "b"]"#),
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            parse_feature_names("a, b"),
+            Some(vec!["a".into(), "b".into()])
+        );
         assert_eq!(parse_feature_names(""), None);
         assert_eq!(parse_feature_names("a,,b"), None);
     }

@@ -37,7 +37,9 @@ pub struct InferencePool {
 
 impl std::fmt::Debug for InferencePool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InferencePool").field("threads", &self.threads).finish()
+        f.debug_struct("InferencePool")
+            .field("threads", &self.threads)
+            .finish()
     }
 }
 
@@ -110,7 +112,12 @@ mod tests {
     async fn jobs_run_on_named_worker_threads() {
         let pool = InferencePool::new(2, 8).unwrap();
         let (name, idx) = pool
-            .run(|| (std::thread::current().name().map(str::to_string), worker_index()))
+            .run(|| {
+                (
+                    std::thread::current().name().map(str::to_string),
+                    worker_index(),
+                )
+            })
             .await
             .unwrap();
         assert!(name.unwrap().starts_with("hangar-infer-"));

@@ -21,16 +21,23 @@ fn runtime() -> OnnxRuntime {
 }
 
 fn fixed_inputs() -> Tensor {
-    let body: Value =
-        serde_json::from_slice(&std::fs::read(repo().join("testdata/reference/fixed_inputs_200.request.json")).unwrap())
-            .unwrap();
+    let body: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("testdata/reference/fixed_inputs_200.request.json")).unwrap(),
+    )
+    .unwrap();
     let input = &body["inputs"][0];
-    let data: Vec<f32> = input["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    let data: Vec<f32> = input["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
     Tensor::new("input", vec![200, 22], TensorData::Fp32(data)).unwrap()
 }
 
 fn load(name: &str) -> Arc<dyn LoadedModel> {
-    let bytes = std::fs::read(repo().join(format!("testdata/reference/models/{name}/model.onnx"))).unwrap();
+    let bytes =
+        std::fs::read(repo().join(format!("testdata/reference/models/{name}/model.onnx"))).unwrap();
     runtime().load(&bytes).unwrap()
 }
 
@@ -44,15 +51,30 @@ fn check_model(name: &str) {
 
     let outputs = model.infer(&[fixed_inputs()], &[]).unwrap();
     let expected: Value = serde_json::from_slice(
-        &std::fs::read(repo().join(format!("testdata/reference/models/{name}/expected_200.response.json"))).unwrap(),
+        &std::fs::read(repo().join(format!(
+            "testdata/reference/models/{name}/expected_200.response.json"
+        )))
+        .unwrap(),
     )
     .unwrap();
     for exp in expected["outputs"].as_array().unwrap() {
         let out_name = exp["name"].as_str().unwrap();
-        let got = outputs.iter().find(|t| t.name == out_name).unwrap_or_else(|| panic!("{name}: no output {out_name}"));
-        let shape: Vec<usize> = exp["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let got = outputs
+            .iter()
+            .find(|t| t.name == out_name)
+            .unwrap_or_else(|| panic!("{name}: no output {out_name}"));
+        let shape: Vec<usize> = exp["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
         assert_eq!(got.shape, shape, "{name}/{out_name} shape");
-        assert_eq!(got.datatype().as_str(), exp["datatype"].as_str().unwrap(), "{name}/{out_name} datatype");
+        assert_eq!(
+            got.datatype().as_str(),
+            exp["datatype"].as_str().unwrap(),
+            "{name}/{out_name} datatype"
+        );
         let want = exp["data"].as_array().unwrap();
         match &got.data {
             TensorData::Int64(v) => {
@@ -68,7 +90,10 @@ fn check_model(name: &str) {
                     .fold(0.0, f64::max);
                 assert!(worst <= 1e-5, "{name}/{out_name}: max abs diff {worst}");
             }
-            other => panic!("{name}/{out_name}: unexpected datatype {:?}", other.datatype()),
+            other => panic!(
+                "{name}/{out_name}: unexpected datatype {:?}",
+                other.datatype()
+            ),
         }
     }
 }
@@ -116,7 +141,9 @@ fn unsupported_operator_is_named_at_load() {
 
 #[test]
 fn garbage_bytes_are_rejected_not_crashing() {
-    assert!(runtime().load(b"\x08\x07garbage that is not a model").is_err());
+    assert!(runtime()
+        .load(b"\x08\x07garbage that is not a model")
+        .is_err());
     assert!(runtime().load(b"").is_err());
 }
 
@@ -127,11 +154,17 @@ fn zipmap_output_is_served_as_a_class_probability_matrix() {
     let out = model.infer(&[fixed_inputs()], &[]).unwrap();
     let probs = out.iter().find(|t| t.name == "output_probability").unwrap();
     assert_eq!(probs.shape, vec![200, 2]);
-    let reference = load("logreg").infer(&[fixed_inputs()], &["probabilities".to_string()]).unwrap();
+    let reference = load("logreg")
+        .infer(&[fixed_inputs()], &["probabilities".to_string()])
+        .unwrap();
     let (TensorData::Fp32(a), TensorData::Fp32(b)) = (&probs.data, &reference[0].data) else {
         panic!("FP32 expected")
     };
-    let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    let worst = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
     assert!(worst <= 1e-6, "max abs diff {worst}");
 }
 
@@ -143,7 +176,10 @@ async fn models_run_on_the_pool_concurrently() {
     let mut handles = Vec::new();
     for _ in 0..32 {
         let (m, x, p) = (model.clone(), x.clone(), pool.clone());
-        handles.push(tokio::spawn(async move { p.run(move || m.infer(&[(*x).clone()], &[]).map(|o| o.len())).await }));
+        handles.push(tokio::spawn(async move {
+            p.run(move || m.infer(&[(*x).clone()], &[]).map(|o| o.len()))
+                .await
+        }));
     }
     for h in handles {
         assert_eq!(h.await.unwrap().unwrap().unwrap(), 2);

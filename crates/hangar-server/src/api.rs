@@ -12,8 +12,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use hangar_core::{
-    validate_name, AliasEvent, ArtifactFormat, Deployment, Model, ModelCard, ModelVersion, NameKind, RiskTier,
-    Signature, TensorSpec, VersionRef,
+    validate_name, AliasEvent, ArtifactFormat, Deployment, Model, ModelCard, ModelVersion,
+    NameKind, RiskTier, Signature, TensorSpec, VersionRef,
 };
 use hangar_store::{AliasState, NewVersion, StoredArtifact};
 use serde::{Deserialize, Serialize};
@@ -29,21 +29,37 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/models/{model}", get(get_model).patch(update_model))
         .route(
             "/api/v1/models/{model}/versions",
-            get(list_versions).post(push_version).layer(DefaultBodyLimit::disable()),
+            get(list_versions)
+                .post(push_version)
+                .layer(DefaultBodyLimit::disable()),
         )
-        .route("/api/v1/models/{model}/versions/{version}", get(get_version))
-        .route("/api/v1/models/{model}/versions/{version}/artifact", get(download_artifact))
+        .route(
+            "/api/v1/models/{model}/versions/{version}",
+            get(get_version),
+        )
+        .route(
+            "/api/v1/models/{model}/versions/{version}/artifact",
+            get(download_artifact),
+        )
         .route("/api/v1/models/{model}/aliases", get(list_aliases))
         .route(
             "/api/v1/models/{model}/aliases/{alias}",
             get(get_alias).put(set_alias).delete(delete_alias),
         )
-        .route("/api/v1/models/{model}/aliases/{alias}/history", get(alias_history))
-        .route("/api/v1/models/{model}/alias-history", get(model_alias_history))
+        .route(
+            "/api/v1/models/{model}/aliases/{alias}/history",
+            get(alias_history),
+        )
+        .route(
+            "/api/v1/models/{model}/alias-history",
+            get(model_alias_history),
+        )
         .route("/api/v1/deployments", get(list_deployments))
         .route(
             "/api/v1/deployments/{name}",
-            get(get_deployment).put(put_deployment).delete(delete_deployment),
+            get(get_deployment)
+                .put(put_deployment)
+                .delete(delete_deployment),
         )
 }
 
@@ -59,7 +75,12 @@ fn actor(headers: &HeaderMap) -> String {
     headers
         .get("x-hangar-actor")
         .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().filter(|c| !c.is_control()).take(64).collect::<String>())
+        .map(|s| {
+            s.chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect::<String>()
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "anonymous".to_string())
 }
@@ -72,7 +93,10 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(JsonBody(v)),
-            Err(e) => Err(ApiError::bad_request(format!("invalid JSON body: {}", e.body_text()))),
+            Err(e) => Err(ApiError::bad_request(format!(
+                "invalid JSON body: {}",
+                e.body_text()
+            ))),
         }
     }
 }
@@ -278,14 +302,24 @@ impl CardPatch {
             card.out_of_scope_uses = o;
         }
         if let Some(r) = self.risk_tier {
-            card.risk_tier = r.parse::<RiskTier>().map_err(|e| ApiError::bad_request(e.to_string()))?;
+            card.risk_tier = r
+                .parse::<RiskTier>()
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
         }
         if let Some(t) = self.tags {
             card.tags = t;
         }
-        let texts = [Some(&card.description), card.owner_team.as_ref(), card.intended_use.as_ref()];
+        let texts = [
+            Some(&card.description),
+            card.owner_team.as_ref(),
+            card.intended_use.as_ref(),
+        ];
         if texts.into_iter().flatten().any(|s| long(s))
-            || card.out_of_scope_uses.iter().chain(&card.tags).any(|s| long(s))
+            || card
+                .out_of_scope_uses
+                .iter()
+                .chain(&card.tags)
+                .any(|s| long(s))
             || card.out_of_scope_uses.len() + card.tags.len() > 256
         {
             return Err(ApiError::bad_request(format!(
@@ -314,11 +348,17 @@ async fn create_model(
 ) -> Result<(StatusCode, Json<ModelOut>), ApiError> {
     validate_name(NameKind::Model, &body.name)?;
     let card = body.card.apply(ModelCard::default())?;
-    let m = state.db.create_model(&body.name, &card, &actor(&headers)).await?;
+    let m = state
+        .db
+        .create_model(&body.name, &card, &actor(&headers))
+        .await?;
     Ok((StatusCode::CREATED, Json(model_out(m, Vec::new()))))
 }
 
-async fn get_model(State(state): State<AppState>, Path(model): Path<String>) -> Result<Json<ModelOut>, ApiError> {
+async fn get_model(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> Result<Json<ModelOut>, ApiError> {
     let m = state.db.get_model(&model).await?;
     let aliases = state.db.list_aliases(&model).await?;
     Ok(Json(model_out(m, aliases)))
@@ -360,13 +400,22 @@ async fn list_versions(
     State(state): State<AppState>,
     Path(model): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let versions: Vec<_> = state.db.list_versions(&model).await?.into_iter().map(version_out).collect();
+    let versions: Vec<_> = state
+        .db
+        .list_versions(&model)
+        .await?
+        .into_iter()
+        .map(version_out)
+        .collect();
     Ok(Json(serde_json::json!({ "versions": versions })))
 }
 
 fn version_number(raw: &str) -> Result<u32, ApiError> {
     raw.parse::<u32>().ok().filter(|&v| v > 0).ok_or_else(|| {
-        ApiError::bad_request(format!("invalid version {:?}: versions are numbers 1, 2, 3…", raw.chars().take(32).collect::<String>()))
+        ApiError::bad_request(format!(
+            "invalid version {:?}: versions are numbers 1, 2, 3…",
+            raw.chars().take(32).collect::<String>()
+        ))
     })
 }
 
@@ -374,19 +423,35 @@ async fn get_version(
     State(state): State<AppState>,
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Json<VersionOut>, ApiError> {
-    Ok(Json(version_out(state.db.get_version(&model, version_number(&version)?).await?)))
+    Ok(Json(version_out(
+        state
+            .db
+            .get_version(&model, version_number(&version)?)
+            .await?,
+    )))
 }
 
 async fn download_artifact(
     State(state): State<AppState>,
     Path((model, version)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let v = state.db.get_version(&model, version_number(&version)?).await?;
+    let v = state
+        .db
+        .get_version(&model, version_number(&version)?)
+        .await?;
     let bytes = state.artifacts.read_verified(&v.digest).await?;
     let mut response = Response::new(Body::from(bytes));
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    if let Ok(d) = HeaderValue::from_str(&format!("attachment; filename=\"{}-{}.{}\"", v.model, v.version, v.format.as_str())) {
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(d) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}-{}.{}\"",
+        v.model,
+        v.version,
+        v.format.as_str()
+    )) {
         h.insert(header::CONTENT_DISPOSITION, d);
     }
     if let Ok(d) = HeaderValue::from_str(&v.digest) {
@@ -429,8 +494,15 @@ pub async fn register_version(
                 spec.shape[1]
             )));
         }
-        if let Some(dup) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
-            return Err(ApiError::bad_request(format!("feature name '{}' given twice", dup.1)));
+        if let Some(dup) = names
+            .iter()
+            .enumerate()
+            .find(|(i, n)| names[..*i].contains(n))
+        {
+            return Err(ApiError::bad_request(format!(
+                "feature name '{}' given twice",
+                dup.1
+            )));
         }
     }
     let new = NewVersion {
@@ -455,7 +527,9 @@ async fn push_version(
 ) -> Result<(StatusCode, Json<VersionOut>), ApiError> {
     // Fail fast, before streaming a large file, when the model is unknown.
     state.db.get_model(&model).await?;
-    let bad = |e: axum::extract::multipart::MultipartError| ApiError::bad_request(format!("invalid multipart upload: {}", e.body_text()));
+    let bad = |e: axum::extract::multipart::MultipartError| {
+        ApiError::bad_request(format!("invalid multipart upload: {}", e.body_text()))
+    };
     let mut artifact = None;
     let mut meta = VersionMeta::default();
     while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
@@ -490,7 +564,9 @@ async fn push_version(
             }
         }
     }
-    let (artifact, head) = artifact.ok_or_else(|| ApiError::bad_request("missing multipart field 'artifact' (the model file)"))?;
+    let (artifact, head) = artifact.ok_or_else(|| {
+        ApiError::bad_request("missing multipart field 'artifact' (the model file)")
+    })?;
     let v = register_version(&state, &model, artifact, &head, meta, &actor(&headers)).await?;
     tracing::info!(model = %v.model, version = v.version, digest = %v.digest, "version pushed");
     Ok((StatusCode::CREATED, Json(version_out(v))))
@@ -498,7 +574,10 @@ async fn push_version(
 
 // ---- aliases -----------------------------------------------------------------
 
-async fn list_aliases(State(state): State<AppState>, Path(model): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn list_aliases(
+    State(state): State<AppState>,
+    Path(model): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let aliases: Vec<_> = state
         .db
         .list_aliases(&model)
@@ -530,7 +609,11 @@ fn parse_time(raw: &str) -> Result<DateTime<Utc>, ApiError> {
         .ok()
         .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
         .map(|t| t.and_utc())
-        .ok_or_else(|| ApiError::bad_request(format!("invalid time {raw:?}: use RFC 3339 (2026-03-03T12:00:00Z) or a date (2026-03-03)")))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "invalid time {raw:?}: use RFC 3339 (2026-03-03T12:00:00Z) or a date (2026-03-03)"
+            ))
+        })
 }
 
 async fn get_alias(
@@ -579,7 +662,10 @@ async fn set_alias(
 ) -> Result<Json<AliasEventOut>, ApiError> {
     validate_name(NameKind::Alias, &alias)?;
     let who = actor(&headers);
-    let event = state.db.set_alias(&model, &alias, body.version, &who).await?;
+    let event = state
+        .db
+        .set_alias(&model, &alias, body.version, &who)
+        .await?;
     state.serving.alias_moved(&model, &alias, &who).await?;
     Ok(Json(event_out(event)))
 }
@@ -589,7 +675,10 @@ async fn delete_alias(
     Path((model, alias)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<AliasEventOut>, ApiError> {
-    let event = state.db.delete_alias(&model, &alias, &actor(&headers)).await?;
+    let event = state
+        .db
+        .delete_alias(&model, &alias, &actor(&headers))
+        .await?;
     Ok(Json(event_out(event)))
 }
 
@@ -597,7 +686,13 @@ async fn alias_history(
     State(state): State<AppState>,
     Path((model, alias)): Path<(String, String)>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let events: Vec<_> = state.db.alias_history(&model, Some(&alias)).await?.into_iter().map(event_out).collect();
+    let events: Vec<_> = state
+        .db
+        .alias_history(&model, Some(&alias))
+        .await?
+        .into_iter()
+        .map(event_out)
+        .collect();
     Ok(Json(serde_json::json!({ "history": events })))
 }
 
@@ -605,7 +700,13 @@ async fn model_alias_history(
     State(state): State<AppState>,
     Path(model): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let events: Vec<_> = state.db.alias_history(&model, None).await?.into_iter().map(event_out).collect();
+    let events: Vec<_> = state
+        .db
+        .alias_history(&model, None)
+        .await?
+        .into_iter()
+        .map(event_out)
+        .collect();
     Ok(Json(serde_json::json!({ "history": events })))
 }
 
@@ -618,7 +719,9 @@ struct PutDeployment {
     model: String,
 }
 
-async fn list_deployments(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn list_deployments(
+    State(state): State<AppState>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let out: Vec<_> = state
         .db
         .list_deployments()
@@ -629,7 +732,10 @@ async fn list_deployments(State(state): State<AppState>) -> Result<Json<serde_js
     Ok(Json(serde_json::json!({ "deployments": out })))
 }
 
-async fn get_deployment(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<DeploymentOut>, ApiError> {
+async fn get_deployment(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<DeploymentOut>, ApiError> {
     let d = state.db.get_deployment(&name).await?;
     Ok(Json(deployment_out(&state, d)))
 }
@@ -641,12 +747,18 @@ async fn put_deployment(
     JsonBody(body): JsonBody<PutDeployment>,
 ) -> Result<Json<DeploymentOut>, ApiError> {
     validate_name(NameKind::Deployment, &name)?;
-    let target: VersionRef = body.model.parse().map_err(|e: hangar_core::model::VersionRefError| ApiError::bad_request(e.to_string()))?;
+    let target: VersionRef = body
+        .model
+        .parse()
+        .map_err(|e: hangar_core::model::VersionRefError| ApiError::bad_request(e.to_string()))?;
     let d = state.serving.apply(&name, target, &actor(&headers)).await?;
     Ok(Json(deployment_out(&state, d)))
 }
 
-async fn delete_deployment(State(state): State<AppState>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_deployment(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     state.serving.remove(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

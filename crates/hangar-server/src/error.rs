@@ -38,7 +38,9 @@ impl ErrorCode {
 
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::BadRequest | ErrorCode::InvalidName | ErrorCode::UnsupportedModel => StatusCode::BAD_REQUEST,
+            ErrorCode::BadRequest | ErrorCode::InvalidName | ErrorCode::UnsupportedModel => {
+                StatusCode::BAD_REQUEST
+            }
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -87,7 +89,9 @@ impl ApiError {
 
     fn finish(&self, mut response: Response) -> Response {
         if self.code == ErrorCode::Busy {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
@@ -101,7 +105,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.public_message(), "code": self.code.as_str() }));
+        let body =
+            Json(serde_json::json!({ "error": self.public_message(), "code": self.code.as_str() }));
         self.finish((self.code.status(), body).into_response())
     }
 }

@@ -72,8 +72,11 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let pool = InferencePool::new(threads, config.inference_queue)?;
     let dylib = config.ort_dylib.clone();
-    let runtime: Arc<dyn Runtime> =
-        Arc::new(tokio::task::spawn_blocking(move || OnnxRuntime::init(&dylib, threads)).await.map_err(|e| ServerError::Setup(e.to_string()))??);
+    let runtime: Arc<dyn Runtime> = Arc::new(
+        tokio::task::spawn_blocking(move || OnnxRuntime::init(&dylib, threads))
+            .await
+            .map_err(|e| ServerError::Setup(e.to_string()))??,
+    );
     let serving = serving::Serving::new(db.clone(), artifacts.clone(), runtime);
     let state = AppState(Arc::new(state::Inner {
         db,
@@ -121,7 +124,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// A model bundled with the binary, deployed by `hangar serve --example`.
@@ -141,7 +146,12 @@ pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(
     }
     let model = match state.db.get_model(example.model).await {
         Ok(m) => m,
-        Err(StoreError::NotFound(_)) => state.db.create_model(example.model, &example.card, "hangar").await?,
+        Err(StoreError::NotFound(_)) => {
+            state
+                .db
+                .create_model(example.model, &example.card, "hangar")
+                .await?
+        }
         Err(e) => return Err(e.into()),
     };
     if model.latest_version.is_none() {
@@ -154,12 +164,19 @@ pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(
             features: Some(example.features.clone()),
             ..VersionMeta::default()
         };
-        let v = api::register_version(state, example.model, artifact, &head, meta, "hangar").await?;
-        state.db.set_alias(example.model, "production", v.version, "hangar").await?;
+        let v =
+            api::register_version(state, example.model, artifact, &head, meta, "hangar").await?;
+        state
+            .db
+            .set_alias(example.model, "production", v.version, "hangar")
+            .await?;
     }
     let target: VersionRef = format!("{}@production", example.model)
         .parse()
         .map_err(|e: hangar_core::model::VersionRefError| ServerError::Setup(e.to_string()))?;
-    state.serving.apply(example.deployment, target, "hangar").await?;
+    state
+        .serving
+        .apply(example.deployment, target, "hangar")
+        .await?;
     Ok(())
 }

@@ -81,12 +81,20 @@ impl Serving {
 
     /// The deployment serving under `name`, if any.
     pub fn deployment(&self, name: &str) -> Option<Arc<ActiveDeployment>> {
-        self.deployments.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+        self.deployments
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Why a known deployment is not serving, if it failed to restore.
     pub fn failure(&self, name: &str) -> Option<String> {
-        self.failed.read().unwrap_or_else(|p| p.into_inner()).get(name).cloned()
+        self.failed
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Loads (once, shared by concurrent callers) and warms up a version.
@@ -94,7 +102,10 @@ impl Serving {
     pub async fn load(&self, v: &ModelVersion) -> Result<Arc<LoadedVersion>, ApiError> {
         let cell = {
             let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-            loaded.entry((v.model.clone(), v.version)).or_default().clone()
+            loaded
+                .entry((v.model.clone(), v.version))
+                .or_default()
+                .clone()
         };
         let loaded = cell
             .get_or_try_init(|| async {
@@ -128,7 +139,11 @@ impl Serving {
     }
 
     /// A version of the model behind a deployment (the `/versions/{v}` routes).
-    pub async fn version_of(&self, d: &ActiveDeployment, version: u32) -> Result<Arc<LoadedVersion>, ApiError> {
+    pub async fn version_of(
+        &self,
+        d: &ActiveDeployment,
+        version: u32,
+    ) -> Result<Arc<LoadedVersion>, ApiError> {
         if d.serving.version == version {
             return Ok(d.serving.clone());
         }
@@ -142,17 +157,31 @@ impl Serving {
             target,
             serving,
         });
-        self.deployments.write().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), active);
-        self.failed.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.deployments
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), active);
+        self.failed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
     }
 
     /// Creates or changes a deployment: resolve, load and warm up, record,
     /// then swap. On any failure the deployment keeps serving what it served.
-    pub async fn apply(&self, name: &str, target: VersionRef, actor: &str) -> Result<Deployment, ApiError> {
+    pub async fn apply(
+        &self,
+        name: &str,
+        target: VersionRef,
+        actor: &str,
+    ) -> Result<Deployment, ApiError> {
         let _guard = self.changes.lock().await;
         let version = self.db.resolve(&target).await?;
         let loaded = self.load(&version).await?;
-        let stored = self.db.put_deployment(name, &target, version.version, actor).await?;
+        let stored = self
+            .db
+            .put_deployment(name, &target, version.version, actor)
+            .await?;
         self.install(name, target, loaded);
         self.collect_garbage();
         tracing::info!(deployment = name, target = %stored.target, version = stored.version, actor, "deployment applied");
@@ -162,8 +191,14 @@ impl Serving {
     pub async fn remove(&self, name: &str) -> Result<(), ApiError> {
         let _guard = self.changes.lock().await;
         self.db.delete_deployment(name).await?;
-        self.deployments.write().unwrap_or_else(|p| p.into_inner()).remove(name);
-        self.failed.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.deployments
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        self.failed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
         self.collect_garbage();
         Ok(())
     }
@@ -191,7 +226,9 @@ impl Serving {
             }
             match self.load(&version).await {
                 Ok(loaded) => {
-                    self.db.put_deployment(&d.name, &d.target, version.version, actor).await?;
+                    self.db
+                        .put_deployment(&d.name, &d.target, version.version, actor)
+                        .await?;
                     self.install(&d.name, d.target.clone(), loaded);
                     tracing::info!(deployment = %d.name, version = version.version, "deployment followed its alias");
                 }
@@ -246,6 +283,11 @@ impl Serving {
     }
 
     pub fn loaded_count(&self) -> usize {
-        self.loaded.lock().unwrap_or_else(|p| p.into_inner()).values().filter(|c| c.get().is_some()).count()
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|c| c.get().is_some())
+            .count()
     }
 }

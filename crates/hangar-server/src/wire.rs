@@ -138,14 +138,26 @@ pub fn split_body(body: &Bytes, header_length: Option<usize>) -> Result<(Bytes, 
 
 /// Decodes the request's input tensors, taking binary data from `binary` in
 /// order for inputs that declare `binary_data_size`.
-pub fn decode_inputs(inputs: Vec<InferInput>, mut binary: Bytes, max_elements: usize) -> Result<Vec<Tensor>, String> {
+pub fn decode_inputs(
+    inputs: Vec<InferInput>,
+    mut binary: Bytes,
+    max_elements: usize,
+) -> Result<Vec<Tensor>, String> {
     let mut out = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let datatype: DataType = input.datatype.parse().map_err(|e| format!("input '{}': {e}", input.name))?;
+        let datatype: DataType = input
+            .datatype
+            .parse()
+            .map_err(|e| format!("input '{}': {e}", input.name))?;
         let shape = shape_from_wire(&input.name, &input.shape).map_err(|e| e.to_string())?;
         let count = hangar_core::tensor::element_count(&shape)
             .filter(|&n| n <= max_elements)
-            .ok_or_else(|| format!("input '{}': shape {:?} exceeds the limit of {max_elements} elements", input.name, input.shape))?;
+            .ok_or_else(|| {
+                format!(
+                    "input '{}': shape {:?} exceeds the limit of {max_elements} elements",
+                    input.name, input.shape
+                )
+            })?;
         let data = match (param_u64(&input.parameters, "binary_data_size"), input.data) {
             (Some(size), None) => {
                 let size = size as usize;
@@ -160,7 +172,10 @@ pub fn decode_inputs(inputs: Vec<InferInput>, mut binary: Bytes, max_elements: u
                 decode_binary(&input.name, datatype, count, &chunk)?
             }
             (Some(_), Some(_)) => {
-                return Err(format!("input '{}' has both \"data\" and binary_data_size", input.name));
+                return Err(format!(
+                    "input '{}' has both \"data\" and binary_data_size",
+                    input.name
+                ));
             }
             (None, Some(FlatData(values))) => {
                 if values.len() != count {
@@ -171,19 +186,28 @@ pub fn decode_inputs(inputs: Vec<InferInput>, mut binary: Bytes, max_elements: u
                         values.len()
                     ));
                 }
-                TensorData::from_scalars(&input.name, datatype, values).map_err(|e| e.to_string())?
+                TensorData::from_scalars(&input.name, datatype, values)
+                    .map_err(|e| e.to_string())?
             }
             (None, None) => return Err(format!("input '{}' has no \"data\"", input.name)),
         };
         out.push(Tensor::new(input.name, shape, data).map_err(|e| e.to_string())?);
     }
     if !binary.is_empty() {
-        return Err(format!("{} bytes of binary data were not claimed by any input", binary.len()));
+        return Err(format!(
+            "{} bytes of binary data were not claimed by any input",
+            binary.len()
+        ));
     }
     Ok(out)
 }
 
-fn decode_binary(name: &str, datatype: DataType, count: usize, raw: &[u8]) -> Result<TensorData, String> {
+fn decode_binary(
+    name: &str,
+    datatype: DataType,
+    count: usize,
+    raw: &[u8],
+) -> Result<TensorData, String> {
     macro_rules! fixed {
         ($t:ty, $variant:ident) => {{
             const N: usize = std::mem::size_of::<$t>();
@@ -200,7 +224,10 @@ fn decode_binary(name: &str, datatype: DataType, count: usize, raw: &[u8]) -> Re
     Ok(match datatype {
         DataType::Bool => {
             if raw.len() != count {
-                return Err(format!("input '{name}': {count} BOOL elements need {count} bytes, got {}", raw.len()));
+                return Err(format!(
+                    "input '{name}': {count} BOOL elements need {count} bytes, got {}",
+                    raw.len()
+                ));
             }
             TensorData::Bool(raw.iter().map(|&b| b != 0).collect())
         }
@@ -230,7 +257,10 @@ fn decode_binary(name: &str, datatype: DataType, count: usize, raw: &[u8]) -> Re
                 rest = &rest[len..];
             }
             if items.len() != count {
-                return Err(format!("input '{name}': expected {count} BYTES elements, got {}", items.len()));
+                return Err(format!(
+                    "input '{name}': expected {count} BYTES elements, got {}",
+                    items.len()
+                ));
             }
             TensorData::Bytes(items)
         }
@@ -247,7 +277,10 @@ pub struct OutputPlan {
 }
 
 impl OutputPlan {
-    pub fn from_request(parameters: &Option<Map<String, Value>>, outputs: Option<Vec<RequestedOutput>>) -> Self {
+    pub fn from_request(
+        parameters: &Option<Map<String, Value>>,
+        outputs: Option<Vec<RequestedOutput>>,
+    ) -> Self {
         let binary_default = param_bool(parameters, "binary_data_output").unwrap_or(false);
         let outputs = outputs.unwrap_or_default();
         OutputPlan {
@@ -335,7 +368,13 @@ pub struct EncodedResponse {
     pub header_length: Option<usize>,
 }
 
-pub fn encode_response(model_name: &str, version: u32, id: &str, outputs: &[Tensor], plan: &OutputPlan) -> EncodedResponse {
+pub fn encode_response(
+    model_name: &str,
+    version: u32,
+    id: &str,
+    outputs: &[Tensor],
+    plan: &OutputPlan,
+) -> EncodedResponse {
     let mut binary = BytesMut::new();
     let mut tensors = Vec::with_capacity(outputs.len());
     for t in outputs {
@@ -394,8 +433,14 @@ mod tests {
 
     #[test]
     fn flat_and_nested_data_decode_the_same() {
-        let flat = parse(r#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[1,2,3,4.5]}]}"#).unwrap();
-        let nested = parse(r#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[[1,2],[3,4.5]]}]}"#).unwrap();
+        let flat = parse(
+            r#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[1,2,3,4.5]}]}"#,
+        )
+        .unwrap();
+        let nested = parse(
+            r#"{"inputs":[{"name":"x","shape":[2,2],"datatype":"FP32","data":[[1,2],[3,4.5]]}]}"#,
+        )
+        .unwrap();
         assert_eq!(flat, nested);
         assert_eq!(flat[0].data, TensorData::Fp32(vec![1.0, 2.0, 3.0, 4.5]));
     }
@@ -406,13 +451,34 @@ mod tests {
             let got = parse(json).unwrap_err();
             assert!(got.contains(want), "{got:?} should contain {want:?}");
         };
-        check(r#"{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2]}]}"#, "shape [3] holds 3 elements but data has 2");
-        check(r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FLOAT","data":[1]}]}"#, "unknown datatype");
-        check(r#"{"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[1]}]}"#, "negative dimension");
-        check(r#"{"inputs":[{"name":"x","shape":[1000000,1000000],"datatype":"FP32","data":[1]}]}"#, "exceeds the limit");
-        check(r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]}"#, "has no \"data\"");
-        check(r#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":[{"a":1}]}]}"#, "an array of numbers");
-        check(r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],"bogus":1}"#, "unknown field");
+        check(
+            r#"{"inputs":[{"name":"x","shape":[3],"datatype":"FP32","data":[1,2]}]}"#,
+            "shape [3] holds 3 elements but data has 2",
+        );
+        check(
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FLOAT","data":[1]}]}"#,
+            "unknown datatype",
+        );
+        check(
+            r#"{"inputs":[{"name":"x","shape":[-1],"datatype":"FP32","data":[1]}]}"#,
+            "negative dimension",
+        );
+        check(
+            r#"{"inputs":[{"name":"x","shape":[1000000,1000000],"datatype":"FP32","data":[1]}]}"#,
+            "exceeds the limit",
+        );
+        check(
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32"}]}"#,
+            "has no \"data\"",
+        );
+        check(
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"INT32","data":[{"a":1}]}]}"#,
+            "an array of numbers",
+        );
+        check(
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],"bogus":1}"#,
+            "unknown field",
+        );
     }
 
     #[test]
@@ -447,6 +513,11 @@ mod tests {
         assert_eq!(header["model_version"], "3");
         assert_eq!(header["outputs"][0]["data"], serde_json::json!([1]));
         assert_eq!(header["outputs"][1]["parameters"]["binary_data_size"], 8);
-        assert_eq!(&enc.body[n..], [0.25f32.to_le_bytes(), 0.75f32.to_le_bytes()].concat().as_slice());
+        assert_eq!(
+            &enc.body[n..],
+            [0.25f32.to_le_bytes(), 0.75f32.to_le_bytes()]
+                .concat()
+                .as_slice()
+        );
     }
 }

@@ -56,14 +56,21 @@ impl ArtifactStore {
     fn path_of(&self, digest: &str) -> Result<PathBuf, StoreError> {
         let hex = digest
             .strip_prefix("sha256:")
-            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            .filter(|h| {
+                h.len() == 64
+                    && h.bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            })
             .ok_or_else(|| StoreError::Invalid(format!("bad digest {digest:?}")))?;
         Ok(self.root.join("sha256").join(&hex[..2]).join(hex))
     }
 
     /// Starts an upload of at most `limit` bytes.
     pub async fn begin(&self, limit: u64) -> Result<Upload, StoreError> {
-        let tmp = self.root.join("tmp").join(format!("upload-{}", uuid::Uuid::new_v4()));
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("upload-{}", uuid::Uuid::new_v4()));
         let file = fs::File::create(&tmp).await?;
         Ok(Upload {
             file: Some(file),
@@ -117,7 +124,10 @@ impl Upload {
             self.head.extend_from_slice(&chunk[..take]);
         }
         self.hasher.update(chunk);
-        let file = self.file.as_mut().ok_or_else(|| StoreError::Invalid("upload already finished".into()))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| StoreError::Invalid("upload already finished".into()))?;
         file.write_all(chunk).await?;
         Ok(())
     }
@@ -134,7 +144,10 @@ impl Upload {
     /// Fsyncs and moves the file into its content address. An identical
     /// artifact already stored is kept as it is.
     pub async fn finish(mut self) -> Result<StoredArtifact, StoreError> {
-        let mut file = self.file.take().ok_or_else(|| StoreError::Invalid("upload already finished".into()))?;
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| StoreError::Invalid("upload already finished".into()))?;
         file.flush().await?;
         file.sync_all().await?;
         drop(file);
@@ -178,11 +191,20 @@ mod tests {
         up.write(b"hello ").await.unwrap();
         up.write(b"world").await.unwrap();
         let a = up.finish().await.unwrap();
-        assert_eq!(a.digest, "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+        assert_eq!(
+            a.digest,
+            "sha256:b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
         assert_eq!(a.size_bytes, 11);
-        assert_eq!(store.read_verified(&a.digest).await.unwrap(), b"hello world");
+        assert_eq!(
+            store.read_verified(&a.digest).await.unwrap(),
+            b"hello world"
+        );
         // tmp is empty after finishing
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 
     #[tokio::test]
@@ -190,10 +212,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = ArtifactStore::open(dir.path()).await.unwrap();
         let mut up = store.begin(4).await.unwrap();
-        assert!(matches!(up.write(b"12345").await, Err(StoreError::TooLarge { limit: 4 })));
+        assert!(matches!(
+            up.write(b"12345").await,
+            Err(StoreError::TooLarge { limit: 4 })
+        ));
         drop(up);
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-        assert_eq!(std::fs::read_dir(dir.path().join("sha256")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sha256"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 
     #[tokio::test]
@@ -202,7 +235,10 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
         std::fs::write(dir.path().join("tmp/upload-x"), b"partial").unwrap();
         ArtifactStore::open(dir.path()).await.unwrap();
-        assert_eq!(std::fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
     }
 
     #[tokio::test]
@@ -213,7 +249,13 @@ mod tests {
         up.write(b"model bytes").await.unwrap();
         let a = up.finish().await.unwrap();
         std::fs::write(store.file_path(&a.digest).unwrap(), b"tampered").unwrap();
-        assert!(matches!(store.read_verified(&a.digest).await, Err(StoreError::Corrupt { .. })));
-        assert!(matches!(store.read_verified("sha256:../../etc").await, Err(StoreError::Invalid(_))));
+        assert!(matches!(
+            store.read_verified(&a.digest).await,
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert!(matches!(
+            store.read_verified("sha256:../../etc").await,
+            Err(StoreError::Invalid(_))
+        ));
     }
 }

@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use hangar_core::{
-    AliasEvent, ArtifactFormat, DataType, Deployment, Model, ModelCard, ModelVersion, RiskTier, Signature,
-    TensorSpec, VersionRef, VersionSelector,
+    AliasEvent, ArtifactFormat, DataType, Deployment, Model, ModelCard, ModelVersion, RiskTier,
+    Signature, TensorSpec, VersionRef, VersionSelector,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 
-use crate::{StoredArtifact, StoreError};
+use crate::{StoreError, StoredArtifact};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -102,7 +104,8 @@ fn signature_from_json(s: &str) -> Result<Signature, StoreError> {
         v.into_iter()
             .map(|t| {
                 Ok(TensorSpec {
-                    datatype: DataType::from_str(&t.datatype).map_err(|e| StoreError::Invalid(e.to_string()))?,
+                    datatype: DataType::from_str(&t.datatype)
+                        .map_err(|e| StoreError::Invalid(e.to_string()))?,
                     name: t.name,
                     shape: t.shape,
                 })
@@ -115,7 +118,8 @@ fn signature_from_json(s: &str) -> Result<Signature, StoreError> {
     })
 }
 
-const MODEL_COLUMNS: &str = "m.id, m.name, m.description, m.owner_team, m.intended_use, m.out_of_scope_uses, \
+const MODEL_COLUMNS: &str =
+    "m.id, m.name, m.description, m.owner_team, m.intended_use, m.out_of_scope_uses, \
      m.risk_tier, m.tags, m.created_at, m.updated_at, m.created_by, \
      (SELECT MAX(v.version) FROM model_versions v WHERE v.model_id = m.id) AS latest_version";
 
@@ -131,7 +135,9 @@ fn model_from_row(r: &SqliteRow) -> Result<Model, StoreError> {
                 .map_err(|e| StoreError::Invalid(e.to_string()))?,
             tags: json(&r.try_get::<String, _>("tags")?)?,
         },
-        latest_version: r.try_get::<Option<i64>, _>("latest_version")?.map(|v| v as u32),
+        latest_version: r
+            .try_get::<Option<i64>, _>("latest_version")?
+            .map(|v| v as u32),
         created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
         updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
         created_by: r.try_get("created_by")?,
@@ -147,9 +153,13 @@ fn version_from_row(r: &SqliteRow) -> Result<ModelVersion, StoreError> {
         version: r.try_get::<i64, _>("version")? as u32,
         digest: r.try_get("digest")?,
         size_bytes: r.try_get::<i64, _>("size_bytes")? as u64,
-        format: ArtifactFormat::from_str(&r.try_get::<String, _>("format")?).map_err(StoreError::Invalid)?,
+        format: ArtifactFormat::from_str(&r.try_get::<String, _>("format")?)
+            .map_err(StoreError::Invalid)?,
         signature: signature_from_json(&r.try_get::<String, _>("signature")?)?,
-        feature_names: r.try_get::<Option<String>, _>("feature_names")?.map(|s| json(&s)).transpose()?,
+        feature_names: r
+            .try_get::<Option<String>, _>("feature_names")?
+            .map(|s| json(&s))
+            .transpose()?,
         description: r.try_get("description")?,
         source_commit: r.try_get("source_commit")?,
         training_run: r.try_get("training_run")?,
@@ -164,7 +174,9 @@ fn event_from_row(r: &SqliteRow) -> Result<AliasEvent, StoreError> {
     Ok(AliasEvent {
         model: r.try_get("model_name")?,
         alias: r.try_get("alias")?,
-        from_version: r.try_get::<Option<i64>, _>("from_version")?.map(|v| v as u32),
+        from_version: r
+            .try_get::<Option<i64>, _>("from_version")?
+            .map(|v| v as u32),
         to_version: r.try_get::<Option<i64>, _>("to_version")?.map(|v| v as u32),
         actor: r.try_get("actor")?,
         at: parse_ts(&r.try_get::<String, _>("at")?)?,
@@ -191,7 +203,8 @@ fn deployment_from_row(r: &SqliteRow) -> Result<Deployment, StoreError> {
     })
 }
 
-const DEPLOYMENT_COLUMNS: &str = "d.name, m.name AS model_name, d.target_version, d.target_alias, d.version, \
+const DEPLOYMENT_COLUMNS: &str =
+    "d.name, m.name AS model_name, d.target_version, d.target_alias, d.version, \
      d.created_at, d.updated_at, d.updated_by";
 
 impl Db {
@@ -204,7 +217,10 @@ impl Db {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Db { pool })
     }
@@ -217,7 +233,12 @@ impl Db {
             .ok_or_else(|| StoreError::NotFound(format!("model '{name}'")))
     }
 
-    pub async fn create_model(&self, name: &str, card: &ModelCard, actor: &str) -> Result<Model, StoreError> {
+    pub async fn create_model(
+        &self,
+        name: &str,
+        card: &ModelCard,
+        actor: &str,
+    ) -> Result<Model, StoreError> {
         let now = ts(Utc::now());
         let result = sqlx::query(
             "INSERT INTO models (name, description, owner_team, intended_use, out_of_scope_uses, risk_tier, tags, \
@@ -237,7 +258,9 @@ impl Db {
         .await;
         match result {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!("model '{name}' already exists")))
+                return Err(StoreError::Conflict(format!(
+                    "model '{name}' already exists"
+                )))
             }
             other => other?,
         };
@@ -245,18 +268,22 @@ impl Db {
     }
 
     pub async fn list_models(&self) -> Result<Vec<Model>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {MODEL_COLUMNS} FROM models m ORDER BY m.name"))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {MODEL_COLUMNS} FROM models m ORDER BY m.name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(model_from_row).collect()
     }
 
     pub async fn get_model(&self, name: &str) -> Result<Model, StoreError> {
-        let row = sqlx::query(&format!("SELECT {MODEL_COLUMNS} FROM models m WHERE m.name = ?"))
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("model '{name}'")))?;
+        let row = sqlx::query(&format!(
+            "SELECT {MODEL_COLUMNS} FROM models m WHERE m.name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("model '{name}'")))?;
         model_from_row(&row)
     }
 
@@ -284,18 +311,24 @@ impl Db {
 
     /// Registers a version under the next number. Numbers are allocated in a
     /// write transaction, so concurrent pushes get distinct numbers.
-    pub async fn add_version(&self, model: &str, v: &NewVersion, actor: &str) -> Result<ModelVersion, StoreError> {
+    pub async fn add_version(
+        &self,
+        model: &str,
+        v: &NewVersion,
+        actor: &str,
+    ) -> Result<ModelVersion, StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let model_id: i64 = sqlx::query_scalar("SELECT id FROM models WHERE name = ?")
             .bind(model)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("model '{model}'")))?;
-        let next: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model_id = ?")
-                .bind(model_id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let next: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model_id = ?",
+        )
+        .bind(model_id)
+        .fetch_one(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO model_versions (model_id, version, digest, size_bytes, format, signature, feature_names, \
              description, source_commit, training_run, metrics, metadata, created_at, created_by) \
@@ -385,12 +418,23 @@ impl Db {
     }
 
     /// Sets or moves an alias and records the move.
-    pub async fn set_alias(&self, model: &str, alias: &str, version: u32, actor: &str) -> Result<AliasEvent, StoreError> {
+    pub async fn set_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        version: u32,
+        actor: &str,
+    ) -> Result<AliasEvent, StoreError> {
         self.change_alias(model, alias, Some(version), actor).await
     }
 
     /// Deletes an alias and records the deletion.
-    pub async fn delete_alias(&self, model: &str, alias: &str, actor: &str) -> Result<AliasEvent, StoreError> {
+    pub async fn delete_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        actor: &str,
+    ) -> Result<AliasEvent, StoreError> {
         self.change_alias(model, alias, None, actor).await
     }
 
@@ -408,23 +452,29 @@ impl Db {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("model '{model}'")))?;
         if let Some(v) = to {
-            let exists: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM model_versions WHERE model_id = ? AND version = ?")
-                    .bind(model_id)
-                    .bind(i64::from(v))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(format!("version {v} of model '{model}'")));
-            }
-        }
-        let from: Option<i64> = sqlx::query_scalar("SELECT version FROM aliases WHERE model_id = ? AND alias = ?")
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM model_versions WHERE model_id = ? AND version = ?",
+            )
             .bind(model_id)
-            .bind(alias)
+            .bind(i64::from(v))
             .fetch_optional(&mut *tx)
             .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!(
+                    "version {v} of model '{model}'"
+                )));
+            }
+        }
+        let from: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM aliases WHERE model_id = ? AND alias = ?")
+                .bind(model_id)
+                .bind(alias)
+                .fetch_optional(&mut *tx)
+                .await?;
         if from.is_none() && to.is_none() {
-            return Err(StoreError::NotFound(format!("alias '{alias}' of model '{model}'")));
+            return Err(StoreError::NotFound(format!(
+                "alias '{alias}' of model '{model}'"
+            )));
         }
         let now = Utc::now();
         match to {
@@ -473,7 +523,11 @@ impl Db {
     }
 
     /// Every move of the model's aliases (or of one alias), oldest first.
-    pub async fn alias_history(&self, model: &str, alias: Option<&str>) -> Result<Vec<AliasEvent>, StoreError> {
+    pub async fn alias_history(
+        &self,
+        model: &str,
+        alias: Option<&str>,
+    ) -> Result<Vec<AliasEvent>, StoreError> {
         let id = self.model_id(model).await?;
         let rows = sqlx::query(
             "SELECT m.name AS model_name, e.alias, e.from_version, e.to_version, e.actor, e.at \
@@ -489,7 +543,12 @@ impl Db {
     }
 
     /// The version an alias pointed at, at time `at` (None: it was not set).
-    pub async fn alias_at(&self, model: &str, alias: &str, at: DateTime<Utc>) -> Result<Option<u32>, StoreError> {
+    pub async fn alias_at(
+        &self,
+        model: &str,
+        alias: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<u32>, StoreError> {
         let id = self.model_id(model).await?;
         let v: Option<Option<i64>> = sqlx::query_scalar(
             "SELECT to_version FROM alias_events WHERE model_id = ? AND alias = ? AND at <= ? \

@@ -32,12 +32,21 @@ async fn open() -> (tempfile::TempDir, Db) {
 #[tokio::test]
 async fn versions_are_numbered_per_model_even_when_pushed_concurrently() {
     let (_dir, db) = open().await;
-    db.create_model("a", &ModelCard::default(), "alice").await.unwrap();
-    db.create_model("b", &ModelCard::default(), "alice").await.unwrap();
+    db.create_model("a", &ModelCard::default(), "alice")
+        .await
+        .unwrap();
+    db.create_model("b", &ModelCard::default(), "alice")
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for i in 0..10u8 {
         let db = db.clone();
-        tasks.push(tokio::spawn(async move { db.add_version("a", &new_version(i), "bob").await.unwrap().version }));
+        tasks.push(tokio::spawn(async move {
+            db.add_version("a", &new_version(i), "bob")
+                .await
+                .unwrap()
+                .version
+        }));
     }
     let mut numbers: Vec<u32> = Vec::new();
     for t in tasks {
@@ -45,9 +54,18 @@ async fn versions_are_numbered_per_model_even_when_pushed_concurrently() {
     }
     numbers.sort();
     assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
-    assert_eq!(db.add_version("b", &new_version(1), "bob").await.unwrap().version, 1);
+    assert_eq!(
+        db.add_version("b", &new_version(1), "bob")
+            .await
+            .unwrap()
+            .version,
+        1
+    );
     let v = db.get_version("a", 3).await.unwrap();
-    assert_eq!(v.feature_names.as_deref(), Some(&["a".to_string(), "b".to_string()][..]));
+    assert_eq!(
+        v.feature_names.as_deref(),
+        Some(&["a".to_string(), "b".to_string()][..])
+    );
     assert_eq!(v.metrics["auc"], 0.88);
     assert_eq!(db.get_model("a").await.unwrap().latest_version, Some(10));
 }
@@ -55,16 +73,29 @@ async fn versions_are_numbered_per_model_even_when_pushed_concurrently() {
 #[tokio::test]
 async fn duplicate_models_conflict_and_unknown_ones_are_not_found() {
     let (_dir, db) = open().await;
-    db.create_model("a", &ModelCard::default(), "x").await.unwrap();
-    assert!(matches!(db.create_model("a", &ModelCard::default(), "x").await, Err(StoreError::Conflict(_))));
-    assert!(matches!(db.get_model("nope").await, Err(StoreError::NotFound(_))));
-    assert!(matches!(db.add_version("nope", &new_version(1), "x").await, Err(StoreError::NotFound(_))));
+    db.create_model("a", &ModelCard::default(), "x")
+        .await
+        .unwrap();
+    assert!(matches!(
+        db.create_model("a", &ModelCard::default(), "x").await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        db.get_model("nope").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        db.add_version("nope", &new_version(1), "x").await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 #[tokio::test]
 async fn model_card_updates_persist() {
     let (_dir, db) = open().await;
-    db.create_model("a", &ModelCard::default(), "x").await.unwrap();
+    db.create_model("a", &ModelCard::default(), "x")
+        .await
+        .unwrap();
     let card = ModelCard {
         description: "credit risk".into(),
         owner_team: Some("risk".into()),
@@ -80,22 +111,35 @@ async fn model_card_updates_persist() {
 #[tokio::test]
 async fn versions_are_immutable_in_the_database() {
     let (dir, db) = open().await;
-    db.create_model("a", &ModelCard::default(), "x").await.unwrap();
+    db.create_model("a", &ModelCard::default(), "x")
+        .await
+        .unwrap();
     db.add_version("a", &new_version(1), "x").await.unwrap();
     db.close().await;
     // Go around the store: the schema itself refuses.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("hangar.db").display()))
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("hangar.db").display()
+    ))
+    .await
+    .unwrap();
+    let err = sqlx::query("UPDATE model_versions SET digest = 'x'")
+        .execute(&pool)
         .await
-        .unwrap();
-    let err = sqlx::query("UPDATE model_versions SET digest = 'x'").execute(&pool).await.unwrap_err();
+        .unwrap_err();
     assert!(err.to_string().contains("immutable"), "{err}");
-    assert!(sqlx::query("DELETE FROM model_versions").execute(&pool).await.is_err());
+    assert!(sqlx::query("DELETE FROM model_versions")
+        .execute(&pool)
+        .await
+        .is_err());
 }
 
 #[tokio::test]
 async fn alias_history_answers_which_version_was_in_production_when() {
     let (_dir, db) = open().await;
-    db.create_model("a", &ModelCard::default(), "x").await.unwrap();
+    db.create_model("a", &ModelCard::default(), "x")
+        .await
+        .unwrap();
     for i in 1..=3 {
         db.add_version("a", &new_version(i), "x").await.unwrap();
     }
@@ -114,14 +158,26 @@ async fn alias_history_answers_which_version_was_in_production_when() {
     assert_eq!(db.alias_at("a", "production", before).await.unwrap(), None);
     assert_eq!(db.alias_at("a", "production", t1).await.unwrap(), Some(1));
     assert_eq!(db.alias_at("a", "production", t2).await.unwrap(), Some(2));
-    assert_eq!(db.alias_at("a", "production", Utc::now()).await.unwrap(), None);
+    assert_eq!(
+        db.alias_at("a", "production", Utc::now()).await.unwrap(),
+        None
+    );
 
     let history = db.alias_history("a", Some("production")).await.unwrap();
     let actors: Vec<_> = history.iter().map(|e| e.actor.as_str()).collect();
     assert_eq!(actors, ["alice", "bob", "carol"]);
-    assert!(matches!(db.get_alias("a", "production").await, Err(StoreError::NotFound(_))));
-    assert!(matches!(db.set_alias("a", "staging", 9, "x").await, Err(StoreError::NotFound(_))));
-    assert!(matches!(db.delete_alias("a", "staging", "x").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        db.get_alias("a", "production").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        db.set_alias("a", "staging", 9, "x").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        db.delete_alias("a", "staging", "x").await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 #[tokio::test]
@@ -130,7 +186,9 @@ async fn deployments_survive_reopening_the_database() {
     let path = dir.path().join("hangar.db");
     {
         let db = Db::open(&path).await.unwrap();
-        db.create_model("a", &ModelCard::default(), "x").await.unwrap();
+        db.create_model("a", &ModelCard::default(), "x")
+            .await
+            .unwrap();
         db.add_version("a", &new_version(1), "x").await.unwrap();
         db.set_alias("a", "production", 1, "x").await.unwrap();
         let target: VersionRef = "a@production".parse().unwrap();
@@ -143,5 +201,8 @@ async fn deployments_survive_reopening_the_database() {
     assert_eq!(d.version, 1);
     assert_eq!(db.list_deployments().await.unwrap().len(), 1);
     db.delete_deployment("credit").await.unwrap();
-    assert!(matches!(db.get_deployment("credit").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        db.get_deployment("credit").await,
+        Err(StoreError::NotFound(_))
+    ));
 }

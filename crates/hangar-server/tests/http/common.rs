@@ -28,9 +28,16 @@ pub fn reference_model(name: &str) -> Vec<u8> {
 }
 
 pub fn features() -> Vec<String> {
-    let schema: Value =
-        serde_json::from_slice(&std::fs::read(repo().join("testdata/reference/schema.json")).unwrap()).unwrap();
-    schema["model_input_order"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    let schema: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("testdata/reference/schema.json")).unwrap(),
+    )
+    .unwrap();
+    schema["model_input_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Row 0 of the fixed reference inputs and the GBDT's answer for it.
@@ -39,7 +46,10 @@ pub fn first_row() -> Vec<f64> {
         &std::fs::read(repo().join("testdata/reference/fixed_inputs_200.request.json")).unwrap(),
     )
     .unwrap();
-    body["inputs"][0]["data"].as_array().unwrap()[..22].iter().map(|v| v.as_f64().unwrap()).collect()
+    body["inputs"][0]["data"].as_array().unwrap()[..22]
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
 }
 
 pub struct TestServer {
@@ -65,7 +75,9 @@ impl TestServer {
 
     pub async fn with_limits(limits: Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let state = hangar_server::open(&config(dir.path(), limits)).await.unwrap();
+        let state = hangar_server::open(&config(dir.path(), limits))
+            .await
+            .unwrap();
         let app = hangar_server::app(state.clone());
         TestServer { dir, state, app }
     }
@@ -74,7 +86,9 @@ impl TestServer {
     pub async fn restart(self) -> Self {
         let TestServer { dir, state, .. } = self;
         drop(state);
-        let state = hangar_server::open(&config(dir.path(), Limits::default())).await.unwrap();
+        let state = hangar_server::open(&config(dir.path(), Limits::default()))
+            .await
+            .unwrap();
         let app = hangar_server::app(state.clone());
         TestServer { dir, state, app }
     }
@@ -83,7 +97,13 @@ impl TestServer {
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
         (status, headers, body)
     }
 
@@ -102,12 +122,18 @@ impl TestServer {
         let value = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
         (status, value)
     }
 
-    pub async fn upload(&self, model: &str, bytes: &[u8], metadata: Option<Value>) -> (StatusCode, Value) {
+    pub async fn upload(
+        &self,
+        model: &str,
+        bytes: &[u8],
+        metadata: Option<Value>,
+    ) -> (StatusCode, Value) {
         let boundary = "hangarboundary7d1";
         let mut body = Vec::new();
         if let Some(meta) = metadata {
@@ -127,21 +153,37 @@ impl TestServer {
         let req = Request::builder()
             .method("POST")
             .uri(format!("/api/v1/models/{model}/versions"))
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
             .header("x-hangar-actor", "tester")
             .body(Body::from(body))
             .unwrap();
         let (status, _, bytes) = self.send(req).await;
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// Creates model `name`, pushes `reference` as version 1 (with the
     /// reference feature names) and deploys it under `deployment`.
     pub async fn deploy_reference(&self, name: &str, reference: &str, deployment: &str) {
-        let (s, _) = self.call("POST", "/api/v1/models", Some(serde_json::json!({ "name": name }))).await;
+        let (s, _) = self
+            .call(
+                "POST",
+                "/api/v1/models",
+                Some(serde_json::json!({ "name": name })),
+            )
+            .await;
         assert!(s == StatusCode::CREATED || s == StatusCode::CONFLICT, "{s}");
         let (s, v) = self
-            .upload(name, &reference_model(reference), Some(serde_json::json!({ "features": features() })))
+            .upload(
+                name,
+                &reference_model(reference),
+                Some(serde_json::json!({ "features": features() })),
+            )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{v}");
         let version = v["version"].as_u64().unwrap();
@@ -156,7 +198,12 @@ impl TestServer {
     }
 
     pub async fn infer(&self, deployment: &str, body: Value) -> (StatusCode, Value) {
-        self.call("POST", &format!("/v2/models/{deployment}/infer"), Some(body)).await
+        self.call(
+            "POST",
+            &format!("/v2/models/{deployment}/infer"),
+            Some(body),
+        )
+        .await
     }
 }
 

@@ -38,11 +38,19 @@ async fn bad_deployment_requests_change_nothing() {
         (json!({"model": "credit@production"}), StatusCode::NOT_FOUND),
         (json!({"version": 1}), StatusCode::BAD_REQUEST),
     ] {
-        let (st, e) = s.call("PUT", "/api/v1/deployments/credit-api", Some(body.clone())).await;
+        let (st, e) = s
+            .call("PUT", "/api/v1/deployments/credit-api", Some(body.clone()))
+            .await;
         assert_eq!(st, status, "{body} -> {e}");
         assert!(e["error"].is_string());
     }
-    let (st, _) = s.call("PUT", "/api/v1/deployments/Bad_Name", Some(json!({"model": "credit:1"}))).await;
+    let (st, _) = s
+        .call(
+            "PUT",
+            "/api/v1/deployments/Bad_Name",
+            Some(json!({"model": "credit:1"})),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let (_, d) = s.call("GET", "/api/v1/deployments/credit-api", None).await;
     assert_eq!(d["target"], "credit:1");
@@ -50,7 +58,9 @@ async fn bad_deployment_requests_change_nothing() {
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (st, _) = s.call("DELETE", "/api/v1/deployments/nope", None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, _) = s.call("DELETE", "/api/v1/deployments/credit-api", None).await;
+    let (st, _) = s
+        .call("DELETE", "/api/v1/deployments/credit-api", None)
+        .await;
     assert_eq!(st, StatusCode::NO_CONTENT);
     let (st, _) = s.infer("credit-api", one_row_request()).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
@@ -59,17 +69,34 @@ async fn bad_deployment_requests_change_nothing() {
 #[tokio::test]
 async fn a_deployment_following_an_alias_moves_with_it() {
     let s = TestServer::start().await;
-    s.call("POST", "/api/v1/models", Some(json!({"name": "credit"}))).await;
+    s.call("POST", "/api/v1/models", Some(json!({"name": "credit"})))
+        .await;
     s.upload("credit", &reference_model("gbdt"), None).await;
     s.upload("credit", &reference_model("logreg"), None).await;
-    s.call("PUT", "/api/v1/models/credit/aliases/production", Some(json!({"version": 1}))).await;
-    let (st, d) = s.call("PUT", "/api/v1/deployments/credit-api", Some(json!({"model": "credit@production"}))).await;
+    s.call(
+        "PUT",
+        "/api/v1/models/credit/aliases/production",
+        Some(json!({"version": 1})),
+    )
+    .await;
+    let (st, d) = s
+        .call(
+            "PUT",
+            "/api/v1/deployments/credit-api",
+            Some(json!({"model": "credit@production"})),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{d}");
     assert_eq!(d["version"], 1);
     let (_, r) = s.infer("credit-api", one_row_request()).await;
     assert_eq!(r["model_version"], "1");
 
-    s.call("PUT", "/api/v1/models/credit/aliases/production", Some(json!({"version": 2}))).await;
+    s.call(
+        "PUT",
+        "/api/v1/models/credit/aliases/production",
+        Some(json!({"version": 2})),
+    )
+    .await;
     let (_, d) = s.call("GET", "/api/v1/deployments/credit-api", None).await;
     assert_eq!(d["version"], 2);
     assert_eq!(d["target"], "credit@production");
@@ -93,15 +120,30 @@ async fn a_corrupted_artifact_fails_its_deployment_only() {
     s.deploy_reference("credit", "gbdt", "credit-api").await;
     s.deploy_reference("other", "logreg", "other-api").await;
     // Corrupt the gbdt artifact on disk behind the server's back.
-    let (_, v) = s.call("GET", "/api/v1/models/credit/versions/1", None).await;
-    let hex = v["digest"].as_str().unwrap().strip_prefix("sha256:").unwrap().to_string();
-    let path = s.dir.path().join("artifacts/sha256").join(&hex[..2]).join(&hex);
+    let (_, v) = s
+        .call("GET", "/api/v1/models/credit/versions/1", None)
+        .await;
+    let hex = v["digest"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("sha256:")
+        .unwrap()
+        .to_string();
+    let path = s
+        .dir
+        .path()
+        .join("artifacts/sha256")
+        .join(&hex[..2])
+        .join(&hex);
     std::fs::write(&path, b"tampered").unwrap();
 
     let s = s.restart().await;
     let (st, e) = s.infer("credit-api", one_row_request()).await;
     assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{e}");
-    assert!(e["error"].as_str().unwrap().contains("failed verification"), "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("failed verification"),
+        "{e}"
+    );
     let (st, _) = s.call("GET", "/v2/models/credit-api/ready", None).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let (_, d) = s.call("GET", "/api/v1/deployments/credit-api", None).await;
@@ -115,10 +157,16 @@ async fn a_corrupted_artifact_fails_its_deployment_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn swapping_versions_under_load_fails_no_request() {
     let s = Arc::new(TestServer::start().await);
-    s.call("POST", "/api/v1/models", Some(json!({"name": "credit"}))).await;
+    s.call("POST", "/api/v1/models", Some(json!({"name": "credit"})))
+        .await;
     s.upload("credit", &reference_model("gbdt"), None).await;
     s.upload("credit", &reference_model("mlp"), None).await;
-    s.call("PUT", "/api/v1/deployments/credit-api", Some(json!({"model": "credit:1"}))).await;
+    s.call(
+        "PUT",
+        "/api/v1/deployments/credit-api",
+        Some(json!({"model": "credit:1"})),
+    )
+    .await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicUsize::new(0));
@@ -129,7 +177,8 @@ async fn swapping_versions_under_load_fails_no_request() {
             let mut failures = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let (st, r) = s.infer("credit-api", one_row_request()).await;
-                if st == StatusCode::OK && (r["model_version"] == "1" || r["model_version"] == "2") {
+                if st == StatusCode::OK && (r["model_version"] == "1" || r["model_version"] == "2")
+                {
                     ok.fetch_add(1, Ordering::Relaxed);
                 } else {
                     failures.push(format!("{st} {r}"));
@@ -140,13 +189,22 @@ async fn swapping_versions_under_load_fails_no_request() {
     }
     for i in 0..10 {
         let target = if i % 2 == 0 { "credit:2" } else { "credit:1" };
-        let (st, d) = s.call("PUT", "/api/v1/deployments/credit-api", Some(json!({"model": target}))).await;
+        let (st, d) = s
+            .call(
+                "PUT",
+                "/api/v1/deployments/credit-api",
+                Some(json!({"model": target})),
+            )
+            .await;
         assert_eq!(st, StatusCode::OK, "{d}");
     }
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         let failures = c.await.unwrap();
-        assert!(failures.is_empty(), "failed requests during swaps: {failures:?}");
+        assert!(
+            failures.is_empty(),
+            "failed requests during swaps: {failures:?}"
+        );
     }
     assert!(ok.load(Ordering::Relaxed) > 0);
 }

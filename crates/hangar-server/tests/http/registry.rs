@@ -22,7 +22,13 @@ async fn models_are_created_listed_and_carry_a_card() {
     assert_eq!(m["created_by"], "tester");
     assert_eq!(m["latest_version"], json!(null));
 
-    let (st, e) = s.call("POST", "/api/v1/models", Some(json!({"name": "credit-risk"}))).await;
+    let (st, e) = s
+        .call(
+            "POST",
+            "/api/v1/models",
+            Some(json!({"name": "credit-risk"})),
+        )
+        .await;
     assert_eq!(st, StatusCode::CONFLICT);
     assert_eq!(e["code"], "conflict");
 
@@ -31,7 +37,11 @@ async fn models_are_created_listed_and_carry_a_card() {
     assert_eq!(list["models"].as_array().unwrap().len(), 1);
 
     let (st, m) = s
-        .call("PATCH", "/api/v1/models/credit-risk", Some(json!({"description": "v2 card", "risk_tier": "medium"})))
+        .call(
+            "PATCH",
+            "/api/v1/models/credit-risk",
+            Some(json!({"description": "v2 card", "risk_tier": "medium"})),
+        )
         .await;
     assert_eq!(st, StatusCode::OK, "{m}");
     assert_eq!(m["description"], "v2 card");
@@ -42,16 +52,49 @@ async fn models_are_created_listed_and_carry_a_card() {
 #[tokio::test]
 async fn bad_model_requests_are_400_or_404_with_a_reason() {
     let s = TestServer::start().await;
-    let (st, e) = s.call("POST", "/api/v1/models", Some(json!({"name": "Credit Risk"}))).await;
+    let (st, e) = s
+        .call(
+            "POST",
+            "/api/v1/models",
+            Some(json!({"name": "Credit Risk"})),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     assert_eq!(e["code"], "invalid_name");
-    assert!(e["error"].as_str().unwrap().contains("[a-z0-9][a-z0-9._-]{0,62}"), "{e}");
-    let (st, _) = s.call("POST", "/api/v1/models", Some(json!({"name": "a".repeat(64)}))).await;
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("[a-z0-9][a-z0-9._-]{0,62}"),
+        "{e}"
+    );
+    let (st, _) = s
+        .call(
+            "POST",
+            "/api/v1/models",
+            Some(json!({"name": "a".repeat(64)})),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    let (st, e) = s.call("POST", "/api/v1/models", Some(json!({"name": "m", "risk_tier": "extreme"}))).await;
+    let (st, e) = s
+        .call(
+            "POST",
+            "/api/v1/models",
+            Some(json!({"name": "m", "risk_tier": "extreme"})),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(e["error"].as_str().unwrap().contains("low, medium or high"), "{e}");
-    let (st, e) = s.call("POST", "/api/v1/models", Some(json!({"name": "m", "colour": "red"}))).await;
+    assert!(
+        e["error"].as_str().unwrap().contains("low, medium or high"),
+        "{e}"
+    );
+    let (st, e) = s
+        .call(
+            "POST",
+            "/api/v1/models",
+            Some(json!({"name": "m", "colour": "red"})),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
     let req = Request::builder()
         .method("POST")
@@ -64,7 +107,13 @@ async fn bad_model_requests_are_400_or_404_with_a_reason() {
     let (st, e) = s.call("GET", "/api/v1/models/nope", None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     assert_eq!(e["code"], "not_found");
-    let (st, _) = s.call("PATCH", "/api/v1/models/nope", Some(json!({"description": "x"}))).await;
+    let (st, _) = s
+        .call(
+            "PATCH",
+            "/api/v1/models/nope",
+            Some(json!({"description": "x"})),
+        )
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (st, e) = s.call("GET", "/api/v1/no-such-route", None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
@@ -74,7 +123,8 @@ async fn bad_model_requests_are_400_or_404_with_a_reason() {
 #[tokio::test]
 async fn a_pushed_version_records_digest_format_signature_and_metadata() {
     let s = TestServer::start().await;
-    s.call("POST", "/api/v1/models", Some(json!({"name": "gbdt"}))).await;
+    s.call("POST", "/api/v1/models", Some(json!({"name": "gbdt"})))
+        .await;
     let bytes = reference_model("gbdt");
     let (st, v) = s
         .upload(
@@ -87,9 +137,15 @@ async fn a_pushed_version_records_digest_format_signature_and_metadata() {
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["version"], 1);
     assert_eq!(v["format"], "onnx");
-    assert_eq!(v["digest"], "sha256:c8a4166aa3fc01cfb45f05e686a2d83c90123559f0dc6d38056b3a275a299755");
+    assert_eq!(
+        v["digest"],
+        "sha256:c8a4166aa3fc01cfb45f05e686a2d83c90123559f0dc6d38056b3a275a299755"
+    );
     assert_eq!(v["size_bytes"], bytes.len());
-    assert_eq!(v["signature"]["inputs"], json!([{"name": "input", "datatype": "FP32", "shape": [-1, 22]}]));
+    assert_eq!(
+        v["signature"]["inputs"],
+        json!([{"name": "input", "datatype": "FP32", "shape": [-1, 22]}])
+    );
     assert_eq!(
         v["signature"]["outputs"],
         json!([{"name": "label", "datatype": "INT64", "shape": [-1]}, {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]}])
@@ -112,7 +168,10 @@ async fn a_pushed_version_records_digest_format_signature_and_metadata() {
     let (_, m) = s.call("GET", "/api/v1/models/gbdt", None).await;
     assert_eq!(m["latest_version"], 2);
 
-    let req = Request::builder().uri("/api/v1/models/gbdt/versions/1/artifact").body(Body::empty()).unwrap();
+    let req = Request::builder()
+        .uri("/api/v1/models/gbdt/versions/1/artifact")
+        .body(Body::empty())
+        .unwrap();
     let (st, headers, body) = s.send(req).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(body, bytes, "download returns the exact artifact");
@@ -122,7 +181,8 @@ async fn a_pushed_version_records_digest_format_signature_and_metadata() {
 #[tokio::test]
 async fn models_that_cannot_run_are_refused_at_push_naming_the_reason() {
     let s = TestServer::start().await;
-    s.call("POST", "/api/v1/models", Some(json!({"name": "m"}))).await;
+    s.call("POST", "/api/v1/models", Some(json!({"name": "m"})))
+        .await;
     let unsupported = std::fs::read(repo().join("testdata/models/unsupported_op.onnx")).unwrap();
     let (st, e) = s.upload("m", &unsupported, None).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
@@ -131,18 +191,38 @@ async fn models_that_cannot_run_are_refused_at_push_naming_the_reason() {
 
     let (st, e) = s.upload("m", b"{\"learner\": {}}", None).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(e["error"].as_str().unwrap().contains("unrecognised artifact format"), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("unrecognised artifact format"),
+        "{e}"
+    );
 
     let (st, _) = s.upload("m", b"\x08\x07not really onnx", None).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 
-    let (st, e) = s.upload("m", &reference_model("gbdt"), Some(json!({"features": ["a", "b"]}))).await;
+    let (st, e) = s
+        .upload(
+            "m",
+            &reference_model("gbdt"),
+            Some(json!({"features": ["a", "b"]})),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(e["error"].as_str().unwrap().contains("2 feature names given"), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("2 feature names given"),
+        "{e}"
+    );
 
     let (st, _) = s.upload("nope", &reference_model("gbdt"), None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, e) = s.upload("m", &reference_model("gbdt"), Some(json!({"bogus": 1}))).await;
+    let (st, e) = s
+        .upload("m", &reference_model("gbdt"), Some(json!({"bogus": 1})))
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
 
     // No version was created by any refused push.
@@ -152,8 +232,13 @@ async fn models_that_cannot_run_are_refused_at_push_naming_the_reason() {
 
 #[tokio::test]
 async fn uploads_over_the_limit_are_413_and_leave_nothing_behind() {
-    let s = TestServer::with_limits(hangar_server::Limits { max_upload_bytes: 1000, ..Default::default() }).await;
-    s.call("POST", "/api/v1/models", Some(json!({"name": "m"}))).await;
+    let s = TestServer::with_limits(hangar_server::Limits {
+        max_upload_bytes: 1000,
+        ..Default::default()
+    })
+    .await;
+    s.call("POST", "/api/v1/models", Some(json!({"name": "m"})))
+        .await;
     let (st, e) = s.upload("m", &reference_model("gbdt"), None).await;
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
     let tmp = s.dir.path().join("artifacts/tmp");
@@ -165,12 +250,15 @@ async fn uploads_over_the_limit_are_413_and_leave_nothing_behind() {
 #[tokio::test]
 async fn uploads_without_an_artifact_are_refused() {
     let s = TestServer::start().await;
-    s.call("POST", "/api/v1/models", Some(json!({"name": "m"}))).await;
+    s.call("POST", "/api/v1/models", Some(json!({"name": "m"})))
+        .await;
     let req = Request::builder()
         .method("POST")
         .uri("/api/v1/models/m/versions")
         .header("content-type", "multipart/form-data; boundary=xyz")
-        .body(Body::from("--xyz\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{}\r\n--xyz--\r\n"))
+        .body(Body::from(
+            "--xyz\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{}\r\n--xyz--\r\n",
+        ))
         .unwrap();
     let (st, _, body) = s.send(req).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
@@ -184,44 +272,113 @@ async fn uploads_without_an_artifact_are_refused() {
 #[tokio::test]
 async fn alias_moves_are_kept_and_answer_which_version_was_live_when() {
     let s = TestServer::start().await;
-    s.call("POST", "/api/v1/models", Some(json!({"name": "m"}))).await;
+    s.call("POST", "/api/v1/models", Some(json!({"name": "m"})))
+        .await;
     s.upload("m", &reference_model("gbdt"), None).await;
     s.upload("m", &reference_model("logreg"), None).await;
 
-    let (st, e) = s.call("PUT", "/api/v1/models/m/aliases/production", Some(json!({"version": 1}))).await;
+    let (st, e) = s
+        .call(
+            "PUT",
+            "/api/v1/models/m/aliases/production",
+            Some(json!({"version": 1})),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{e}");
-    assert_eq!((e["from_version"].clone(), e["to_version"].clone()), (json!(null), json!(1)));
+    assert_eq!(
+        (e["from_version"].clone(), e["to_version"].clone()),
+        (json!(null), json!(1))
+    );
     assert_eq!(e["actor"], "tester");
     let first_at = e["at"].as_str().unwrap().to_string();
     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    let (_, e) = s.call("PUT", "/api/v1/models/m/aliases/production", Some(json!({"version": 2}))).await;
-    assert_eq!((e["from_version"].clone(), e["to_version"].clone()), (json!(1), json!(2)));
+    let (_, e) = s
+        .call(
+            "PUT",
+            "/api/v1/models/m/aliases/production",
+            Some(json!({"version": 2})),
+        )
+        .await;
+    assert_eq!(
+        (e["from_version"].clone(), e["to_version"].clone()),
+        (json!(1), json!(2))
+    );
 
-    let (_, a) = s.call("GET", "/api/v1/models/m/aliases/production", None).await;
+    let (_, a) = s
+        .call("GET", "/api/v1/models/m/aliases/production", None)
+        .await;
     assert_eq!(a["version"], 2);
-    let (_, a) = s.call("GET", &format!("/api/v1/models/m/aliases/production?at={first_at}"), None).await;
+    let (_, a) = s
+        .call(
+            "GET",
+            &format!("/api/v1/models/m/aliases/production?at={first_at}"),
+            None,
+        )
+        .await;
     assert_eq!(a["version"], 1, "{a}");
-    let (_, a) = s.call("GET", "/api/v1/models/m/aliases/production?at=2020-03-03", None).await;
+    let (_, a) = s
+        .call(
+            "GET",
+            "/api/v1/models/m/aliases/production?at=2020-03-03",
+            None,
+        )
+        .await;
     assert_eq!(a["version"], json!(null), "not set before it existed");
-    let (st, _) = s.call("GET", "/api/v1/models/m/aliases/production?at=yesterday", None).await;
+    let (st, _) = s
+        .call(
+            "GET",
+            "/api/v1/models/m/aliases/production?at=yesterday",
+            None,
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
 
     let (_, m) = s.call("GET", "/api/v1/models/m", None).await;
     assert_eq!(m["aliases"], json!({"production": 2}));
-    let (st, e) = s.call("DELETE", "/api/v1/models/m/aliases/production", None).await;
+    let (st, e) = s
+        .call("DELETE", "/api/v1/models/m/aliases/production", None)
+        .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(e["to_version"], json!(null));
-    let (_, h) = s.call("GET", "/api/v1/models/m/aliases/production/history", None).await;
-    let moves: Vec<_> = h["history"].as_array().unwrap().iter().map(|e| (e["from_version"].clone(), e["to_version"].clone())).collect();
-    assert_eq!(moves, vec![(json!(null), json!(1)), (json!(1), json!(2)), (json!(2), json!(null))]);
+    let (_, h) = s
+        .call("GET", "/api/v1/models/m/aliases/production/history", None)
+        .await;
+    let moves: Vec<_> = h["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["from_version"].clone(), e["to_version"].clone()))
+        .collect();
+    assert_eq!(
+        moves,
+        vec![
+            (json!(null), json!(1)),
+            (json!(1), json!(2)),
+            (json!(2), json!(null))
+        ]
+    );
     let (_, h) = s.call("GET", "/api/v1/models/m/alias-history", None).await;
     assert_eq!(h["history"].as_array().unwrap().len(), 3);
 
-    let (st, _) = s.call("PUT", "/api/v1/models/m/aliases/staging", Some(json!({"version": 9}))).await;
+    let (st, _) = s
+        .call(
+            "PUT",
+            "/api/v1/models/m/aliases/staging",
+            Some(json!({"version": 9})),
+        )
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    let (st, _) = s.call("PUT", "/api/v1/models/m/aliases/Bad!", Some(json!({"version": 1}))).await;
+    let (st, _) = s
+        .call(
+            "PUT",
+            "/api/v1/models/m/aliases/Bad!",
+            Some(json!({"version": 1})),
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    let (st, _) = s.call("DELETE", "/api/v1/models/m/aliases/staging", None).await;
+    let (st, _) = s
+        .call("DELETE", "/api/v1/models/m/aliases/staging", None)
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     let (_, list) = s.call("GET", "/api/v1/models/m/aliases", None).await;
     assert_eq!(list["aliases"], json!([]));
@@ -258,5 +415,9 @@ async fn the_openapi_document_describes_every_route() {
     ] {
         assert!(paths.contains_key(p), "openapi.json lacks {p}");
     }
-    assert_eq!(paths.len(), 20, "a documented path that is not served, or the list above is stale");
+    assert_eq!(
+        paths.len(),
+        20,
+        "a documented path that is not served, or the list above is stale"
+    );
 }

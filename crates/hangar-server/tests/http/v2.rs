@@ -29,24 +29,52 @@ async fn model_metadata_and_readiness() {
     assert_eq!(m["name"], "credit-api");
     assert_eq!(m["versions"], json!(["1"]));
     assert_eq!(m["platform"], "onnxruntime_onnx");
-    assert_eq!(m["inputs"], json!([{"name": "input", "datatype": "FP32", "shape": [-1, 22]}]));
-    assert_eq!(m["outputs"][1], json!({"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]}));
+    assert_eq!(
+        m["inputs"],
+        json!([{"name": "input", "datatype": "FP32", "shape": [-1, 22]}])
+    );
+    assert_eq!(
+        m["outputs"][1],
+        json!({"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]})
+    );
     let (st, r) = s.call("GET", "/v2/models/credit-api/ready", None).await;
     assert_eq!((st, r["ready"].clone()), (StatusCode::OK, json!(true)));
-    let (st, _) = s.call("GET", "/v2/models/credit-api/versions/1", None).await;
+    let (st, _) = s
+        .call("GET", "/v2/models/credit-api/versions/1", None)
+        .await;
     assert_eq!(st, StatusCode::OK);
-    let (st, _) = s.call("GET", "/v2/models/credit-api/versions/1/ready", None).await;
+    let (st, _) = s
+        .call("GET", "/v2/models/credit-api/versions/1/ready", None)
+        .await;
     assert_eq!(st, StatusCode::OK);
-    for uri in ["/v2/models/nope", "/v2/models/nope/ready", "/v2/models/credit-api/versions/9", "/v2/models/credit-api/versions/x/ready"] {
+    for uri in [
+        "/v2/models/nope",
+        "/v2/models/nope/ready",
+        "/v2/models/credit-api/versions/9",
+        "/v2/models/credit-api/versions/x/ready",
+    ] {
         let (st, e) = s.call("GET", uri, None).await;
         assert_eq!(st, StatusCode::NOT_FOUND, "{uri}");
-        assert!(e["error"].is_string() && e.get("code").is_none(), "V2 error shape: {e}");
+        assert!(
+            e["error"].is_string() && e.get("code").is_none(),
+            "V2 error shape: {e}"
+        );
     }
 }
 
 fn probabilities(r: &Value) -> Vec<f64> {
-    let out = r["outputs"].as_array().unwrap().iter().find(|o| o["name"] == "probabilities").unwrap();
-    out["data"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect()
+    let out = r["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "probabilities")
+        .unwrap();
+    out["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -56,16 +84,31 @@ async fn inference_matches_the_reference_for_every_model() {
         &std::fs::read(repo().join("testdata/reference/fixed_inputs_200.request.json")).unwrap(),
     )
     .unwrap();
-    for name in ["logreg", "gbdt", "random_forest", "mlp", "xgboost_gbdt", "lightgbm_gbdt"] {
+    for name in [
+        "logreg",
+        "gbdt",
+        "random_forest",
+        "mlp",
+        "xgboost_gbdt",
+        "lightgbm_gbdt",
+    ] {
         s.deploy_reference(name, name, name).await;
         let (st, r) = s.infer(name, request.clone()).await;
         assert_eq!(st, StatusCode::OK, "{name}: {r}");
         let expected: Value = serde_json::from_slice(
-            &std::fs::read(repo().join(format!("testdata/reference/models/{name}/expected_200.response.json"))).unwrap(),
+            &std::fs::read(repo().join(format!(
+                "testdata/reference/models/{name}/expected_200.response.json"
+            )))
+            .unwrap(),
         )
         .unwrap();
         for exp in expected["outputs"].as_array().unwrap() {
-            let got = r["outputs"].as_array().unwrap().iter().find(|o| o["name"] == exp["name"]).unwrap();
+            let got = r["outputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["name"] == exp["name"])
+                .unwrap();
             assert_eq!(got["shape"], exp["shape"], "{name}");
             assert_eq!(got["datatype"], exp["datatype"], "{name}");
             if exp["datatype"] == "INT64" {
@@ -96,18 +139,34 @@ async fn flat_nested_and_named_feature_requests_agree() {
     let nested = json!({"inputs": [{"name": "input", "shape": [1, 22], "datatype": "FP32", "data": [row.clone()]}]});
     let (_, nested) = s.infer("credit-api", nested).await;
     assert_eq!(probabilities(&flat), probabilities(&nested));
-    assert!(nested["id"].as_str().is_some_and(|id| !id.is_empty()), "an id is generated");
+    assert!(
+        nested["id"].as_str().is_some_and(|id| !id.is_empty()),
+        "an id is generated"
+    );
 
-    let instance: serde_json::Map<String, Value> = features().into_iter().zip(row.iter().map(|v| json!(v))).collect();
-    let (st, named) = s.infer("credit-api", json!({"instances": [instance.clone(), instance]})).await;
+    let instance: serde_json::Map<String, Value> = features()
+        .into_iter()
+        .zip(row.iter().map(|v| json!(v)))
+        .collect();
+    let (st, named) = s
+        .infer(
+            "credit-api",
+            json!({"instances": [instance.clone(), instance]}),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{named}");
     let p = probabilities(&named);
     assert_eq!(&p[..2], probabilities(&flat).as_slice());
     assert_eq!(&p[2..], probabilities(&flat).as_slice());
 
-    let (st, e) = s.infer("credit-api", json!({"instances": [{"age": 41}]})).await;
+    let (st, e) = s
+        .infer("credit-api", json!({"instances": [{"age": 41}]}))
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(e["error"].as_str().unwrap().contains("missing feature"), "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("missing feature"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -118,12 +177,23 @@ async fn requested_outputs_are_honoured() {
     req["outputs"] = json!([{"name": "probabilities"}]);
     let (st, r) = s.infer("credit-api", req.clone()).await;
     assert_eq!(st, StatusCode::OK);
-    let names: Vec<_> = r["outputs"].as_array().unwrap().iter().map(|o| o["name"].clone()).collect();
+    let names: Vec<_> = r["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].clone())
+        .collect();
     assert_eq!(names, vec![json!("probabilities")]);
     req["outputs"] = json!([{"name": "logits"}]);
     let (st, e) = s.infer("credit-api", req).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
-    assert!(e["error"].as_str().unwrap().contains("unknown output 'logits'"), "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown output 'logits'"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -132,23 +202,41 @@ async fn every_client_mistake_is_a_400_that_says_what_is_wrong() {
     s.deploy_reference("credit", "gbdt", "credit-api").await;
     let row = first_row();
     let cases = [
-        (json!({"inputs": [{"name": "input", "shape": [1, 21], "datatype": "FP32", "data": &row[..21]}]}),
-         "input 'input': expected shape [-1, 22] (-1 = any size), got [1, 21]"),
-        (json!({"inputs": [{"name": "input", "shape": [1, 22], "datatype": "FP64", "data": row}]}),
-         "input 'input': expected datatype FP32, got FP64"),
-        (json!({"inputs": [{"name": "input", "shape": [2, 22], "datatype": "FP32", "data": row}]}),
-         "shape [2, 22] holds 44 elements but data has 22"),
-        (json!({"inputs": [{"name": "x", "shape": [1, 22], "datatype": "FP32", "data": row}]}),
-         "unknown input 'x'"),
+        (
+            json!({"inputs": [{"name": "input", "shape": [1, 21], "datatype": "FP32", "data": &row[..21]}]}),
+            "input 'input': expected shape [-1, 22] (-1 = any size), got [1, 21]",
+        ),
+        (
+            json!({"inputs": [{"name": "input", "shape": [1, 22], "datatype": "FP64", "data": row}]}),
+            "input 'input': expected datatype FP32, got FP64",
+        ),
+        (
+            json!({"inputs": [{"name": "input", "shape": [2, 22], "datatype": "FP32", "data": row}]}),
+            "shape [2, 22] holds 44 elements but data has 22",
+        ),
+        (
+            json!({"inputs": [{"name": "x", "shape": [1, 22], "datatype": "FP32", "data": row}]}),
+            "unknown input 'x'",
+        ),
         (json!({"inputs": []}), "missing input 'input'"),
-        (json!({"inputs": [{"name": "input", "shape": [1, 22], "datatype": "FP32", "data": vec!["a"; 22]}]}),
-         "is not a valid FP32"),
-        (json!({"inputs": [{"name": "input", "shape": [1, 22], "datatype": "FLOAT32", "data": row}]}),
-         "unknown datatype"),
-        (json!({"inputs": [{"name": "input", "shape": [1, 22], "datatype": "FP32"}]}), "has no \"data\""),
+        (
+            json!({"inputs": [{"name": "input", "shape": [1, 22], "datatype": "FP32", "data": vec!["a"; 22]}]}),
+            "is not a valid FP32",
+        ),
+        (
+            json!({"inputs": [{"name": "input", "shape": [1, 22], "datatype": "FLOAT32", "data": row}]}),
+            "unknown datatype",
+        ),
+        (
+            json!({"inputs": [{"name": "input", "shape": [1, 22], "datatype": "FP32"}]}),
+            "has no \"data\"",
+        ),
         (json!({"inputs": "nope"}), "invalid inference request"),
         (json!({}), "no \"inputs\""),
-        (json!({"inputs": [{"name": "input", "shape": [4000000, 22], "datatype": "FP32", "data": [0]}]}), "exceeds the limit"),
+        (
+            json!({"inputs": [{"name": "input", "shape": [4000000, 22], "datatype": "FP32", "data": [0]}]}),
+            "exceeds the limit",
+        ),
     ];
     for (body, want) in cases {
         let (st, e) = s.infer("credit-api", body.clone()).await;
@@ -156,7 +244,11 @@ async fn every_client_mistake_is_a_400_that_says_what_is_wrong() {
         let msg = e["error"].as_str().unwrap();
         assert!(msg.contains(want), "{msg:?} should contain {want:?}");
     }
-    let req = Request::builder().method("POST").uri("/v2/models/credit-api/infer").body(Body::from("{\"inputs\": [")).unwrap();
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v2/models/credit-api/infer")
+        .body(Body::from("{\"inputs\": ["))
+        .unwrap();
     let (st, _, _) = s.send(req).await;
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let (st, _) = s.infer("nope", one_row_request()).await;
@@ -165,7 +257,11 @@ async fn every_client_mistake_is_a_400_that_says_what_is_wrong() {
 
 #[tokio::test]
 async fn a_body_over_the_limit_is_413() {
-    let s = TestServer::with_limits(hangar_server::Limits { max_request_bytes: 512, ..Default::default() }).await;
+    let s = TestServer::with_limits(hangar_server::Limits {
+        max_request_bytes: 512,
+        ..Default::default()
+    })
+    .await;
     s.deploy_reference("credit", "gbdt", "credit-api").await;
     let big = json!({"inputs": [{"name": "input", "shape": [50, 22], "datatype": "FP32", "data": vec![0.5; 1100]}]});
     let (st, e) = s.infer("credit-api", big).await;
@@ -178,13 +274,31 @@ async fn the_versions_form_runs_that_version_of_the_deployed_model() {
     let s = TestServer::start().await;
     s.deploy_reference("credit", "gbdt", "credit-api").await;
     s.upload("credit", &reference_model("logreg"), None).await;
-    let (st, r) = s.call("POST", "/v2/models/credit-api/versions/2/infer", Some(one_row_request())).await;
+    let (st, r) = s
+        .call(
+            "POST",
+            "/v2/models/credit-api/versions/2/infer",
+            Some(one_row_request()),
+        )
+        .await;
     assert_eq!(st, StatusCode::OK, "{r}");
     assert_eq!(r["model_version"], "2");
-    let (_, r1) = s.call("POST", "/v2/models/credit-api/versions/1/infer", Some(one_row_request())).await;
+    let (_, r1) = s
+        .call(
+            "POST",
+            "/v2/models/credit-api/versions/1/infer",
+            Some(one_row_request()),
+        )
+        .await;
     assert_eq!(r1["model_version"], "1");
     assert_ne!(probabilities(&r), probabilities(&r1));
-    let (st, _) = s.call("POST", "/v2/models/credit-api/versions/3/infer", Some(one_row_request())).await;
+    let (st, _) = s
+        .call(
+            "POST",
+            "/v2/models/credit-api/versions/3/infer",
+            Some(one_row_request()),
+        )
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
 }
 
@@ -209,10 +323,17 @@ async fn binary_tensor_data_round_trips() {
         .unwrap();
     let (st, headers, bytes) = s.send(req).await;
     assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&bytes));
-    let n: usize = headers["inference-header-content-length"].to_str().unwrap().parse().unwrap();
+    let n: usize = headers["inference-header-content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let json_part: Value = serde_json::from_slice(&bytes[..n]).unwrap();
     assert_eq!(json_part["outputs"][0]["parameters"]["binary_data_size"], 8);
-    let p: Vec<f32> = bytes[n..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let p: Vec<f32> = bytes[n..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
     let (_, flat) = s.infer("credit-api", one_row_request()).await;
     let want: Vec<f32> = probabilities(&flat).iter().map(|v| *v as f32).collect();
     assert_eq!(p, want);
@@ -230,7 +351,11 @@ async fn binary_tensor_data_round_trips() {
 #[tokio::test]
 async fn gzip_request_bodies_are_accepted_and_bounded_after_decoding() {
     use std::io::Write;
-    let s = TestServer::with_limits(hangar_server::Limits { max_request_bytes: 4096, ..Default::default() }).await;
+    let s = TestServer::with_limits(hangar_server::Limits {
+        max_request_bytes: 4096,
+        ..Default::default()
+    })
+    .await;
     s.deploy_reference("credit", "gbdt", "credit-api").await;
     let gzip = |v: &Value| {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
