@@ -22,3 +22,35 @@ del g.output[1]
 g.output.append(out)
 onnx.checker.check_model(ref)
 onnx.save(ref, "testdata/models/logreg_zipmap.onnx")
+
+# A deliberately slow model with the reference models' input (FP32 [-1, 22]):
+# 22 -> 512, then 24 dense 512x512 layers; about 13 MFLOP per row. Its weights
+# are made at load time (ConstantOfShape), so the file stays tiny. Tests use it
+# to hold inference workers busy (queues, deadlines, latency guardrails).
+import numpy as np
+nodes, inits = [], []
+
+def const(name, shape, value):
+    inits.append(onnx.numpy_helper.from_array(np.array(shape, dtype=np.int64), name + "_shape"))
+    nodes.append(helper.make_node("ConstantOfShape", [name + "_shape"], [name],
+                                  value=helper.make_tensor("v", TensorProto.FLOAT, [1], [value])))
+
+const("w0", [22, 512], 0.01)
+nodes.append(helper.make_node("MatMul", ["input", "w0"], ["h0"]))
+prev = "h0"
+for i in range(1, 25):
+    const(f"w{i}", [512, 512], 0.002)
+    nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [f"m{i}"]))
+    nodes.append(helper.make_node("Tanh", [f"m{i}"], [f"h{i}"]))
+    prev = f"h{i}"
+inits.append(onnx.numpy_helper.from_array(np.array([[0.5, -0.5]] * 512, dtype=np.float32), "wout"))
+nodes.append(helper.make_node("MatMul", [prev, "wout"], ["logits"]))
+nodes.append(helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1))
+nodes.append(helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0))
+g = helper.make_graph(nodes, "slow", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 22])],
+                      [helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+                       helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2])], inits)
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)])
+m.ir_version = 8
+onnx.checker.check_model(m)
+onnx.save(m, "testdata/models/slow.onnx")

@@ -7,13 +7,20 @@
 pub mod features;
 pub mod model;
 pub mod name;
+pub mod routing;
 pub mod signature;
+pub mod stats;
 pub mod tensor;
+pub mod window;
 
 pub use model::{
-    AliasEvent, ArtifactFormat, Deployment, DeploymentTarget, Model, ModelCard, ModelVersion,
-    RiskTier, VersionRef, VersionSelector,
+    AliasEvent, ArtifactFormat, Deployment, Model, ModelCard, ModelVersion, RiskTier, VersionRef,
+    VersionSelector,
 };
 pub use name::{validate_name, NameError, NameKind};
+pub use routing::{
+    DeploymentSettings, Guardrails, ResolvedRoute, ResolvedShadow, Revision, RevisionKind, Route,
+    RoutingTable,
+};
 pub use signature::{Signature, SignatureError, TensorSpec};
 pub use tensor::{DataType, Tensor, TensorData, TensorError};

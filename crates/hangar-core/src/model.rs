@@ -190,23 +190,12 @@ impl FromStr for VersionRef {
     }
 }
 
-/// What a deployment points at, and the version that resolved to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeploymentTarget {
-    pub target: VersionRef,
-    pub version: u32,
-}
-
-/// A stable name that applications call.
+/// A stable name that applications call, with its current revision.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
     pub name: String,
-    pub target: VersionRef,
-    /// The version currently serving (the alias's version when following one).
-    pub version: u32,
+    pub current: crate::routing::Revision,
     pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub updated_by: String,
 }
 
 #[cfg(test)]

@@ -283,6 +283,97 @@ impl Tensor {
     }
 }
 
+impl Tensor {
+    /// Rows along the first dimension (1 for a scalar).
+    pub fn rows(&self) -> usize {
+        self.shape.first().copied().unwrap_or(1)
+    }
+
+    /// Stacks tensors of the same name and datatype along the first
+    /// dimension. `None` when they do not fit together (different datatype
+    /// or different trailing dimensions).
+    pub fn concat_rows(parts: &[&Tensor]) -> Option<Tensor> {
+        let first = *parts.first()?;
+        if first.shape.is_empty() {
+            return None;
+        }
+        let fits = |t: &&Tensor| {
+            t.datatype() == first.datatype()
+                && t.shape.len() == first.shape.len()
+                && t.shape[1..] == first.shape[1..]
+        };
+        if !parts.iter().all(fits) {
+            return None;
+        }
+        let mut shape = first.shape.clone();
+        shape[0] = parts.iter().map(|t| t.shape[0]).sum();
+        macro_rules! cat {
+            ($variant:ident) => {{
+                let mut out = Vec::with_capacity(parts.iter().map(|t| t.data.len()).sum());
+                for t in parts {
+                    if let TensorData::$variant(v) = &t.data {
+                        out.extend_from_slice(v);
+                    }
+                }
+                TensorData::$variant(out)
+            }};
+        }
+        let data = match first.data {
+            TensorData::Bool(_) => cat!(Bool),
+            TensorData::Uint8(_) => cat!(Uint8),
+            TensorData::Uint16(_) => cat!(Uint16),
+            TensorData::Uint32(_) => cat!(Uint32),
+            TensorData::Uint64(_) => cat!(Uint64),
+            TensorData::Int8(_) => cat!(Int8),
+            TensorData::Int16(_) => cat!(Int16),
+            TensorData::Int32(_) => cat!(Int32),
+            TensorData::Int64(_) => cat!(Int64),
+            TensorData::Fp32(_) => cat!(Fp32),
+            TensorData::Fp64(_) => cat!(Fp64),
+            TensorData::Bytes(_) => cat!(Bytes),
+        };
+        Tensor::new(first.name.clone(), shape, data).ok()
+    }
+
+    /// Splits along the first dimension into pieces of `rows` rows each.
+    /// `None` unless the counts add up to the tensor's rows.
+    pub fn split_rows(&self, rows: &[usize]) -> Option<Vec<Tensor>> {
+        if self.shape.is_empty() || rows.iter().sum::<usize>() != self.shape[0] {
+            return None;
+        }
+        let per_row = element_count(&self.shape[1..])?;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut start = 0;
+        for &n in rows {
+            let range = start * per_row..(start + n) * per_row;
+            macro_rules! piece {
+                ($v:expr, $variant:ident) => {
+                    TensorData::$variant($v[range.clone()].to_vec())
+                };
+            }
+            let data = match &self.data {
+                TensorData::Bool(v) => piece!(v, Bool),
+                TensorData::Uint8(v) => piece!(v, Uint8),
+                TensorData::Uint16(v) => piece!(v, Uint16),
+                TensorData::Uint32(v) => piece!(v, Uint32),
+                TensorData::Uint64(v) => piece!(v, Uint64),
+                TensorData::Int8(v) => piece!(v, Int8),
+                TensorData::Int16(v) => piece!(v, Int16),
+                TensorData::Int32(v) => piece!(v, Int32),
+                TensorData::Int64(v) => piece!(v, Int64),
+                TensorData::Fp32(v) => piece!(v, Fp32),
+                TensorData::Fp64(v) => piece!(v, Fp64),
+                TensorData::Bytes(v) => piece!(v, Bytes),
+            };
+            let mut shape = self.shape.clone();
+            shape[0] = n;
+            out.push(Tensor::new(self.name.clone(), shape, data).ok()?);
+            start += n;
+        }
+        Some(out)
+    }
+}
+
 /// Product of the dimensions, or `None` on overflow.
 pub fn element_count(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
@@ -397,6 +488,20 @@ mod tests {
             e.to_string(),
             "input 'input': element 1 (true) is not a valid INT32"
         );
+    }
+
+    #[test]
+    fn batches_concatenate_and_split_back_by_rows() {
+        let a = Tensor::new("x", vec![1, 2], TensorData::Fp32(vec![1.0, 2.0])).unwrap();
+        let b = Tensor::new("x", vec![2, 2], TensorData::Fp32(vec![3.0, 4.0, 5.0, 6.0])).unwrap();
+        let all = Tensor::concat_rows(&[&a, &b]).unwrap();
+        assert_eq!(all.shape, vec![3, 2]);
+        assert_eq!(all.split_rows(&[1, 2]).unwrap(), vec![a.clone(), b]);
+        let wide = Tensor::new("x", vec![1, 3], TensorData::Fp32(vec![0.0; 3])).unwrap();
+        assert!(Tensor::concat_rows(&[&a, &wide]).is_none());
+        let int = Tensor::new("x", vec![1, 2], TensorData::Int32(vec![0; 2])).unwrap();
+        assert!(Tensor::concat_rows(&[&a, &int]).is_none());
+        assert!(all.split_rows(&[1, 1]).is_none());
     }
 
     #[test]

@@ -12,8 +12,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use hangar_core::{
-    validate_name, AliasEvent, ArtifactFormat, Deployment, Model, ModelCard, ModelVersion,
-    NameKind, RiskTier, Signature, TensorSpec, VersionRef,
+    validate_name, AliasEvent, ArtifactFormat, Deployment, DeploymentSettings, Model, ModelCard,
+    ModelVersion, NameKind, Revision, RevisionKind, RiskTier, Route, Signature, TensorSpec,
+    VersionRef,
 };
 use hangar_store::{AliasState, NewVersion, StoredArtifact};
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,19 @@ pub fn routes() -> Router<AppState> {
             get(get_deployment)
                 .put(put_deployment)
                 .delete(delete_deployment),
+        )
+        .route("/api/v1/deployments/{name}/revisions", get(list_revisions))
+        .route(
+            "/api/v1/deployments/{name}/revisions/{revision}",
+            get(get_revision),
+        )
+        .route(
+            "/api/v1/deployments/{name}/promote",
+            axum::routing::post(promote),
+        )
+        .route(
+            "/api/v1/deployments/{name}/rollback",
+            axum::routing::post(rollback),
         )
 }
 
@@ -235,8 +249,190 @@ struct AliasOut {
 }
 
 #[derive(Serialize)]
+struct RouteOut {
+    target: String,
+    weight: u8,
+    version: u32,
+}
+
+#[derive(Serialize)]
+struct ShadowOut {
+    target: String,
+    version: u32,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct GuardrailsWire {
+    #[serde(default)]
+    max_error_rate: Option<f64>,
+    #[serde(default)]
+    max_p99_ms: Option<f64>,
+    #[serde(default)]
+    window_secs: Option<u64>,
+    #[serde(default)]
+    min_requests: Option<u64>,
+}
+
+/// Deployment settings on the wire; in a request, absent fields keep their
+/// current value.
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SettingsWire {
+    #[serde(default)]
+    max_batch_size: Option<u32>,
+    #[serde(default)]
+    max_queue_delay_us: Option<u64>,
+    #[serde(default)]
+    queue_capacity: Option<u32>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default)]
+    max_concurrency: Option<u32>,
+    #[serde(default)]
+    guardrails: Option<GuardrailsWire>,
+}
+
+fn settings_out(s: &DeploymentSettings) -> SettingsWire {
+    SettingsWire {
+        max_batch_size: Some(s.max_batch_size),
+        max_queue_delay_us: Some(s.max_queue_delay_us),
+        queue_capacity: Some(s.queue_capacity),
+        timeout_ms: s.timeout_ms,
+        max_concurrency: s.max_concurrency,
+        guardrails: Some(GuardrailsWire {
+            max_error_rate: s.guardrails.max_error_rate,
+            max_p99_ms: s.guardrails.max_p99_ms,
+            window_secs: Some(s.guardrails.window_secs),
+            min_requests: Some(s.guardrails.min_requests),
+        }),
+    }
+}
+
+impl SettingsWire {
+    fn apply(self, mut s: DeploymentSettings) -> DeploymentSettings {
+        if let Some(v) = self.max_batch_size {
+            s.max_batch_size = v;
+        }
+        if let Some(v) = self.max_queue_delay_us {
+            s.max_queue_delay_us = v;
+        }
+        if let Some(v) = self.queue_capacity {
+            s.queue_capacity = v;
+        }
+        if self.timeout_ms.is_some() {
+            s.timeout_ms = self.timeout_ms;
+        }
+        if self.max_concurrency.is_some() {
+            s.max_concurrency = self.max_concurrency;
+        }
+        if let Some(g) = self.guardrails {
+            if g.max_error_rate.is_some() {
+                s.guardrails.max_error_rate = g.max_error_rate;
+            }
+            if g.max_p99_ms.is_some() {
+                s.guardrails.max_p99_ms = g.max_p99_ms;
+            }
+            if let Some(w) = g.window_secs {
+                s.guardrails.window_secs = w;
+            }
+            if let Some(m) = g.min_requests {
+                s.guardrails.min_requests = m;
+            }
+        }
+        s
+    }
+}
+
+#[derive(Serialize)]
+struct AgreementOut {
+    compared_requests: u64,
+    dropped_requests: u64,
+    failed_requests: u64,
+    label_rows: u64,
+    same_label_rate: Option<f64>,
+    score_values: u64,
+    mean_abs_score_diff: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct RevisionOut {
+    deployment: String,
+    revision: u32,
+    kind: &'static str,
+    /// For a rollback: the revision returned to.
+    rolled_back_to: Option<u32>,
+    /// For a guardrail rollback: the revision whose canary was removed, and why.
+    guardrail_from: Option<u32>,
+    reason: Option<String>,
+    /// For an alias move: the alias followed.
+    alias: Option<String>,
+    routes: Vec<RouteOut>,
+    shadow: Option<ShadowOut>,
+    settings: SettingsWire,
+    message: String,
+    actor: String,
+    at: DateTime<Utc>,
+    shadow_agreement: Option<AgreementOut>,
+}
+
+fn revision_out(state: &AppState, r: Revision) -> RevisionOut {
+    let (rolled_back_to, guardrail_from, reason, alias) = match &r.kind {
+        RevisionKind::Deploy | RevisionKind::Promote => (None, None, None, None),
+        RevisionKind::Rollback { to } => (Some(*to), None, None, None),
+        RevisionKind::Guardrail { from, reason } => (None, Some(*from), Some(reason.clone()), None),
+        RevisionKind::AliasMoved { model, alias } => {
+            (None, None, None, Some(format!("{model}@{alias}")))
+        }
+    };
+    let shadow_agreement = r
+        .table
+        .shadow
+        .as_ref()
+        .and_then(|_| state.serving.agreement(&r.deployment, r.number))
+        .map(|a| AgreementOut {
+            compared_requests: a.compared_requests,
+            dropped_requests: a.dropped_requests,
+            failed_requests: a.failed_requests,
+            label_rows: a.label_rows,
+            same_label_rate: a.same_label_rate,
+            score_values: a.score_values,
+            mean_abs_score_diff: a.mean_abs_score_diff,
+        });
+    RevisionOut {
+        kind: r.kind.name(),
+        rolled_back_to,
+        guardrail_from,
+        reason,
+        alias,
+        routes: r
+            .table
+            .routes
+            .iter()
+            .map(|x| RouteOut {
+                target: x.target.to_string(),
+                weight: x.weight,
+                version: x.version,
+            })
+            .collect(),
+        shadow: r.table.shadow.as_ref().map(|s| ShadowOut {
+            target: s.target.to_string(),
+            version: s.version,
+        }),
+        settings: settings_out(&r.settings),
+        shadow_agreement,
+        deployment: r.deployment,
+        revision: r.number,
+        message: r.message,
+        actor: r.actor,
+        at: r.at,
+    }
+}
+
+#[derive(Serialize)]
 struct DeploymentOut {
     name: String,
+    /// The primary route's model, target and version.
     model: String,
     target: String,
     version: u32,
@@ -246,21 +442,24 @@ struct DeploymentOut {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     updated_by: String,
+    current: RevisionOut,
 }
 
 fn deployment_out(state: &AppState, d: Deployment) -> DeploymentOut {
     let ready = state.serving.deployment(&d.name).is_some();
+    let primary = &d.current.table.routes[0];
     DeploymentOut {
         error: state.serving.failure(&d.name),
         endpoint: format!("/v2/models/{}/infer", d.name),
-        model: d.target.model.clone(),
-        target: d.target.to_string(),
-        name: d.name,
-        version: d.version,
+        model: primary.target.model.clone(),
+        target: primary.target.to_string(),
+        version: primary.version,
         ready,
         created_at: d.created_at,
-        updated_at: d.updated_at,
-        updated_by: d.updated_by,
+        updated_at: d.current.at,
+        updated_by: d.current.actor.clone(),
+        current: revision_out(state, d.current),
+        name: d.name,
     }
 }
 
@@ -714,9 +913,53 @@ async fn model_alias_history(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PutDeployment {
+struct RouteIn {
     /// `model:VERSION` or `model@ALIAS`.
     model: String,
+    weight: u8,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutDeployment {
+    /// The primary: `model:VERSION` or `model@ALIAS` (or give `routes`).
+    #[serde(default)]
+    model: Option<String>,
+    /// With `model`: a canary taking `weight` percent.
+    #[serde(default)]
+    canary: Option<RouteIn>,
+    /// The full table, weights summing to 100.
+    #[serde(default)]
+    routes: Option<Vec<RouteIn>>,
+    /// A version or alias that gets a copy of every request.
+    #[serde(default)]
+    shadow: Option<String>,
+    #[serde(default)]
+    settings: Option<SettingsWire>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RevisionAction {
+    #[serde(default)]
+    to: Option<u32>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+fn version_ref(raw: &str) -> Result<VersionRef, ApiError> {
+    raw.parse()
+        .map_err(|e: hangar_core::model::VersionRefError| ApiError::bad_request(e.to_string()))
+}
+
+fn message_of(m: Option<String>) -> Result<String, ApiError> {
+    let m = m.unwrap_or_default();
+    if m.len() > 4096 {
+        return Err(ApiError::bad_request("message is limited to 4096 bytes"));
+    }
+    Ok(m)
 }
 
 async fn list_deployments(
@@ -747,12 +990,43 @@ async fn put_deployment(
     JsonBody(body): JsonBody<PutDeployment>,
 ) -> Result<Json<DeploymentOut>, ApiError> {
     validate_name(NameKind::Deployment, &name)?;
-    let target: VersionRef = body
-        .model
-        .parse()
-        .map_err(|e: hangar_core::model::VersionRefError| ApiError::bad_request(e.to_string()))?;
-    let d = state.serving.apply(&name, target, &actor(&headers)).await?;
-    Ok(Json(deployment_out(&state, d)))
+    let routes = match (body.model, body.canary, body.routes) {
+        (Some(primary), canary, None) => {
+            let canary = canary.map(|c| Ok::<_, ApiError>((version_ref(&c.model)?, c.weight))).transpose()?;
+            hangar_core::routing::with_canary(version_ref(&primary)?, canary)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
+        (None, None, Some(routes)) => routes
+            .into_iter()
+            .map(|r| Ok(Route { target: version_ref(&r.model)?, weight: r.weight }))
+            .collect::<Result<Vec<_>, ApiError>>()?,
+        (None, Some(_), _) => return Err(ApiError::bad_request("\"canary\" needs \"model\" (the primary)")),
+        (Some(_), _, Some(_)) => return Err(ApiError::bad_request("give either \"model\" (with an optional \"canary\") or \"routes\", not both")),
+        (None, None, None) => {
+            return Err(ApiError::bad_request("missing \"model\" (e.g. \"credit-risk:3\" or \"credit-risk@production\") or \"routes\""))
+        }
+    };
+    let shadow = body.shadow.as_deref().map(version_ref).transpose()?;
+    let settings = match body.settings {
+        Some(patch) => {
+            let current = match state.db.get_deployment(&name).await {
+                Ok(d) => d.current.settings,
+                Err(hangar_store::StoreError::NotFound(_)) => DeploymentSettings::default(),
+                Err(e) => return Err(e.into()),
+            };
+            Some(patch.apply(current))
+        }
+        None => None,
+    };
+    let message = message_of(body.message)?;
+    state
+        .serving
+        .apply(&name, routes, shadow, settings, &message, &actor(&headers))
+        .await?;
+    Ok(Json(deployment_out(
+        &state,
+        state.db.get_deployment(&name).await?,
+    )))
 }
 
 async fn delete_deployment(
@@ -761,4 +1035,84 @@ async fn delete_deployment(
 ) -> Result<StatusCode, ApiError> {
     state.serving.remove(&name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_revisions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let out: Vec<_> = state
+        .db
+        .list_revisions(&name)
+        .await?
+        .into_iter()
+        .map(|r| revision_out(&state, r))
+        .collect();
+    Ok(Json(serde_json::json!({ "revisions": out })))
+}
+
+async fn get_revision(
+    State(state): State<AppState>,
+    Path((name, revision)): Path<(String, String)>,
+) -> Result<Json<RevisionOut>, ApiError> {
+    let n = revision
+        .parse::<u32>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| ApiError::bad_request("revisions are numbers 1, 2, 3…"))?;
+    Ok(Json(revision_out(
+        &state,
+        state.db.get_revision(&name, n).await?,
+    )))
+}
+
+/// An optional JSON body (empty means defaults).
+fn optional_body<T: serde::de::DeserializeOwned + Default>(raw: &[u8]) -> Result<T, ApiError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+async fn promote(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<DeploymentOut>, ApiError> {
+    let action: RevisionAction = optional_body(&body)?;
+    if action.to.is_some() {
+        return Err(ApiError::bad_request("promote takes no \"to\""));
+    }
+    state
+        .serving
+        .promote(&name, &message_of(action.message)?, &actor(&headers))
+        .await?;
+    Ok(Json(deployment_out(
+        &state,
+        state.db.get_deployment(&name).await?,
+    )))
+}
+
+async fn rollback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<DeploymentOut>, ApiError> {
+    let action: RevisionAction = optional_body(&body)?;
+    state
+        .serving
+        .rollback(
+            &name,
+            action.to,
+            &message_of(action.message)?,
+            &actor(&headers),
+        )
+        .await?;
+    Ok(Json(deployment_out(
+        &state,
+        state.db.get_deployment(&name).await?,
+    )))
 }

@@ -18,6 +18,8 @@ pub enum ErrorCode {
     UnsupportedModel,
     NotReady,
     Busy,
+    Overloaded,
+    DeadlineExceeded,
     Internal,
 }
 
@@ -32,6 +34,8 @@ impl ErrorCode {
             ErrorCode::UnsupportedModel => "unsupported_model",
             ErrorCode::NotReady => "not_ready",
             ErrorCode::Busy => "busy",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::DeadlineExceeded => "deadline_exceeded",
             ErrorCode::Internal => "internal",
         }
     }
@@ -45,6 +49,8 @@ impl ErrorCode {
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::NotReady | ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -80,7 +86,7 @@ impl ApiError {
 
     /// The message the caller may see.
     fn public_message(&self) -> &str {
-        if self.code.status().is_server_error() && self.code == ErrorCode::Internal {
+        if self.code == ErrorCode::Internal {
             "internal server error; the cause is in the server log"
         } else {
             &self.message
@@ -88,7 +94,7 @@ impl ApiError {
     }
 
     fn finish(&self, mut response: Response) -> Response {
-        if self.code == ErrorCode::Busy {
+        if matches!(self.code, ErrorCode::Busy | ErrorCode::Overloaded) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -6,7 +6,9 @@
 //! on the dedicated pool (`hangar-runtime`).
 
 mod api;
+mod batch;
 mod error;
+mod metrics;
 mod serving;
 mod state;
 mod v2;
@@ -40,6 +42,8 @@ pub struct ServerConfig {
     pub inference_threads: Option<usize>,
     /// Inference jobs that may wait for a worker before requests are shed.
     pub inference_queue: usize,
+    /// How often canaries are checked against their guardrails.
+    pub guardrail_interval: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,16 +81,46 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
             .await
             .map_err(|e| ServerError::Setup(e.to_string()))??,
     );
-    let serving = serving::Serving::new(db.clone(), artifacts.clone(), runtime);
+    let metrics = Arc::new(metrics::Metrics::new());
+    let serving = Arc::new(serving::Serving::new(
+        db.clone(),
+        artifacts.clone(),
+        runtime,
+        pool.clone(),
+        metrics.clone(),
+    ));
     let state = AppState(Arc::new(state::Inner {
         db,
         artifacts,
         pool,
-        serving,
+        serving: serving.clone(),
+        metrics,
         limits: config.limits.clone(),
     }));
     state.serving.restore().await?;
+    tokio::spawn(serving::guardrail_watch(serving, config.guardrail_interval));
     Ok(state)
+}
+
+/// Prometheus (OpenMetrics) text; gauges are refreshed at scrape time.
+async fn metrics_text(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl IntoResponse {
+    for d in state.serving.active() {
+        for r in &d.routes {
+            state
+                .metrics
+                .set_queue_depth(&d.name, r.version.version, r.batcher.depth());
+        }
+    }
+    state.metrics.set_loaded(&state.serving.loaded());
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
 }
 
 async fn not_found() -> impl IntoResponse {
@@ -99,6 +133,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(v2::routes())
         .merge(api::routes())
+        .route("/metrics", axum::routing::get(metrics_text))
         .fallback(not_found)
         .with_state(state)
         // Clients may gzip or deflate request bodies (tritonclient's
@@ -174,9 +209,20 @@ pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(
     let target: VersionRef = format!("{}@production", example.model)
         .parse()
         .map_err(|e: hangar_core::model::VersionRefError| ServerError::Setup(e.to_string()))?;
+    let routes = vec![hangar_core::Route {
+        target,
+        weight: 100,
+    }];
     state
         .serving
-        .apply(example.deployment, target, "hangar")
+        .apply(
+            example.deployment,
+            routes,
+            None,
+            None,
+            "bundled example",
+            "hangar",
+        )
         .await?;
     Ok(())
 }

@@ -1,19 +1,29 @@
-//! What answers traffic now: loaded model versions and the deployment table.
+//! What answers traffic now: loaded model versions, and per deployment its
+//! current revision made live (routes with their queues, the shadow).
 //!
-//! **Invariant:** a deployment's entry is swapped only after its new version
-//! is loaded and warmed up, so the old version keeps answering until then;
-//! requests in flight hold an `Arc` to the version they started on.
+//! **Invariants:** a revision is made live only after every version it
+//! routes to is loaded and warmed up, so the previous revision keeps
+//! answering until then; requests in flight hold an `Arc` to the revision
+//! they started on and finish there; a version is unloaded only when nothing
+//! (no live revision, no request) holds it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 
-use hangar_core::{Deployment, ModelVersion, Signature, VersionRef, VersionSelector};
-use hangar_runtime::{LoadedModel, Runtime, RuntimeError};
+use hangar_core::routing::{self, RoutingError};
+use hangar_core::{
+    DataType, DeploymentSettings, ModelVersion, ResolvedRoute, ResolvedShadow, Revision,
+    RevisionKind, Route, RoutingTable, Signature, Tensor, TensorData, VersionRef, VersionSelector,
+};
+use hangar_runtime::{InferencePool, LoadedModel, Runtime, RuntimeError};
 use hangar_store::{ArtifactStore, Db, StoreError};
-use tokio::sync::OnceCell;
+use tokio::sync::{mpsc, OnceCell, Semaphore};
 
+use crate::batch::{BatchObserver, BatchSettings, Batcher};
 use crate::error::{ApiError, ErrorCode};
+use crate::metrics::Metrics;
 
 /// A model version loaded into memory and ready to serve.
 pub struct LoadedVersion {
@@ -25,21 +35,182 @@ pub struct LoadedVersion {
     pub runtime: Arc<dyn LoadedModel>,
 }
 
-/// A deployment as it serves now.
+/// One route of a live revision.
+pub struct ActiveRoute {
+    pub target: VersionRef,
+    pub weight: u8,
+    pub version: Arc<LoadedVersion>,
+    pub batcher: Batcher,
+}
+
+/// The shadow of a live revision: a bounded hand-off queue to a task that
+/// runs the shadow and compares its answers with the primary's.
+pub struct ShadowRoute {
+    pub target: VersionRef,
+    pub version: Arc<LoadedVersion>,
+    tx: mpsc::Sender<ShadowJob>,
+}
+
+struct ShadowJob {
+    inputs: Vec<Tensor>,
+    primary: Vec<Tensor>,
+}
+
+/// Agreement between primary and shadow answers, per revision.
+#[derive(Default)]
+pub struct Agreement {
+    pub compared: AtomicU64,
+    pub dropped: AtomicU64,
+    pub failed: AtomicU64,
+    sums: Mutex<AgreementSums>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct AgreementSums {
+    label_rows: u64,
+    label_same: u64,
+    score_values: u64,
+    score_abs_diff: f64,
+}
+
+/// A snapshot of [`Agreement`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgreementSnapshot {
+    pub compared_requests: u64,
+    pub dropped_requests: u64,
+    pub failed_requests: u64,
+    pub label_rows: u64,
+    pub same_label_rate: Option<f64>,
+    pub score_values: u64,
+    pub mean_abs_score_diff: Option<f64>,
+}
+
+impl Agreement {
+    pub fn snapshot(&self) -> AgreementSnapshot {
+        let s = *self.sums.lock().unwrap_or_else(|p| p.into_inner());
+        AgreementSnapshot {
+            compared_requests: self.compared.load(Ordering::Relaxed),
+            dropped_requests: self.dropped.load(Ordering::Relaxed),
+            failed_requests: self.failed.load(Ordering::Relaxed),
+            label_rows: s.label_rows,
+            same_label_rate: (s.label_rows > 0).then(|| s.label_same as f64 / s.label_rows as f64),
+            score_values: s.score_values,
+            mean_abs_score_diff: (s.score_values > 0)
+                .then(|| s.score_abs_diff / s.score_values as f64),
+        }
+    }
+
+    /// Compares labels (the `label` output, else the first integer output)
+    /// and scores (the `probabilities` output, else the first float output).
+    fn compare(&self, primary: &[Tensor], shadow: &[Tensor]) {
+        fn pick<'a>(ts: &'a [Tensor], name: &str, ok: fn(DataType) -> bool) -> Option<&'a Tensor> {
+            ts.iter()
+                .find(|t| t.name == name)
+                .or_else(|| ts.iter().find(|t| ok(t.datatype())))
+        }
+        let int = |d: DataType| {
+            matches!(
+                d,
+                DataType::Int64 | DataType::Int32 | DataType::Bytes | DataType::Bool
+            )
+        };
+        let float = |d: DataType| matches!(d, DataType::Fp32 | DataType::Fp64);
+        let mut sums = self.sums.lock().unwrap_or_else(|p| p.into_inner());
+        if let (Some(a), Some(b)) = (pick(primary, "label", int), pick(shadow, "label", int)) {
+            if a.shape == b.shape && a.datatype() == b.datatype() {
+                let same = match (&a.data, &b.data) {
+                    (TensorData::Int64(x), TensorData::Int64(y)) => {
+                        x.iter().zip(y).filter(|(p, q)| p == q).count()
+                    }
+                    (TensorData::Int32(x), TensorData::Int32(y)) => {
+                        x.iter().zip(y).filter(|(p, q)| p == q).count()
+                    }
+                    (TensorData::Bytes(x), TensorData::Bytes(y)) => {
+                        x.iter().zip(y).filter(|(p, q)| p == q).count()
+                    }
+                    (TensorData::Bool(x), TensorData::Bool(y)) => {
+                        x.iter().zip(y).filter(|(p, q)| p == q).count()
+                    }
+                    _ => 0,
+                };
+                sums.label_rows += a.data.len() as u64;
+                sums.label_same += same as u64;
+            }
+        }
+        if let (Some(a), Some(b)) = (
+            pick(primary, "probabilities", float),
+            pick(shadow, "probabilities", float),
+        ) {
+            if a.shape == b.shape {
+                let diff: Option<f64> = match (&a.data, &b.data) {
+                    (TensorData::Fp32(x), TensorData::Fp32(y)) => {
+                        Some(x.iter().zip(y).map(|(p, q)| f64::from((p - q).abs())).sum())
+                    }
+                    (TensorData::Fp64(x), TensorData::Fp64(y)) => {
+                        Some(x.iter().zip(y).map(|(p, q)| (p - q).abs()).sum())
+                    }
+                    _ => None,
+                };
+                if let Some(d) = diff {
+                    sums.score_values += a.data.len() as u64;
+                    sums.score_abs_diff += d;
+                }
+            }
+        }
+    }
+}
+
+/// A deployment's current revision, live.
 pub struct ActiveDeployment {
     pub name: String,
-    pub target: VersionRef,
-    pub serving: Arc<LoadedVersion>,
+    pub revision: Revision,
+    pub routes: Vec<ActiveRoute>,
+    pub weights: Vec<u8>,
+    pub shadow: Option<ShadowRoute>,
+    pub concurrency: Option<Arc<Semaphore>>,
+    pub agreement: Arc<Agreement>,
+}
+
+impl ActiveDeployment {
+    /// Hands a copy of a request and the primary's answer to the shadow.
+    /// Never waits: a full shadow queue drops the copy and counts it.
+    pub fn offer_shadow(&self, metrics: &Metrics, inputs: Vec<Tensor>, primary: Vec<Tensor>) {
+        if let Some(shadow) = &self.shadow {
+            if shadow.tx.try_send(ShadowJob { inputs, primary }).is_err() {
+                self.agreement.dropped.fetch_add(1, Ordering::Relaxed);
+                metrics.record_shadow_dropped(&self.name);
+            }
+        }
+    }
 }
 
 type Key = (String, u32);
+
+struct RouteObserver {
+    metrics: Arc<Metrics>,
+    deployment: String,
+    version: u32,
+}
+
+impl BatchObserver for RouteObserver {
+    fn batch(&self, size: usize) {
+        self.metrics
+            .record_batch(&self.deployment, self.version, size);
+    }
+    fn expired(&self) {
+        self.metrics.record_timeout(&self.deployment, self.version);
+    }
+}
 
 pub struct Serving {
     db: Db,
     artifacts: ArtifactStore,
     runtime: Arc<dyn Runtime>,
+    pool: InferencePool,
+    metrics: Arc<Metrics>,
     loaded: Mutex<HashMap<Key, Arc<OnceCell<Arc<LoadedVersion>>>>>,
     deployments: RwLock<HashMap<String, Arc<ActiveDeployment>>>,
+    agreements: Mutex<HashMap<(String, u32), Arc<Agreement>>>,
     /// Deployments that could not be restored at start, with the reason.
     failed: RwLock<HashMap<String, String>>,
     /// Serialises deployment changes (the request path never takes it).
@@ -57,14 +228,27 @@ pub fn runtime_error(e: RuntimeError) -> ApiError {
     }
 }
 
+fn routing_error(e: RoutingError) -> ApiError {
+    ApiError::bad_request(e.to_string())
+}
+
 impl Serving {
-    pub fn new(db: Db, artifacts: ArtifactStore, runtime: Arc<dyn Runtime>) -> Self {
+    pub fn new(
+        db: Db,
+        artifacts: ArtifactStore,
+        runtime: Arc<dyn Runtime>,
+        pool: InferencePool,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Serving {
             db,
             artifacts,
             runtime,
+            pool,
+            metrics,
             loaded: Mutex::new(HashMap::new()),
             deployments: RwLock::new(HashMap::new()),
+            agreements: Mutex::new(HashMap::new()),
             failed: RwLock::new(HashMap::new()),
             changes: tokio::sync::Mutex::new(()),
             ready: AtomicBool::new(false),
@@ -88,6 +272,15 @@ impl Serving {
             .cloned()
     }
 
+    pub fn active(&self) -> Vec<Arc<ActiveDeployment>> {
+        self.deployments
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
     /// Why a known deployment is not serving, if it failed to restore.
     pub fn failure(&self, name: &str) -> Option<String> {
         self.failed
@@ -95,6 +288,25 @@ impl Serving {
             .unwrap_or_else(|p| p.into_inner())
             .get(name)
             .cloned()
+    }
+
+    /// Shadow agreement of a revision, if it had a shadow that answered.
+    pub fn agreement(&self, deployment: &str, revision: u32) -> Option<AgreementSnapshot> {
+        let map = self.agreements.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&(deployment.to_string(), revision))
+            .map(|a| a.snapshot())
+    }
+
+    /// (model, version, bytes) of every loaded version.
+    pub fn loaded(&self) -> Vec<(String, u32, u64)> {
+        let loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<_> = loaded
+            .values()
+            .filter_map(|c| c.get())
+            .map(|v| (v.model.clone(), v.version, v.runtime.memory_bytes()))
+            .collect();
+        out.sort();
+        out
     }
 
     /// Loads (once, shared by concurrent callers) and warms up a version.
@@ -114,7 +326,10 @@ impl Serving {
                         tracing::error!(model = %v.model, version = v.version, error = %e, "artifact failed verification");
                         ApiError::new(
                             ErrorCode::NotReady,
-                            format!("version {} of model '{}' cannot be loaded: its artifact failed verification", v.version, v.model),
+                            format!(
+                                "version {} of model '{}' cannot be loaded: its artifact failed verification",
+                                v.version, v.model
+                            ),
                         )
                     }
                     other => ApiError::from(other),
@@ -138,54 +353,296 @@ impl Serving {
         Ok(loaded.clone())
     }
 
+    async fn load_number(&self, model: &str, version: u32) -> Result<Arc<LoadedVersion>, ApiError> {
+        let v = self.db.get_version(model, version).await?;
+        self.load(&v).await
+    }
+
     /// A version of the model behind a deployment (the `/versions/{v}` routes).
     pub async fn version_of(
         &self,
         d: &ActiveDeployment,
         version: u32,
     ) -> Result<Arc<LoadedVersion>, ApiError> {
-        if d.serving.version == version {
-            return Ok(d.serving.clone());
+        let primary = &d.routes[0].version;
+        if let Some(r) = d
+            .routes
+            .iter()
+            .find(|r| r.version.version == version && r.version.model == primary.model)
+        {
+            return Ok(r.version.clone());
         }
-        let v = self.db.get_version(&d.serving.model, version).await?;
-        self.load(&v).await
+        self.load_number(&primary.model, version).await
     }
 
-    fn install(&self, name: &str, target: VersionRef, serving: Arc<LoadedVersion>) {
+    fn batcher(
+        &self,
+        deployment: &str,
+        version: Arc<LoadedVersion>,
+        settings: &DeploymentSettings,
+    ) -> Batcher {
+        let observer = Arc::new(RouteObserver {
+            metrics: self.metrics.clone(),
+            deployment: deployment.to_string(),
+            version: version.version,
+        });
+        Batcher::start(
+            version,
+            self.pool.clone(),
+            BatchSettings {
+                max_batch_size: settings.max_batch_size as usize,
+                max_queue_delay: Duration::from_micros(settings.max_queue_delay_us),
+                queue_capacity: settings.queue_capacity as usize,
+            },
+            observer,
+        )
+    }
+
+    /// Loads every version of a table (before anything changes).
+    async fn load_table(
+        &self,
+        table: &RoutingTable,
+    ) -> Result<(Vec<Arc<LoadedVersion>>, Option<Arc<LoadedVersion>>), ApiError> {
+        let mut routes = Vec::with_capacity(table.routes.len());
+        for r in &table.routes {
+            routes.push(self.load_number(&r.target.model, r.version).await?);
+        }
+        let shadow = match &table.shadow {
+            Some(s) => Some(self.load_number(&s.target.model, s.version).await?),
+            None => None,
+        };
+        Ok((routes, shadow))
+    }
+
+    /// Makes a stored revision live: builds its queues and swaps it in.
+    fn install(
+        &self,
+        revision: Revision,
+        routes: Vec<Arc<LoadedVersion>>,
+        shadow: Option<Arc<LoadedVersion>>,
+    ) {
+        let name = revision.deployment.clone();
+        let settings = &revision.settings;
+        let agreement = {
+            let mut map = self.agreements.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry((name.clone(), revision.number))
+                .or_default()
+                .clone()
+        };
+        let active_routes: Vec<ActiveRoute> = revision
+            .table
+            .routes
+            .iter()
+            .zip(routes)
+            .map(|(r, v)| ActiveRoute {
+                target: r.target.clone(),
+                weight: r.weight,
+                batcher: self.batcher(&name, v.clone(), settings),
+                version: v,
+            })
+            .collect();
+        let shadow = revision.table.shadow.as_ref().zip(shadow).map(|(s, v)| {
+            let batcher = self.batcher(&name, v.clone(), settings);
+            let (tx, rx) = mpsc::channel(256);
+            tokio::spawn(shadow_task(
+                rx,
+                batcher,
+                agreement.clone(),
+                self.metrics.clone(),
+                name.clone(),
+            ));
+            ShadowRoute {
+                target: s.target.clone(),
+                version: v,
+                tx,
+            }
+        });
         let active = Arc::new(ActiveDeployment {
-            name: name.to_string(),
-            target,
-            serving,
+            weights: revision.table.weights(),
+            concurrency: settings
+                .max_concurrency
+                .map(|n| Arc::new(Semaphore::new(n as usize))),
+            name: name.clone(),
+            routes: active_routes,
+            shadow,
+            agreement,
+            revision,
         });
         self.deployments
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), active);
+            .insert(name.clone(), active);
         self.failed
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(name);
+            .remove(&name);
     }
 
-    /// Creates or changes a deployment: resolve, load and warm up, record,
-    /// then swap. On any failure the deployment keeps serving what it served.
+    /// Resolves, loads, records and makes live a new revision. On any
+    /// failure before the swap, the deployment keeps its current revision.
+    async fn commit(
+        &self,
+        name: &str,
+        table: RoutingTable,
+        settings: DeploymentSettings,
+        kind: RevisionKind,
+        message: &str,
+        actor: &str,
+    ) -> Result<Revision, ApiError> {
+        let (routes, shadow) = self.load_table(&table).await?;
+        let revision = self
+            .db
+            .create_revision(name, &table, &settings, &kind, message, actor)
+            .await?;
+        tracing::info!(
+            deployment = name,
+            revision = revision.number,
+            kind = kind.name(),
+            actor,
+            routes = %table.routes.iter().map(|r| format!("{}={}%", r.target, r.weight)).collect::<Vec<_>>().join(","),
+            "revision live"
+        );
+        self.install(revision.clone(), routes, shadow);
+        self.collect_garbage();
+        Ok(revision)
+    }
+
+    async fn resolve(&self, target: &VersionRef) -> Result<u32, ApiError> {
+        Ok(self.db.resolve(target).await?.version)
+    }
+
+    async fn current_settings(&self, name: &str) -> Result<Option<DeploymentSettings>, ApiError> {
+        match self.db.get_deployment(name).await {
+            Ok(d) => Ok(Some(d.current.settings)),
+            Err(StoreError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Creates or changes a deployment: a new revision with these routes,
+    /// shadow and settings (`None`: keep the current settings).
     pub async fn apply(
         &self,
         name: &str,
-        target: VersionRef,
+        routes: Vec<Route>,
+        shadow: Option<VersionRef>,
+        settings: Option<DeploymentSettings>,
+        message: &str,
         actor: &str,
-    ) -> Result<Deployment, ApiError> {
+    ) -> Result<Revision, ApiError> {
+        routing::validate_routes(&routes, shadow.as_ref()).map_err(routing_error)?;
         let _guard = self.changes.lock().await;
-        let version = self.db.resolve(&target).await?;
-        let loaded = self.load(&version).await?;
-        let stored = self
-            .db
-            .put_deployment(name, &target, version.version, actor)
-            .await?;
-        self.install(name, target, loaded);
-        self.collect_garbage();
-        tracing::info!(deployment = name, target = %stored.target, version = stored.version, actor, "deployment applied");
-        Ok(stored)
+        let settings = match settings {
+            Some(s) => s,
+            None => self.current_settings(name).await?.unwrap_or_default(),
+        };
+        routing::validate_settings(&settings).map_err(routing_error)?;
+        let mut resolved = Vec::with_capacity(routes.len());
+        for r in routes {
+            let version = self.resolve(&r.target).await?;
+            resolved.push(ResolvedRoute {
+                target: r.target,
+                weight: r.weight,
+                version,
+            });
+        }
+        let shadow = match shadow {
+            Some(target) => Some(ResolvedShadow {
+                version: self.resolve(&target).await?,
+                target,
+            }),
+            None => None,
+        };
+        if let Some(s) = &shadow {
+            if resolved
+                .iter()
+                .any(|r| r.weight > 0 && r.target.model == s.target.model && r.version == s.version)
+            {
+                return Err(routing_error(RoutingError::ShadowIsLive(
+                    s.target.to_string(),
+                )));
+            }
+        }
+        let table = RoutingTable {
+            routes: resolved,
+            shadow,
+        };
+        self.commit(name, table, settings, RevisionKind::Deploy, message, actor)
+            .await
+    }
+
+    /// Promotes the canary to all traffic.
+    pub async fn promote(
+        &self,
+        name: &str,
+        message: &str,
+        actor: &str,
+    ) -> Result<Revision, ApiError> {
+        let _guard = self.changes.lock().await;
+        let current = self.db.get_deployment(name).await?.current;
+        let table = routing::promote(&current.table).map_err(routing_error)?;
+        self.commit(
+            name,
+            table,
+            current.settings,
+            RevisionKind::Promote,
+            message,
+            actor,
+        )
+        .await
+    }
+
+    /// Returns to the routing table and settings of an earlier revision
+    /// (by default the one before the current), exactly as they were.
+    pub async fn rollback(
+        &self,
+        name: &str,
+        to: Option<u32>,
+        message: &str,
+        actor: &str,
+    ) -> Result<Revision, ApiError> {
+        let _guard = self.changes.lock().await;
+        let current = self.db.get_deployment(name).await?.current;
+        let to = routing::rollback_target(current.number, to).map_err(routing_error)?;
+        let target = self.db.get_revision(name, to).await?;
+        self.commit(
+            name,
+            target.table,
+            target.settings,
+            RevisionKind::Rollback { to },
+            message,
+            actor,
+        )
+        .await
+    }
+
+    /// Takes the canary out of traffic because a guardrail fired. Does
+    /// nothing if the deployment changed meanwhile.
+    pub async fn guardrail_rollback(
+        &self,
+        name: &str,
+        from: u32,
+        reason: &str,
+    ) -> Result<Option<Revision>, ApiError> {
+        let _guard = self.changes.lock().await;
+        let current = self.db.get_deployment(name).await?.current;
+        if current.number != from {
+            return Ok(None);
+        }
+        let table = routing::without_canary(&current.table).map_err(routing_error)?;
+        tracing::warn!(
+            deployment = name,
+            revision = from,
+            reason,
+            "guardrail fired: rolling the canary back"
+        );
+        let kind = RevisionKind::Guardrail {
+            from,
+            reason: reason.to_string(),
+        };
+        self.commit(name, table, current.settings, kind, reason, "hangar")
+            .await
+            .map(Some)
     }
 
     pub async fn remove(&self, name: &str) -> Result<(), ApiError> {
@@ -203,41 +660,55 @@ impl Serving {
         Ok(())
     }
 
-    /// Deployments that follow `model@alias` move with it. A failure to load
-    /// the new version leaves them on their current one (and is logged).
+    /// Deployments that follow `model@alias` get a new revision with the
+    /// alias's new version. A failure to load leaves them as they are (logged).
     pub async fn alias_moved(&self, model: &str, alias: &str, actor: &str) -> Result<(), ApiError> {
         let _guard = self.changes.lock().await;
         for d in self.db.list_deployments().await? {
-            let follows = d.target.model == model
-                && matches!(&d.target.selector, VersionSelector::Alias(a) if a == alias);
-            if !follows {
+            let current = d.current;
+            if !current.table.follows(model, alias) {
                 continue;
             }
-            let version = match self.db.resolve(&d.target).await {
-                Ok(v) => v,
+            let follows = |t: &VersionRef| {
+                t.model == model && matches!(&t.selector, VersionSelector::Alias(a) if a == alias)
+            };
+            let version = match self.db.get_alias(model, alias).await {
+                Ok(a) => a.version,
                 Err(StoreError::NotFound(_)) => {
-                    tracing::warn!(deployment = %d.name, "followed alias was deleted; the deployment keeps its version");
+                    tracing::warn!(deployment = %d.name, "followed alias was deleted; the deployment keeps its versions");
                     continue;
                 }
                 Err(e) => return Err(e.into()),
             };
-            if version.version == d.version && self.deployment(&d.name).is_some() {
+            let mut table = current.table.clone();
+            for r in table.routes.iter_mut().filter(|r| follows(&r.target)) {
+                r.version = version;
+            }
+            if let Some(s) = table.shadow.as_mut().filter(|s| follows(&s.target)) {
+                s.version = version;
+            }
+            if table == current.table {
                 continue;
             }
-            match self.load(&version).await {
-                Ok(loaded) => {
-                    self.db
-                        .put_deployment(&d.name, &d.target, version.version, actor)
-                        .await?;
-                    self.install(&d.name, d.target.clone(), loaded);
-                    tracing::info!(deployment = %d.name, version = version.version, "deployment followed its alias");
-                }
-                Err(e) => {
-                    tracing::error!(deployment = %d.name, error = %e.message, "could not follow alias; keeping the current version");
-                }
+            let kind = RevisionKind::AliasMoved {
+                model: model.to_string(),
+                alias: alias.to_string(),
+            };
+            let message = format!("{model}@{alias} moved to version {version}");
+            if let Err(e) = self
+                .commit(
+                    &d.name,
+                    table,
+                    current.settings.clone(),
+                    kind,
+                    &message,
+                    actor,
+                )
+                .await
+            {
+                tracing::error!(deployment = %d.name, error = %e.message, "could not follow alias; keeping the current revision");
             }
         }
-        self.collect_garbage();
         Ok(())
     }
 
@@ -246,13 +717,8 @@ impl Serving {
     pub async fn restore(&self) -> Result<(), ApiError> {
         let _guard = self.changes.lock().await;
         for d in self.db.list_deployments().await? {
-            let result = async {
-                let v = self.db.get_version(&d.target.model, d.version).await?;
-                self.load(&v).await
-            }
-            .await;
-            match result {
-                Ok(loaded) => self.install(&d.name, d.target.clone(), loaded),
+            match self.load_table(&d.current.table).await {
+                Ok((routes, shadow)) => self.install(d.current, routes, shadow),
                 Err(e) => {
                     tracing::error!(deployment = %d.name, error = %e.message, "deployment could not be restored");
                     self.failed
@@ -262,15 +728,15 @@ impl Serving {
                 }
             }
         }
+        self.collect_garbage();
         self.ready.store(true, Ordering::Release);
         Ok(())
     }
 
-    /// Unloads versions nothing holds any more (no deployment, no request).
-    fn collect_garbage(&self) {
+    /// Unloads versions nothing holds any more (no live revision, no request).
+    pub fn collect_garbage(&self) {
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         loaded.retain(|(model, version), cell| match cell.get() {
-            // Still loading: keep.
             None => Arc::strong_count(cell) > 1,
             Some(v) => {
                 let keep = Arc::strong_count(v) > 1;
@@ -282,12 +748,66 @@ impl Serving {
         });
     }
 
-    pub fn loaded_count(&self) -> usize {
-        self.loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .filter(|c| c.get().is_some())
-            .count()
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+}
+
+async fn shadow_task(
+    mut rx: mpsc::Receiver<ShadowJob>,
+    batcher: Batcher,
+    agreement: Arc<Agreement>,
+    metrics: Arc<Metrics>,
+    deployment: String,
+) {
+    while let Some(job) = rx.recv().await {
+        match batcher.submit(job.inputs, Vec::new(), None).await {
+            Ok(done) => {
+                agreement.compare(&job.primary, &done.outputs);
+                agreement.compared.fetch_add(1, Ordering::Relaxed);
+                metrics.record_shadow_compared(&deployment);
+            }
+            Err(_) => {
+                agreement.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Watches live canaries and rolls back those that break their guardrails.
+pub async fn guardrail_watch(serving: Arc<Serving>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        for d in serving.active() {
+            let g = &d.revision.settings.guardrails;
+            if d.routes.len() != 2 || (g.max_error_rate.is_none() && g.max_p99_ms.is_none()) {
+                continue;
+            }
+            let canary = &d.routes[1];
+            // Only what happened since this revision went live counts.
+            let age = chrono::Utc::now()
+                .signed_duration_since(d.revision.at)
+                .num_seconds()
+                .max(1) as u64;
+            let window = g.window_secs.min(age);
+            let summary = serving
+                .metrics()
+                .stats(&d.name, canary.version.version)
+                .window(window);
+            if let Some(reason) = hangar_core::window::guardrail_breach(g, &summary) {
+                let reason = format!(
+                    "{reason} (canary {} version {})",
+                    canary.target, canary.version.version
+                );
+                if let Err(e) = serving
+                    .guardrail_rollback(&d.name, d.revision.number, &reason)
+                    .await
+                {
+                    tracing::error!(deployment = %d.name, error = %e.message, "guardrail rollback failed");
+                }
+            }
+        }
     }
 }

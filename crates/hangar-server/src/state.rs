@@ -5,6 +5,7 @@ use std::sync::Arc;
 use hangar_runtime::InferencePool;
 use hangar_store::{ArtifactStore, Db};
 
+use crate::metrics::Metrics;
 use crate::serving::Serving;
 
 /// Size limits that protect the server from oversized input.
@@ -32,7 +33,8 @@ pub struct Inner {
     pub db: Db,
     pub artifacts: ArtifactStore,
     pub pool: InferencePool,
-    pub serving: Serving,
+    pub serving: Arc<Serving>,
+    pub metrics: Arc<Metrics>,
     pub limits: Limits,
 }
 

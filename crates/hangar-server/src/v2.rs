@@ -2,6 +2,7 @@
 //! metadata, readiness and inference. `{name}` is a deployment name.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -10,10 +11,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use hangar_core::features::instances_to_tensor;
+use hangar_core::routing;
 use hangar_core::Tensor;
 use hangar_runtime::PoolError;
 use serde_json::json;
 
+use crate::batch::{ExecError, Executed};
 use crate::error::{ApiError, ErrorCode};
 use crate::serving::{ActiveDeployment, LoadedVersion};
 use crate::state::AppState;
@@ -38,6 +41,11 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v2/models/{name}/versions/{version}/infer",
             post(version_infer),
+        )
+        .route("/v2/models/{name}/stats", get(model_stats))
+        .route(
+            "/v2/models/{name}/versions/{version}/stats",
+            get(version_stats),
         )
 }
 
@@ -95,6 +103,8 @@ fn parse_version(raw: &str) -> Result<u32, ApiError> {
     })
 }
 
+/// The version a metadata or `/versions/{v}` request is about: the primary
+/// route's version, or the version named.
 async fn pick(
     state: &AppState,
     name: &str,
@@ -102,7 +112,7 @@ async fn pick(
 ) -> Result<Arc<LoadedVersion>, ApiError> {
     let d = deployment(state, name)?;
     match version {
-        None => Ok(d.serving.clone()),
+        None => Ok(d.routes[0].version.clone()),
         Some(raw) => state.serving.version_of(&d, parse_version(raw)?).await,
     }
 }
@@ -131,8 +141,17 @@ fn metadata_body(name: &str, v: &LoadedVersion, platform: &str) -> serde_json::V
 }
 
 async fn model_metadata(State(state): State<AppState>, Path(name): Path<String>) -> V2Result {
-    let v = pick(&state, &name, None).await.map_err(v2_error)?;
-    Ok(Json(metadata_body(&name, &v, "onnxruntime_onnx")).into_response())
+    let d = deployment(&state, &name).map_err(v2_error)?;
+    let mut body = metadata_body(&name, &d.routes[0].version, "onnxruntime_onnx");
+    let mut versions: Vec<String> = d
+        .routes
+        .iter()
+        .filter(|r| r.weight > 0)
+        .map(|r| r.version.version.to_string())
+        .collect();
+    versions.dedup();
+    body["versions"] = json!(versions);
+    Ok(Json(body).into_response())
 }
 
 async fn version_metadata(
@@ -207,18 +226,50 @@ async fn read_body(state: &AppState, body: Body) -> Result<bytes::Bytes, ApiErro
     })
 }
 
-async fn run_inference(
-    state: AppState,
-    name: String,
-    version: Option<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> V2Result {
-    let target = pick(&state, &name, version.as_deref())
-        .await
-        .map_err(v2_error)?;
-    let body = read_body(&state, body).await.map_err(v2_error)?;
+/// The header carrying a request's own deadline, in milliseconds.
+pub const DEADLINE_HEADER: &str = "x-hangar-deadline-ms";
+/// The header carrying a routing key (also `parameters.routing_key`).
+pub const ROUTING_KEY_HEADER: &str = "x-hangar-routing-key";
 
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A fast, non-cryptographic random number for weighted route choice.
+fn random_u64() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
+                | 1,
+        );
+    }
+    STATE.with(|s| {
+        // xorshift64*
+        let mut x = s.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    })
+}
+
+struct Decoded {
+    inputs: Vec<Tensor>,
+    plan: OutputPlan,
+    id: Option<String>,
+    routing_key: Option<String>,
+}
+
+fn decode_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &bytes::Bytes,
+    feature_target: impl Fn() -> Arc<LoadedVersion>,
+) -> Result<Decoded, ApiError> {
     let header_length = match headers.get(wire::HEADER_LENGTH) {
         None => None,
         Some(v) => Some(
@@ -226,24 +277,31 @@ async fn run_inference(
                 .ok()
                 .and_then(|s| s.trim().parse::<usize>().ok())
                 .ok_or_else(|| {
-                    v2_error(ApiError::bad_request(
-                        "Inference-Header-Content-Length must be a number",
-                    ))
+                    ApiError::bad_request("Inference-Header-Content-Length must be a number")
                 })?,
         ),
     };
     let (json_part, binary) =
-        wire::split_body(&body, header_length).map_err(|e| v2_error(ApiError::bad_request(e)))?;
-    let request: InferRequest = serde_json::from_slice(&json_part).map_err(|e| {
-        v2_error(ApiError::bad_request(format!(
-            "invalid inference request: {e}"
-        )))
-    })?;
-
+        wire::split_body(body, header_length).map_err(ApiError::bad_request)?;
+    let request: InferRequest = serde_json::from_slice(&json_part)
+        .map_err(|e| ApiError::bad_request(format!("invalid inference request: {e}")))?;
+    let routing_key = header_str(headers, ROUTING_KEY_HEADER)
+        .map(str::to_string)
+        .or_else(|| {
+            request
+                .parameters
+                .as_ref()
+                .and_then(|p| p.get("routing_key"))
+                .and_then(|v| match v {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+        });
     let inputs: Vec<Tensor> = match (request.inputs, request.instances) {
         (Some(inputs), None) => {
             wire::decode_inputs(inputs, binary, state.limits.max_tensor_elements)
-                .map_err(|e| v2_error(ApiError::bad_request(e)))?
+                .map_err(ApiError::bad_request)?
         }
         (None, Some(instances)) => {
             let rows = instances
@@ -260,57 +318,197 @@ async fn run_inference(
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| v2_error(ApiError::bad_request(e)))?;
+                .map_err(ApiError::bad_request)?;
+            let target = feature_target();
             let tensor =
                 instances_to_tensor(&target.signature, target.feature_names.as_deref(), rows)
-                    .map_err(|e| v2_error(ApiError::bad_request(e.to_string())))?;
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
             vec![tensor]
         }
         (Some(_), Some(_)) => {
-            return Err(v2_error(ApiError::bad_request(
+            return Err(ApiError::bad_request(
                 "send either \"inputs\" or \"instances\", not both",
-            )))
+            ))
         }
-        (None, None) => {
-            return Err(v2_error(ApiError::bad_request(
-                "the request has no \"inputs\"",
-            )))
-        }
+        (None, None) => return Err(ApiError::bad_request("the request has no \"inputs\"")),
     };
-    target
-        .signature
-        .check_inputs(&inputs)
-        .map_err(|e| v2_error(ApiError::bad_request(e.to_string())))?;
-    let plan = OutputPlan::from_request(&request.parameters, request.outputs);
-    target
-        .signature
-        .check_outputs(&plan.names)
-        .map_err(|e| v2_error(ApiError::bad_request(e.to_string())))?;
+    Ok(Decoded {
+        inputs,
+        plan: OutputPlan::from_request(&request.parameters, request.outputs),
+        id: request.id,
+        routing_key,
+    })
+}
 
-    let model = target.runtime.clone();
-    let names = plan.names.clone();
-    let outputs = state
-        .pool
-        .run(move || model.infer(&inputs, &names))
-        .await
-        .map_err(|e| {
-            v2_error(match e {
-                PoolError::Busy => {
-                    ApiError::new(ErrorCode::Busy, "server is at capacity; retry shortly")
+fn deadline_of(headers: &HeaderMap, default_ms: Option<u64>) -> Result<Option<Instant>, ApiError> {
+    let ms = match header_str(headers, DEADLINE_HEADER) {
+        Some(raw) => Some(
+            raw.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|&ms| ms > 0 && ms <= 3_600_000)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "X-Hangar-Deadline-Ms must be a number of milliseconds (1 to 3600000)",
+                    )
+                })?,
+        ),
+        None => default_ms,
+    };
+    Ok(ms.map(|ms| Instant::now() + Duration::from_millis(ms)))
+}
+
+fn exec_error(state: &AppState, deployment: &str, version: u32, e: ExecError) -> ApiError {
+    match e {
+        ExecError::QueueFull => {
+            state.metrics.record_shed(deployment, version);
+            ApiError::new(
+                ErrorCode::Overloaded,
+                format!("version {version} of '{deployment}' is at capacity; retry shortly"),
+            )
+        }
+        ExecError::DeadlineExceeded => ApiError::new(
+            ErrorCode::DeadlineExceeded,
+            "the request's deadline passed before the model could run it",
+        ),
+        ExecError::Pool(PoolError::Busy) => {
+            ApiError::new(ErrorCode::Busy, "server is at capacity; retry shortly")
+        }
+        ExecError::Pool(PoolError::Closed) => {
+            ApiError::new(ErrorCode::NotReady, "server is shutting down")
+        }
+        ExecError::Pool(PoolError::Panicked) => {
+            ApiError::internal(format!("'{deployment}' version {version} panicked"))
+        }
+        ExecError::Runtime(m) | ExecError::Batch(m) => ApiError::internal(m),
+    }
+}
+
+async fn run_inference(
+    state: AppState,
+    name: String,
+    version: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> V2Result {
+    let started = Instant::now();
+    let d = deployment(&state, &name).map_err(v2_error)?;
+    let body = read_body(&state, body).await.map_err(v2_error)?;
+    // The `/versions/{v}` form bypasses routing.
+    let pinned = match &version {
+        Some(raw) => Some(
+            state
+                .serving
+                .version_of(&d, parse_version(raw).map_err(v2_error)?)
+                .await
+                .map_err(v2_error)?,
+        ),
+        None => None,
+    };
+    // Named features map with the primary (or pinned) version's names.
+    let feature_target = || {
+        pinned
+            .clone()
+            .unwrap_or_else(|| d.routes[0].version.clone())
+    };
+    let decoded = decode_request(&state, &headers, &body, feature_target).map_err(v2_error)?;
+    let route = match &pinned {
+        Some(_) => None,
+        None => Some(
+            &d.routes
+                [routing::pick_route(&d.weights, decoded.routing_key.as_deref(), random_u64())],
+        ),
+    };
+    let target = pinned.clone().unwrap_or_else(|| {
+        route.map_or_else(|| d.routes[0].version.clone(), |r| r.version.clone())
+    });
+
+    let result = async {
+        target
+            .signature
+            .check_inputs(&decoded.inputs)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        target
+            .signature
+            .check_outputs(&decoded.plan.names)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let _permit = match &d.concurrency {
+            Some(sem) => Some(sem.clone().try_acquire_owned().map_err(|_| {
+                state.metrics.record_shed(&name, target.version);
+                ApiError::new(
+                    ErrorCode::Overloaded,
+                    format!("deployment '{name}' is at its concurrency limit; retry shortly"),
+                )
+            })?),
+            None => None,
+        };
+        let deadline = deadline_of(&headers, d.revision.settings.timeout_ms)?;
+        let shadow_copy = (d.shadow.is_some() && route.is_some()).then(|| decoded.inputs.clone());
+        let executed = match route {
+            Some(r) => {
+                let submit = r
+                    .batcher
+                    .submit(decoded.inputs, decoded.plan.names.clone(), deadline);
+                let outcome = match deadline {
+                    Some(dl) => tokio::time::timeout_at(dl.into(), submit)
+                        .await
+                        .unwrap_or(Err(ExecError::DeadlineExceeded)),
+                    None => submit.await,
+                };
+                outcome.map_err(|e| exec_error(&state, &name, target.version, e))?
+            }
+            None => {
+                let model = target.runtime.clone();
+                let names = decoded.plan.names.clone();
+                let inputs = decoded.inputs;
+                let t = Instant::now();
+                let outputs = state
+                    .pool
+                    .run(move || model.infer(&inputs, &names))
+                    .await
+                    .map_err(|e| exec_error(&state, &name, target.version, ExecError::Pool(e)))?
+                    .map_err(|e| {
+                        exec_error(
+                            &state,
+                            &name,
+                            target.version,
+                            ExecError::Runtime(e.to_string()),
+                        )
+                    })?;
+                Executed {
+                    outputs,
+                    queue_time: Duration::ZERO,
+                    infer_time: t.elapsed(),
+                    batch_size: 1,
                 }
-                PoolError::Closed => ApiError::new(ErrorCode::NotReady, "server is shutting down"),
-                PoolError::Panicked => ApiError::internal(format!(
-                    "model {}:{} panicked",
-                    target.model, target.version
-                )),
-            })
-        })?
-        .map_err(|e| v2_error(ApiError::internal(e)))?;
+            }
+        };
+        state.metrics.record_execution(
+            &name,
+            target.version,
+            executed.queue_time,
+            executed.infer_time,
+        );
+        if let Some(inputs) = shadow_copy {
+            d.offer_shadow(&state.metrics, inputs, executed.outputs.clone());
+        }
+        Ok::<_, ApiError>(executed)
+    }
+    .await;
 
-    let id = request
+    let status = match &result {
+        Ok(_) => 200,
+        Err(e) => e.code.status().as_u16(),
+    };
+    state
+        .metrics
+        .record_request(&name, target.version, status, started.elapsed());
+    let executed = result.map_err(v2_error)?;
+    let id = decoded
         .id
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let encoded = wire::encode_response(&name, target.version, &id, &outputs, &plan);
+    let encoded =
+        wire::encode_response(&name, target.version, &id, &executed.outputs, &decoded.plan);
     let mut response = Response::new(Body::from(encoded.body));
     let h = response.headers_mut();
     match encoded.header_length {
@@ -328,5 +526,59 @@ async fn run_inference(
             );
         }
     }
+    h.insert("x-hangar-revision", HeaderValue::from(d.revision.number));
     Ok(response)
+}
+
+/// Triton's statistics extension.
+async fn model_stats(State(state): State<AppState>, Path(name): Path<String>) -> V2Result {
+    stats_body(&state, &name, None)
+        .map(|b| Json(b).into_response())
+        .map_err(v2_error)
+}
+
+async fn version_stats(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> V2Result {
+    let v = parse_version(&version).map_err(v2_error)?;
+    stats_body(&state, &name, Some(v))
+        .map(|b| Json(b).into_response())
+        .map_err(v2_error)
+}
+
+fn stats_body(
+    state: &AppState,
+    name: &str,
+    only: Option<u32>,
+) -> Result<serde_json::Value, ApiError> {
+    deployment(state, name)?;
+    use std::sync::atomic::Ordering::Relaxed;
+    let pair = |count: u64, ns: u64| json!({ "count": count, "ns": ns });
+    let stats: Vec<_> = state
+        .metrics
+        .deployment_stats(name)
+        .into_iter()
+        .filter(|(v, _)| only.is_none_or(|o| o == *v))
+        .map(|(v, s)| {
+            let success = s.success_count.load(Relaxed);
+            json!({
+                "name": name,
+                "version": v.to_string(),
+                "last_inference": s.last_inference_ms.load(Relaxed),
+                "inference_count": success,
+                "execution_count": s.executions.load(Relaxed),
+                "inference_stats": {
+                    "success": pair(success, s.success_ns.load(Relaxed)),
+                    "fail": pair(s.fail_count.load(Relaxed), s.fail_ns.load(Relaxed)),
+                    "queue": pair(success, s.queue_ns.load(Relaxed)),
+                    "compute_input": pair(success, 0),
+                    "compute_infer": pair(success, s.infer_ns.load(Relaxed)),
+                    "compute_output": pair(success, 0),
+                },
+                "batch_stats": [],
+            })
+        })
+        .collect();
+    Ok(json!({ "model_stats": stats }))
 }

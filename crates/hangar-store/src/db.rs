@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use hangar_core::{
-    AliasEvent, ArtifactFormat, DataType, Deployment, Model, ModelCard, ModelVersion, RiskTier,
-    Signature, TensorSpec, VersionRef, VersionSelector,
+    AliasEvent, ArtifactFormat, DataType, Deployment, DeploymentSettings, Guardrails, Model,
+    ModelCard, ModelVersion, ResolvedRoute, ResolvedShadow, Revision, RevisionKind, RiskTier,
+    RoutingTable, Signature, TensorSpec, VersionRef, VersionSelector,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{
@@ -182,30 +183,6 @@ fn event_from_row(r: &SqliteRow) -> Result<AliasEvent, StoreError> {
         at: parse_ts(&r.try_get::<String, _>("at")?)?,
     })
 }
-
-fn deployment_from_row(r: &SqliteRow) -> Result<Deployment, StoreError> {
-    let model: String = r.try_get("model_name")?;
-    let selector = match (
-        r.try_get::<Option<i64>, _>("target_version")?,
-        r.try_get::<Option<String>, _>("target_alias")?,
-    ) {
-        (Some(v), None) => VersionSelector::Number(v as u32),
-        (None, Some(a)) => VersionSelector::Alias(a),
-        _ => return Err(StoreError::Invalid("deployment target".into())),
-    };
-    Ok(Deployment {
-        name: r.try_get("name")?,
-        target: VersionRef { model, selector },
-        version: r.try_get::<i64, _>("version")? as u32,
-        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-        updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
-        updated_by: r.try_get("updated_by")?,
-    })
-}
-
-const DEPLOYMENT_COLUMNS: &str =
-    "d.name, m.name AS model_name, d.target_version, d.target_alias, d.version, \
-     d.created_at, d.updated_at, d.updated_by";
 
 impl Db {
     /// Opens (creating) the SQLite file and applies pending migrations.
@@ -562,60 +539,116 @@ impl Db {
         Ok(v.flatten().map(|v| v as u32))
     }
 
-    /// Creates or changes a deployment.
-    pub async fn put_deployment(
+    /// Appends a revision to a deployment (creating the deployment) and makes
+    /// it current, in one transaction.
+    pub async fn create_revision(
         &self,
-        name: &str,
-        target: &VersionRef,
-        version: u32,
+        deployment: &str,
+        table: &RoutingTable,
+        settings: &DeploymentSettings,
+        kind: &RevisionKind,
+        message: &str,
         actor: &str,
-    ) -> Result<Deployment, StoreError> {
-        let model_id = self.model_id(&target.model).await?;
-        let (tv, ta) = match &target.selector {
-            VersionSelector::Number(v) => (Some(i64::from(*v)), None),
-            VersionSelector::Alias(a) => (None, Some(a.as_str())),
-        };
-        let now = ts(Utc::now());
-        sqlx::query(
-            "INSERT INTO deployments (name, model_id, target_version, target_alias, version, created_at, updated_at, \
-             updated_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET \
-             model_id = excluded.model_id, target_version = excluded.target_version, \
-             target_alias = excluded.target_alias, version = excluded.version, \
-             updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+    ) -> Result<Revision, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let next: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(revision), 0) + 1 FROM deployment_revisions WHERE deployment = ?",
         )
-        .bind(name)
-        .bind(model_id)
-        .bind(tv)
-        .bind(ta)
-        .bind(i64::from(version))
-        .bind(&now)
-        .bind(&now)
-        .bind(actor)
-        .execute(&self.pool)
+        .bind(deployment)
+        .fetch_one(&mut *tx)
         .await?;
-        self.get_deployment(name).await
+        let now = Utc::now();
+        let (kind_name, detail) = kind_to_json(kind);
+        sqlx::query(
+            "INSERT INTO deployment_revisions (deployment, revision, routing, settings, kind, detail, message, actor, at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(deployment)
+        .bind(next)
+        .bind(routing_to_json(table))
+        .bind(settings_to_json(settings))
+        .bind(kind_name)
+        .bind(detail)
+        .bind(message)
+        .bind(actor)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO deployments (name, revision, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET revision = excluded.revision",
+        )
+        .bind(deployment)
+        .bind(next)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.get_revision(deployment, next as u32).await
+    }
+
+    pub async fn get_revision(
+        &self,
+        deployment: &str,
+        revision: u32,
+    ) -> Result<Revision, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {REVISION_COLUMNS} FROM deployment_revisions WHERE deployment = ? AND revision = ?"
+        ))
+        .bind(deployment)
+        .bind(i64::from(revision))
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("revision {revision} of deployment '{deployment}'")))?;
+        revision_from_row(&row)
+    }
+
+    /// Every revision of a deployment, oldest first.
+    pub async fn list_revisions(&self, deployment: &str) -> Result<Vec<Revision>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REVISION_COLUMNS} FROM deployment_revisions WHERE deployment = ? ORDER BY revision"
+        ))
+        .bind(deployment)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound(format!("deployment '{deployment}'")));
+        }
+        rows.iter().map(revision_from_row).collect()
     }
 
     pub async fn get_deployment(&self, name: &str) -> Result<Deployment, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d JOIN models m ON m.id = d.model_id WHERE d.name = ?"
-        ))
-        .bind(name)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("deployment '{name}'")))?;
-        deployment_from_row(&row)
+        let row = sqlx::query("SELECT name, revision, created_at FROM deployments WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("deployment '{name}'")))?;
+        self.deployment_from_row(&row).await
     }
 
     pub async fn list_deployments(&self) -> Result<Vec<Deployment>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments d JOIN models m ON m.id = d.model_id ORDER BY d.name"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(deployment_from_row).collect()
+        let rows = sqlx::query("SELECT name, revision, created_at FROM deployments ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(self.deployment_from_row(r).await?);
+        }
+        Ok(out)
     }
 
+    async fn deployment_from_row(&self, r: &SqliteRow) -> Result<Deployment, StoreError> {
+        let name: String = r.try_get("name")?;
+        let revision = r.try_get::<i64, _>("revision")? as u32;
+        Ok(Deployment {
+            current: self.get_revision(&name, revision).await?,
+            created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+            name,
+        })
+    }
+
+    /// Deletes a deployment. Its revisions stay, as history; a deployment
+    /// created later under the same name continues their numbering.
     pub async fn delete_deployment(&self, name: &str) -> Result<(), StoreError> {
         let n = sqlx::query("DELETE FROM deployments WHERE name = ?")
             .bind(name)
@@ -639,5 +672,225 @@ fn alias_from_row(r: &SqliteRow) -> Result<AliasState, StoreError> {
         version: r.try_get::<i64, _>("version")? as u32,
         updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
         updated_by: r.try_get("updated_by")?,
+    })
+}
+
+// ---- revisions: storage forms, kept apart from the domain types ------------
+
+const REVISION_COLUMNS: &str =
+    "deployment, revision, routing, settings, kind, detail, message, actor, at";
+
+#[derive(Serialize, Deserialize)]
+struct StoredRoute {
+    target: String,
+    weight: u8,
+    version: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredShadow {
+    target: String,
+    version: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredRouting {
+    routes: Vec<StoredRoute>,
+    shadow: Option<StoredShadow>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(default)]
+struct StoredGuardrails {
+    max_error_rate: Option<f64>,
+    max_p99_ms: Option<f64>,
+    window_secs: u64,
+    min_requests: u64,
+}
+
+impl Default for StoredGuardrails {
+    fn default() -> Self {
+        let g = Guardrails::default();
+        StoredGuardrails {
+            max_error_rate: g.max_error_rate,
+            max_p99_ms: g.max_p99_ms,
+            window_secs: g.window_secs,
+            min_requests: g.min_requests,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(default)]
+struct StoredSettings {
+    max_batch_size: u32,
+    max_queue_delay_us: u64,
+    queue_capacity: u32,
+    timeout_ms: Option<u64>,
+    max_concurrency: Option<u32>,
+    guardrails: StoredGuardrails,
+}
+
+impl Default for StoredSettings {
+    fn default() -> Self {
+        let d = DeploymentSettings::default();
+        StoredSettings {
+            max_batch_size: d.max_batch_size,
+            max_queue_delay_us: d.max_queue_delay_us,
+            queue_capacity: d.queue_capacity,
+            timeout_ms: d.timeout_ms,
+            max_concurrency: d.max_concurrency,
+            guardrails: StoredGuardrails::default(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(default)]
+struct StoredDetail {
+    to: Option<u32>,
+    from: Option<u32>,
+    reason: Option<String>,
+    model: Option<String>,
+    alias: Option<String>,
+}
+
+fn parse_ref(s: &str) -> Result<VersionRef, StoreError> {
+    s.parse()
+        .map_err(|e: hangar_core::model::VersionRefError| StoreError::Invalid(e.to_string()))
+}
+
+fn routing_to_json(t: &RoutingTable) -> String {
+    to_json(&StoredRouting {
+        routes: t
+            .routes
+            .iter()
+            .map(|r| StoredRoute {
+                target: r.target.to_string(),
+                weight: r.weight,
+                version: r.version,
+            })
+            .collect(),
+        shadow: t.shadow.as_ref().map(|s| StoredShadow {
+            target: s.target.to_string(),
+            version: s.version,
+        }),
+    })
+}
+
+fn routing_from_json(s: &str) -> Result<RoutingTable, StoreError> {
+    let stored: StoredRouting = json(s)?;
+    Ok(RoutingTable {
+        routes: stored
+            .routes
+            .into_iter()
+            .map(|r| {
+                Ok(ResolvedRoute {
+                    target: parse_ref(&r.target)?,
+                    weight: r.weight,
+                    version: r.version,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?,
+        shadow: stored
+            .shadow
+            .map(|s| {
+                Ok::<_, StoreError>(ResolvedShadow {
+                    target: parse_ref(&s.target)?,
+                    version: s.version,
+                })
+            })
+            .transpose()?,
+    })
+}
+
+fn settings_to_json(s: &DeploymentSettings) -> String {
+    to_json(&StoredSettings {
+        max_batch_size: s.max_batch_size,
+        max_queue_delay_us: s.max_queue_delay_us,
+        queue_capacity: s.queue_capacity,
+        timeout_ms: s.timeout_ms,
+        max_concurrency: s.max_concurrency,
+        guardrails: StoredGuardrails {
+            max_error_rate: s.guardrails.max_error_rate,
+            max_p99_ms: s.guardrails.max_p99_ms,
+            window_secs: s.guardrails.window_secs,
+            min_requests: s.guardrails.min_requests,
+        },
+    })
+}
+
+fn settings_from_json(s: &str) -> Result<DeploymentSettings, StoreError> {
+    let st: StoredSettings = json(s)?;
+    Ok(DeploymentSettings {
+        max_batch_size: st.max_batch_size,
+        max_queue_delay_us: st.max_queue_delay_us,
+        queue_capacity: st.queue_capacity,
+        timeout_ms: st.timeout_ms,
+        max_concurrency: st.max_concurrency,
+        guardrails: Guardrails {
+            max_error_rate: st.guardrails.max_error_rate,
+            max_p99_ms: st.guardrails.max_p99_ms,
+            window_secs: st.guardrails.window_secs,
+            min_requests: st.guardrails.min_requests,
+        },
+    })
+}
+
+fn kind_to_json(k: &RevisionKind) -> (&'static str, String) {
+    let detail = match k {
+        RevisionKind::Deploy | RevisionKind::Promote => StoredDetail::default(),
+        RevisionKind::Rollback { to } => StoredDetail {
+            to: Some(*to),
+            ..Default::default()
+        },
+        RevisionKind::AliasMoved { model, alias } => StoredDetail {
+            model: Some(model.clone()),
+            alias: Some(alias.clone()),
+            ..Default::default()
+        },
+        RevisionKind::Guardrail { from, reason } => StoredDetail {
+            from: Some(*from),
+            reason: Some(reason.clone()),
+            ..Default::default()
+        },
+    };
+    (k.name(), to_json(&detail))
+}
+
+fn kind_from_json(name: &str, detail: &str) -> Result<RevisionKind, StoreError> {
+    let d: StoredDetail = json(detail)?;
+    let missing = || StoreError::Invalid(format!("revision detail {detail:?} for kind {name}"));
+    Ok(match name {
+        "deploy" => RevisionKind::Deploy,
+        "promote" => RevisionKind::Promote,
+        "rollback" => RevisionKind::Rollback {
+            to: d.to.ok_or_else(missing)?,
+        },
+        "alias_moved" => RevisionKind::AliasMoved {
+            model: d.model.clone().ok_or_else(missing)?,
+            alias: d.alias.clone().ok_or_else(missing)?,
+        },
+        "guardrail_rollback" => RevisionKind::Guardrail {
+            from: d.from.ok_or_else(missing)?,
+            reason: d.reason.clone().unwrap_or_default(),
+        },
+        other => return Err(StoreError::Invalid(format!("revision kind {other:?}"))),
+    })
+}
+
+fn revision_from_row(r: &SqliteRow) -> Result<Revision, StoreError> {
+    Ok(Revision {
+        deployment: r.try_get("deployment")?,
+        number: r.try_get::<i64, _>("revision")? as u32,
+        table: routing_from_json(&r.try_get::<String, _>("routing")?)?,
+        settings: settings_from_json(&r.try_get::<String, _>("settings")?)?,
+        kind: kind_from_json(
+            &r.try_get::<String, _>("kind")?,
+            &r.try_get::<String, _>("detail")?,
+        )?,
+        message: r.try_get("message")?,
+        actor: r.try_get("actor")?,
+        at: parse_ts(&r.try_get::<String, _>("at")?)?,
     })
 }

@@ -3,7 +3,10 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use hangar_core::{ArtifactFormat, ModelCard, RiskTier, Signature, VersionRef};
+use hangar_core::{
+    ArtifactFormat, DeploymentSettings, ModelCard, ResolvedRoute, ResolvedShadow, RevisionKind,
+    RiskTier, RoutingTable, Signature,
+};
 use hangar_store::{Db, NewVersion, StoreError, StoredArtifact};
 
 fn new_version(n: u8) -> NewVersion {
@@ -180,29 +183,201 @@ async fn alias_history_answers_which_version_was_in_production_when() {
     ));
 }
 
+fn table(versions: &[(u32, u8)]) -> RoutingTable {
+    RoutingTable {
+        routes: versions
+            .iter()
+            .map(|&(v, w)| ResolvedRoute {
+                target: format!("a:{v}").parse().unwrap(),
+                weight: w,
+                version: v,
+            })
+            .collect(),
+        shadow: None,
+    }
+}
+
 #[tokio::test]
-async fn deployments_survive_reopening_the_database() {
+async fn deployments_are_numbered_revisions_that_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hangar.db");
     {
         let db = Db::open(&path).await.unwrap();
-        db.create_model("a", &ModelCard::default(), "x")
+        let r1 = db
+            .create_revision(
+                "credit",
+                &table(&[(1, 100)]),
+                &DeploymentSettings::default(),
+                &RevisionKind::Deploy,
+                "first",
+                "alice",
+            )
             .await
             .unwrap();
-        db.add_version("a", &new_version(1), "x").await.unwrap();
-        db.set_alias("a", "production", 1, "x").await.unwrap();
-        let target: VersionRef = "a@production".parse().unwrap();
-        db.put_deployment("credit", &target, 1, "x").await.unwrap();
+        assert_eq!(r1.number, 1);
+        let mut t = table(&[(1, 90), (2, 10)]);
+        t.shadow = Some(ResolvedShadow {
+            target: "a@shadow".parse().unwrap(),
+            version: 3,
+        });
+        let settings = DeploymentSettings {
+            max_batch_size: 8,
+            timeout_ms: Some(250),
+            ..Default::default()
+        };
+        let r2 = db
+            .create_revision(
+                "credit",
+                &t,
+                &settings,
+                &RevisionKind::Deploy,
+                "canary",
+                "bob",
+            )
+            .await
+            .unwrap();
+        assert_eq!(r2.number, 2);
+        assert_eq!(r2.table, t);
+        assert_eq!(r2.settings, settings);
+        let r3 = db
+            .create_revision(
+                "credit",
+                &table(&[(1, 100)]),
+                &settings,
+                &RevisionKind::Guardrail {
+                    from: 2,
+                    reason: "p99 40 ms > 20 ms".into(),
+                },
+                "",
+                "hangar",
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            r3.kind,
+            RevisionKind::Guardrail {
+                from: 2,
+                reason: "p99 40 ms > 20 ms".into()
+            }
+        );
         db.close().await;
     }
     let db = Db::open(&path).await.unwrap();
     let d = db.get_deployment("credit").await.unwrap();
-    assert_eq!(d.target.to_string(), "a@production");
-    assert_eq!(d.version, 1);
+    assert_eq!(d.current.number, 3);
+    let history = db.list_revisions("credit").await.unwrap();
+    let summary: Vec<_> = history
+        .iter()
+        .map(|r| (r.number, r.actor.as_str(), r.kind.name()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, "alice", "deploy"),
+            (2, "bob", "deploy"),
+            (3, "hangar", "guardrail_rollback")
+        ]
+    );
     assert_eq!(db.list_deployments().await.unwrap().len(), 1);
+
     db.delete_deployment("credit").await.unwrap();
     assert!(matches!(
         db.get_deployment("credit").await,
         Err(StoreError::NotFound(_))
     ));
+    assert_eq!(
+        db.list_revisions("credit").await.unwrap().len(),
+        3,
+        "history outlives the deployment"
+    );
+    let again = db
+        .create_revision(
+            "credit",
+            &table(&[(2, 100)]),
+            &DeploymentSettings::default(),
+            &RevisionKind::Deploy,
+            "",
+            "x",
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.number, 4);
+}
+
+#[tokio::test]
+async fn revisions_are_immutable_in_the_database() {
+    let (dir, db) = open().await;
+    db.create_revision(
+        "d",
+        &table(&[(1, 100)]),
+        &DeploymentSettings::default(),
+        &RevisionKind::Deploy,
+        "",
+        "x",
+    )
+    .await
+    .unwrap();
+    db.close().await;
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("hangar.db").display()
+    ))
+    .await
+    .unwrap();
+    let err = sqlx::query("UPDATE deployment_revisions SET actor = 'mallory'")
+        .execute(&pool)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("immutable"), "{err}");
+}
+
+#[tokio::test]
+async fn first_form_deployments_are_migrated_to_revision_one() {
+    // A data directory written by the first schema (one target per deployment).
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("hangar.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::raw_sql(include_str!("../migrations/0001_registry.sql"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO models (id, name, created_at, updated_at, created_by) VALUES (1, 'a', '2026-01-01T00:00:00.000000Z', '2026-01-01T00:00:00.000000Z', 'x');
+         INSERT INTO model_versions (model_id, version, digest, size_bytes, format, signature, created_at, created_by)
+           VALUES (1, 1, 'sha256:00', 1, 'onnx', '{\"inputs\":[],\"outputs\":[]}', '2026-01-01T00:00:00.000000Z', 'x');
+         INSERT INTO deployments (name, model_id, target_alias, version, created_at, updated_at, updated_by)
+           VALUES ('credit', 1, 'production', 1, '2026-01-02T00:00:00.000000Z', '2026-01-02T00:00:00.000000Z', 'carol');
+         CREATE TABLE _sqlx_migrations (version BIGINT PRIMARY KEY, description TEXT NOT NULL, installed_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, success BOOLEAN NOT NULL, checksum BLOB NOT NULL, execution_time BIGINT NOT NULL);",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    // Mark 0001 as applied with the checksum sqlx expects, then migrate.
+    let migrator = sqlx::migrate!("./migrations");
+    let first = migrator.iter().next().unwrap();
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (?, ?, 1, ?, 0)")
+        .bind(first.version)
+        .bind(&*first.description)
+        .bind(&*first.checksum)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let db = Db::open(&dir.path().join("hangar.db")).await.unwrap();
+    let d = db.get_deployment("credit").await.unwrap();
+    assert_eq!(d.current.number, 1);
+    assert_eq!(d.current.actor, "carol");
+    assert_eq!(d.current.table.routes[0].target.to_string(), "a@production");
+    assert_eq!(
+        (
+            d.current.table.routes[0].weight,
+            d.current.table.routes[0].version
+        ),
+        (100, 1)
+    );
 }

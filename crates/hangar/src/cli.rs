@@ -40,7 +40,6 @@ Examples:
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = EXAMPLES,
-    propagate_version = true,
     subcommand_required = true,
     arg_required_else_help = true
 )]
@@ -97,7 +96,8 @@ pub struct ClientArgs {
         value_name = "URL",
         env = "HANGAR_SERVER",
         default_value = DEFAULT_SERVER,
-        global = true
+        global = true,
+        help_heading = "Global options"
     )]
     pub server: String,
 
@@ -107,7 +107,8 @@ pub struct ClientArgs {
         value_name = "FORMAT",
         value_enum,
         default_value_t = OutputFormat::Table,
-        global = true
+        global = true,
+        help_heading = "Global options"
     )]
     pub output: OutputFormat,
 }

@@ -39,6 +39,10 @@ pub enum ClientError {
     Unreachable { server: String, cause: String },
     #[error("request to {url} failed: {cause}")]
     Transport { url: String, cause: String },
+    /// The server hung up while the request body was still being sent; it
+    /// usually answered first (e.g. 413), but that answer is lost.
+    #[error("the server closed the connection while {url} was being sent ({cause})")]
+    ConnectionClosed { url: String, cause: String },
     #[error("unexpected response from {url}: {cause}")]
     Decode { url: String, cause: String },
 }
@@ -365,6 +369,11 @@ impl Client {
                     server: self.server.clone(),
                     cause: root_cause(&e),
                 }
+            } else if connection_closed(&e) {
+                ClientError::ConnectionClosed {
+                    url: url.to_string(),
+                    cause: root_cause(&e),
+                }
             } else {
                 transport(url, &e)
             }
@@ -442,6 +451,21 @@ fn transport(url: &Url, err: &reqwest::Error) -> ClientError {
         url: url.to_string(),
         cause,
     }
+}
+
+/// Whether the peer reset or closed the connection under us.
+fn connection_closed(err: &reqwest::Error) -> bool {
+    let mut next = err.source();
+    while let Some(cause) = next {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            );
+        }
+        next = cause.source();
+    }
+    false
 }
 
 /// The innermost cause, e.g. `Connection refused (os error 111)`.

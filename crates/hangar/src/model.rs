@@ -3,15 +3,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use futures_util::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use tokio_util::io::ReaderStream;
 
 use crate::cli::{ModelArgs, ModelCommand, PushArgs};
-use crate::client::{Artifact, Client, Fetched, Model, NewVersion, TensorSpec, Version};
+use crate::client::{
+    Artifact, Client, ClientError, Fetched, Model, NewVersion, TensorSpec, Version,
+};
 use crate::output::{self, OutputFormat, Table};
 
 pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
@@ -58,7 +61,14 @@ async fn push(client: &Client, format: OutputFormat, args: PushArgs) -> anyhow::
     };
     let pushed = client.push_version(&args.name, &metadata, artifact).await;
     bar.finish_and_clear();
-    let version = pushed?;
+    let version = pushed.map_err(|e| match e {
+        ClientError::ConnectionClosed { .. } => anyhow::anyhow!(
+            "{e}; this file is {}, which may be over the server's upload limit \
+             (`hangar serve --max-upload-bytes`)",
+            HumanBytes(info.len())
+        ),
+        other => other.into(),
+    })?;
 
     output::print(&match format {
         OutputFormat::Json => output::json(&version.raw),
@@ -81,8 +91,10 @@ fn progress_stream(
     ReaderStream::with_capacity(file, 64 * 1024).map(move |chunk| {
         if let Ok(bytes) = &chunk {
             bar.inc(bytes.len() as u64);
-            if bar.position() >= length {
+            if bar.position() >= length && bar.message().is_empty() {
                 bar.set_message("uploaded; the server is checking the model");
+                // Nothing else updates the bar while the server works: keep it drawn.
+                bar.enable_steady_tick(Duration::from_millis(250));
             }
         }
         chunk
@@ -429,8 +441,8 @@ mod tests {
             table,
             [
                 "VERSION  DIGEST               FORMAT  INPUTS             CREATED               ALIASES",
-                "1        sha256:112345678912  onnx    input FP32[-1,22]  2025-03-14 09:26 UTC  production",
-                "2        sha256:212345678912  onnx    input FP32[-1,22]  2025-03-14 09:26 UTC  -",
+                "1        sha256:1123456789ab  onnx    input FP32[-1,22]  2025-03-14 09:26 UTC  production",
+                "2        sha256:2123456789ab  onnx    input FP32[-1,22]  2025-03-14 09:26 UTC  -",
             ]
         );
         assert!(

@@ -170,6 +170,7 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             limits,
             inference_threads,
             inference_queue,
+            guardrail_interval: std::time::Duration::from_secs(1),
         },
     })
 }

@@ -32,7 +32,10 @@ fn every_module_says_what_it_is_for() {
         .filter(|f| !std::fs::read_to_string(f).unwrap().starts_with("//!"))
         .map(|f| f.strip_prefix(repo()).unwrap_or(f).display().to_string())
         .collect();
-    assert!(missing.is_empty(), "modules without a leading //! doc line: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "modules without a leading //! doc line: {missing:?}"
+    );
 }
 
 #[test]
@@ -55,7 +58,8 @@ fn only_the_store_knows_sql_and_only_the_server_knows_http() {
         ("hangar-store", ["axum", "reqwest"]),
         ("hangar-server", ["sqlx", "reqwest"]),
     ] {
-        let manifest = std::fs::read_to_string(repo().join(format!("crates/{krate}/Cargo.toml"))).unwrap();
+        let manifest =
+            std::fs::read_to_string(repo().join(format!("crates/{krate}/Cargo.toml"))).unwrap();
         for f in forbidden {
             assert!(
                 !manifest.lines().any(|l| l.trim_start().starts_with(f)),

@@ -65,6 +65,7 @@ pub fn config(dir: &std::path::Path, limits: Limits) -> ServerConfig {
         limits,
         inference_threads: Some(2),
         inference_queue: 256,
+        guardrail_interval: std::time::Duration::from_millis(100),
     }
 }
 

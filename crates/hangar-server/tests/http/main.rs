@@ -4,4 +4,5 @@
 mod common;
 mod deployments;
 mod registry;
+mod rollouts;
 mod v2;

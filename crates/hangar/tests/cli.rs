@@ -1,0 +1,596 @@
+//! End to end: the real `hangar` binary as the server (`hangar serve` on a free
+//! loopback port) and as the client, exactly as a person would use them.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const HANGAR: &str = env!("CARGO_BIN_EXE_hangar");
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Who the client says it is (`X-Hangar-Actor` comes from `$USER`).
+const ACTOR: &str = "e2e-tester";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn reference(path: &str) -> PathBuf {
+    repo().join("testdata/reference").join(path)
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What one run of the client printed, and how it exited.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    fn ok(self) -> Run {
+        assert_eq!(self.code, Some(0), "expected success: {self:#?}");
+        self
+    }
+
+    /// A failure reported the house way: exit code 1 and one `error:` line.
+    #[track_caller]
+    fn error_line(self) -> String {
+        assert_eq!(self.code, Some(1), "expected exit code 1: {self:#?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "expected one line on stderr: {self:#?}");
+        assert!(lines[0].starts_with("error: "), "{self:#?}");
+        assert!(self.stdout.is_empty(), "{self:#?}");
+        lines[0].to_owned()
+    }
+
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+}
+
+/// Runs the client with a clean environment: only loopback, no proxies, no
+/// stray Hangar settings from the developer's shell.
+fn hangar(server: Option<&str>, args: &[&str]) -> Run {
+    let mut cmd = Command::new(HANGAR);
+    cmd.args(args).env("USER", ACTOR).stdin(Stdio::null());
+    for var in [
+        "HANGAR_SERVER",
+        "http_proxy",
+        "HTTP_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(var);
+    }
+    if let Some(url) = server {
+        cmd.env("HANGAR_SERVER", url);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// `hangar serve` in a child process. Dropping it kills that child (by its
+/// handle), also when the test panics.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    url: String,
+    log: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    fn start_with(flags: &[&str]) -> Server {
+        let ort = repo().join("vendor/onnxruntime/libonnxruntime.so");
+        assert!(
+            ort.is_file(),
+            "{} is missing; run scripts/fetch-onnxruntime.sh",
+            ort.display()
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let log = dir.path().join("server.log");
+        let log_file = File::create(&log).unwrap();
+        let mut cmd = Command::new(HANGAR);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--addr")
+            .arg(addr.to_string())
+            .args(flags)
+            .env("ORT_DYLIB_PATH", &ort)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file);
+        for var in ["HANGAR_CONFIG", "HANGAR_DATA_DIR", "HANGAR_ADDR"] {
+            cmd.env_remove(var);
+        }
+        let child = cmd.spawn().unwrap();
+        let mut server = Server {
+            child,
+            addr,
+            url: format!("http://{addr}"),
+            log,
+            dir,
+        };
+        server.wait_until_ready();
+        server
+    }
+
+    fn wait_until_ready(&mut self) {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if http_status(self.addr, "/v2/health/ready") == Some(200) {
+                return;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "the server exited ({status}) before it was ready:\n{}",
+                    self.log_text()
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "the server was not ready within {READY_TIMEOUT:?}:\n{}",
+                    self.log_text()
+                );
+            }
+            // Polling a bounded number of times, not sleeping in place of a signal.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn hangar(&self, args: &[&str]) -> Run {
+        hangar(Some(&self.url), args)
+    }
+
+    /// A file in the test's own temporary directory.
+    fn write(&self, name: &str, contents: &str) -> String {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+}
+
+/// The status code of a plain `GET`, or `None` if nothing answered.
+fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    // "HTTP/1.1 200"
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+fn feature_names() -> Vec<String> {
+    read_json(&reference("schema.json"))["model_input_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The first `rows` rows of the reference request, as CSV under `features`.
+fn reference_csv(features: &[String], rows: usize) -> String {
+    let request = read_json(&reference("fixed_inputs_200.request.json"));
+    let data = request["inputs"][0]["data"].as_array().unwrap();
+    let mut csv = features.join(",") + "\n";
+    for row in data.chunks(features.len()).take(rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|v| v.as_f64().unwrap().to_string())
+            .collect();
+        csv += &(cells.join(",") + "\n");
+    }
+    csv
+}
+
+/// The named output of a V2 response.
+fn output<'a>(response: &'a Value, name: &str) -> &'a Value {
+    response["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+        .unwrap_or_else(|| panic!("no output {name:?} in {response}"))
+}
+
+/// How the table prints a probability: four decimals, trailing zeros dropped.
+fn four_decimals(x: f64) -> String {
+    let s = format!("{x:.4}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+#[test]
+fn push_alias_deploy_and_predict_round_trip() {
+    let server = Server::start();
+    let model = reference("models/gbdt/model.onnx");
+    let model = model.to_str().unwrap();
+    let features = feature_names();
+    assert_eq!(features.len(), 22);
+    let features_arg = features.join(",");
+
+    // Pushing to a model that does not exist creates it.
+    let pushed = server
+        .hangar(&[
+            "model",
+            "push",
+            model,
+            "--name",
+            "credit",
+            "--features",
+            &features_arg,
+        ])
+        .ok();
+    assert!(
+        pushed
+            .stdout
+            .starts_with("pushed credit version 1 (sha256:")
+            && pushed.stdout.ends_with(", onnx)\n"),
+        "{pushed:#?}"
+    );
+    assert!(
+        pushed.stderr.contains("created model credit"),
+        "{pushed:#?}"
+    );
+
+    // --meta is sorted into the version's fields; --output json is the server's object.
+    let second = server
+        .hangar(&[
+            "model",
+            "push",
+            model,
+            "--name",
+            "credit",
+            "--features",
+            &features_arg,
+            "--description",
+            "same trees, more metadata",
+            "--meta",
+            "source_commit=3f2a9c1",
+            "--meta",
+            "training_run=run-42",
+            "--meta",
+            "metrics.auc=0.88",
+            "--meta",
+            "dataset=reference",
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(second["version"], 2);
+    assert_eq!(second["format"], "onnx");
+    assert_eq!(second["source_commit"], "3f2a9c1");
+    assert_eq!(second["training_run"], "run-42");
+    assert_eq!(second["metrics"]["auc"], 0.88);
+    assert_eq!(second["metadata"]["dataset"], "reference");
+    assert_eq!(second["description"], "same trees, more metadata");
+    assert_eq!(second["feature_names"].as_array().unwrap().len(), 22);
+    assert_eq!(second["created_by"], ACTOR);
+
+    let list = server.hangar(&["model", "list"]).ok();
+    let lines: Vec<Vec<&str>> = list
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        ["NAME", "LATEST", "RISK", "ALIASES", "UPDATED"],
+        "{list:#?}"
+    );
+    assert_eq!(lines[1][..4], ["credit", "2", "low", "-"], "{list:#?}");
+    assert_eq!(lines.len(), 2, "{list:#?}");
+
+    let list = server
+        .hangar(&["model", "list", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(list["models"][0]["name"], "credit");
+
+    // Aliases: created, then moved.
+    let set = server
+        .hangar(&["alias", "set", "credit", "production", "1"])
+        .ok();
+    assert_eq!(set.stdout, "production: (none) -> 1\n");
+
+    let show = server.hangar(&["model", "show", "credit"]).ok();
+    assert!(show.stdout.contains(&format!(" by {ACTOR}\n")), "{show:#?}");
+    assert!(show.stdout.contains("aliases:"), "{show:#?}");
+    let versions: Vec<Vec<&str>> = show
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("VERSION"))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        versions[0],
+        ["VERSION", "DIGEST", "FORMAT", "INPUTS", "CREATED", "ALIASES"],
+        "{show:#?}"
+    );
+    assert_eq!(versions.len(), 3, "{show:#?}");
+    assert_eq!(
+        versions[1][..5],
+        ["1", versions[1][1], "onnx", "input", "FP32[-1,22]"],
+        "{show:#?}"
+    );
+    assert_eq!(versions[1].last(), Some(&"production"), "{show:#?}");
+    assert_eq!(versions[2].last(), Some(&"-"), "{show:#?}");
+    // Same bytes, same content address.
+    assert_eq!(versions[1][1], versions[2][1]);
+
+    let deployed = server
+        .hangar(&["deploy", "credit-api", "--model", "credit@production"])
+        .ok();
+    for needle in [
+        "credit-api",
+        "credit@production",
+        "credit version 1",
+        "/v2/models/credit-api/infer",
+    ] {
+        assert!(deployed.stdout.contains(needle), "{needle}: {deployed:#?}");
+    }
+
+    // CSV rows in, one prediction per row out, matching the reference outputs.
+    let expected = read_json(&reference("models/gbdt/expected_200.response.json"));
+    let labels = output(&expected, "label")["data"].as_array().unwrap();
+    let probabilities = output(&expected, "probabilities")["data"]
+        .as_array()
+        .unwrap();
+    let csv = server.write("applicants.csv", &reference_csv(&features, 3));
+
+    let table = server
+        .hangar(&["predict", "credit-api", "--csv", &csv])
+        .ok();
+    let rows: Vec<&str> = table.stdout.lines().collect();
+    assert_eq!(rows.len(), 4, "{table:#?}");
+    let mut header: Vec<&str> = rows[0].split_whitespace().collect();
+    header.sort_unstable();
+    assert_eq!(header, ["ROW", "label", "probabilities"], "{table:#?}");
+    for (i, row) in rows[1..].iter().enumerate() {
+        let p = |k: usize| four_decimals(probabilities[2 * i + k].as_f64().unwrap());
+        assert!(row.starts_with(&format!("{i} ")), "{table:#?}");
+        assert!(
+            row.contains(&format!("[{}, {}]", p(0), p(1))),
+            "row {i}: {table:#?}"
+        );
+        let label = labels[i].to_string();
+        assert!(
+            row.split_whitespace().any(|c| c == label),
+            "row {i}: {table:#?}"
+        );
+    }
+
+    let raw = server
+        .hangar(&["predict", "credit-api", "--csv", &csv, "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        output(&raw, "label")["data"].as_array().unwrap(),
+        &labels[..3]
+    );
+    assert_eq!(
+        output(&raw, "probabilities")["shape"],
+        serde_json::json!([3, 2])
+    );
+
+    // A V2 request body goes through unchanged; all 200 reference rows agree.
+    let request = reference("fixed_inputs_200.request.json");
+    let raw = server
+        .hangar(&[
+            "predict",
+            "credit-api",
+            "--json",
+            request.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(output(&raw, "label")["data"].as_array().unwrap(), labels);
+    let got = output(&raw, "probabilities")["data"].as_array().unwrap();
+    assert_eq!(got.len(), probabilities.len());
+    for (g, e) in got.iter().zip(probabilities) {
+        assert!(
+            (g.as_f64().unwrap() - e.as_f64().unwrap()).abs() < 1e-5,
+            "{g} vs {e}"
+        );
+    }
+
+    // Moving the alias moves the deployment that follows it.
+    let moved = server
+        .hangar(&["alias", "set", "credit", "production", "2"])
+        .ok();
+    assert_eq!(moved.stdout, "production: 1 -> 2\n");
+    let raw = server
+        .hangar(&["predict", "credit-api", "--csv", &csv, "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(raw["model_version"], "2", "{raw}");
+
+    // Failures: the server's message and status, on one line.
+    let err = server.hangar(&["model", "show", "nope"]).error_line();
+    assert!(err.ends_with("(HTTP 404)"), "{err}");
+    assert!(err.contains("nope"), "{err}");
+
+    let err = server
+        .hangar(&["alias", "set", "credit", "production", "9"])
+        .error_line();
+    assert!(err.contains("(HTTP 4"), "{err}");
+
+    let wrong_columns = server.write("wrong.csv", "age,colour\n41,blue\n");
+    let err = server
+        .hangar(&["predict", "credit-api", "--csv", &wrong_columns])
+        .error_line();
+    assert!(err.ends_with("(HTTP 400)"), "{err}");
+
+    let not_a_model = server.write("notes.txt", "not a model\n");
+    let err = server
+        .hangar(&["model", "push", &not_a_model, "--name", "credit"])
+        .error_line();
+    assert!(err.contains("(HTTP 4"), "{err}");
+}
+
+#[test]
+fn uploads_over_the_servers_limit_say_so() {
+    let server = Server::start_with(&["--max-upload-bytes", "100000"]);
+    // Big enough that the server stops reading before the client is done
+    // sending: it either gets the 413 or sees the connection cut, and must
+    // explain both.
+    let small = reference("models/gbdt/model.onnx");
+    server
+        .hangar(&["model", "push", small.to_str().unwrap(), "--name", "big"])
+        .ok();
+    let file = server.dir.path().join("big.onnx");
+    let mut bytes = vec![0u8; 32 << 20];
+    bytes[0] = 0x08;
+    std::fs::write(&file, bytes).unwrap();
+    let err = server
+        .hangar(&["model", "push", file.to_str().unwrap(), "--name", "big"])
+        .error_line();
+    assert!(
+        err.contains("upload limit") || err.contains("--max-upload-bytes"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unreachable_server_is_one_clear_error_line() {
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let err = hangar(None, &["model", "list", "--server", &url]).error_line();
+    assert!(
+        err.starts_with(&format!("error: cannot reach the Hangar server at {url}: ")),
+        "{err}"
+    );
+    assert!(
+        err.contains("hangar serve") && err.contains("--server"),
+        "{err}"
+    );
+}
+
+#[test]
+fn local_mistakes_fail_before_any_request() {
+    // Nothing listens here; each of these must fail without trying.
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let err = hangar(
+        Some(&url),
+        &["model", "push", "/nonexistent/model.onnx", "--name", "m"],
+    )
+    .error_line();
+    assert!(err.contains("cannot open /nonexistent/model.onnx"), "{err}");
+
+    let err = hangar(
+        Some(&url),
+        &[
+            "model",
+            "push",
+            "/nonexistent/model.onnx",
+            "--name",
+            "m",
+            "--meta",
+            "metrics.auc=high",
+        ],
+    )
+    .error_line();
+    assert!(err.contains("metrics.auc=high"), "{err}");
+
+    let err = hangar(Some("https://example.invalid"), &["model", "list"]).error_line();
+    assert!(err.contains("plain HTTP"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_with_code_2() {
+    for args in [
+        &["predict", "credit-api"][..],
+        &[
+            "predict",
+            "credit-api",
+            "--json",
+            "a.json",
+            "--csv",
+            "a.csv",
+        ],
+        &["deploy", "credit-api", "--model", "credit"],
+        &["model", "push", "m.onnx", "--name", "Not Valid"],
+        &["alias", "set", "credit", "production", "zero"],
+        &["model", "list", "--output", "yaml"],
+    ] {
+        let run = hangar(None, args);
+        assert_eq!(run.code, Some(2), "{args:?}: {run:#?}");
+        assert!(run.stdout.is_empty(), "{args:?}: {run:#?}");
+    }
+}
+
+#[test]
+fn help_documents_every_command_with_examples() {
+    let top = hangar(None, &["--help"]).ok();
+    for needle in ["model", "alias", "deploy", "predict", "serve", "Examples:"] {
+        assert!(top.stdout.contains(needle), "{needle}: {top:#?}");
+    }
+    let push = hangar(None, &["model", "push", "--help"]).ok();
+    for needle in [
+        "--name",
+        "--description",
+        "--meta",
+        "--features",
+        "--server",
+        "HANGAR_SERVER",
+        "--output",
+        "Examples:",
+    ] {
+        assert!(push.stdout.contains(needle), "{needle}: {push:#?}");
+    }
+    let predict = hangar(None, &["predict", "--help"]).ok();
+    for needle in ["--json", "--csv", "instances"] {
+        assert!(predict.stdout.contains(needle), "{needle}: {predict:#?}");
+    }
+}
