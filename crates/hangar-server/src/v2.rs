@@ -257,105 +257,29 @@ fn random_u64() -> u64 {
     })
 }
 
-struct Decoded {
-    inputs: Vec<Tensor>,
-    plan: OutputPlan,
-    id: Option<String>,
-    routing_key: Option<String>,
+/// One inference call, whatever the transport (HTTP/JSON, binary, gRPC).
+pub struct InferCall {
+    pub deployment: String,
+    /// The `/versions/{v}` form: bypasses routing.
+    pub version: Option<u32>,
+    pub inputs: CallInputs,
+    /// Requested outputs; empty means all.
+    pub outputs: Vec<String>,
+    pub routing_key: Option<String>,
+    /// The request's own deadline in ms (else the deployment's default).
+    pub deadline_ms: Option<u64>,
 }
 
-fn decode_request(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &bytes::Bytes,
-    feature_target: impl Fn() -> Arc<LoadedVersion>,
-) -> Result<Decoded, ApiError> {
-    let header_length = match headers.get(wire::HEADER_LENGTH) {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<usize>().ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request("Inference-Header-Content-Length must be a number")
-                })?,
-        ),
-    };
-    let (json_part, binary) =
-        wire::split_body(body, header_length).map_err(ApiError::bad_request)?;
-    let request: InferRequest = serde_json::from_slice(&json_part)
-        .map_err(|e| ApiError::bad_request(format!("invalid inference request: {e}")))?;
-    let routing_key = header_str(headers, ROUTING_KEY_HEADER)
-        .map(str::to_string)
-        .or_else(|| {
-            request
-                .parameters
-                .as_ref()
-                .and_then(|p| p.get("routing_key"))
-                .and_then(|v| match v {
-                    serde_json::Value::String(s) => Some(s.clone()),
-                    serde_json::Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                })
-        });
-    let inputs: Vec<Tensor> = match (request.inputs, request.instances) {
-        (Some(inputs), None) => {
-            wire::decode_inputs(inputs, binary, state.limits.max_tensor_elements)
-                .map_err(ApiError::bad_request)?
-        }
-        (None, Some(instances)) => {
-            let rows = instances
-                .into_iter()
-                .enumerate()
-                .map(|(i, obj)| {
-                    obj.into_iter()
-                        .map(|(k, v)| match wire::scalar_of(&v) {
-                            Some(s) => Ok((k, s)),
-                            None => Err(format!(
-                                "instance {i}: feature '{k}' must be a number, boolean or string"
-                            )),
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(ApiError::bad_request)?;
-            let target = feature_target();
-            let tensor =
-                instances_to_tensor(&target.signature, target.feature_names.as_deref(), rows)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            vec![tensor]
-        }
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "send either \"inputs\" or \"instances\", not both",
-            ))
-        }
-        (None, None) => return Err(ApiError::bad_request("the request has no \"inputs\"")),
-    };
-    Ok(Decoded {
-        inputs,
-        plan: OutputPlan::from_request(&request.parameters, request.outputs),
-        id: request.id,
-        routing_key,
-    })
+pub enum CallInputs {
+    Tensors(Vec<Tensor>),
+    /// Named-features rows, mapped with the answering version's names.
+    Instances(Vec<Vec<(String, hangar_core::tensor::Scalar)>>),
 }
 
-fn deadline_of(headers: &HeaderMap, default_ms: Option<u64>) -> Result<Option<Instant>, ApiError> {
-    let ms = match header_str(headers, DEADLINE_HEADER) {
-        Some(raw) => Some(
-            raw.trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|&ms| ms > 0 && ms <= 3_600_000)
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "X-Hangar-Deadline-Ms must be a number of milliseconds (1 to 3600000)",
-                    )
-                })?,
-        ),
-        None => default_ms,
-    };
-    Ok(ms.map(|ms| Instant::now() + Duration::from_millis(ms)))
+pub struct InferAnswer {
+    pub version: u32,
+    pub revision: u32,
+    pub outputs: Vec<Tensor>,
 }
 
 fn exec_error(state: &AppState, deployment: &str, version: u32, e: ExecError) -> ApiError {
@@ -384,53 +308,43 @@ fn exec_error(state: &AppState, deployment: &str, version: u32, e: ExecError) ->
     }
 }
 
-async fn run_inference(
-    state: AppState,
-    name: String,
-    version: Option<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> V2Result {
+/// Routes, checks and runs one call, recording it in the metrics.
+pub async fn infer_call(state: &AppState, call: InferCall) -> Result<InferAnswer, ApiError> {
     let started = Instant::now();
-    let d = deployment(&state, &name).map_err(v2_error)?;
-    let body = read_body(&state, body).await.map_err(v2_error)?;
-    // The `/versions/{v}` form bypasses routing.
-    let pinned = match &version {
-        Some(raw) => Some(
-            state
-                .serving
-                .version_of(&d, parse_version(raw).map_err(v2_error)?)
-                .await
-                .map_err(v2_error)?,
-        ),
+    let name = call.deployment;
+    let d = deployment(state, &name)?;
+    let pinned = match call.version {
+        Some(v) => Some(state.serving.version_of(&d, v).await?),
         None => None,
     };
-    // Named features map with the primary (or pinned) version's names.
-    let feature_target = || {
-        pinned
-            .clone()
-            .unwrap_or_else(|| d.routes[0].version.clone())
-    };
-    let decoded = decode_request(&state, &headers, &body, feature_target).map_err(v2_error)?;
     let route = match &pinned {
         Some(_) => None,
         None => Some(
-            &d.routes
-                [routing::pick_route(&d.weights, decoded.routing_key.as_deref(), random_u64())],
+            &d.routes[routing::pick_route(&d.weights, call.routing_key.as_deref(), random_u64())],
         ),
     };
-    let target = pinned.clone().unwrap_or_else(|| {
-        route.map_or_else(|| d.routes[0].version.clone(), |r| r.version.clone())
-    });
-
+    let target = match (&pinned, route) {
+        (Some(p), _) => p.clone(),
+        (None, Some(r)) => r.version.clone(),
+        (None, None) => d.routes[0].version.clone(),
+    };
     let result = async {
+        let inputs = match call.inputs {
+            CallInputs::Tensors(t) => t,
+            CallInputs::Instances(rows) => {
+                vec![
+                    instances_to_tensor(&target.signature, target.feature_names.as_deref(), rows)
+                        .map_err(|e| ApiError::bad_request(e.to_string()))?,
+                ]
+            }
+        };
         target
             .signature
-            .check_inputs(&decoded.inputs)
+            .check_inputs(&inputs)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         target
             .signature
-            .check_outputs(&decoded.plan.names)
+            .check_outputs(&call.outputs)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let _permit = match &d.concurrency {
             Some(sem) => Some(sem.clone().try_acquire_owned().map_err(|_| {
@@ -442,34 +356,34 @@ async fn run_inference(
             })?),
             None => None,
         };
-        let deadline = deadline_of(&headers, d.revision.settings.timeout_ms)?;
-        let shadow_copy = (d.shadow.is_some() && route.is_some()).then(|| decoded.inputs.clone());
+        let deadline = call
+            .deadline_ms
+            .or(d.revision.settings.timeout_ms)
+            .map(|ms| Instant::now() + Duration::from_millis(ms));
+        let shadow_copy = (d.shadow.is_some() && route.is_some()).then(|| inputs.clone());
         let executed = match route {
             Some(r) => {
-                let submit = r
-                    .batcher
-                    .submit(decoded.inputs, decoded.plan.names.clone(), deadline);
+                let submit = r.batcher.submit(inputs, call.outputs.clone(), deadline);
                 let outcome = match deadline {
                     Some(dl) => tokio::time::timeout_at(dl.into(), submit)
                         .await
                         .unwrap_or(Err(ExecError::DeadlineExceeded)),
                     None => submit.await,
                 };
-                outcome.map_err(|e| exec_error(&state, &name, target.version, e))?
+                outcome.map_err(|e| exec_error(state, &name, target.version, e))?
             }
             None => {
                 let model = target.runtime.clone();
-                let names = decoded.plan.names.clone();
-                let inputs = decoded.inputs;
+                let names = call.outputs.clone();
                 let t = Instant::now();
                 let outputs = state
                     .pool
                     .run(move || model.infer(&inputs, &names))
                     .await
-                    .map_err(|e| exec_error(&state, &name, target.version, ExecError::Pool(e)))?
+                    .map_err(|e| exec_error(state, &name, target.version, ExecError::Pool(e)))?
                     .map_err(|e| {
                         exec_error(
-                            &state,
+                            state,
                             &name,
                             target.version,
                             ExecError::Runtime(e.to_string()),
@@ -495,7 +409,6 @@ async fn run_inference(
         Ok::<_, ApiError>(executed)
     }
     .await;
-
     let status = match &result {
         Ok(_) => 200,
         Err(e) => e.code.status().as_u16(),
@@ -503,12 +416,128 @@ async fn run_inference(
     state
         .metrics
         .record_request(&name, target.version, status, started.elapsed());
-    let executed = result.map_err(v2_error)?;
-    let id = decoded
-        .id
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let encoded =
-        wire::encode_response(&name, target.version, &id, &executed.outputs, &decoded.plan);
+    let executed = result?;
+    Ok(InferAnswer {
+        version: target.version,
+        revision: d.revision.number,
+        outputs: executed.outputs,
+    })
+}
+
+fn parse_deadline(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    match header_str(headers, DEADLINE_HEADER) {
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&ms| ms > 0 && ms <= 3_600_000)
+            .map(Some)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "X-Hangar-Deadline-Ms must be a number of milliseconds (1 to 3600000)",
+                )
+            }),
+        None => Ok(None),
+    }
+}
+
+/// Decodes an HTTP inference body (JSON or the binary extension).
+fn decode_http(
+    state: &AppState,
+    name: String,
+    version: Option<u32>,
+    headers: &HeaderMap,
+    body: &bytes::Bytes,
+) -> Result<(InferCall, OutputPlan, Option<String>), ApiError> {
+    let header_length = match headers.get(wire::HEADER_LENGTH) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("Inference-Header-Content-Length must be a number")
+                })?,
+        ),
+    };
+    let (json_part, binary) =
+        wire::split_body(body, header_length).map_err(ApiError::bad_request)?;
+    let request: InferRequest = serde_json::from_slice(&json_part)
+        .map_err(|e| ApiError::bad_request(format!("invalid inference request: {e}")))?;
+    let routing_key = header_str(headers, ROUTING_KEY_HEADER)
+        .map(str::to_string)
+        .or_else(|| {
+            request
+                .parameters
+                .as_ref()
+                .and_then(|p| p.get("routing_key"))
+                .and_then(|v| match v {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+        });
+    let inputs = match (request.inputs, request.instances) {
+        (Some(inputs), None) => CallInputs::Tensors(
+            wire::decode_inputs(inputs, binary, state.limits.max_tensor_elements)
+                .map_err(ApiError::bad_request)?,
+        ),
+        (None, Some(instances)) => CallInputs::Instances(
+            instances
+                .into_iter()
+                .enumerate()
+                .map(|(i, obj)| {
+                    obj.into_iter()
+                        .map(|(k, v)| match wire::scalar_of(&v) {
+                            Some(s) => Ok((k, s)),
+                            None => Err(format!(
+                                "instance {i}: feature '{k}' must be a number, boolean or string"
+                            )),
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ApiError::bad_request)?,
+        ),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "send either \"inputs\" or \"instances\", not both",
+            ))
+        }
+        (None, None) => return Err(ApiError::bad_request("the request has no \"inputs\"")),
+    };
+    let plan = OutputPlan::from_request(&request.parameters, request.outputs);
+    let call = InferCall {
+        deployment: name,
+        version,
+        inputs,
+        outputs: plan.names.clone(),
+        routing_key,
+        deadline_ms: parse_deadline(headers)?,
+    };
+    Ok((call, plan, request.id))
+}
+
+async fn run_inference(
+    state: AppState,
+    name: String,
+    version: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> V2Result {
+    // Unknown deployments are refused before reading the body.
+    deployment(&state, &name).map_err(v2_error)?;
+    let version = version
+        .as_deref()
+        .map(parse_version)
+        .transpose()
+        .map_err(v2_error)?;
+    let body = read_body(&state, body).await.map_err(v2_error)?;
+    let (call, plan, id) =
+        decode_http(&state, name.clone(), version, &headers, &body).map_err(v2_error)?;
+    let answer = infer_call(&state, call).await.map_err(v2_error)?;
+    let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let encoded = wire::encode_response(&name, answer.version, &id, &answer.outputs, &plan);
     let mut response = Response::new(Body::from(encoded.body));
     let h = response.headers_mut();
     match encoded.header_length {
@@ -526,7 +555,7 @@ async fn run_inference(
             );
         }
     }
-    h.insert("x-hangar-revision", HeaderValue::from(d.revision.number));
+    h.insert("x-hangar-revision", HeaderValue::from(answer.revision));
     Ok(response)
 }
 
