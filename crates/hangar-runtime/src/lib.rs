@@ -38,6 +38,9 @@ pub trait Runtime: Send + Sync {
     /// unsupported operator), when the model cannot run here.
     fn load(&self, bytes: &[u8]) -> Result<Arc<dyn LoadedModel>, RuntimeError>;
     fn name(&self) -> &'static str;
+    /// Memory a model of `artifact_bytes` will take once loaded (the same
+    /// approximation as [`LoadedModel::memory_bytes`]), for admission.
+    fn estimate_memory(&self, artifact_bytes: u64) -> u64;
 }
 
 #[derive(Debug, thiserror::Error)]

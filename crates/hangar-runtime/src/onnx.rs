@@ -92,6 +92,10 @@ impl Runtime for OnnxRuntime {
     fn name(&self) -> &'static str {
         "onnxruntime"
     }
+
+    fn estimate_memory(&self, artifact_bytes: u64) -> u64 {
+        artifact_bytes * self.instances as u64
+    }
 }
 
 struct OnnxModel {

@@ -445,8 +445,15 @@ struct DeploymentOut {
     current: RevisionOut,
 }
 
-fn deployment_out(state: &AppState, d: Deployment) -> DeploymentOut {
-    let ready = state.serving.deployment(&d.name).is_some();
+/// A deployment as it serves: the live revision when it is serving (a
+/// revision being made live right now is reported once it answers), else
+/// the stored one.
+fn deployment_out(state: &AppState, mut d: Deployment) -> DeploymentOut {
+    let live = state.serving.deployment(&d.name);
+    let ready = live.is_some();
+    if let Some(live) = live {
+        d.current = live.revision.clone();
+    }
     let primary = &d.current.table.routes[0];
     DeploymentOut {
         error: state.serving.failure(&d.name),

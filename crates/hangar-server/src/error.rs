@@ -20,6 +20,7 @@ pub enum ErrorCode {
     Busy,
     Overloaded,
     DeadlineExceeded,
+    MemoryBudget,
     Internal,
 }
 
@@ -36,6 +37,7 @@ impl ErrorCode {
             ErrorCode::Busy => "busy",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::DeadlineExceeded => "deadline_exceeded",
+            ErrorCode::MemoryBudget => "memory_budget",
             ErrorCode::Internal => "internal",
         }
     }
@@ -48,7 +50,9 @@ impl ErrorCode {
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::Conflict => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::NotReady | ErrorCode::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::NotReady | ErrorCode::Busy | ErrorCode::MemoryBudget => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

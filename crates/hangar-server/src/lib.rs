@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub inference_threads: Option<usize>,
     /// Inference jobs that may wait for a worker before requests are shed.
     pub inference_queue: usize,
+    /// Budget for loaded model versions in bytes; idle versions are unloaded
+    /// least recently used first to stay within it.
+    pub model_memory: u64,
     /// How often canaries are checked against their guardrails.
     pub guardrail_interval: std::time::Duration,
 }
@@ -88,6 +91,7 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         runtime,
         pool.clone(),
         metrics.clone(),
+        config.model_memory,
     ));
     let state = AppState(Arc::new(state::Inner {
         db,

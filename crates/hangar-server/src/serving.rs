@@ -186,6 +186,23 @@ impl ActiveDeployment {
 
 type Key = (String, u32);
 
+/// A loaded (or loading) version and when it was last used.
+#[derive(Default)]
+struct Slot {
+    cell: OnceCell<Arc<LoadedVersion>>,
+    last_used: AtomicU64,
+}
+
+impl Slot {
+    /// Loaded, and held by nothing but the cache.
+    fn idle(&self) -> Option<u64> {
+        self.cell
+            .get()
+            .filter(|v| Arc::strong_count(v) == 1)
+            .map(|v| v.runtime.memory_bytes())
+    }
+}
+
 struct RouteObserver {
     metrics: Arc<Metrics>,
     deployment: String,
@@ -208,7 +225,11 @@ pub struct Serving {
     runtime: Arc<dyn Runtime>,
     pool: InferencePool,
     metrics: Arc<Metrics>,
-    loaded: Mutex<HashMap<Key, Arc<OnceCell<Arc<LoadedVersion>>>>>,
+    loaded: Mutex<HashMap<Key, Arc<Slot>>>,
+    /// Budget for loaded versions, in bytes (approximate).
+    model_memory: u64,
+    /// Use counter for least-recently-used eviction.
+    clock: AtomicU64,
     deployments: RwLock<HashMap<String, Arc<ActiveDeployment>>>,
     agreements: Mutex<HashMap<(String, u32), Arc<Agreement>>>,
     /// Deployments that could not be restored at start, with the reason.
@@ -239,8 +260,11 @@ impl Serving {
         runtime: Arc<dyn Runtime>,
         pool: InferencePool,
         metrics: Arc<Metrics>,
+        model_memory: u64,
     ) -> Self {
         Serving {
+            model_memory,
+            clock: AtomicU64::new(0),
             db,
             artifacts,
             runtime,
@@ -302,7 +326,7 @@ impl Serving {
         let loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<_> = loaded
             .values()
-            .filter_map(|c| c.get())
+            .filter_map(|c| c.cell.get())
             .map(|v| (v.model.clone(), v.version, v.runtime.memory_bytes()))
             .collect();
         out.sort();
@@ -312,15 +336,21 @@ impl Serving {
     /// Loads (once, shared by concurrent callers) and warms up a version.
     /// The artifact is verified against its digest on every load.
     pub async fn load(&self, v: &ModelVersion) -> Result<Arc<LoadedVersion>, ApiError> {
-        let cell = {
+        let slot = {
             let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
             loaded
                 .entry((v.model.clone(), v.version))
                 .or_default()
                 .clone()
         };
-        let loaded = cell
+        slot.last_used.store(
+            self.clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        let loaded = slot
+            .cell
             .get_or_try_init(|| async {
+                self.make_room(&v.model, v.version, self.runtime.estimate_memory(v.size_bytes))?;
                 let bytes = self.artifacts.read_verified(&v.digest).await.map_err(|e| match e {
                     StoreError::Corrupt { .. } | StoreError::NotFound(_) => {
                         tracing::error!(model = %v.model, version = v.version, error = %e, "artifact failed verification");
@@ -733,19 +763,58 @@ impl Serving {
         Ok(())
     }
 
-    /// Unloads versions nothing holds any more (no live revision, no request).
+    /// Unloads idle versions (held by no live revision and no request),
+    /// least recently used first, until those loaded fit in the budget with
+    /// `room` to spare. Idle versions that fit stay loaded, so a rollback to
+    /// them is instant.
+    fn evict(&self, loaded: &mut HashMap<Key, Arc<Slot>>, room: u64) -> u64 {
+        // Failed or abandoned loads leave empty slots behind.
+        loaded.retain(|_, slot| slot.cell.get().is_some() || Arc::strong_count(slot) > 1);
+        let mut used: u64 = loaded
+            .values()
+            .filter_map(|s| s.cell.get())
+            .map(|v| v.runtime.memory_bytes())
+            .sum();
+        let mut idle: Vec<(u64, Key, u64)> = loaded
+            .iter()
+            .filter_map(|(k, s)| {
+                s.idle()
+                    .map(|m| (s.last_used.load(Ordering::Relaxed), k.clone(), m))
+            })
+            .collect();
+        idle.sort();
+        for (_, key, bytes) in idle {
+            if used.saturating_add(room) <= self.model_memory {
+                break;
+            }
+            loaded.remove(&key);
+            used -= bytes;
+            tracing::info!(model = %key.0, version = key.1, bytes, "idle model version unloaded");
+        }
+        used
+    }
+
+    /// Admission before a load: evicts idle versions as needed, or refuses
+    /// when the versions in use leave no room.
+    fn make_room(&self, model: &str, version: u32, needed: u64) -> Result<(), ApiError> {
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        let used = self.evict(&mut loaded, needed);
+        if used.saturating_add(needed) > self.model_memory {
+            return Err(ApiError::new(
+                ErrorCode::MemoryBudget,
+                format!(
+                    "version {version} of '{model}' needs about {needed} bytes, but the versions in use take {used} of the {} byte model memory budget (--model-memory)",
+                    self.model_memory
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Applies the memory budget after a change.
     pub fn collect_garbage(&self) {
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        loaded.retain(|(model, version), cell| match cell.get() {
-            None => Arc::strong_count(cell) > 1,
-            Some(v) => {
-                let keep = Arc::strong_count(v) > 1;
-                if !keep {
-                    tracing::info!(model = %model, version, "model version unloaded");
-                }
-                keep
-            }
-        });
+        self.evict(&mut loaded, 0);
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {

@@ -79,7 +79,7 @@ async fn server_metadata() -> Json<serde_json::Value> {
     }))
 }
 
-fn deployment(state: &AppState, name: &str) -> Result<Arc<ActiveDeployment>, ApiError> {
+pub(crate) fn deployment(state: &AppState, name: &str) -> Result<Arc<ActiveDeployment>, ApiError> {
     if let Some(d) = state.serving.deployment(name) {
         return Ok(d);
     }
@@ -94,7 +94,7 @@ fn deployment(state: &AppState, name: &str) -> Result<Arc<ActiveDeployment>, Api
     }
 }
 
-fn parse_version(raw: &str) -> Result<u32, ApiError> {
+pub(crate) fn parse_version(raw: &str) -> Result<u32, ApiError> {
     raw.parse::<u32>().ok().filter(|&v| v > 0).ok_or_else(|| {
         ApiError::not_found(format!(
             "unknown version '{}': versions are numbers 1, 2, 3…",
@@ -105,7 +105,7 @@ fn parse_version(raw: &str) -> Result<u32, ApiError> {
 
 /// The version a metadata or `/versions/{v}` request is about: the primary
 /// route's version, or the version named.
-async fn pick(
+pub(crate) async fn pick(
     state: &AppState,
     name: &str,
     version: Option<&str>,
@@ -424,7 +424,7 @@ pub async fn infer_call(state: &AppState, call: InferCall) -> Result<InferAnswer
     })
 }
 
-fn parse_deadline(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+pub(crate) fn parse_deadline(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     match header_str(headers, DEADLINE_HEADER) {
         Some(raw) => raw
             .trim()

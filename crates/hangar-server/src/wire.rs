@@ -202,7 +202,7 @@ pub fn decode_inputs(
     Ok(out)
 }
 
-fn decode_binary(
+pub(crate) fn decode_binary(
     name: &str,
     datatype: DataType,
     count: usize,
@@ -341,7 +341,7 @@ struct InferResponse<'a> {
     outputs: Vec<OutputTensor<'a>>,
 }
 
-fn encode_binary(data: &TensorData, out: &mut BytesMut) {
+pub(crate) fn encode_binary(data: &TensorData, out: &mut BytesMut) {
     match data {
         TensorData::Bool(v) => v.iter().for_each(|&b| out.put_u8(u8::from(b))),
         TensorData::Uint8(v) => out.put_slice(v),

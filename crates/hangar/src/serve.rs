@@ -28,7 +28,7 @@ pub struct ServeArgs {
     #[arg(long, env = "HANGAR_ADDR", value_name = "HOST:PORT")]
     pub addr: Option<String>,
     /// TOML configuration file (keys: data_dir, addr, ort_dylib, max_request_bytes,
-    /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, log_format)
+    /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, model_memory, log_format)
     #[arg(long, env = "HANGAR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Path to libonnxruntime.so [default: $ORT_DYLIB_PATH, then vendor/onnxruntime/libonnxruntime.so,
@@ -50,6 +50,10 @@ pub struct ServeArgs {
     /// Inference jobs that may wait for a worker; beyond it requests get 503 + Retry-After [default: 1024]
     #[arg(long, env = "HANGAR_INFERENCE_QUEUE", value_name = "N")]
     pub inference_queue: Option<usize>,
+    /// Memory budget for loaded model versions, in bytes (approximate); idle versions are
+    /// unloaded least recently used first to stay within it [default: 1073741824]
+    #[arg(long, env = "HANGAR_MODEL_MEMORY", value_name = "BYTES")]
+    pub model_memory: Option<u64>,
     /// Log format: text or json [default: text]; the level comes from HANGAR_LOG (e.g. "info,hangar_server=debug")
     #[arg(long, env = "HANGAR_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -70,6 +74,7 @@ struct FileConfig {
     max_tensor_elements: Option<usize>,
     inference_threads: Option<usize>,
     inference_queue: Option<usize>,
+    model_memory: Option<u64>,
     log_format: Option<String>,
 }
 
@@ -144,6 +149,10 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     if inference_queue == 0 {
         bail!("--inference-queue must be at least 1");
     }
+    let model_memory = args.model_memory.or(file.model_memory).unwrap_or(1 << 30);
+    if model_memory == 0 {
+        bail!("--model-memory must be greater than zero");
+    }
     let configured = args.ort_dylib.or(file.ort_dylib);
     let env = std::env::var_os("ORT_DYLIB_PATH")
         .filter(|v| !v.is_empty())
@@ -171,6 +180,7 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             inference_threads,
             inference_queue,
             guardrail_interval: std::time::Duration::from_secs(1),
+            model_memory,
         },
     })
 }

@@ -166,9 +166,13 @@ fn expected_calibration_error(p: &[f64], y: &[bool]) -> f64 {
 pub fn needs_calibration(y_true: &[bool], p1: &[f64]) -> Result<CalibrationCheck, StatsError> {
     same_len("labels and probabilities", y_true.len(), p1.len())?;
     check_probabilities("p1", p1)?;
-    if y_true.len() < 40 {
-        return Err(StatsError::Empty {
-            what: "calibration check input (needs at least 40 rows)",
+    // 10 folds, and 10 ECE bins of at least two rows.
+    const MIN_ROWS: usize = 20;
+    if y_true.len() < MIN_ROWS {
+        return Err(StatsError::TooFewRows {
+            what: "the calibration check",
+            needed: MIN_ROWS,
+            got: y_true.len(),
         });
     }
     if roc_auc(y_true, p1)? > 0.999 {
@@ -277,6 +281,18 @@ mod tests {
         let e = estimate_performance(&[true, true], &[1.0, 1.0], &[1.0, 1.0]).unwrap();
         assert_eq!(e.roc_auc, None);
         assert_eq!(e.accuracy, 1.0);
+    }
+
+    #[test]
+    fn calibration_check_needs_enough_rows() {
+        assert_eq!(
+            needs_calibration(&[true, false], &[0.9, 0.1]),
+            Err(StatsError::TooFewRows {
+                what: "the calibration check",
+                needed: 20,
+                got: 2
+            })
+        );
     }
 
     #[test]

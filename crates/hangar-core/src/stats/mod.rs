@@ -61,6 +61,12 @@ pub enum StatsError {
     BadCuts,
     #[error("histograms on different bins: {left} bins against {right}")]
     BinMismatch { left: usize, right: usize },
+    #[error("{what} needs at least {needed} rows, got {got}")]
+    TooFewRows {
+        what: &'static str,
+        needed: usize,
+        got: usize,
+    },
     #[error("{what} needs both classes among the true labels")]
     SingleClass { what: &'static str },
     #[error("Evidently's default tests for a reference of {rows} rows (1000 or fewer) are not implemented")]

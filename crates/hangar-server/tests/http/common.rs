@@ -66,6 +66,7 @@ pub fn config(dir: &std::path::Path, limits: Limits) -> ServerConfig {
         inference_threads: Some(2),
         inference_queue: 256,
         guardrail_interval: std::time::Duration::from_millis(100),
+        model_memory: 1 << 30,
     }
 }
 
@@ -75,10 +76,14 @@ impl TestServer {
     }
 
     pub async fn with_limits(limits: Limits) -> Self {
+        Self::with_config(|c| c.limits = limits).await
+    }
+
+    pub async fn with_config(change: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let state = hangar_server::open(&config(dir.path(), limits))
-            .await
-            .unwrap();
+        let mut cfg = config(dir.path(), Limits::default());
+        change(&mut cfg);
+        let state = hangar_server::open(&cfg).await.unwrap();
         let app = hangar_server::app(state.clone());
         TestServer { dir, state, app }
     }

@@ -624,3 +624,83 @@ async fn twenty_revisions_and_rollbacks_under_load_fail_no_request() {
     assert!(total > 100, "only {total} requests were made");
     assert_eq!(changes.len(), 21);
 }
+
+fn loaded_models(metrics: &Value) -> Vec<String> {
+    metrics
+        .as_str()
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("hangar_model_memory_bytes{"))
+        .map(|l| l.split('}').next().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn idle_versions_stay_loaded_within_the_memory_budget_and_go_least_recently_used_first() {
+    // Two inference instances per version: a version takes 2 × its file size.
+    let size = |m: &str| {
+        2 * std::fs::metadata(repo().join(format!("testdata/reference/models/{m}/model.onnx")))
+            .unwrap()
+            .len()
+    };
+    let budget = size("gbdt") + size("mlp") + size("logreg") + 1000;
+    let s = TestServer::with_config(|c| c.model_memory = budget).await;
+    s.call("POST", "/api/v1/models", Some(json!({"name": "m"})))
+        .await;
+    for name in ["gbdt", "mlp", "logreg", "xgboost_gbdt", "random_forest"] {
+        let (st, v) = s.upload("m", &reference_model(name), None).await;
+        assert_eq!(st, StatusCode::CREATED, "{v}");
+    }
+    // v1 gbdt, v2 mlp, v3 logreg, v4 xgboost, v5 random forest.
+    for v in [1, 2, 3] {
+        put(&s, json!({"model": format!("m:{v}")})).await;
+    }
+    let (_, m) = s.call("GET", "/metrics", None).await;
+    assert_eq!(
+        loaded_models(&m).len(),
+        3,
+        "idle versions within the budget stay loaded: {:?}",
+        loaded_models(&m)
+    );
+    // xgboost needs room: the least recently used idle version (gbdt) goes.
+    put(&s, json!({"model": "m:4"})).await;
+    let (_, m) = s.call("GET", "/metrics", None).await;
+    let loaded = loaded_models(&m);
+    assert!(
+        !loaded.iter().any(|l| l.contains("version=\"1\"")),
+        "{loaded:?}"
+    );
+    assert!(
+        loaded.iter().any(|l| l.contains("version=\"4\"")),
+        "{loaded:?}"
+    );
+    // The random forest cannot fit even with every idle version gone.
+    let (st, e) = s
+        .call(
+            "PUT",
+            "/api/v1/deployments/api",
+            Some(json!({"model": "m:5"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{e}");
+    assert_eq!(e["code"], "memory_budget");
+    let (st, r) = s.infer("api", one_row_request()).await;
+    assert_eq!(
+        (st, r["model_version"].clone()),
+        (StatusCode::OK, json!("4")),
+        "still serving the last good revision"
+    );
+    // An evicted version is reloaded on demand, making room from idle ones.
+    put(&s, json!({"model": "m:2"})).await;
+    let (st, r) = s
+        .call(
+            "POST",
+            "/v2/models/api/versions/1/infer",
+            Some(one_row_request()),
+        )
+        .await;
+    assert_eq!(
+        (st, r["model_version"].clone()),
+        (StatusCode::OK, json!("1"))
+    );
+}
