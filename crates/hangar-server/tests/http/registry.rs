@@ -412,12 +412,19 @@ async fn the_openapi_document_describes_every_route() {
         "/v2/models/{name}/versions/{version}",
         "/v2/models/{name}/versions/{version}/ready",
         "/v2/models/{name}/versions/{version}/infer",
+        "/api/v1/deployments/{name}/revisions",
+        "/api/v1/deployments/{name}/revisions/{revision}",
+        "/api/v1/deployments/{name}/promote",
+        "/api/v1/deployments/{name}/rollback",
+        "/v2/models/{name}/stats",
+        "/v2/models/{name}/versions/{version}/stats",
+        "/metrics",
     ] {
         assert!(paths.contains_key(p), "openapi.json lacks {p}");
     }
     assert_eq!(
         paths.len(),
-        20,
+        27,
         "a documented path that is not served, or the list above is stale"
     );
 }
