@@ -30,8 +30,42 @@ Examples:
   hangar model push model.onnx --name credit-risk --features age,income,debt_ratio
   hangar alias set credit-risk production 1
   hangar deploy credit-api --model credit-risk@production
+  hangar deploy credit-api --model credit-risk:3 --canary credit-risk:4=10 --shadow credit-risk:5
+  hangar promote credit-api
+  hangar rollback credit-api
+  hangar deployments history credit-api
   hangar predict credit-api --csv applicants.csv
   hangar model list --output json";
+
+const DEPLOY_ABOUT: &str = "\
+Create or change a deployment: a stable endpoint serving model versions.
+
+Applications call the deployment by name (POST /v2/models/DEPLOYMENT/infer), so the \
+models behind it can change without touching them. --model MODEL:VERSION pins a \
+version; --model MODEL@ALIAS follows the alias whenever it moves.
+
+Every deploy makes a new revision of the deployment (see `hangar deployments history`) \
+and replaces its routes and shadow: --canary sends a share of traffic to a second \
+version (promote it with `hangar promote`, undo with `hangar rollback`), --shadow \
+sends a copy of every request to a version whose answers are compared with the \
+served ones but never returned. A deploy without --canary or --shadow has none.
+
+Settings and guardrails are sent only when given; the others keep their current \
+value (a new deployment starts from the server's defaults). Guardrails take a \
+canary out of traffic by themselves when its error rate or p99 latency over the \
+window exceeds the limit.
+
+Prints the new revision: its number, routes with their weights and resolved \
+versions, the shadow and the endpoint.";
+
+const DEPLOY_EXAMPLES: &str = "\
+Examples:
+  hangar deploy credit-api --model credit-risk@production
+  hangar deploy credit-api --model credit-risk:3 --canary credit-risk:4=10 \\
+      --message \"retrained on March data\"
+  hangar deploy credit-api --model credit-risk:3 --canary credit-risk@staging=20 \\
+      --shadow credit-risk:5 --guardrail-max-error-rate 0.05 --guardrail-max-p99-ms 250
+  hangar deploy credit-api --model credit-risk:3 --max-batch-size 32 --max-queue-delay-us 500";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -56,17 +90,36 @@ pub enum Command {
     /// Point a model's aliases (such as `production`) at versions
     #[command(subcommand_required = true, arg_required_else_help = true)]
     Alias(AliasArgs),
-    /// Create or move a deployment: a stable endpoint serving one model version
-    #[command(
-        long_about = "Create or move a deployment: a stable endpoint serving one model version.\n\n\
-            Applications call the deployment by name (POST /v2/models/DEPLOYMENT/infer), \
-            so the model behind it can change without touching them. --model MODEL:VERSION \
-            pins a version; --model MODEL@ALIAS follows the alias whenever it moves.",
-        after_help = "Examples:\n  \
-            hangar deploy credit-api --model credit-risk@production\n  \
-            hangar deploy credit-canary --model credit-risk:4"
-    )]
+    /// Create or change a deployment: its model, canary, shadow and settings
+    #[command(long_about = DEPLOY_ABOUT, after_help = DEPLOY_EXAMPLES)]
     Deploy(DeployArgs),
+    /// Send all of a deployment's traffic to its canary (a new revision)
+    #[command(
+        long_about = "Send all of a deployment's traffic to its canary, as a new revision.\n\n\
+            The canary (the second route of `deploy --canary`) becomes the only route; the \
+            shadow and settings stay. A deployment without a canary has nothing to promote \
+            and the command fails. Prints the new revision.",
+        after_help = "Examples:\n  \
+            hangar promote credit-api\n  \
+            hangar promote credit-api --message \"v4 error rate matches v3 after a day\""
+    )]
+    Promote(PromoteArgs),
+    /// Return a deployment to an earlier revision (a new revision)
+    #[command(
+        long_about = "Return a deployment to an earlier revision's routes, shadow and settings, \
+            exactly as they were (the versions they resolved to then, even if an alias has moved \
+            since), as a new revision.\n\n\
+            Without --to it returns to the revision before the current one. Prints the new \
+            revision and which revision it returned to; `hangar deployments history` lists \
+            the revisions.",
+        after_help = "Examples:\n  \
+            hangar rollback credit-api\n  \
+            hangar rollback credit-api --to 1 --message \"v4 misclassifies thin files\""
+    )]
+    Rollback(RollbackArgs),
+    /// List deployments, show one, or list its revisions
+    #[command(subcommand_required = true, arg_required_else_help = true)]
+    Deployments(DeploymentsArgs),
     /// Send rows to a deployment and print one prediction per row
     #[command(
         long_about = "Send rows to a deployment and print one prediction per row.\n\n\
@@ -224,6 +277,172 @@ pub struct DeployArgs {
     /// What to serve: MODEL:VERSION pins a version, MODEL@ALIAS follows the alias
     #[arg(long, value_name = "MODEL:VERSION|MODEL@ALIAS")]
     pub model: VersionRef,
+
+    /// A second version taking PERCENT (1 to 99) of the traffic; --model gets the rest
+    #[arg(long, value_name = "MODEL:VERSION=PERCENT", value_parser = canary)]
+    pub canary: Option<Canary>,
+
+    /// A version that gets a copy of every request; its answers are compared, never returned
+    #[arg(long, value_name = "MODEL:VERSION|MODEL@ALIAS")]
+    pub shadow: Option<VersionRef>,
+
+    /// Why this change: recorded with the revision and shown in its history
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+
+    #[command(flatten)]
+    pub guardrails: GuardrailArgs,
+}
+
+/// `--canary MODEL:VERSION=PERCENT` (or `MODEL@ALIAS=PERCENT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canary {
+    pub target: VersionRef,
+    /// Share of the traffic, 1 to 99.
+    pub percent: u8,
+}
+
+const SETTINGS: &str = "Serving settings (sent only when given; others keep their value)";
+const GUARDRAILS: &str = "Guardrails (roll a canary back by themselves; sent only when given)";
+
+#[derive(Args, Debug, Default, PartialEq)]
+pub struct SettingsArgs {
+    /// Largest batch the server forms from waiting requests (1 turns batching off)
+    #[arg(long, value_name = "N", help_heading = SETTINGS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_batch_size: Option<u32>,
+
+    /// How long the first request of a batch may wait for more, in microseconds
+    #[arg(long, value_name = "MICROSECONDS", help_heading = SETTINGS)]
+    pub max_queue_delay_us: Option<u64>,
+
+    /// Requests that may wait per version before more are refused with 429
+    #[arg(long, value_name = "N", help_heading = SETTINGS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub queue_capacity: Option<u32>,
+
+    /// Deadline of a request that does not set its own, in milliseconds
+    #[arg(long, value_name = "MILLISECONDS", help_heading = SETTINGS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout_ms: Option<u64>,
+
+    /// Requests the deployment may have in flight at once
+    #[arg(long, value_name = "N", help_heading = SETTINGS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrency: Option<u32>,
+}
+
+#[derive(Args, Debug, Default, PartialEq)]
+pub struct GuardrailArgs {
+    /// Roll the canary back when this fraction of its requests fail (0 to 1, e.g. 0.05)
+    #[arg(long, value_name = "FRACTION", help_heading = GUARDRAILS, value_parser = fraction)]
+    pub guardrail_max_error_rate: Option<f64>,
+
+    /// Roll the canary back when its p99 latency exceeds this many milliseconds
+    #[arg(long, value_name = "MILLISECONDS", help_heading = GUARDRAILS, value_parser = positive)]
+    pub guardrail_max_p99_ms: Option<f64>,
+
+    /// The window the guardrails look at, in seconds
+    #[arg(long, value_name = "SECONDS", help_heading = GUARDRAILS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub guardrail_window_secs: Option<u64>,
+
+    /// Canary requests in the window below which the guardrails decide nothing
+    #[arg(long, value_name = "N", help_heading = GUARDRAILS)]
+    pub guardrail_min_requests: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Name of the deployment whose canary takes all traffic
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub name: String,
+
+    /// Why: recorded with the new revision and shown in its history
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Name of the deployment to roll back
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub name: String,
+
+    /// The revision to return to (default: the one before the current)
+    #[arg(long, value_name = "REVISION", value_parser = clap::value_parser!(u32).range(1..))]
+    pub to: Option<u32>,
+
+    /// Why: recorded with the new revision and shown in its history
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DeploymentsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: DeploymentsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeploymentsCommand {
+    /// List deployments with their current revision, routes and shadow
+    #[command(
+        long_about = "List deployments with their current revision, routes and shadow.\n\n\
+            ROUTES reads `credit-risk:3 90% → v3, credit-risk:4 10% → v4`: each route's \
+            target, its share of traffic and the version it serves.",
+        after_help = "Examples:\n  \
+            hangar deployments list\n  \
+            hangar deployments list --output json"
+    )]
+    List,
+    /// Show a deployment: current revision, routes, shadow agreement, settings, guardrails
+    #[command(
+        long_about = "Show a deployment: its current revision, routes, shadow, settings and \
+            guardrails.\n\n\
+            With a shadow, also how its answers agree with the served ones: requests compared, \
+            the rate of identical labels, the mean absolute difference of scores, and copies \
+            dropped because the shadow could not keep up. --revision shows an earlier revision \
+            instead.",
+        after_help = "Examples:\n  \
+            hangar deployments show credit-api\n  \
+            hangar deployments show credit-api --revision 2 --output json"
+    )]
+    Show(DeploymentShowArgs),
+    /// List a deployment's revisions, oldest first: who changed what, when and why
+    #[command(
+        long_about = "List a deployment's revisions, oldest first: who changed what, when and why.\n\n\
+            KIND is deploy, promote, `rollback → N` (returned to revision N), `guardrail \
+            rollback` with the guardrail's reason, or `alias moved` when a followed alias moved.",
+        after_help = "Examples:\n  \
+            hangar deployments history credit-api\n  \
+            hangar deployments history credit-api --output json"
+    )]
+    History(HistoryArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DeploymentShowArgs {
+    /// Name of the deployment to show
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub name: String,
+
+    /// Show this revision instead of the current one
+    #[arg(long, value_name = "REVISION", value_parser = clap::value_parser!(u32).range(1..))]
+    pub revision: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct HistoryArgs {
+    /// Name of the deployment
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub name: String,
 }
 
 #[derive(Args, Debug)]
@@ -263,6 +482,43 @@ fn alias_name(s: &str) -> Result<String, NameError> {
 
 fn deployment_name(s: &str) -> Result<String, NameError> {
     validate_name(NameKind::Deployment, s).map(|()| s.to_owned())
+}
+
+/// `MODEL:VERSION=PERCENT` or `MODEL@ALIAS=PERCENT`; a trailing `%` is allowed.
+pub fn canary(s: &str) -> Result<Canary, String> {
+    let Some((target, percent)) = s.rsplit_once('=') else {
+        return Err(format!(
+            "{s:?} has no '=PERCENT'; expected MODEL:VERSION=PERCENT or MODEL@ALIAS=PERCENT \
+             (e.g. credit-risk:4=10)"
+        ));
+    };
+    let target: VersionRef = target.trim().parse().map_err(|e| format!("{e}"))?;
+    let digits = percent.trim().strip_suffix('%').unwrap_or(percent.trim());
+    match digits.parse::<u8>() {
+        Ok(percent @ 1..=99) => Ok(Canary { target, percent }),
+        _ => Err(format!(
+            "canary percentage {percent:?} is not a whole number from 1 to 99 \
+             (the canary's share of traffic; --model gets the rest)"
+        )),
+    }
+}
+
+/// A rate: a finite number from 0 to 1.
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!(
+            "{s:?} is not a fraction from 0 to 1 (e.g. 0.05 for 5%)"
+        )),
+    }
+}
+
+/// A finite number above zero.
+fn positive(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!("{s:?} is not a number above 0")),
+    }
 }
 
 /// `KEY=VALUE`, split at the first `=`; the value may be empty, the key may not.
@@ -376,11 +632,131 @@ mod tests {
             ],
             &["alias", "set", "m", "production", "0"],
             &["deploy", "d", "--model", "m"],
+            &["deploy", "d", "--model", "m:1", "--canary", "m:2"],
+            &["deploy", "d", "--model", "m:1", "--shadow", "m"],
+            &["deploy", "d", "--model", "m:1", "--max-batch-size", "0"],
+            &[
+                "deploy",
+                "d",
+                "--model",
+                "m:1",
+                "--guardrail-max-error-rate",
+                "5",
+            ],
+            &["promote"],
+            &["rollback", "d", "--to", "0"],
+            &["deployments", "show"],
+            &["deployments", "history", "Bad Name"],
             &["predict", "d"],
             &["predict", "d", "--json", "a.json", "--csv", "a.csv"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
+    }
+
+    fn check_canary(input: &str, expected: Result<(&str, u8), &str>) {
+        let got = canary(input).map(|c| (c.target.to_string(), c.percent));
+        match (got, expected) {
+            (Ok((target, percent)), Ok(want)) => {
+                assert_eq!((target.as_str(), percent), want, "{input}")
+            }
+            (Err(message), Err(needle)) => {
+                assert!(message.contains(needle), "{input}: {message}")
+            }
+            (got, want) => panic!("{input}: got {got:?}, expected {want:?}"),
+        }
+    }
+
+    #[test]
+    fn canary_is_a_version_or_alias_with_a_percentage() {
+        check_canary("credit:4=10", Ok(("credit:4", 10)));
+        check_canary("credit@staging=20", Ok(("credit@staging", 20)));
+        check_canary("credit:4=10%", Ok(("credit:4", 10)));
+        check_canary(" credit:4 = 99 ", Ok(("credit:4", 99)));
+        check_canary("credit:4=1", Ok(("credit:4", 1)));
+    }
+
+    #[test]
+    fn bad_canaries_say_what_was_expected() {
+        check_canary(
+            "credit:4",
+            Err("expected MODEL:VERSION=PERCENT or MODEL@ALIAS=PERCENT"),
+        );
+        check_canary("credit=10", Err("expected MODEL:VERSION"));
+        check_canary("credit:0=10", Err("expected MODEL:VERSION"));
+        check_canary("Credit Risk:4=10", Err("model"));
+        check_canary("credit:4=0", Err("from 1 to 99"));
+        check_canary("credit:4=100", Err("from 1 to 99"));
+        check_canary("credit:4=ten", Err("\"ten\""));
+        check_canary("credit:4=-5", Err("from 1 to 99"));
+        check_canary("credit:4=", Err("from 1 to 99"));
+        check_canary("credit:4=12.5", Err("whole number"));
+    }
+
+    #[test]
+    fn deploy_collects_canary_shadow_message_and_only_the_settings_given() {
+        let cli = parse(&[
+            "deploy",
+            "credit-api",
+            "--model",
+            "credit:3",
+            "--canary",
+            "credit:4=10",
+            "--shadow",
+            "credit@staging",
+            "--message",
+            "try v4",
+            "--max-batch-size",
+            "8",
+            "--guardrail-max-error-rate",
+            "0.05",
+            "--guardrail-min-requests",
+            "50",
+        ])
+        .unwrap();
+        let Command::Deploy(deploy) = cli.command else {
+            panic!("not a deploy")
+        };
+        assert_eq!(deploy.canary.unwrap().percent, 10);
+        assert_eq!(deploy.shadow.unwrap().to_string(), "credit@staging");
+        assert_eq!(deploy.message.as_deref(), Some("try v4"));
+        assert_eq!(
+            deploy.settings,
+            SettingsArgs {
+                max_batch_size: Some(8),
+                ..SettingsArgs::default()
+            }
+        );
+        assert_eq!(
+            deploy.guardrails,
+            GuardrailArgs {
+                guardrail_max_error_rate: Some(0.05),
+                guardrail_min_requests: Some(50),
+                ..GuardrailArgs::default()
+            }
+        );
+    }
+
+    #[test]
+    fn rollback_and_show_take_revision_numbers() {
+        let cli = parse(&["rollback", "credit-api", "--to", "2", "--message", "x"]).unwrap();
+        let Command::Rollback(rollback) = cli.command else {
+            panic!("not a rollback")
+        };
+        assert_eq!(
+            (rollback.to, rollback.message.as_deref()),
+            (Some(2), Some("x"))
+        );
+
+        let cli = parse(&["deployments", "show", "credit-api", "--revision", "3"]).unwrap();
+        let Command::Deployments(DeploymentsArgs {
+            command: DeploymentsCommand::Show(show),
+            ..
+        }) = cli.command
+        else {
+            panic!("not a show")
+        };
+        assert_eq!(show.revision, Some(3));
     }
 
     #[test]

@@ -1,63 +1,152 @@
-//! `hangar deploy`: create a deployment or move it to another model version.
+//! `hangar deploy`: create a deployment or give it a new revision (model,
+//! canary, shadow, settings).
 
-use crate::cli::DeployArgs;
-use crate::client::{Client, Deployment};
+use crate::cli::{DeployArgs, GuardrailArgs, SettingsArgs};
+use crate::client::{CanaryRoute, Client, DeployRequest, Guardrails, Settings};
 use crate::output::{self, OutputFormat};
+use crate::revision;
 
 pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
     let client = Client::new(&args.client.server)?;
-    let deployed = client.deploy(&args.name, &args.model.to_string()).await?;
+    let deployed = client.deploy(&args.name, &request(&args)).await?;
     output::print(&match args.client.output {
         OutputFormat::Json => output::json(&deployed.raw),
-        OutputFormat::Table => {
-            describe(&deployed.body, &client.absolute(&endpoint(&deployed.body)))
-        }
+        OutputFormat::Table => revision::change_card(
+            &deployed.body,
+            &client.absolute(&revision::endpoint(&deployed.body)),
+        ),
     })
 }
 
-/// The server names the endpoint; older servers may not, and the route is fixed.
-fn endpoint(d: &Deployment) -> String {
-    if d.endpoint.is_empty() {
-        format!("/v2/models/{}/infer", d.name)
-    } else {
-        d.endpoint.clone()
+/// The request body: the routes and shadow always (a deploy replaces them),
+/// settings only as far as flags were given.
+fn request(args: &DeployArgs) -> DeployRequest {
+    DeployRequest {
+        model: args.model.to_string(),
+        canary: args.canary.as_ref().map(|c| CanaryRoute {
+            model: c.target.to_string(),
+            weight: c.percent,
+        }),
+        shadow: args.shadow.as_ref().map(ToString::to_string),
+        settings: settings(&args.settings, &args.guardrails),
+        message: args.message.clone(),
     }
 }
 
-fn describe(d: &Deployment, url: &str) -> String {
-    let serving = match d.version {
-        Some(v) => format!("{} version {v}", d.model),
-        None => "-".to_owned(),
+/// `None` when no flag was given, so the server keeps every setting.
+fn settings(s: &SettingsArgs, g: &GuardrailArgs) -> Option<Settings> {
+    let guardrails = Guardrails {
+        max_error_rate: g.guardrail_max_error_rate,
+        max_p99_ms: g.guardrail_max_p99_ms,
+        window_secs: g.guardrail_window_secs,
+        min_requests: g.guardrail_min_requests,
     };
-    output::card(&[
-        ("deployment", d.name.clone()),
-        ("target", d.target.clone()),
-        ("serving", serving),
-        ("ready", if d.ready { "yes" } else { "no" }.to_owned()),
-        ("endpoint", format!("POST {url}")),
-    ])
+    let settings = Settings {
+        max_batch_size: s.max_batch_size,
+        max_queue_delay_us: s.max_queue_delay_us,
+        queue_capacity: s.queue_capacity,
+        timeout_ms: s.timeout_ms,
+        max_concurrency: s.max_concurrency,
+        guardrails: (guardrails != Guardrails::default()).then_some(guardrails),
+    };
+    (settings != Settings::default()).then_some(settings)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+    use serde_json::json;
+
+    fn check(args: &[&str], expected: serde_json::Value) {
+        let cli = Cli::try_parse_from(
+            ["hangar", "deploy", "credit-api"]
+                .into_iter()
+                .chain(args.iter().copied()),
+        )
+        .unwrap();
+        let Command::Deploy(deploy) = cli.command else {
+            panic!("not a deploy")
+        };
+        assert_eq!(
+            serde_json::to_value(request(&deploy)).unwrap(),
+            expected,
+            "{args:?}"
+        );
+    }
 
     #[test]
-    fn deployment_shows_target_serving_version_and_endpoint() {
-        let d: Deployment = serde_json::from_value(serde_json::json!({
-            "name": "credit-api", "model": "credit", "target": "credit@production", "version": 3,
-            "ready": true, "endpoint": "/v2/models/credit-api/infer",
-            "created_at": "2025-03-14T09:26:53Z", "updated_at": "2025-03-14T09:26:53Z", "updated_by": "ana",
-        }))
-        .unwrap();
-        assert_eq!(
-            describe(&d, "http://127.0.0.1:8080/v2/models/credit-api/infer"),
-            "deployment:  credit-api\n\
-             target:      credit@production\n\
-             serving:     credit version 3\n\
-             ready:       yes\n\
-             endpoint:    POST http://127.0.0.1:8080/v2/models/credit-api/infer\n"
+    fn flags_become_the_request_and_absent_settings_are_not_sent() {
+        check(
+            &["--model", "credit@production"],
+            json!({"model": "credit@production"}),
         );
-        assert_eq!(endpoint(&d), "/v2/models/credit-api/infer");
+        check(
+            &[
+                "--model",
+                "credit:3",
+                "--canary",
+                "credit:4=10",
+                "--shadow",
+                "credit:5",
+                "--message",
+                "try v4",
+            ],
+            json!({
+                "model": "credit:3",
+                "canary": {"model": "credit:4", "weight": 10},
+                "shadow": "credit:5",
+                "message": "try v4",
+            }),
+        );
+        check(
+            &[
+                "--model",
+                "credit:3",
+                "--max-batch-size",
+                "8",
+                "--timeout-ms",
+                "250",
+            ],
+            json!({"model": "credit:3", "settings": {"max_batch_size": 8, "timeout_ms": 250}}),
+        );
+        check(
+            &[
+                "--model",
+                "credit:3",
+                "--guardrail-max-p99-ms",
+                "250",
+                "--guardrail-window-secs",
+                "30",
+            ],
+            json!({
+                "model": "credit:3",
+                "settings": {"guardrails": {"max_p99_ms": 250.0, "window_secs": 30}},
+            }),
+        );
+        check(
+            &[
+                "--model",
+                "credit:3",
+                "--max-queue-delay-us",
+                "500",
+                "--queue-capacity",
+                "100",
+                "--max-concurrency",
+                "4",
+                "--guardrail-max-error-rate",
+                "0.05",
+                "--guardrail-min-requests",
+                "50",
+            ],
+            json!({
+                "model": "credit:3",
+                "settings": {
+                    "max_queue_delay_us": 500, "queue_capacity": 100, "max_concurrency": 4,
+                    "guardrails": {"max_error_rate": 0.05, "min_requests": 50},
+                },
+            }),
+        );
     }
 }

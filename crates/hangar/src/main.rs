@@ -5,9 +5,12 @@ mod alias;
 mod cli;
 mod client;
 mod deploy;
+mod deployments;
 mod model;
 mod output;
 mod predict;
+mod revision;
+mod rollout;
 mod serve;
 
 use std::io::Write;
@@ -39,6 +42,9 @@ fn run() -> anyhow::Result<()> {
         Command::Model(args) => block_on(model::run(args)),
         Command::Alias(args) => block_on(alias::run(args)),
         Command::Deploy(args) => block_on(deploy::run(args)),
+        Command::Promote(args) => block_on(rollout::promote(args)),
+        Command::Rollback(args) => block_on(rollout::rollback(args)),
+        Command::Deployments(args) => block_on(deployments::run(args)),
         Command::Predict(args) => block_on(predict::run(args)),
     }
 }

@@ -81,7 +81,12 @@ impl Table {
 
 /// `label:  value` lines with the values aligned.
 pub fn card(fields: &[(&str, String)]) -> String {
-    let width = fields.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0);
+    // Characters, not bytes: `{:<width$}` pads by characters (labels like `mean |Δ score|`).
+    let width = fields
+        .iter()
+        .map(|(k, _)| k.chars().count() + 1)
+        .max()
+        .unwrap_or(0);
     let mut out = String::new();
     for (key, value) in fields {
         let label = format!("{key}:");
@@ -160,6 +165,16 @@ mod tests {
                 ("tags", String::new())
             ]),
             "name:       credit\nrisk tier:  low\ntags:\n"
+        );
+    }
+
+    #[test]
+    fn cards_align_labels_with_non_ascii_characters() {
+        assert_eq!(
+            card(&[("mean |Δ score|", "0.1".into()), ("dropped", "0".into())]),
+            "mean |Δ score|:  0.1
+dropped:         0
+"
         );
     }
 

@@ -373,8 +373,8 @@ fn push_alias_deploy_and_predict_round_trip() {
         .ok();
     for needle in [
         "credit-api",
-        "credit@production",
-        "credit version 1",
+        "revision:    1 (deploy)",
+        "credit@production 100% → v1",
         "/v2/models/credit-api/infer",
     ] {
         assert!(deployed.stdout.contains(needle), "{needle}: {deployed:#?}");
@@ -480,6 +480,374 @@ fn push_alias_deploy_and_predict_round_trip() {
     assert!(err.contains("(HTTP 4"), "{err}");
 }
 
+/// The lines of a table, each split into cells at runs of two or more spaces
+/// (cells such as `credit:1 80% → v1` contain single spaces).
+fn table_rows(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|line| {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn canary_shadow_promote_rollback_and_history() {
+    let server = Server::start();
+    let gbdt = reference("models/gbdt/model.onnx");
+    let logreg = reference("models/logreg/model.onnx");
+    // credit:1 serves, credit:2 is the canary, credit:3 the shadow.
+    for file in [&gbdt, &logreg, &logreg] {
+        server
+            .hangar(&["model", "push", file.to_str().unwrap(), "--name", "credit"])
+            .ok();
+    }
+
+    let deployed = server
+        .hangar(&[
+            "deploy",
+            "credit-api",
+            "--model",
+            "credit:1",
+            "--canary",
+            "credit:2=20",
+            "--shadow",
+            "credit:3",
+            "--message",
+            "logreg as canary",
+            "--max-batch-size",
+            "8",
+            "--guardrail-max-error-rate",
+            "0.5",
+        ])
+        .ok();
+    for needle in [
+        "deployment:  credit-api\n",
+        "revision:    1 (deploy)\n",
+        "routes:      credit:1 80% → v1, credit:2 20% → v2\n",
+        "shadow:      credit:3 → v3\n",
+        "message:     logreg as canary\n",
+        "ready:       yes\n",
+        &format!(
+            "endpoint:    POST {}/v2/models/credit-api/infer\n",
+            server.url
+        ),
+    ] {
+        assert!(deployed.stdout.contains(needle), "{needle}: {deployed:#?}");
+    }
+
+    // Traffic, so the shadow has answers to compare.
+    let request = reference("fixed_inputs_200.request.json");
+    let request = request.to_str().unwrap();
+    const REQUESTS: u64 = 4;
+    for _ in 0..REQUESTS {
+        server
+            .hangar(&["predict", "credit-api", "--json", request])
+            .ok();
+    }
+    // The shadow runs behind the callers' backs: poll, bounded, until it has seen them all.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let shown = loop {
+        let shown = server
+            .hangar(&["deployments", "show", "credit-api", "--output", "json"])
+            .ok()
+            .json();
+        let a = &shown["current"]["shadow_agreement"];
+        let seen: u64 = ["compared_requests", "dropped_requests", "failed_requests"]
+            .iter()
+            .map(|k| a[k].as_u64().unwrap_or(0))
+            .sum();
+        if seen == REQUESTS {
+            break shown;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shadow never caught up: {shown:#}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(shown["current"]["revision"], 1, "{shown:#}");
+    assert_eq!(shown["current"]["routes"][1]["weight"], 20, "{shown:#}");
+    let compared = shown["current"]["shadow_agreement"]["compared_requests"]
+        .as_u64()
+        .unwrap();
+    assert!(compared > 0, "{shown:#}");
+
+    let show = server.hangar(&["deployments", "show", "credit-api"]).ok();
+    for needle in [
+        "revision:    1 (deploy)\n",
+        &format!(" by {ACTOR}\n"),
+        "routes:      credit:1 80% → v1, credit:2 20% → v2\n",
+        "shadow credit:3 → v3 agreement:\n",
+        &format!("  compared:        {compared} requests"),
+        "  same label:      ",
+        "% of ",
+        "  mean |Δ score|:  ",
+        "  dropped:         ",
+        "settings:\n",
+        "  max batch size:   8\n",
+        "guardrails:\n",
+        "  max error rate:  50%\n",
+    ] {
+        assert!(show.stdout.contains(needle), "{needle}: {show:#?}");
+    }
+
+    let list = server.hangar(&["deployments", "list"]).ok();
+    let rows = table_rows(&list.stdout);
+    assert_eq!(
+        rows[0],
+        ["NAME", "REVISION", "ROUTES", "SHADOW", "READY", "UPDATED"],
+        "{list:#?}"
+    );
+    assert_eq!(
+        rows[1][..5],
+        [
+            "credit-api",
+            "1",
+            "credit:1 80% → v1, credit:2 20% → v2",
+            "credit:3 → v3",
+            "yes"
+        ],
+        "{list:#?}"
+    );
+    assert_eq!(rows.len(), 2, "{list:#?}");
+
+    // Promote: the canary takes all traffic; the shadow and settings stay.
+    let promoted = server
+        .hangar(&["promote", "credit-api", "--message", "logreg wins"])
+        .ok();
+    assert!(
+        promoted
+            .stdout
+            .starts_with("promoted credit:2 to all traffic of credit-api\n"),
+        "{promoted:#?}"
+    );
+    for needle in [
+        "revision:    2 (promote)\n",
+        "routes:      credit:2 100% → v2\n",
+        "shadow:      credit:3 → v3\n",
+    ] {
+        assert!(promoted.stdout.contains(needle), "{needle}: {promoted:#?}");
+    }
+    let answer = server
+        .hangar(&[
+            "predict",
+            "credit-api",
+            "--json",
+            request,
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(answer["model_version"], "2", "{answer}");
+
+    // Rollback without --to: the revision before, canary and all.
+    let rolled = server.hangar(&["rollback", "credit-api"]).ok();
+    assert!(
+        rolled
+            .stdout
+            .starts_with("rolled credit-api back to revision 1\n"),
+        "{rolled:#?}"
+    );
+    for needle in [
+        "revision:    3 (rollback → 1)\n",
+        "routes:      credit:1 80% → v1, credit:2 20% → v2\n",
+    ] {
+        assert!(rolled.stdout.contains(needle), "{needle}: {rolled:#?}");
+    }
+
+    // A plain deploy drops canary and shadow; there is nothing to promote then.
+    let plain = server
+        .hangar(&["deploy", "credit-api", "--model", "credit:2"])
+        .ok();
+    assert!(
+        plain.stdout.contains("revision:    4 (deploy)\n")
+            && plain.stdout.contains("routes:      credit:2 100% → v2\n")
+            && plain.stdout.contains("shadow:      -\n"),
+        "{plain:#?}"
+    );
+    let err = server.hangar(&["promote", "credit-api"]).error_line();
+    assert!(
+        err.contains("nothing to promote") && err.ends_with("(HTTP 400)"),
+        "{err}"
+    );
+
+    // --to returns to any revision: canary, shadow and settings as they were.
+    let rolled = server
+        .hangar(&[
+            "rollback",
+            "credit-api",
+            "--to",
+            "1",
+            "--message",
+            "back to the canary",
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    let current = &rolled["current"];
+    assert_eq!(current["revision"], 5, "{rolled:#}");
+    assert_eq!(current["kind"], "rollback", "{rolled:#}");
+    assert_eq!(current["rolled_back_to"], 1, "{rolled:#}");
+    assert_eq!(current["shadow"]["target"], "credit:3", "{rolled:#}");
+    assert_eq!(current["settings"]["max_batch_size"], 8, "{rolled:#}");
+    assert_eq!(current["actor"], ACTOR, "{rolled:#}");
+
+    let history = server
+        .hangar(&["deployments", "history", "credit-api"])
+        .ok();
+    let rows = table_rows(&history.stdout);
+    assert_eq!(
+        rows[0],
+        ["REV", "WHEN", "WHO", "KIND", "ROUTES", "SHADOW", "MESSAGE"],
+        "{history:#?}"
+    );
+    let canary = "credit:1 80% → v1, credit:2 20% → v2";
+    let expected = [
+        [
+            "1",
+            ACTOR,
+            "deploy",
+            canary,
+            "credit:3 → v3",
+            "logreg as canary",
+        ],
+        [
+            "2",
+            ACTOR,
+            "promote",
+            "credit:2 100% → v2",
+            "credit:3 → v3",
+            "logreg wins",
+        ],
+        ["3", ACTOR, "rollback → 1", canary, "credit:3 → v3", "-"],
+        ["4", ACTOR, "deploy", "credit:2 100% → v2", "-", "-"],
+        [
+            "5",
+            ACTOR,
+            "rollback → 1",
+            canary,
+            "credit:3 → v3",
+            "back to the canary",
+        ],
+    ];
+    assert_eq!(rows.len(), expected.len() + 1, "{history:#?}");
+    for (row, want) in rows[1..].iter().zip(expected) {
+        // Skip WHEN (a time) between REV and WHO.
+        let got: Vec<&str> = std::iter::once(row[0].as_str())
+            .chain(row[2..].iter().map(String::as_str))
+            .collect();
+        assert_eq!(got, want, "{history:#?}");
+    }
+    let raw = server
+        .hangar(&["deployments", "history", "credit-api", "--output", "json"])
+        .ok()
+        .json();
+    let kinds: Vec<&str> = raw["revisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["deploy", "promote", "rollback", "deploy", "rollback"]
+    );
+
+    let past = server
+        .hangar(&["deployments", "show", "credit-api", "--revision", "2"])
+        .ok();
+    assert!(
+        past.stdout.contains("revision:    2 (promote)\n")
+            && past.stdout.contains("message:     logreg wins\n"),
+        "{past:#?}"
+    );
+
+    // Failures: the server's message on one line, exit code 1.
+    let err = server
+        .hangar(&["rollback", "credit-api", "--to", "99"])
+        .error_line();
+    assert!(err.contains("(HTTP 404)"), "{err}");
+    let err = server.hangar(&["deployments", "show", "nope"]).error_line();
+    assert!(err.contains("nope") && err.ends_with("(HTTP 404)"), "{err}");
+    let err = server
+        .hangar(&["deployments", "history", "nope"])
+        .error_line();
+    assert!(err.ends_with("(HTTP 404)"), "{err}");
+    let err = server
+        .hangar(&[
+            "deploy",
+            "credit-api",
+            "--model",
+            "credit:1",
+            "--canary",
+            "credit:1=10",
+        ])
+        .error_line();
+    assert!(
+        err.contains("twice") && err.ends_with("(HTTP 400)"),
+        "{err}"
+    );
+    let err = server
+        .hangar(&[
+            "deploy",
+            "credit-api",
+            "--model",
+            "credit:1",
+            "--shadow",
+            "credit:1",
+        ])
+        .error_line();
+    assert!(
+        err.contains("shadow") && err.ends_with("(HTTP 400)"),
+        "{err}"
+    );
+
+    // A malformed --canary is refused before any request: no new revision.
+    for (canary, needle) in [
+        ("credit:2", "MODEL:VERSION=PERCENT"),
+        ("credit:2=150", "from 1 to 99"),
+        ("credit=20", "MODEL:VERSION"),
+    ] {
+        let run = server.hangar(&[
+            "deploy",
+            "credit-api",
+            "--model",
+            "credit:1",
+            "--canary",
+            canary,
+        ]);
+        assert_eq!(run.code, Some(2), "{canary}: {run:#?}");
+        assert!(run.stdout.is_empty(), "{run:#?}");
+        assert!(
+            run.stderr.starts_with("error: ") && run.stderr.contains(needle),
+            "{canary}: {run:#?}"
+        );
+    }
+    let raw = server
+        .hangar(&["deployments", "history", "credit-api", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(raw["revisions"].as_array().unwrap().len(), 5, "{raw:#}");
+}
+
+#[test]
+fn no_deployments_yet_says_how_to_make_one() {
+    let server = Server::start();
+    let list = server.hangar(&["deployments", "list"]).ok();
+    assert!(list.stdout.contains("hangar deploy"), "{list:#?}");
+    let raw = server
+        .hangar(&["deployments", "list", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(raw, serde_json::json!({"deployments": []}));
+}
+
 #[test]
 fn uploads_over_the_servers_limit_say_so() {
     let server = Server::start_with(&["--max-upload-bytes", "100000"]);
@@ -560,6 +928,33 @@ fn usage_errors_exit_with_code_2() {
             "a.csv",
         ],
         &["deploy", "credit-api", "--model", "credit"],
+        &[
+            "deploy",
+            "credit-api",
+            "--model",
+            "credit:1",
+            "--canary",
+            "credit:2",
+        ],
+        &[
+            "deploy",
+            "credit-api",
+            "--model",
+            "credit:1",
+            "--canary",
+            "credit:2=0",
+        ],
+        &[
+            "deploy",
+            "credit-api",
+            "--model",
+            "credit:1",
+            "--max-batch-size",
+            "0",
+        ],
+        &["promote"],
+        &["rollback", "credit-api", "--to", "first"],
+        &["deployments", "history"],
         &["model", "push", "m.onnx", "--name", "Not Valid"],
         &["alias", "set", "credit", "production", "zero"],
         &["model", "list", "--output", "yaml"],
@@ -588,6 +983,51 @@ fn help_documents_every_command_with_examples() {
         "Examples:",
     ] {
         assert!(push.stdout.contains(needle), "{needle}: {push:#?}");
+    }
+    for needle in ["promote", "rollback", "deployments"] {
+        assert!(top.stdout.contains(needle), "{needle}: {top:#?}");
+    }
+    let deploy = hangar(None, &["deploy", "--help"]).ok();
+    for needle in [
+        "--model",
+        "--canary",
+        "MODEL:VERSION=PERCENT",
+        "--shadow",
+        "--message",
+        "--max-batch-size",
+        "--max-queue-delay-us",
+        "--queue-capacity",
+        "--timeout-ms",
+        "--max-concurrency",
+        "--guardrail-max-error-rate",
+        "--guardrail-max-p99-ms",
+        "--guardrail-window-secs",
+        "--guardrail-min-requests",
+        "--server",
+        "Examples:",
+    ] {
+        assert!(deploy.stdout.contains(needle), "{needle}: {deploy:#?}");
+    }
+    for (args, needles) in [
+        (
+            &["promote", "--help"][..],
+            &["--message", "canary", "Examples:"][..],
+        ),
+        (&["rollback", "--help"], &["--to", "--message", "Examples:"]),
+        (&["deployments", "--help"], &["list", "show", "history"]),
+        (
+            &["deployments", "show", "--help"],
+            &["--revision", "agree", "Examples:"],
+        ),
+        (
+            &["deployments", "history", "--help"],
+            &["rollback", "Examples:"],
+        ),
+    ] {
+        let help = hangar(None, args).ok();
+        for needle in needles {
+            assert!(help.stdout.contains(needle), "{args:?} {needle}: {help:#?}");
+        }
     }
     let predict = hangar(None, &["predict", "--help"]).ok();
     for needle in ["--json", "--csv", "instances"] {
