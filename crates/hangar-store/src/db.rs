@@ -51,6 +51,14 @@ pub struct AliasState {
     pub updated_by: String,
 }
 
+pub(crate) fn ts_pub(t: DateTime<Utc>) -> String {
+    ts(t)
+}
+
+pub(crate) fn parse_ts_pub(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    parse_ts(s)
+}
+
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
@@ -659,6 +667,10 @@ impl Db {
             return Err(StoreError::NotFound(format!("deployment '{name}'")));
         }
         Ok(())
+    }
+
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 
     pub async fn close(&self) {

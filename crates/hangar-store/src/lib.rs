@@ -6,9 +6,11 @@
 
 mod artifacts;
 mod db;
+mod monitoring;
 
 pub use artifacts::{ArtifactStore, StoredArtifact, Upload};
 pub use db::{AliasState, Db, NewVersion};
+pub use monitoring::{BaselineRecord, FeedbackKey, PredictionRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

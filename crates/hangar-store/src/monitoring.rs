@@ -1,0 +1,227 @@
+//! The monitoring tables: baselines and the prediction log (with feedback).
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::db::{parse_ts_pub as parse_ts, ts_pub as ts};
+use crate::{Db, StoreError};
+
+/// A version's baseline as stored: the CSV artifact and how to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaselineRecord {
+    pub model: String,
+    pub version: u32,
+    pub digest: String,
+    pub label_column: Option<String>,
+    pub categorical: Vec<String>,
+    pub rows: u64,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// One row of one prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionRecord {
+    pub deployment: String,
+    pub at: DateTime<Utc>,
+    pub request_id: String,
+    pub row: u32,
+    pub row_id: Option<String>,
+    pub revision: u32,
+    pub model: String,
+    pub version: u32,
+    /// JSON array of the row's feature values.
+    pub inputs: String,
+    /// JSON object of the row's outputs.
+    pub outputs: String,
+    pub score: Option<f64>,
+    pub predicted: Option<f64>,
+    /// JSON object of segment attribute values.
+    pub segments: String,
+    pub latency_us: u64,
+    pub purpose: Option<String>,
+    pub label: Option<f64>,
+}
+
+/// Which prediction a true outcome is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedbackKey {
+    RowId(String),
+    Request { request_id: String, row: u32 },
+}
+
+impl Db {
+    pub async fn put_baseline(&self, b: &BaselineRecord) -> Result<(), StoreError> {
+        let model_id: i64 = sqlx::query_scalar("SELECT id FROM models WHERE name = ?")
+            .bind(&b.model)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("model '{}'", b.model)))?;
+        sqlx::query(
+            "INSERT INTO baselines (model_id, version, digest, label_column, categorical, rows, created_at, created_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_id, version) DO UPDATE SET digest = excluded.digest, \
+             label_column = excluded.label_column, categorical = excluded.categorical, rows = excluded.rows, \
+             created_at = excluded.created_at, created_by = excluded.created_by",
+        )
+        .bind(model_id)
+        .bind(i64::from(b.version))
+        .bind(&b.digest)
+        .bind(&b.label_column)
+        .bind(serde_json::to_string(&b.categorical).unwrap_or_else(|_| "[]".into()))
+        .bind(b.rows as i64)
+        .bind(ts(b.created_at))
+        .bind(&b.created_by)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn get_baseline(&self, model: &str, version: u32) -> Result<BaselineRecord, StoreError> {
+        let row = sqlx::query(
+            "SELECT m.name AS model_name, b.version, b.digest, b.label_column, b.categorical, b.rows, b.created_at, \
+             b.created_by FROM baselines b JOIN models m ON m.id = b.model_id WHERE m.name = ? AND b.version = ?",
+        )
+        .bind(model)
+        .bind(i64::from(version))
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("baseline of version {version} of model '{model}'")))?;
+        Ok(BaselineRecord {
+            model: row.try_get("model_name")?,
+            version: row.try_get::<i64, _>("version")? as u32,
+            digest: row.try_get("digest")?,
+            label_column: row.try_get("label_column")?,
+            categorical: serde_json::from_str(&row.try_get::<String, _>("categorical")?)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+            rows: row.try_get::<i64, _>("rows")? as u64,
+            created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+            created_by: row.try_get("created_by")?,
+        })
+    }
+
+    /// Appends prediction rows in one transaction.
+    pub async fn insert_predictions(&self, rows: &[PredictionRecord]) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for r in rows {
+            sqlx::query(
+                "INSERT INTO predictions (deployment, at, request_id, row, row_id, revision, model, version, inputs, \
+                 outputs, score, predicted, segments, latency_us, purpose, label) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.deployment)
+            .bind(ts(r.at))
+            .bind(&r.request_id)
+            .bind(i64::from(r.row))
+            .bind(&r.row_id)
+            .bind(i64::from(r.revision))
+            .bind(&r.model)
+            .bind(i64::from(r.version))
+            .bind(&r.inputs)
+            .bind(&r.outputs)
+            .bind(r.score)
+            .bind(r.predicted)
+            .bind(&r.segments)
+            .bind(r.latency_us as i64)
+            .bind(&r.purpose)
+            .bind(r.label)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records true outcomes; returns the keys that matched no prediction.
+    pub async fn record_feedback(
+        &self,
+        deployment: &str,
+        items: &[(FeedbackKey, f64)],
+    ) -> Result<Vec<FeedbackKey>, StoreError> {
+        let now = ts(Utc::now());
+        let mut unknown = Vec::new();
+        let mut tx = self.pool().begin().await?;
+        for (key, label) in items {
+            let n = match key {
+                FeedbackKey::RowId(id) => {
+                    sqlx::query("UPDATE predictions SET label = ?, labeled_at = ? WHERE deployment = ? AND row_id = ?")
+                        .bind(label)
+                        .bind(&now)
+                        .bind(deployment)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?
+                }
+                FeedbackKey::Request { request_id, row } => {
+                    sqlx::query(
+                        "UPDATE predictions SET label = ?, labeled_at = ? WHERE deployment = ? AND request_id = ? AND row = ?",
+                    )
+                    .bind(label)
+                    .bind(&now)
+                    .bind(deployment)
+                    .bind(request_id)
+                    .bind(i64::from(*row))
+                    .execute(&mut *tx)
+                    .await?
+                }
+            }
+            .rows_affected();
+            if n == 0 {
+                unknown.push(key.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(unknown)
+    }
+
+    /// The prediction rows of a deployment in `[from, to)`, oldest first.
+    pub async fn predictions(
+        &self,
+        deployment: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<PredictionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT deployment, at, request_id, row, row_id, revision, model, version, inputs, outputs, score, \
+             predicted, segments, latency_us, purpose, label FROM predictions \
+             WHERE deployment = ? AND at >= ? AND at < ? ORDER BY at, id LIMIT ?",
+        )
+        .bind(deployment)
+        .bind(ts(from))
+        .bind(ts(to))
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PredictionRecord {
+                    deployment: r.try_get("deployment")?,
+                    at: parse_ts(&r.try_get::<String, _>("at")?)?,
+                    request_id: r.try_get("request_id")?,
+                    row: r.try_get::<i64, _>("row")? as u32,
+                    row_id: r.try_get("row_id")?,
+                    revision: r.try_get::<i64, _>("revision")? as u32,
+                    model: r.try_get("model")?,
+                    version: r.try_get::<i64, _>("version")? as u32,
+                    inputs: r.try_get("inputs")?,
+                    outputs: r.try_get("outputs")?,
+                    score: r.try_get("score")?,
+                    predicted: r.try_get("predicted")?,
+                    segments: r.try_get("segments")?,
+                    latency_us: r.try_get::<i64, _>("latency_us")? as u64,
+                    purpose: r.try_get("purpose")?,
+                    label: r.try_get("label")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes prediction rows older than `before`; returns how many.
+    pub async fn prune_predictions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM predictions WHERE at < ?")
+            .bind(ts(before))
+            .execute(self.pool())
+            .await?
+            .rows_affected())
+    }
+}
