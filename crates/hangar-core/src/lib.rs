@@ -6,6 +6,7 @@
 
 pub mod features;
 pub mod model;
+pub mod monitor;
 pub mod name;
 pub mod routing;
 pub mod signature;
