@@ -51,7 +51,13 @@ pub fn category_key(v: f64) -> String {
 }
 
 fn column(name: &str, kind: ColumnKind, values: Vec<f64>) -> Result<BaselineColumn, StatsError> {
-    let categories = CategoryCounts::from_values(values.iter().map(|v| category_key(*v)).collect::<Vec<_>>().iter());
+    let categories = CategoryCounts::from_values(
+        values
+            .iter()
+            .map(|v| category_key(*v))
+            .collect::<Vec<_>>()
+            .iter(),
+    );
     let sample = SortedSample::new(values)?;
     Ok(BaselineColumn {
         name: name.to_string(),
@@ -90,7 +96,9 @@ impl BaselineProfile {
         };
         Ok(BaselineProfile {
             rows,
-            label_rate: labels.as_ref().map(|y| y.iter().filter(|&&t| t).count() as f64 / y.len().max(1) as f64),
+            label_rate: labels
+                .as_ref()
+                .map(|y| y.iter().filter(|&&t| t).count() as f64 / y.len().max(1) as f64),
             features,
             score,
             performance,
@@ -136,7 +144,13 @@ fn column_report(base: &BaselineColumn, current: &[f64]) -> Result<ColumnReport,
             }
         }
         ColumnKind::Categorical => {
-            let counts = CategoryCounts::from_values(current.iter().map(|v| category_key(*v)).collect::<Vec<_>>().iter());
+            let counts = CategoryCounts::from_values(
+                current
+                    .iter()
+                    .map(|v| category_key(*v))
+                    .collect::<Vec<_>>()
+                    .iter(),
+            );
             let d = categorical_drift(&base.categories, &counts)?;
             ColumnReport {
                 kind: base.kind,
@@ -184,7 +198,10 @@ pub struct WindowReport {
 /// Every figure of a window against a baseline. Columns that cannot be
 /// computed (e.g. an empty window) are left out rather than failing the report.
 pub fn window_report(baseline: &BaselineProfile, rows: &WindowRows) -> WindowReport {
-    let n = rows.scores.len().max(rows.features.values().map(Vec::len).max().unwrap_or(0));
+    let n = rows
+        .scores
+        .len()
+        .max(rows.features.values().map(Vec::len).max().unwrap_or(0));
     let mut features = BTreeMap::new();
     let mut verdicts = Vec::new();
     for base in &baseline.features {
@@ -203,11 +220,16 @@ pub fn window_report(baseline: &BaselineProfile, rows: &WindowRows) -> WindowRep
         }
     }
     // Labelled rows only.
-    let labelled: Vec<usize> = (0..rows.labels.len()).filter(|&i| rows.labels[i].is_some()).collect();
+    let labelled: Vec<usize> = (0..rows.labels.len())
+        .filter(|&i| rows.labels[i].is_some())
+        .collect();
     let performance = if labelled.is_empty() || rows.scores.len() != rows.labels.len() {
         None
     } else {
-        let y: Vec<bool> = labelled.iter().map(|&i| rows.labels[i].unwrap_or(false)).collect();
+        let y: Vec<bool> = labelled
+            .iter()
+            .map(|&i| rows.labels[i].unwrap_or(false))
+            .collect();
         let pred: Vec<bool> = labelled.iter().map(|&i| rows.predicted[i]).collect();
         let p1: Vec<f64> = labelled.iter().map(|&i| rows.scores[i]).collect();
         binary_classification_metrics(&y, &pred, &p1).ok()
@@ -217,7 +239,10 @@ pub fn window_report(baseline: &BaselineProfile, rows: &WindowRows) -> WindowRep
         let mut groups: BTreeMap<String, ConfusionMatrix> = BTreeMap::new();
         for &i in &labelled {
             if let (Some(g), Some(Some(y))) = (values.get(i), rows.labels.get(i)) {
-                groups.entry(g.clone()).or_default().record(*y, rows.predicted[i]);
+                groups
+                    .entry(g.clone())
+                    .or_default()
+                    .record(*y, rows.predicted[i]);
             }
         }
         if let Ok(r) = crate::stats::fairness::fairness_from_confusion(&groups) {
@@ -238,5 +263,141 @@ pub fn window_report(baseline: &BaselineProfile, rows: &WindowRows) -> WindowRep
         performance,
         fairness,
         estimated_performance,
+    }
+}
+
+/// Per row: the model's score (probability of class 1: column 1 of a
+/// `[N, 2]` `probabilities` output, or a `[N]`/`[N, 1]` float output) and its
+/// label (the `label` output, else the first integer `[N]` output).
+pub fn scores_and_labels(
+    outputs: &[crate::Tensor],
+    rows: usize,
+) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
+    use crate::TensorData;
+    let as_f64 = |t: &crate::Tensor, i: usize| -> Option<f64> {
+        match &t.data {
+            TensorData::Fp32(v) => v.get(i).map(|x| f64::from(*x)),
+            TensorData::Fp64(v) => v.get(i).copied(),
+            TensorData::Int64(v) => v.get(i).map(|x| *x as f64),
+            TensorData::Int32(v) => v.get(i).map(|x| f64::from(*x)),
+            TensorData::Bool(v) => v.get(i).map(|x| f64::from(u8::from(*x))),
+            _ => None,
+        }
+    };
+    let is_float = |t: &&crate::Tensor| matches!(t.data, TensorData::Fp32(_) | TensorData::Fp64(_));
+    let is_int = |t: &&crate::Tensor| {
+        matches!(
+            t.data,
+            TensorData::Int64(_) | TensorData::Int32(_) | TensorData::Bool(_)
+        )
+    };
+    let score_t = outputs
+        .iter()
+        .find(|t| t.name == "probabilities" && is_float(t))
+        .or_else(|| outputs.iter().find(is_float));
+    let label_t = outputs
+        .iter()
+        .find(|t| t.name == "label" && is_int(t))
+        .or_else(|| outputs.iter().find(|t| is_int(t) && t.shape.len() == 1));
+    let scores = (0..rows)
+        .map(|i| {
+            let t = score_t?;
+            match t.shape.as_slice() {
+                [n, 2] if *n == rows => as_f64(t, i * 2 + 1),
+                [n, 1] | [n] if *n == rows => as_f64(t, i),
+                _ => None,
+            }
+        })
+        .collect();
+    let labels = (0..rows)
+        .map(|i| {
+            let t = label_t?;
+            (t.shape.first() == Some(&rows))
+                .then(|| as_f64(t, i))
+                .flatten()
+        })
+        .collect();
+    (scores, labels)
+}
+
+/// The rows of a 2-D numeric tensor as f64 values.
+pub fn tensor_rows(t: &crate::Tensor) -> Option<Vec<Vec<f64>>> {
+    use crate::TensorData;
+    let [rows, cols] = t.shape.as_slice() else {
+        return None;
+    };
+    let flat: Vec<f64> = match &t.data {
+        TensorData::Fp32(v) => v.iter().map(|x| f64::from(*x)).collect(),
+        TensorData::Fp64(v) => v.clone(),
+        TensorData::Int64(v) => v.iter().map(|x| *x as f64).collect(),
+        TensorData::Int32(v) => v.iter().map(|x| f64::from(*x)).collect(),
+        _ => return None,
+    };
+    Some(
+        (0..*rows)
+            .map(|r| flat[r * cols..(r + 1) * cols].to_vec())
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Tensor, TensorData};
+
+    #[test]
+    fn scores_come_from_class_one_and_labels_from_the_label_output() {
+        let outputs = vec![
+            Tensor::new("label", vec![2], TensorData::Int64(vec![1, 0])).unwrap(),
+            Tensor::new(
+                "probabilities",
+                vec![2, 2],
+                TensorData::Fp32(vec![0.25, 0.75, 0.5, 0.5]),
+            )
+            .unwrap(),
+        ];
+        let (s, l) = scores_and_labels(&outputs, 2);
+        assert_eq!(s, vec![Some(0.75), Some(0.5)]);
+        assert_eq!(l, vec![Some(1.0), Some(0.0)]);
+        let (s, l) = scores_and_labels(&[], 2);
+        assert_eq!((s, l), (vec![None, None], vec![None, None]));
+    }
+
+    #[test]
+    fn a_window_like_its_baseline_does_not_drift() {
+        let values: Vec<f64> = (0..2000).map(|i| f64::from(i % 97)).collect();
+        let cats: Vec<f64> = (0..2000).map(|i| f64::from(i % 3)).collect();
+        let p1: Vec<f64> = (0..2000).map(|i| f64::from(i % 100) / 100.0).collect();
+        let pred: Vec<bool> = p1.iter().map(|p| *p > 0.5).collect();
+        let labels: Vec<bool> = (0..2000).map(|i| i % 2 == 0).collect();
+        let baseline = BaselineProfile::build(
+            vec![
+                ("x".into(), ColumnKind::Numerical, values.clone()),
+                ("c".into(), ColumnKind::Categorical, cats.clone()),
+            ],
+            Some((p1.clone(), pred.clone())),
+            Some(labels.clone()),
+        )
+        .unwrap();
+        let rows = WindowRows {
+            features: BTreeMap::from([("x".to_string(), values), ("c".to_string(), cats)]),
+            scores: p1,
+            predicted: pred,
+            labels: labels.iter().map(|l| Some(*l)).collect(),
+            segments: BTreeMap::from([(
+                "g".to_string(),
+                (0..2000).map(|i| (i % 2).to_string()).collect(),
+            )]),
+        };
+        let r = window_report(&baseline, &rows);
+        assert_eq!((r.rows, r.labeled_rows), (2000, 2000));
+        assert_eq!(r.features["x"].psi, 0.0);
+        assert!(!r.features["x"].verdict.drifted);
+        assert_eq!(r.features["c"].chi2_statistic, Some(0.0));
+        assert_eq!(r.drift_share, Some(0.0));
+        assert_eq!(r.dataset_drifted, Some(false));
+        assert!(r.performance.is_some());
+        assert_eq!(r.fairness["g"].by_group.len(), 2);
+        assert!(r.estimated_performance.is_some());
     }
 }

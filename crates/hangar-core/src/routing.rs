@@ -98,6 +98,13 @@ pub struct DeploymentSettings {
     /// Requests one deployment may have in flight at once.
     pub max_concurrency: Option<u32>,
     pub guardrails: Guardrails,
+    /// Segment attributes (e.g. a sensitive attribute) that arrive with each
+    /// request, are recorded, and are never fed to the model.
+    pub segments: Vec<String>,
+    /// The request field that identifies a row, for feedback by row id.
+    pub row_id: Option<String>,
+    /// Whether predictions are recorded in the prediction log.
+    pub log_predictions: bool,
 }
 
 impl Default for DeploymentSettings {
@@ -109,6 +116,9 @@ impl Default for DeploymentSettings {
             timeout_ms: None,
             max_concurrency: None,
             guardrails: Guardrails::default(),
+            segments: Vec::new(),
+            row_id: None,
+            log_predictions: true,
         }
     }
 }
@@ -227,6 +237,17 @@ pub fn validate_settings(s: &DeploymentSettings) -> Result<(), RoutingError> {
     }
     if s.timeout_ms == Some(0) || s.max_concurrency == Some(0) {
         return bad("timeout_ms and max_concurrency must be at least 1 when set");
+    }
+    if s.segments.len() > 16 {
+        return bad("at most 16 segment attributes");
+    }
+    for name in s.segments.iter().chain(&s.row_id) {
+        if name.is_empty() || name.len() > 128 {
+            return bad("segment and row-id field names must be 1 to 128 characters");
+        }
+    }
+    if s.row_id.as_ref().is_some_and(|r| s.segments.contains(r)) {
+        return bad("the row-id field cannot also be a segment attribute");
     }
     let g = &s.guardrails;
     if g.max_error_rate.is_some_and(|r| !(0.0..=1.0).contains(&r)) {

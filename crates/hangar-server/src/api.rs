@@ -85,7 +85,7 @@ async fn openapi() -> Response {
 
 /// Who is making the change. Until authentication lands this is what the
 /// client says (`X-Hangar-Actor`), recorded as given.
-fn actor(headers: &HeaderMap) -> String {
+pub(crate) fn actor(headers: &HeaderMap) -> String {
     headers
         .get("x-hangar-actor")
         .and_then(|v| v.to_str().ok())
@@ -291,6 +291,14 @@ struct SettingsWire {
     max_concurrency: Option<u32>,
     #[serde(default)]
     guardrails: Option<GuardrailsWire>,
+    /// Segment attributes recorded with each prediction (never fed to the model).
+    #[serde(default)]
+    segments: Option<Vec<String>>,
+    /// The request field identifying a row, for feedback by row id.
+    #[serde(default)]
+    row_id: Option<String>,
+    #[serde(default)]
+    log_predictions: Option<bool>,
 }
 
 fn settings_out(s: &DeploymentSettings) -> SettingsWire {
@@ -306,6 +314,9 @@ fn settings_out(s: &DeploymentSettings) -> SettingsWire {
             window_secs: Some(s.guardrails.window_secs),
             min_requests: Some(s.guardrails.min_requests),
         }),
+        segments: Some(s.segments.clone()),
+        row_id: s.row_id.clone(),
+        log_predictions: Some(s.log_predictions),
     }
 }
 
@@ -325,6 +336,15 @@ impl SettingsWire {
         }
         if self.max_concurrency.is_some() {
             s.max_concurrency = self.max_concurrency;
+        }
+        if let Some(segments) = self.segments {
+            s.segments = segments;
+        }
+        if self.row_id.is_some() {
+            s.row_id = self.row_id.filter(|r| !r.is_empty());
+        }
+        if let Some(log) = self.log_predictions {
+            s.log_predictions = log;
         }
         if let Some(g) = self.guardrails {
             if g.max_error_rate.is_some() {
@@ -616,7 +636,7 @@ async fn list_versions(
     Ok(Json(serde_json::json!({ "versions": versions })))
 }
 
-fn version_number(raw: &str) -> Result<u32, ApiError> {
+pub(crate) fn version_number(raw: &str) -> Result<u32, ApiError> {
     raw.parse::<u32>().ok().filter(|&v| v > 0).ok_or_else(|| {
         ApiError::bad_request(format!(
             "invalid version {:?}: versions are numbers 1, 2, 3…",
@@ -806,7 +826,7 @@ struct AtQuery {
     at: Option<String>,
 }
 
-fn parse_time(raw: &str) -> Result<DateTime<Utc>, ApiError> {
+pub(crate) fn parse_time(raw: &str) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Ok(t.with_timezone(&Utc));
     }

@@ -6,9 +6,13 @@
 //! on the dedicated pool (`hangar-runtime`).
 
 mod api;
+mod api_monitoring;
 mod batch;
 mod error;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod metrics;
+mod monitoring;
 mod serving;
 mod state;
 mod v2;
@@ -93,11 +97,14 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         metrics.clone(),
         config.model_memory,
     ));
+    let log = monitoring::PredictionLog::start(db.clone(), 4096, metrics.clone());
     let state = AppState(Arc::new(state::Inner {
         db,
         artifacts,
         pool,
         serving: serving.clone(),
+        log,
+        baselines: monitoring::Baselines::default(),
         metrics,
         limits: config.limits.clone(),
     }));
@@ -137,6 +144,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(v2::routes())
         .merge(api::routes())
+        .merge(api_monitoring::routes())
         .route("/metrics", axum::routing::get(metrics_text))
         .fallback(not_found)
         .with_state(state)
@@ -166,6 +174,19 @@ pub async fn serve(
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Serves the Open Inference Protocol's gRPC service
+/// (`inference.GRPCInferenceService`) on its own listener until `shutdown`
+/// resolves, then lets in-flight calls finish. Same state, semantics, limits
+/// and errors as the HTTP routes.
+#[cfg(feature = "grpc")]
+pub async fn serve_grpc(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    grpc::serve(listener, state, shutdown).await
 }
 
 /// A model bundled with the binary, deployed by `hangar serve --example`.

@@ -106,6 +106,7 @@ pub struct Metrics {
     shadow_compared: Family<DeploymentLabels, Counter>,
     loaded_models: Gauge,
     model_memory: Family<ModelLabels, Gauge>,
+    log_dropped: Counter,
     stats: Mutex<HashMap<(String, u32), Arc<VersionStats>>>,
 }
 
@@ -194,7 +195,14 @@ impl Metrics {
             "Approximate memory of each loaded model version",
             model_memory.clone(),
         );
+        let log_dropped = Counter::default();
+        registry.register(
+            "prediction_log_dropped",
+            "Prediction rows dropped because the prediction log's buffer was full",
+            log_dropped.clone(),
+        );
         Metrics {
+            log_dropped,
             registry,
             requests,
             latency,
@@ -321,6 +329,11 @@ impl Metrics {
                 deployment: deployment.to_string(),
             })
             .inc();
+    }
+
+    pub fn record_log_dropped(&self, rows: u64) {
+        tracing::warn!(rows, "prediction log buffer full: rows dropped");
+        self.log_dropped.inc_by(rows);
     }
 
     pub fn record_shadow_compared(&self, deployment: &str) {

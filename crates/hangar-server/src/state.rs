@@ -6,6 +6,7 @@ use hangar_runtime::InferencePool;
 use hangar_store::{ArtifactStore, Db};
 
 use crate::metrics::Metrics;
+use crate::monitoring::{Baselines, PredictionLog};
 use crate::serving::Serving;
 
 /// Size limits that protect the server from oversized input.
@@ -35,6 +36,8 @@ pub struct Inner {
     pub pool: InferencePool,
     pub serving: Arc<Serving>,
     pub metrics: Arc<Metrics>,
+    pub log: PredictionLog,
+    pub baselines: Baselines,
     pub limits: Limits,
 }
 

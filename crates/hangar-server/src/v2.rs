@@ -1,6 +1,7 @@
 //! The Open Inference Protocol V2 over HTTP: health, server and model
 //! metadata, readiness and inference. `{name}` is a deployment name.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -309,7 +310,147 @@ fn exec_error(state: &AppState, deployment: &str, version: u32, e: ExecError) ->
 }
 
 /// Routes, checks and runs one call, recording it in the metrics.
+#[cfg_attr(not(feature = "grpc"), allow(dead_code))]
 pub async fn infer_call(state: &AppState, call: InferCall) -> Result<InferAnswer, ApiError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    infer_call_with_id(state, call, &id).await
+}
+
+/// Splits segment attributes and the row id out of a call's inputs: they
+/// are recorded, never fed to the model.
+fn split_extras(
+    inputs: CallInputs,
+    names: &[&String],
+) -> Result<(CallInputs, BTreeMap<String, Vec<String>>), ApiError> {
+    let mut extras: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    if names.is_empty() {
+        return Ok((inputs, extras));
+    }
+    Ok(match inputs {
+        CallInputs::Tensors(tensors) => {
+            let (extra, model): (Vec<Tensor>, Vec<Tensor>) = tensors
+                .into_iter()
+                .partition(|t| names.iter().any(|n| **n == t.name));
+            let rows = model.first().map_or(0, Tensor::rows);
+            for t in extra {
+                if t.rows() != rows || t.data.len() != rows {
+                    return Err(ApiError::bad_request(format!(
+                        "'{}' must hold one value per row ({rows} rows), shape [{rows}] or [{rows}, 1]; got {:?}",
+                        t.name, t.shape
+                    )));
+                }
+                let values = (0..rows)
+                    .map(|i| crate::monitoring::text_of(&t, i).unwrap_or_default())
+                    .collect();
+                extras.insert(t.name.clone(), values);
+            }
+            (CallInputs::Tensors(model), extras)
+        }
+        CallInputs::Instances(rows) => {
+            for n in names {
+                extras.insert((*n).clone(), vec![String::new(); rows.len()]);
+            }
+            let rows = rows
+                .into_iter()
+                .enumerate()
+                .map(|(i, row)| {
+                    row.into_iter()
+                        .filter_map(|(k, v)| match extras.get_mut(&k) {
+                            Some(col) => {
+                                col[i] = match v {
+                                    hangar_core::tensor::Scalar::Str(s) => s,
+                                    hangar_core::tensor::Scalar::Int(x) => x.to_string(),
+                                    hangar_core::tensor::Scalar::UInt(x) => x.to_string(),
+                                    hangar_core::tensor::Scalar::Float(x) => {
+                                        hangar_core::monitor::category_key(x)
+                                    }
+                                    hangar_core::tensor::Scalar::Bool(x) => x.to_string(),
+                                };
+                                None
+                            }
+                            None => Some((k, v)),
+                        })
+                        .collect()
+                })
+                .collect();
+            (CallInputs::Instances(rows), extras)
+        }
+    })
+}
+
+/// One prediction's rows for the prediction log.
+#[allow(clippy::too_many_arguments)]
+fn prediction_records(
+    deployment: &str,
+    revision: u32,
+    target: &LoadedVersion,
+    request_id: &str,
+    inputs: &[Tensor],
+    outputs: &[Tensor],
+    extras: &BTreeMap<String, Vec<String>>,
+    row_id_field: Option<&String>,
+    latency: Duration,
+) -> Vec<hangar_store::PredictionRecord> {
+    let rows = inputs.first().map_or(0, Tensor::rows);
+    let features = match inputs {
+        [one] => hangar_core::monitor::tensor_rows(one),
+        _ => None,
+    };
+    let (scores, labels) = hangar_core::monitor::scores_and_labels(outputs, rows);
+    let split: Vec<Option<Vec<Tensor>>> = outputs
+        .iter()
+        .map(|t| t.split_rows(&vec![1; rows]))
+        .collect();
+    let at = chrono::Utc::now();
+    (0..rows)
+        .map(|i| {
+            let mut out = serde_json::Map::new();
+            for (t, pieces) in outputs.iter().zip(&split) {
+                if let Some(p) = pieces.as_ref().and_then(|p| p.get(i)) {
+                    let v = serde_json::to_value(wire::data_value(&p.data)).unwrap_or_default();
+                    out.insert(t.name.clone(), v);
+                }
+            }
+            let segments: BTreeMap<&String, &String> = extras
+                .iter()
+                .filter(|(k, _)| Some(*k) != row_id_field)
+                .filter_map(|(k, v)| v.get(i).map(|x| (k, x)))
+                .collect();
+            hangar_store::PredictionRecord {
+                deployment: deployment.to_string(),
+                at,
+                request_id: request_id.to_string(),
+                row: i as u32,
+                row_id: row_id_field
+                    .and_then(|f| extras.get(f))
+                    .and_then(|v| v.get(i))
+                    .filter(|s| !s.is_empty())
+                    .cloned(),
+                revision,
+                model: target.model.clone(),
+                version: target.version,
+                inputs: features.as_ref().and_then(|f| f.get(i)).map_or_else(
+                    || "[]".to_string(),
+                    |r| serde_json::to_string(r).unwrap_or_default(),
+                ),
+                outputs: serde_json::Value::Object(out).to_string(),
+                score: scores[i],
+                predicted: labels[i],
+                segments: serde_json::to_string(&segments).unwrap_or_else(|_| "{}".into()),
+                latency_us: latency.as_micros() as u64,
+                purpose: None,
+                label: None,
+            }
+        })
+        .collect()
+}
+
+/// [`infer_call`] with the caller's request id, which the prediction log records.
+pub async fn infer_call_with_id(
+    state: &AppState,
+    call: InferCall,
+    request_id: &str,
+) -> Result<InferAnswer, ApiError> {
     let started = Instant::now();
     let name = call.deployment;
     let d = deployment(state, &name)?;
@@ -328,8 +469,15 @@ pub async fn infer_call(state: &AppState, call: InferCall) -> Result<InferAnswer
         (None, Some(r)) => r.version.clone(),
         (None, None) => d.routes[0].version.clone(),
     };
+    let settings = &d.revision.settings;
+    let extra_names: Vec<&String> = settings
+        .segments
+        .iter()
+        .chain(settings.row_id.iter())
+        .collect();
     let result = async {
-        let inputs = match call.inputs {
+        let (call_inputs, extras) = split_extras(call.inputs, &extra_names)?;
+        let inputs = match call_inputs {
             CallInputs::Tensors(t) => t,
             CallInputs::Instances(rows) => {
                 vec![
@@ -361,6 +509,7 @@ pub async fn infer_call(state: &AppState, call: InferCall) -> Result<InferAnswer
             .or(d.revision.settings.timeout_ms)
             .map(|ms| Instant::now() + Duration::from_millis(ms));
         let shadow_copy = (d.shadow.is_some() && route.is_some()).then(|| inputs.clone());
+        let logged_inputs = settings.log_predictions.then(|| inputs.clone());
         let executed = match route {
             Some(r) => {
                 let submit = r.batcher.submit(inputs, call.outputs.clone(), deadline);
@@ -405,6 +554,19 @@ pub async fn infer_call(state: &AppState, call: InferCall) -> Result<InferAnswer
         );
         if let Some(inputs) = shadow_copy {
             d.offer_shadow(&state.metrics, inputs, executed.outputs.clone());
+        }
+        if let Some(inputs) = logged_inputs {
+            state.log.record(prediction_records(
+                &name,
+                d.revision.number,
+                &target,
+                request_id,
+                &inputs,
+                &executed.outputs,
+                &extras,
+                settings.row_id.as_ref(),
+                started.elapsed(),
+            ));
         }
         Ok::<_, ApiError>(executed)
     }
@@ -535,8 +697,10 @@ async fn run_inference(
     let body = read_body(&state, body).await.map_err(v2_error)?;
     let (call, plan, id) =
         decode_http(&state, name.clone(), version, &headers, &body).map_err(v2_error)?;
-    let answer = infer_call(&state, call).await.map_err(v2_error)?;
     let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let answer = infer_call_with_id(&state, call, &id)
+        .await
+        .map_err(v2_error)?;
     let encoded = wire::encode_response(&name, answer.version, &id, &answer.outputs, &plan);
     let mut response = Response::new(Body::from(encoded.body));
     let h = response.headers_mut();

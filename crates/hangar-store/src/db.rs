@@ -741,6 +741,9 @@ struct StoredSettings {
     timeout_ms: Option<u64>,
     max_concurrency: Option<u32>,
     guardrails: StoredGuardrails,
+    segments: Vec<String>,
+    row_id: Option<String>,
+    log_predictions: bool,
 }
 
 impl Default for StoredSettings {
@@ -753,6 +756,9 @@ impl Default for StoredSettings {
             timeout_ms: d.timeout_ms,
             max_concurrency: d.max_concurrency,
             guardrails: StoredGuardrails::default(),
+            segments: d.segments,
+            row_id: d.row_id,
+            log_predictions: d.log_predictions,
         }
     }
 }
@@ -829,6 +835,9 @@ fn settings_to_json(s: &DeploymentSettings) -> String {
             window_secs: s.guardrails.window_secs,
             min_requests: s.guardrails.min_requests,
         },
+        segments: s.segments.clone(),
+        row_id: s.row_id.clone(),
+        log_predictions: s.log_predictions,
     })
 }
 
@@ -846,6 +855,9 @@ fn settings_from_json(s: &str) -> Result<DeploymentSettings, StoreError> {
             window_secs: st.guardrails.window_secs,
             min_requests: st.guardrails.min_requests,
         },
+        segments: st.segments,
+        row_id: st.row_id,
+        log_predictions: st.log_predictions,
     })
 }
 

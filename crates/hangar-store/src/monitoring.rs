@@ -76,7 +76,11 @@ impl Db {
         Ok(())
     }
 
-    pub async fn get_baseline(&self, model: &str, version: u32) -> Result<BaselineRecord, StoreError> {
+    pub async fn get_baseline(
+        &self,
+        model: &str,
+        version: u32,
+    ) -> Result<BaselineRecord, StoreError> {
         let row = sqlx::query(
             "SELECT m.name AS model_name, b.version, b.digest, b.label_column, b.categorical, b.rows, b.created_at, \
              b.created_by FROM baselines b JOIN models m ON m.id = b.model_id WHERE m.name = ? AND b.version = ?",

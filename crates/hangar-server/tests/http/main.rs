@@ -3,6 +3,7 @@
 
 mod common;
 mod deployments;
+mod monitoring;
 mod registry;
 mod rollouts;
 mod v2;

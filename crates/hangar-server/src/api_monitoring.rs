@@ -1,0 +1,572 @@
+//! The monitoring API: baselines, feedback, window reports and the
+//! prediction export.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
+use hangar_core::monitor::{ColumnReport, WindowReport};
+use hangar_core::stats::evidently::ColumnKind;
+use hangar_store::{BaselineRecord, FeedbackKey};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{actor, parse_time, version_number};
+use crate::error::ApiError;
+use crate::monitoring;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/v1/models/{model}/versions/{version}/baseline",
+            get(get_baseline)
+                .put(put_baseline)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/v1/deployments/{name}/feedback",
+            post(feedback).layer(DefaultBodyLimit::max(64 << 20)),
+        )
+        .route(
+            "/api/v1/deployments/{name}/monitoring",
+            get(monitoring_report),
+        )
+        .route("/api/v1/deployments/{name}/predictions", get(export))
+}
+
+#[derive(Deserialize)]
+struct BaselineQuery {
+    label_column: Option<String>,
+    /// Comma-separated names of categorical features.
+    categorical: Option<String>,
+}
+
+fn baseline_out(b: &BaselineRecord, profile: &hangar_core::monitor::BaselineProfile) -> Value {
+    json!({
+        "model": b.model,
+        "version": b.version,
+        "digest": b.digest,
+        "rows": b.rows,
+        "label_column": b.label_column,
+        "features": profile.features.iter().map(|f| json!({
+            "name": f.name,
+            "kind": kind_name(f.kind),
+            "bin_cuts": f.numeric.edges.cuts(),
+            "mean": f.numeric.mean,
+        })).collect::<Vec<_>>(),
+        "label_rate": profile.label_rate,
+        "calibrated": profile.calibrated,
+        "performance": profile.performance.as_ref().map(performance_json),
+        "created_at": b.created_at,
+        "created_by": b.created_by,
+    })
+}
+
+fn kind_name(k: ColumnKind) -> &'static str {
+    match k {
+        ColumnKind::Numerical => "numeric",
+        ColumnKind::Categorical => "categorical",
+    }
+}
+
+/// Uploads a version's baseline (its training data as CSV; streamed,
+/// size-limited), profiles it and keeps it.
+async fn put_baseline(
+    State(state): State<AppState>,
+    Path((model, version)): Path<(String, String)>,
+    Query(q): Query<BaselineQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let v = state
+        .db
+        .get_version(&model, version_number(&version)?)
+        .await?;
+    let features = v.feature_names.clone().ok_or_else(|| {
+        ApiError::bad_request("this version has no feature names; push it with --features so baseline columns can be matched")
+    })?;
+    let categorical: Vec<String> = q
+        .categorical
+        .as_deref()
+        .map(|c| {
+            c.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut upload = state.artifacts.begin(state.limits.max_upload_bytes).await?;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("could not read the upload: {e}")))?;
+        upload.write(&chunk).await?;
+    }
+    let artifact = upload.finish().await?;
+    let bytes = state.artifacts.read_verified(&artifact.digest).await?;
+    let loaded = state.serving.load(&v).await?;
+    let label = q.label_column.clone();
+    let cats = categorical.clone();
+    let profile = tokio::task::spawn_blocking(move || {
+        let data = monitoring::parse_baseline(&bytes, &features, &cats, label.as_deref())?;
+        monitoring::profile(&loaded, data)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let record = BaselineRecord {
+        model: v.model.clone(),
+        version: v.version,
+        digest: artifact.digest,
+        label_column: q.label_column,
+        categorical,
+        rows: profile.rows as u64,
+        created_at: Utc::now(),
+        created_by: actor(&headers),
+    };
+    state.db.put_baseline(&record).await?;
+    let out = baseline_out(&record, &profile);
+    state.baselines.put(&v.model, v.version, Arc::new(profile));
+    tracing::info!(model = %v.model, version = v.version, rows = record.rows, "baseline profiled");
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// The profile of a version's baseline, built from its stored CSV on first use.
+async fn baseline_profile(
+    state: &AppState,
+    model: &str,
+    version: u32,
+) -> Result<(BaselineRecord, Arc<hangar_core::monitor::BaselineProfile>), ApiError> {
+    let record = match state.db.get_baseline(model, version).await {
+        Ok(r) => r,
+        Err(hangar_store::StoreError::NotFound(_)) => {
+            return Err(monitoring::missing_baseline(model, version))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(p) = state.baselines.get(model, version) {
+        return Ok((record, p));
+    }
+    let v = state.db.get_version(model, version).await?;
+    let features = v.feature_names.clone().unwrap_or_default();
+    let bytes = state.artifacts.read_verified(&record.digest).await?;
+    let loaded = state.serving.load(&v).await?;
+    let (cats, label) = (record.categorical.clone(), record.label_column.clone());
+    let profile = tokio::task::spawn_blocking(move || {
+        let data = monitoring::parse_baseline(&bytes, &features, &cats, label.as_deref())?;
+        monitoring::profile(&loaded, data)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let profile = Arc::new(profile);
+    state.baselines.put(model, version, profile.clone());
+    Ok((record, profile))
+}
+
+async fn get_baseline(
+    State(state): State<AppState>,
+    Path((model, version)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let (record, profile) = baseline_profile(&state, &model, version_number(&version)?).await?;
+    Ok(Json(baseline_out(&record, &profile)))
+}
+
+// ---- feedback -------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackItem {
+    #[serde(default)]
+    row_id: Option<Value>,
+    #[serde(default)]
+    request_id: Option<String>,
+    #[serde(default)]
+    row: Option<u32>,
+    label: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackBody {
+    feedback: Vec<FeedbackItem>,
+}
+
+fn key_of(item: FeedbackItem, i: usize) -> Result<(FeedbackKey, f64), ApiError> {
+    if !item.label.is_finite() {
+        return Err(ApiError::bad_request(format!(
+            "feedback {i}: label must be a number"
+        )));
+    }
+    let key = match (item.row_id, item.request_id, item.row) {
+        (Some(id), None, None) => FeedbackKey::RowId(match id {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "feedback {i}: row_id must be a string or number"
+                )))
+            }
+        }),
+        (None, Some(request_id), row) => FeedbackKey::Request {
+            request_id,
+            row: row.unwrap_or(0),
+        },
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "feedback {i}: give either row_id, or request_id (and row)"
+            )))
+        }
+    };
+    Ok((key, item.label))
+}
+
+fn key_json(k: &FeedbackKey) -> Value {
+    match k {
+        FeedbackKey::RowId(id) => json!({ "row_id": id }),
+        FeedbackKey::Request { request_id, row } => json!({ "request_id": request_id, "row": row }),
+    }
+}
+
+/// True outcomes by row id or by request id and row, singly or in bulk;
+/// JSON (`{"feedback": [...]}`) or CSV (`row_id,label` or `request_id,row,label`).
+async fn feedback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    state.db.get_deployment(&name).await?;
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/csv"));
+    let items: Vec<(FeedbackKey, f64)> = if is_csv {
+        let mut reader = csv::Reader::from_reader(body.as_ref());
+        let hdr = reader
+            .headers()
+            .map_err(|e| ApiError::bad_request(format!("feedback CSV: {e}")))?
+            .clone();
+        let col = |n: &str| hdr.iter().position(|h| h.trim() == n);
+        let label = col("label")
+            .ok_or_else(|| ApiError::bad_request("feedback CSV needs a 'label' column"))?;
+        let (row_id, request_id, row) = (col("row_id"), col("request_id"), col("row"));
+        if row_id.is_none() && request_id.is_none() {
+            return Err(ApiError::bad_request(
+                "feedback CSV needs 'row_id', or 'request_id' and 'row'",
+            ));
+        }
+        reader
+            .records()
+            .enumerate()
+            .map(|(i, r)| {
+                let r = r.map_err(|e| ApiError::bad_request(format!("feedback CSV: {e}")))?;
+                let get = |c: Option<usize>| {
+                    c.and_then(|c| r.get(c))
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                };
+                let label: f64 =
+                    get(Some(label))
+                        .and_then(|l| l.parse().ok())
+                        .ok_or_else(|| {
+                            ApiError::bad_request(format!(
+                                "feedback CSV line {}: label is not a number",
+                                i + 2
+                            ))
+                        })?;
+                let key = match (get(row_id), get(request_id)) {
+                    (Some(id), _) => FeedbackKey::RowId(id.to_string()),
+                    (None, Some(req)) => FeedbackKey::Request {
+                        request_id: req.to_string(),
+                        row: get(row).and_then(|r| r.parse().ok()).unwrap_or(0),
+                    },
+                    (None, None) => {
+                        return Err(ApiError::bad_request(format!(
+                            "feedback CSV line {}: no row_id or request_id",
+                            i + 2
+                        )))
+                    }
+                };
+                Ok((key, label))
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        let parsed: FeedbackBody = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("invalid feedback JSON: {e}")))?;
+        parsed
+            .feedback
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| key_of(item, i))
+            .collect::<Result<_, _>>()?
+    };
+    if items.is_empty() {
+        return Err(ApiError::bad_request("no feedback given"));
+    }
+    // Predictions still in the log's buffer must be findable.
+    state.log.flush().await;
+    let unknown = state.db.record_feedback(&name, &items).await?;
+    Ok(Json(json!({
+        "received": items.len(),
+        "updated": items.len() - unknown.len(),
+        "unknown": unknown.iter().map(key_json).collect::<Vec<_>>(),
+    })))
+}
+
+// ---- reports --------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+    /// The version to report on (default: the one that answered most rows).
+    version: Option<u32>,
+}
+
+fn range(q: &RangeQuery) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    let to = match &q.to {
+        Some(t) => parse_time(t)?,
+        None => Utc::now() + Duration::seconds(1),
+    };
+    let from = match &q.from {
+        Some(f) => parse_time(f)?,
+        None => to - Duration::hours(24),
+    };
+    if from >= to {
+        return Err(ApiError::bad_request("'from' must be before 'to'"));
+    }
+    Ok((from, to))
+}
+
+/// Most rows a report or an export reads.
+const MAX_ROWS: u64 = 5_000_000;
+
+fn opt(v: Option<f64>) -> Value {
+    v.filter(|x| x.is_finite())
+        .map_or(Value::Null, |x| json!(x))
+}
+
+fn column_json(c: &ColumnReport) -> Value {
+    let mut v = json!({
+        "kind": kind_name(c.kind),
+        "psi": c.psi,
+        "js_distance": c.js_distance,
+        "drifted": c.verdict.drifted,
+        "test": c.verdict.test.name(),
+        "test_score": c.verdict.score,
+        "test_threshold": c.verdict.threshold,
+    });
+    match c.kind {
+        ColumnKind::Numerical => {
+            v["ks_statistic"] = opt(c.ks_statistic);
+            v["ks_pvalue"] = opt(c.ks_pvalue);
+            v["wasserstein"] = opt(c.wasserstein);
+        }
+        ColumnKind::Categorical => {
+            v["chi2_statistic"] = opt(c.chi2_statistic);
+            v["chi2_pvalue"] = opt(c.chi2_pvalue);
+        }
+    }
+    v
+}
+
+fn performance_json(p: &hangar_core::stats::ClassificationMetrics) -> Value {
+    json!({
+        "n": p.n,
+        "accuracy": p.accuracy,
+        "precision": p.precision,
+        "recall": p.recall,
+        "f1": p.f1,
+        "roc_auc": p.roc_auc,
+        "log_loss": p.log_loss,
+        "brier": p.brier,
+        "positive_rate_true": p.positive_rate_true,
+        "positive_rate_pred": p.positive_rate_pred,
+        "confusion": { "tn": p.confusion.tn, "fp": p.confusion.fp, "fn": p.confusion.fn_, "tp": p.confusion.tp },
+    })
+}
+
+fn report_json(r: &WindowReport) -> Value {
+    json!({
+        "rows": r.rows,
+        "labeled_rows": r.labeled_rows,
+        "features": r.features.iter().map(|(k, c)| (k.clone(), column_json(c))).collect::<serde_json::Map<_, _>>(),
+        "outputs": r.outputs.iter().map(|(k, c)| (k.clone(), column_json(c))).collect::<serde_json::Map<_, _>>(),
+        "drift_share": r.drift_share,
+        "dataset_drifted": r.dataset_drifted,
+        "performance": r.performance.as_ref().map(performance_json),
+        "fairness": r.fairness.iter().map(|(attr, f)| (attr.clone(), json!({
+            "groups": f.by_group.iter().map(|(g, rates)| (g.clone(), json!({
+                "count": rates.count,
+                "selection_rate": rates.selection_rate,
+                "tpr": rates.tpr,
+                "fpr": rates.fpr,
+            }))).collect::<serde_json::Map<_, _>>(),
+            "demographic_parity_difference": f.demographic_parity_difference,
+            "demographic_parity_ratio": f.demographic_parity_ratio,
+            "equalized_odds_difference": f.equalized_odds_difference,
+            "equalized_odds_ratio": f.equalized_odds_ratio,
+        }))).collect::<serde_json::Map<_, _>>(),
+        "estimated_performance": r.estimated_performance.map(|e| json!({
+            "accuracy": e.accuracy,
+            "precision": e.precision,
+            "recall": e.recall,
+            "f1": e.f1,
+            "roc_auc": e.roc_auc,
+        })),
+    })
+}
+
+/// Every monitoring figure of a deployment over `[from, to)`.
+async fn monitoring_report(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let d = state.db.get_deployment(&name).await?;
+    let (from, to) = range(&q)?;
+    state.log.flush().await;
+    let records = state.db.predictions(&name, from, to, MAX_ROWS).await?;
+    let mut by_version: BTreeMap<(String, u32), usize> = BTreeMap::new();
+    for r in &records {
+        *by_version.entry((r.model.clone(), r.version)).or_default() += 1;
+    }
+    let chosen = match q.version {
+        Some(v) => by_version.keys().find(|(_, ver)| *ver == v).cloned(),
+        None => by_version
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(k, _)| k.clone()),
+    };
+    let mut body = json!({
+        "deployment": name,
+        "from": from,
+        "to": to,
+        "versions": by_version.iter().map(|((m, v), n)| json!({"model": m, "version": v, "rows": n})).collect::<Vec<_>>(),
+    });
+    let Some((model, version)) = chosen else {
+        body["rows"] = json!(0);
+        body["labeled_rows"] = json!(0);
+        body["message"] = json!("no predictions in this range yet");
+        return Ok(Json(body));
+    };
+    let v = state.db.get_version(&model, version).await?;
+    let features = v.feature_names.clone().unwrap_or_default();
+    let segments = d.current.settings.segments.clone();
+    let records: Vec<_> = records
+        .into_iter()
+        .filter(|r| r.model == model && r.version == version)
+        .collect();
+    let rows =
+        tokio::task::spawn_blocking(move || monitoring::rows_for(&records, &features, &segments))
+            .await
+            .map_err(ApiError::internal)?;
+    body["model"] = json!(model);
+    body["version"] = json!(version);
+    match baseline_profile(&state, &model, version).await {
+        Ok((record, profile)) => {
+            let report = monitoring::report(profile.clone(), rows).await?;
+            let r = report_json(&report);
+            for (k, v) in r.as_object().into_iter().flatten() {
+                body[k] = v.clone();
+            }
+            body["baseline"] = json!({"rows": record.rows, "calibrated": profile.calibrated, "label_rate": profile.label_rate});
+        }
+        Err(e) if e.code == crate::error::ErrorCode::NotFound => {
+            // No baseline: no drift, but performance and fairness still show.
+            let empty = Arc::new(hangar_core::monitor::BaselineProfile {
+                rows: 0,
+                features: Vec::new(),
+                score: None,
+                label_rate: None,
+                performance: None,
+                cbpe: None,
+                calibrated: false,
+            });
+            let report = monitoring::report(empty, rows).await?;
+            let r = report_json(&report);
+            for (k, v) in r.as_object().into_iter().flatten() {
+                body[k] = v.clone();
+            }
+            body["baseline"] = Value::Null;
+            body["message"] = json!(e.message);
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(Json(body))
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// The prediction log of a range as CSV: one row per prediction row.
+async fn export(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<ExportQuery>,
+) -> Result<Response, ApiError> {
+    state.db.get_deployment(&name).await?;
+    let (from, to) = range(&RangeQuery {
+        from: q.from,
+        to: q.to,
+        version: None,
+    })?;
+    state.log.flush().await;
+    let records = state.db.predictions(&name, from, to, MAX_ROWS).await?;
+    let csv_bytes = tokio::task::spawn_blocking(move || {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let _ = w.write_record([
+            "at",
+            "request_id",
+            "row",
+            "row_id",
+            "revision",
+            "model",
+            "version",
+            "inputs",
+            "outputs",
+            "score",
+            "predicted",
+            "segments",
+            "latency_us",
+            "label",
+        ]);
+        for r in records {
+            let _ = w.write_record([
+                r.at.to_rfc3339(),
+                r.request_id,
+                r.row.to_string(),
+                r.row_id.unwrap_or_default(),
+                r.revision.to_string(),
+                r.model,
+                r.version.to_string(),
+                r.inputs,
+                r.outputs,
+                r.score.map(|s| s.to_string()).unwrap_or_default(),
+                r.predicted.map(|s| s.to_string()).unwrap_or_default(),
+                r.segments,
+                r.latency_us.to_string(),
+                r.label.map(|s| s.to_string()).unwrap_or_default(),
+            ]);
+        }
+        w.into_inner().unwrap_or_default()
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let mut response = Response::new(Body::from(csv_bytes));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    Ok(response)
+}

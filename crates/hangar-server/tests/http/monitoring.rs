@@ -1,0 +1,345 @@
+//! Monitoring end to end: every production batch of the reference data is
+//! replayed through the server with its baseline and labels, and every
+//! figure is checked against the values computed with scipy, scikit-learn,
+//! fairlearn, NannyML and Evidently (testdata/reference/expected).
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo().join(rel)).unwrap()
+}
+
+fn expected(name: &str) -> Value {
+    serde_json::from_str(&read(&format!("testdata/reference/expected/{name}"))).unwrap()
+}
+
+/// `|got − want| ≤ 1e-9 · max(1, |want|)`, the reference README's tolerance.
+fn close(got: &Value, want: &Value, what: &str) {
+    let (g, w) = (
+        got.as_f64().unwrap_or_else(|| panic!("{what}: got {got}")),
+        want.as_f64().unwrap(),
+    );
+    assert!(
+        (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+        "{what}: got {g}, expected {w}"
+    );
+}
+
+/// p-values: within 1e-6 absolute or 1e-3 relative; underflow to 0 may be anything below 1e-300.
+fn close_p(got: &Value, want: &Value, what: &str) {
+    let (g, w) = (got.as_f64().unwrap(), want.as_f64().unwrap());
+    let ok = (g - w).abs() <= 1e-6 || (g - w).abs() <= 1e-3 * w.abs() || (w == 0.0 && g < 1e-300);
+    assert!(ok, "{what}: got {g}, expected {w}");
+}
+
+async fn send_raw(
+    s: &TestServer,
+    method: &str,
+    uri: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", content_type)
+        .header("x-hangar-actor", "tester")
+        .body(Body::from(body))
+        .unwrap();
+    let (st, _, bytes) = s.send(req).await;
+    (st, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Replays a CSV batch as named-feature requests with the segment and row id.
+async fn replay(s: &TestServer, deployment: &str, batch: &str) -> usize {
+    let text = read(&format!("testdata/reference/data/{batch}.csv"));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let names = features();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    for chunk in rows.chunks(500) {
+        let instances: Vec<Value> = chunk
+            .iter()
+            .map(|cells| {
+                let mut obj = serde_json::Map::new();
+                for (h, c) in header.iter().zip(cells) {
+                    if names.iter().any(|n| n == h) {
+                        obj.insert(h.to_string(), json!(c.parse::<f64>().unwrap()));
+                    } else if *h == "group" {
+                        obj.insert("group".into(), json!(c.parse::<i64>().unwrap()));
+                    } else if *h == "row_id" {
+                        obj.insert("row_id".into(), json!(format!("{batch}:{c}")));
+                    }
+                }
+                Value::Object(obj)
+            })
+            .collect();
+        let (st, r) = s.infer(deployment, json!({ "instances": instances })).await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+    }
+    // The true outcomes arrive later, as CSV.
+    let label_col = header.iter().position(|h| *h == "label").unwrap();
+    let id_col = header.iter().position(|h| *h == "row_id").unwrap();
+    let mut csv = String::from("row_id,label\n");
+    for cells in &rows {
+        csv.push_str(&format!("{batch}:{},{}\n", cells[id_col], cells[label_col]));
+    }
+    csv.push_str(&format!("{batch}:no-such-row,1\n"));
+    let (st, f) = send_raw(
+        s,
+        "POST",
+        &format!("/api/v1/deployments/{deployment}/feedback"),
+        "text/csv",
+        csv.into_bytes(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{f}");
+    assert_eq!(f["updated"], rows.len());
+    assert_eq!(
+        f["unknown"],
+        json!([{ "row_id": format!("{batch}:no-such-row") }]),
+        "unknown ids are reported back"
+    );
+    rows.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_production_batches_match_every_reference_figure() {
+    let s = TestServer::start().await;
+    s.call("POST", "/api/v1/models", Some(json!({"name": "credit"})))
+        .await;
+    let (st, v) = s
+        .upload(
+            "credit",
+            &reference_model("gbdt"),
+            Some(json!({"features": features()})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, b) = send_raw(
+        &s,
+        "PUT",
+        "/api/v1/models/credit/versions/1/baseline?label_column=label&categorical=employment_type,housing_status",
+        "text/csv",
+        std::fs::read(repo().join("testdata/reference/data/reference.csv")).unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    assert_eq!(b["rows"], 20000);
+    assert_eq!(
+        b["calibrated"], true,
+        "NannyML decides to calibrate on this reference"
+    );
+
+    let drift = expected("drift.json");
+    let performance = expected("performance.json");
+    let fairness = expected("fairness.json");
+    let cbpe = expected("cbpe.json");
+    let evidently = expected("evidently_drift.json");
+    for batch in [
+        "test",
+        "prod_a_no_drift",
+        "prod_b_covariate_drift",
+        "prod_c_drift_label_shift",
+    ] {
+        let deployment = batch.replace('_', "-");
+        let (st, d) = s
+            .call(
+                "PUT",
+                &format!("/api/v1/deployments/{deployment}"),
+                Some(json!({"model": "credit:1", "settings": {"segments": ["group"], "row_id": "row_id"}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{d}");
+        let n = replay(&s, &deployment, batch).await;
+        let (st, m) = s
+            .call(
+                "GET",
+                &format!("/api/v1/deployments/{deployment}/monitoring"),
+                None,
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{m}");
+        assert_eq!(m["rows"], n);
+        assert_eq!(m["labeled_rows"], n);
+
+        // Drift per feature (drift.json), and Evidently's verdict per column.
+        let want = &drift["batches"][batch]["features"];
+        let ev = &evidently["batches"][batch];
+        // drift.json also covers `group` and `label`, which are not model features.
+        for feature in features() {
+            let w = &want[&feature];
+            let g = &m["features"][&feature];
+            let what = format!("{batch}/{feature}");
+            close(&g["psi"], &w["psi"], &format!("{what} psi"));
+            close(&g["js_distance"], &w["js_distance"], &format!("{what} js"));
+            if w.get("ks_statistic").is_some() {
+                close(
+                    &g["ks_statistic"],
+                    &w["ks_statistic"],
+                    &format!("{what} ks"),
+                );
+                close_p(&g["ks_pvalue"], &w["ks_pvalue"], &format!("{what} ks p"));
+                close(
+                    &g["wasserstein"],
+                    &w["wasserstein"],
+                    &format!("{what} wasserstein"),
+                );
+            } else {
+                close(
+                    &g["chi2_statistic"],
+                    &w["chi2_statistic"],
+                    &format!("{what} chi2"),
+                );
+                close_p(
+                    &g["chi2_pvalue"],
+                    &w["chi2_pvalue"],
+                    &format!("{what} chi2 p"),
+                );
+            }
+            let e = &ev["columns"][&feature];
+            assert_eq!(g["test"], e["stattest"], "{what} test");
+            assert_eq!(g["drifted"], e["drift_detected"], "{what} drifted");
+            let (gs, es) = (
+                g["test_score"].as_f64().unwrap(),
+                e["drift_score"].as_f64().unwrap(),
+            );
+            assert!(
+                (gs - es).abs() <= 1e-6 * es.abs(),
+                "{what} evidently score {gs} vs {es}"
+            );
+        }
+        close(
+            &m["drift_share"],
+            &ev["share_of_drifted_columns"],
+            &format!("{batch} drift share"),
+        );
+        assert_eq!(m["dataset_drifted"], ev["dataset_drift"]);
+
+        // Performance over the labelled rows (performance.json, gbdt).
+        let p = &performance["batches"][batch]["gbdt"];
+        for k in [
+            "accuracy",
+            "precision",
+            "recall",
+            "f1",
+            "roc_auc",
+            "log_loss",
+            "brier",
+        ] {
+            close(&m["performance"][k], &p[k], &format!("{batch} {k}"));
+        }
+        let cm = &p["confusion_matrix_tn_fp_fn_tp"];
+        let c = &m["performance"]["confusion"];
+        assert_eq!(json!([c["tn"], c["fp"], c["fn"], c["tp"]]), *cm);
+
+        // Fairness across `group` (fairness.json).
+        let f = &fairness["batches"][batch];
+        let g = &m["fairness"]["group"];
+        for k in [
+            "demographic_parity_difference",
+            "demographic_parity_ratio",
+            "equalized_odds_difference",
+            "equalized_odds_ratio",
+        ] {
+            close(&g[k], &f[k], &format!("{batch} {k}"));
+        }
+        for group in ["0", "1"] {
+            for k in ["selection_rate", "tpr", "fpr"] {
+                close(
+                    &g["groups"][group][k],
+                    &f["by_group"][group][k],
+                    &format!("{batch} group {group} {k}"),
+                );
+            }
+            assert_eq!(g["groups"][group]["count"], f["by_group"][group]["count"]);
+        }
+
+        // Performance estimated before labels (cbpe.json), within 1e-6.
+        let e = &cbpe["batches"][batch]["estimated"];
+        for k in ["accuracy", "precision", "recall", "f1", "roc_auc"] {
+            let (got, want) = (
+                m["estimated_performance"][k].as_f64().unwrap(),
+                e[k].as_f64().unwrap(),
+            );
+            assert!(
+                (got - want).abs() <= 1e-6,
+                "{batch} estimated {k}: {got} vs {want}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn monitoring_inputs_are_validated_and_explained() {
+    let s = TestServer::start().await;
+    s.deploy_reference("credit", "gbdt", "api").await;
+    let (st, e) = s
+        .call("GET", "/api/v1/deployments/api/monitoring", None)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{e}");
+    assert_eq!(e["rows"], 0);
+    s.infer("api", one_row_request()).await;
+    let (_, m) = s
+        .call("GET", "/api/v1/deployments/api/monitoring", None)
+        .await;
+    assert_eq!(m["rows"], 1);
+    assert_eq!(m["baseline"], Value::Null);
+    assert!(m["message"].as_str().unwrap().contains("--baseline"), "{m}");
+    let (st, _) = s
+        .call(
+            "GET",
+            "/api/v1/deployments/api/monitoring?from=2026-01-02&to=2026-01-01",
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = s
+        .call("GET", "/api/v1/deployments/nope/monitoring", None)
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, e) = s
+        .call(
+            "POST",
+            "/api/v1/deployments/api/feedback",
+            Some(json!({"feedback": [{"label": 1}]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
+    let (st, f) = s
+        .call(
+            "POST",
+            "/api/v1/deployments/api/feedback",
+            Some(json!({"feedback": [{"request_id": "req-1", "row": 0, "label": 1}]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{f}");
+    assert_eq!(
+        f["updated"], 1,
+        "the prediction of request req-1 got its label"
+    );
+    let (st, e) = send_raw(
+        &s,
+        "PUT",
+        "/api/v1/models/credit/versions/1/baseline",
+        "text/csv",
+        b"age,income\n1,2\n".to_vec(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(e["error"].as_str().unwrap().contains("no column"), "{e}");
+    let req = Request::builder()
+        .uri("/api/v1/deployments/api/predictions")
+        .body(Body::empty())
+        .unwrap();
+    let (st, h, body) = s.send(req).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = String::from_utf8(body).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(text.lines().nth(1).unwrap().contains("req-1"));
+}
