@@ -4,7 +4,9 @@
 //! (no tokio, no sqlx, no axum, no files), so everything here is tested directly
 //! and cannot fail for reasons other than its inputs.
 
+pub mod alerts;
 pub mod features;
+pub mod health;
 pub mod model;
 pub mod monitor;
 pub mod name;
