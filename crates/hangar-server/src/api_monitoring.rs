@@ -424,6 +424,65 @@ fn report_json(r: &WindowReport) -> Value {
     })
 }
 
+/// The window report of a deployment's predictions over the last `secs`
+/// seconds, for one version (given, or the one that answered most rows).
+/// `None` when there were no predictions. Without a baseline the report
+/// still has performance and fairness, but no drift.
+pub(crate) async fn recent_report(
+    state: &AppState,
+    deployment: &str,
+    secs: u64,
+    version: Option<u32>,
+) -> Result<Option<WindowReport>, ApiError> {
+    let to = Utc::now() + Duration::seconds(1);
+    let from = to - Duration::seconds(secs as i64 + 1);
+    let records = state.db.predictions(deployment, from, to, MAX_ROWS).await?;
+    let mut by_version: BTreeMap<(String, u32), usize> = BTreeMap::new();
+    for r in &records {
+        *by_version.entry((r.model.clone(), r.version)).or_default() += 1;
+    }
+    let chosen = match version {
+        Some(v) => by_version.keys().find(|(_, ver)| *ver == v).cloned(),
+        None => by_version
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map(|(k, _)| k.clone()),
+    };
+    let Some((model, version)) = chosen else {
+        return Ok(None);
+    };
+    let d = state.db.get_deployment(deployment).await?;
+    let v = state.db.get_version(&model, version).await?;
+    let features = v.feature_names.clone().unwrap_or_default();
+    let segments = d.current.settings.segments.clone();
+    let records: Vec<_> = records
+        .into_iter()
+        .filter(|r| r.model == model && r.version == version)
+        .collect();
+    let rows =
+        tokio::task::spawn_blocking(move || monitoring::rows_for(&records, &features, &segments))
+            .await
+            .map_err(ApiError::internal)?;
+    let profile = match baseline_profile(state, &model, version).await {
+        Ok((_, p)) => p,
+        Err(e) if e.code == crate::error::ErrorCode::NotFound => Arc::new(empty_profile()),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(monitoring::report(profile, rows).await?))
+}
+
+fn empty_profile() -> hangar_core::monitor::BaselineProfile {
+    hangar_core::monitor::BaselineProfile {
+        rows: 0,
+        features: Vec::new(),
+        score: None,
+        label_rate: None,
+        performance: None,
+        cbpe: None,
+        calibrated: false,
+    }
+}
+
 /// Every monitoring figure of a deployment over `[from, to)`.
 async fn monitoring_report(
     State(state): State<AppState>,
@@ -481,15 +540,7 @@ async fn monitoring_report(
         }
         Err(e) if e.code == crate::error::ErrorCode::NotFound => {
             // No baseline: no drift, but performance and fairness still show.
-            let empty = Arc::new(hangar_core::monitor::BaselineProfile {
-                rows: 0,
-                features: Vec::new(),
-                score: None,
-                label_rate: None,
-                performance: None,
-                cbpe: None,
-                calibrated: false,
-            });
+            let empty = Arc::new(empty_profile());
             let report = monitoring::report(empty, rows).await?;
             let r = report_json(&report);
             for (k, v) in r.as_object().into_iter().flatten() {

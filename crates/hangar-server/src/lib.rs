@@ -5,7 +5,9 @@
 //! domain calls (`hangar-core`), storage calls (`hangar-store`) and inference
 //! on the dedicated pool (`hangar-runtime`).
 
+mod alerting;
 mod api;
+mod api_alerts;
 mod api_monitoring;
 mod batch;
 mod error;
@@ -49,6 +51,10 @@ pub struct ServerConfig {
     /// Budget for loaded model versions in bytes; idle versions are unloaded
     /// least recently used first to stay within it.
     pub model_memory: u64,
+    /// How often alert rules are evaluated.
+    pub alert_interval: std::time::Duration,
+    /// Prediction log rows older than this many days are deleted (hourly).
+    pub prediction_retention_days: u32,
     /// How often canaries are checked against their guardrails.
     pub guardrail_interval: std::time::Duration,
 }
@@ -105,11 +111,17 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         serving: serving.clone(),
         log,
         baselines: monitoring::Baselines::default(),
+        alerting: alerting::Alerting::default(),
         metrics,
         limits: config.limits.clone(),
     }));
     state.serving.restore().await?;
     tokio::spawn(serving::guardrail_watch(serving, config.guardrail_interval));
+    tokio::spawn(alerting::watch(state.clone(), config.alert_interval));
+    tokio::spawn(monitoring::retention(
+        state.db.clone(),
+        config.prediction_retention_days,
+    ));
     Ok(state)
 }
 
@@ -145,6 +157,7 @@ pub fn app(state: AppState) -> Router {
         .merge(v2::routes())
         .merge(api::routes())
         .merge(api_monitoring::routes())
+        .merge(api_alerts::routes())
         .route("/metrics", axum::routing::get(metrics_text))
         .fallback(not_found)
         .with_state(state)

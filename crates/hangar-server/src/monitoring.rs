@@ -314,3 +314,17 @@ pub fn missing_baseline(model: &str, version: u32) -> ApiError {
         format!("version {version} of model '{model}' has no baseline: push one with `hangar model push ... --baseline train.csv` or PUT /api/v1/models/{model}/versions/{version}/baseline"),
     )
 }
+
+/// Deletes prediction log rows older than `days`, at start and then hourly.
+pub async fn retention(db: Db, days: u32) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let before = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+        match db.prune_predictions(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, days, "prediction log rows past retention deleted"),
+            Err(e) => tracing::error!(error = %e, "prediction log retention failed"),
+        }
+    }
+}

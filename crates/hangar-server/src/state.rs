@@ -5,6 +5,7 @@ use std::sync::Arc;
 use hangar_runtime::InferencePool;
 use hangar_store::{ArtifactStore, Db};
 
+use crate::alerting::Alerting;
 use crate::metrics::Metrics;
 use crate::monitoring::{Baselines, PredictionLog};
 use crate::serving::Serving;
@@ -38,6 +39,7 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     pub log: PredictionLog,
     pub baselines: Baselines,
+    pub alerting: Alerting,
     pub limits: Limits,
 }
 

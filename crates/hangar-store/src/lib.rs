@@ -4,10 +4,12 @@
 //! **API boundary:** only this crate knows SQL and file layout; it takes and
 //! returns `hangar-core` domain types.
 
+mod alerts;
 mod artifacts;
 mod db;
 mod monitoring;
 
+pub use alerts::{AlertEventRecord, ChannelRecord, DeliveryRecord};
 pub use artifacts::{ArtifactStore, StoredArtifact, Upload};
 pub use db::{AliasState, Db, NewVersion};
 pub use monitoring::{BaselineRecord, FeedbackKey, PredictionRecord};

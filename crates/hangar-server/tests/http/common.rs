@@ -67,6 +67,8 @@ pub fn config(dir: &std::path::Path, limits: Limits) -> ServerConfig {
         inference_queue: 256,
         guardrail_interval: std::time::Duration::from_millis(100),
         model_memory: 1 << 30,
+        prediction_retention_days: 30,
+        alert_interval: std::time::Duration::from_millis(200),
     }
 }
 

@@ -1,6 +1,7 @@
 //! HTTP behaviour of the whole server, in-process, against real parts: a
 //! SQLite file, artifact files, ONNX Runtime and the inference pool.
 
+mod alerts;
 mod common;
 mod deployments;
 mod monitoring;

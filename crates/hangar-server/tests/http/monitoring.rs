@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::common::*;
 
-fn read(rel: &str) -> String {
+pub fn read(rel: &str) -> String {
     std::fs::read_to_string(repo().join(rel)).unwrap()
 }
 
@@ -36,7 +36,7 @@ fn close_p(got: &Value, want: &Value, what: &str) {
     assert!(ok, "{what}: got {g}, expected {w}");
 }
 
-async fn send_raw(
+pub async fn send_raw(
     s: &TestServer,
     method: &str,
     uri: &str,

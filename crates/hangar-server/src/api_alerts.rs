@@ -1,0 +1,337 @@
+//! The alerting API: rules, live alerts and their history, acknowledgement,
+//! notification channels and deliveries, and each deployment's health.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use chrono::{TimeZone, Utc};
+use hangar_core::alerts::{default_rules, AlertRule, AlertState, ANY_DEPLOYMENT};
+use hangar_core::health::{assess, FiringAlert, HealthInput};
+use hangar_store::ChannelRecord;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{actor, JsonBody};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/alerts", get(list_alerts))
+        .route("/api/v1/alerts/events", get(events))
+        .route("/api/v1/alerts/rules", get(list_rules).post(put_rule))
+        .route(
+            "/api/v1/alerts/rules/{name}",
+            axum::routing::delete(delete_rule),
+        )
+        .route("/api/v1/alerts/ack", post(ack))
+        .route("/api/v1/alerts/channels", get(list_channels))
+        .route(
+            "/api/v1/alerts/channels/{name}",
+            put(put_channel).delete(delete_channel),
+        )
+        .route("/api/v1/alerts/deliveries", get(deliveries))
+        .route("/api/v1/deployments/{name}/health", get(health))
+}
+
+fn rule_json(r: &AlertRule) -> Value {
+    json!({
+        "name": r.name,
+        "deployment": r.deployment,
+        "metric": r.metric.to_string(),
+        "comparison": r.comparison.as_str(),
+        "threshold": r.threshold,
+        "window_secs": r.window_secs,
+        "for_secs": r.for_secs,
+        "severity": r.severity.as_str(),
+        "guardrail": r.guardrail,
+        "condition": r.condition(),
+        "description": r.metric.describe(),
+    })
+}
+
+fn ts(secs: u64) -> Value {
+    Utc.timestamp_opt(secs as i64, 0)
+        .single()
+        .map_or(Value::Null, |t| json!(t))
+}
+
+fn state_json(rule: &str, deployment: &str, s: &AlertState, rules: &[AlertRule]) -> Value {
+    let r = rules.iter().find(|r| r.name == rule);
+    let mut v = json!({
+        "rule": rule,
+        "deployment": deployment,
+        "state": s.name(),
+        "severity": r.map(|r| r.severity.as_str()),
+        "condition": r.map(AlertRule::condition),
+    });
+    match *s {
+        AlertState::Inactive => {}
+        AlertState::Pending { since, value } => {
+            v["since"] = ts(since);
+            v["value"] = json!(value);
+        }
+        AlertState::Firing { since, value, ack } => {
+            v["since"] = ts(since);
+            v["value"] = json!(value);
+            v["acknowledged"] = json!(ack);
+        }
+        AlertState::Resolved { at, value } => {
+            v["since"] = ts(at);
+            v["value"] = json!(value);
+        }
+    }
+    v
+}
+
+async fn all_rules(state: &AppState, deployment: &str) -> Result<Vec<AlertRule>, ApiError> {
+    let stored = state.db.list_rules().await?;
+    Ok(crate::alerting::rules_for(&stored, deployment))
+}
+
+/// Alerts that are pending, firing or just resolved.
+async fn list_alerts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let stored = state.db.list_rules().await?;
+    let mut out = Vec::new();
+    for ((rule, deployment), s) in state.alerting.snapshot() {
+        if matches!(s, AlertState::Inactive) {
+            continue;
+        }
+        let rules = crate::alerting::rules_for(&stored, &deployment);
+        out.push(state_json(&rule, &deployment, &s, &rules));
+    }
+    Ok(Json(json!({ "alerts": out })))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    deployment: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn events(
+    State(state): State<AppState>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let events = state
+        .db
+        .alert_events(q.deployment.as_deref(), q.limit.unwrap_or(200).min(10_000))
+        .await?;
+    let out: Vec<_> = events
+        .iter()
+        .map(|e| json!({"id": e.id, "rule": e.rule, "deployment": e.deployment, "kind": e.kind, "severity": e.severity, "value": e.value, "message": e.message, "at": e.at}))
+        .collect();
+    Ok(Json(json!({ "events": out })))
+}
+
+async fn list_rules(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let rules: Vec<_> = state.db.list_rules().await?.iter().map(rule_json).collect();
+    let defaults: Vec<_> = default_rules().iter().map(rule_json).collect();
+    Ok(Json(json!({ "rules": rules, "defaults": defaults })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleIn {
+    name: String,
+    #[serde(default)]
+    deployment: Option<String>,
+    metric: String,
+    comparison: String,
+    threshold: f64,
+    #[serde(default)]
+    window_secs: Option<u64>,
+    #[serde(default)]
+    for_secs: Option<u64>,
+    #[serde(default)]
+    severity: Option<String>,
+    #[serde(default)]
+    guardrail: bool,
+}
+
+async fn put_rule(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<RuleIn>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let bad = |e: hangar_core::alerts::AlertError| ApiError::bad_request(e.to_string());
+    let rule = AlertRule {
+        name: body.name,
+        deployment: body
+            .deployment
+            .unwrap_or_else(|| ANY_DEPLOYMENT.to_string()),
+        metric: body.metric.parse().map_err(bad)?,
+        comparison: body.comparison.parse().map_err(bad)?,
+        threshold: body.threshold,
+        window_secs: body.window_secs.unwrap_or(3600),
+        for_secs: body.for_secs.unwrap_or(0),
+        severity: body
+            .severity
+            .as_deref()
+            .unwrap_or("warning")
+            .parse()
+            .map_err(bad)?,
+        guardrail: body.guardrail,
+    };
+    rule.validate().map_err(bad)?;
+    state.db.put_rule(&rule, &actor(&headers)).await?;
+    Ok((StatusCode::CREATED, Json(rule_json(&rule))))
+}
+
+#[derive(Deserialize)]
+struct DeleteRuleQuery {
+    deployment: Option<String>,
+}
+
+async fn delete_rule(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<DeleteRuleQuery>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .db
+        .delete_rule(&name, q.deployment.as_deref().unwrap_or(ANY_DEPLOYMENT))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckIn {
+    rule: String,
+    deployment: String,
+}
+
+async fn ack(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<AckIn>,
+) -> Result<Json<Value>, ApiError> {
+    if !state.alerting.acknowledge(&body.rule, &body.deployment) {
+        return Err(ApiError::not_found(format!(
+            "no firing alert '{}' on '{}'",
+            body.rule, body.deployment
+        )));
+    }
+    let who = actor(&headers);
+    state
+        .db
+        .add_alert_event(&hangar_store::AlertEventRecord {
+            id: 0,
+            rule: body.rule.clone(),
+            deployment: body.deployment.clone(),
+            kind: "acknowledged".into(),
+            severity: String::new(),
+            value: None,
+            message: format!("acknowledged by {who}"),
+            at: Utc::now(),
+        })
+        .await?;
+    Ok(Json(
+        json!({ "rule": body.rule, "deployment": body.deployment, "acknowledged": true }),
+    ))
+}
+
+async fn list_channels(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let out: Vec<_> = state
+        .db
+        .list_channels()
+        .await?
+        .iter()
+        .map(|c| json!({"name": c.name, "kind": c.kind, "url": c.url, "created_at": c.created_at, "created_by": c.created_by}))
+        .collect();
+    Ok(Json(json!({ "channels": out })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelIn {
+    kind: String,
+    url: String,
+}
+
+async fn put_channel(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<ChannelIn>,
+) -> Result<Json<Value>, ApiError> {
+    hangar_core::validate_name(hangar_core::NameKind::Alias, &name)?;
+    if body.kind != "webhook" && body.kind != "slack" {
+        return Err(ApiError::bad_request(
+            "channel kind must be webhook (JSON) or slack (Slack-compatible webhook)",
+        ));
+    }
+    if !body.url.starts_with("http://") || body.url.len() > 2048 {
+        return Err(ApiError::bad_request(
+            "channel url must be an http:// URL (https needs the TLS build, not in this release)",
+        ));
+    }
+    let c = ChannelRecord {
+        name: name.clone(),
+        kind: body.kind,
+        url: body.url,
+        created_at: Utc::now(),
+        created_by: actor(&headers),
+    };
+    state.db.put_channel(&c).await?;
+    Ok(Json(json!({"name": c.name, "kind": c.kind, "url": c.url})))
+}
+
+async fn delete_channel(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.db.delete_channel(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn deliveries(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let out: Vec<_> = state
+        .db
+        .deliveries(500)
+        .await?
+        .iter()
+        .map(|d| json!({"event_id": d.event_id, "channel": d.channel, "attempt": d.attempt, "ok": d.ok, "detail": d.detail, "at": d.at}))
+        .collect();
+    Ok(Json(json!({ "deliveries": out })))
+}
+
+/// Health at a glance: level and reasons in plain words.
+async fn health(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state.db.get_deployment(&name).await?;
+    let rules = all_rules(&state, &name).await?;
+    let snapshot = state.alerting.snapshot();
+    let firing: Vec<FiringAlert> = snapshot
+        .iter()
+        .filter(|((_, d), _)| d == &name)
+        .filter_map(|((rule, _), s)| {
+            rules
+                .iter()
+                .find(|r| &r.name == rule)
+                .and_then(|r| FiringAlert::from_state(r, s))
+        })
+        .collect();
+    let window = 3600;
+    let traffic = crate::alerting::traffic(&state, &name, window, None);
+    let report = crate::api_monitoring::recent_report(&state, &name, window, None).await?;
+    let h = assess(&HealthInput {
+        now_secs: Utc::now().timestamp().max(0) as u64,
+        traffic: &traffic,
+        traffic_window_secs: window,
+        report: report.as_ref(),
+        firing: &firing,
+        positive_outcome: None,
+    });
+    Ok(Json(json!({
+        "deployment": name,
+        "health": h.level.as_str(),
+        "label": h.level.label(),
+        "reasons": h.reasons,
+        "firing": firing.iter().map(|f| json!({"rule": f.rule.name, "severity": f.rule.severity.as_str(), "value": f.value, "acknowledged": f.ack})).collect::<Vec<_>>(),
+    })))
+}

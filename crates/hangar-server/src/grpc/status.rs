@@ -1,0 +1,110 @@
+//! Hangar's error codes as gRPC status codes: the gRPC twin of
+//! `ErrorCode::status`, and like it an exhaustive match with no `_` arm, so a
+//! new error code cannot ship without a gRPC answer.
+
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Code, Status};
+
+use crate::error::{ApiError, ErrorCode};
+
+/// What the caller sees for an internal error; the cause is already logged
+/// by `ApiError::internal`.
+const INTERNAL_MESSAGE: &str = "internal server error; the cause is in the server log";
+
+/// The gRPC code of an error code. Each follows the HTTP status the same
+/// error gets (grpc-gateway's table read backwards): 429 Overloaded →
+/// RESOURCE_EXHAUSTED, 503 Busy and NotReady → UNAVAILABLE, 413 → also
+/// RESOURCE_EXHAUSTED (what gRPC itself answers for an oversized message).
+pub(crate) fn code(error: ErrorCode) -> Code {
+    match error {
+        ErrorCode::BadRequest | ErrorCode::InvalidName | ErrorCode::UnsupportedModel => {
+            Code::InvalidArgument
+        }
+        ErrorCode::NotFound => Code::NotFound,
+        ErrorCode::Conflict => Code::AlreadyExists,
+        ErrorCode::PayloadTooLarge => Code::ResourceExhausted,
+        // A per-version queue or concurrency limit is full: a quota, retry later.
+        ErrorCode::Overloaded => Code::ResourceExhausted,
+        // The shared inference pool is full: the server as a whole is busy.
+        ErrorCode::Busy => Code::Unavailable,
+        // Loading the version would exceed the model memory budget.
+        ErrorCode::MemoryBudget => Code::ResourceExhausted,
+        ErrorCode::NotReady => Code::Unavailable,
+        ErrorCode::DeadlineExceeded => Code::DeadlineExceeded,
+        ErrorCode::Internal => Code::Internal,
+    }
+}
+
+/// The status for an error; internal text never reaches the caller. Load
+/// shedding carries `retry-after: 1` like the HTTP answer's header.
+pub(crate) fn status(error: ApiError) -> Status {
+    let message = match error.code {
+        ErrorCode::Internal => INTERNAL_MESSAGE.to_string(),
+        _ => error.message,
+    };
+    if matches!(error.code, ErrorCode::Busy | ErrorCode::Overloaded) {
+        let mut metadata = MetadataMap::new();
+        metadata.insert("retry-after", MetadataValue::from_static("1"));
+        Status::with_metadata(code(error.code), message, metadata)
+    } else {
+        Status::new(code(error.code), message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(error: ErrorCode, expected: Code) {
+        assert_eq!(code(error), expected, "{error:?}");
+        assert_eq!(status(ApiError::new(error, "why")).code(), expected);
+    }
+
+    #[test]
+    fn every_error_code_maps_to_the_grpc_code_of_its_http_status() {
+        let table = [
+            (ErrorCode::BadRequest, Code::InvalidArgument),
+            (ErrorCode::InvalidName, Code::InvalidArgument),
+            (ErrorCode::UnsupportedModel, Code::InvalidArgument),
+            (ErrorCode::NotFound, Code::NotFound),
+            (ErrorCode::Conflict, Code::AlreadyExists),
+            (ErrorCode::PayloadTooLarge, Code::ResourceExhausted),
+            (ErrorCode::Overloaded, Code::ResourceExhausted),
+            (ErrorCode::Busy, Code::Unavailable),
+            (ErrorCode::MemoryBudget, Code::ResourceExhausted),
+            (ErrorCode::NotReady, Code::Unavailable),
+            (ErrorCode::DeadlineExceeded, Code::DeadlineExceeded),
+            (ErrorCode::Internal, Code::Internal),
+        ];
+        for (error, expected) in table {
+            check(error, expected);
+        }
+    }
+
+    #[test]
+    fn internal_errors_keep_their_cause_out_of_the_status() {
+        let s = status(ApiError::new(ErrorCode::Internal, "sqlite: disk I/O error"));
+        assert_eq!(s.code(), Code::Internal);
+        assert!(!s.message().contains("sqlite"), "{}", s.message());
+    }
+
+    #[test]
+    fn client_errors_keep_their_message() {
+        let s = status(ApiError::not_found("unknown model 'x'"));
+        assert_eq!(s.message(), "unknown model 'x'");
+    }
+
+    #[test]
+    fn load_shedding_says_when_to_retry() {
+        for error in [ErrorCode::Busy, ErrorCode::Overloaded] {
+            let s = status(ApiError::new(error, "full"));
+            assert_eq!(
+                s.metadata().get("retry-after").map(|v| v.to_str().unwrap()),
+                Some("1"),
+                "{error:?}"
+            );
+        }
+        let s = status(ApiError::bad_request("no"));
+        assert!(s.metadata().get("retry-after").is_none());
+    }
+}
