@@ -26,9 +26,9 @@ build: setup
 run: build
 	./target/release/hangar serve --example --addr $(ADDR) --data-dir $(DATA_DIR)
 
-## Every test. The interop test needs tritonclient[http]; installed here.
+## Every test. The interop tests need tritonclient[http,grpc]; installed here.
 test: setup
-	@$(PYTHON) -c "import tritonclient.http, numpy" 2>/dev/null || \
+	@$(PYTHON) -c "import tritonclient.http, tritonclient.grpc, numpy" 2>/dev/null || \
 		$(PYTHON) -m pip install --quiet -r tests/interop/requirements.txt
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc

@@ -125,7 +125,7 @@ pub async fn evaluate(state: &AppState) -> Result<(), ApiError> {
             let summary = traffic(state, &d.name, rule.window_secs, scope);
             let report = if rule.metric.needs_report() {
                 let key = (rule.window_secs, scope);
-                if !reports.contains_key(&key) {
+                if let std::collections::hash_map::Entry::Vacant(slot) = reports.entry(key) {
                     let r = crate::api_monitoring::recent_report(
                         state,
                         &d.name,
@@ -133,7 +133,7 @@ pub async fn evaluate(state: &AppState) -> Result<(), ApiError> {
                         scope,
                     )
                     .await?;
-                    reports.insert(key, r);
+                    slot.insert(r);
                 }
                 reports.get(&key).and_then(Option::as_ref)
             } else {

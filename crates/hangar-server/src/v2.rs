@@ -309,13 +309,6 @@ fn exec_error(state: &AppState, deployment: &str, version: u32, e: ExecError) ->
     }
 }
 
-/// Routes, checks and runs one call, recording it in the metrics.
-#[cfg_attr(not(feature = "grpc"), allow(dead_code))]
-pub async fn infer_call(state: &AppState, call: InferCall) -> Result<InferAnswer, ApiError> {
-    let id = uuid::Uuid::new_v4().to_string();
-    infer_call_with_id(state, call, &id).await
-}
-
 /// Splits segment attributes and the row id out of a call's inputs: they
 /// are recorded, never fed to the model.
 fn split_extras(
@@ -445,7 +438,8 @@ fn prediction_records(
         .collect()
 }
 
-/// [`infer_call`] with the caller's request id, which the prediction log records.
+/// Routes, checks and runs one call (any transport), recording it in the
+/// metrics and the prediction log under the caller's request id.
 pub async fn infer_call_with_id(
     state: &AppState,
     call: InferCall,

@@ -3,7 +3,7 @@
 //! and errors of the HTTP routes in `v2.rs`.
 //!
 //! Every call goes through the same transport-independent pieces as HTTP:
-//! `v2::deployment` / `v2::pick` for lookups and `v2::infer_call` for
+//! `v2::deployment` / `v2::pick` for lookups and `v2::infer_call_with_id` for
 //! inference, so routing, signature checks, limits, batching, deadlines and
 //! metrics cannot drift apart. Only the message shapes live here
 //! (`tensors.rs`) and the status codes (`status.rs`).
@@ -274,13 +274,15 @@ impl GrpcInferenceService for Inference {
             routing_key,
             deadline_ms,
         };
-        let answer = v2::infer_call(state, call).await.map_err(status::status)?;
-        let (outputs, raw_output_contents) = tensors::encode_outputs(&answer.outputs);
         let id = if r.id.is_empty() {
             uuid::Uuid::new_v4().to_string()
         } else {
             r.id
         };
+        let answer = v2::infer_call_with_id(state, call, &id)
+            .await
+            .map_err(status::status)?;
+        let (outputs, raw_output_contents) = tensors::encode_outputs(&answer.outputs);
         let mut response = Response::new(ModelInferResponse {
             model_name: r.model_name,
             model_version: answer.version.to_string(),

@@ -591,7 +591,7 @@ async fn twenty_revisions_and_rollbacks_under_load_fail_no_request() {
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let changes = changes.lock().unwrap();
+    let changes = std::mem::take(&mut *changes.lock().unwrap());
     let mut total = 0;
     for c in clients {
         for (t0, t1, st, version, revision) in c.await.unwrap() {
