@@ -6,9 +6,11 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use clap::{Args, Parser, Subcommand};
 use hangar_core::{validate_name, NameError, NameKind, VersionRef};
 
+use crate::client::Window;
 use crate::output::OutputFormat;
 use crate::serve::ServeArgs;
 
@@ -35,7 +37,15 @@ Examples:
   hangar rollback credit-api
   hangar deployments history credit-api
   hangar predict credit-api --csv applicants.csv
-  hangar model list --output json";
+  hangar model list --output json
+
+Monitoring:
+  hangar model push model.onnx --name credit-risk --features age,income,debt_ratio \\
+      --baseline train.csv --label-column label
+  hangar deploy credit-api --model credit-risk:3 --segment group --row-id application_id
+  hangar feedback credit-api outcomes.csv
+  hangar monitor credit-api --from 7d
+  hangar export predictions credit-api --from 2025-03-01 --to 2025-03-31 -o march.parquet";
 
 const DEPLOY_ABOUT: &str = "\
 Create or change a deployment: a stable endpoint serving model versions.
@@ -51,7 +61,11 @@ sends a copy of every request to a version whose answers are compared with the \
 served ones but never returned. A deploy without --canary or --shadow has none.
 
 Settings and guardrails are sent only when given; the others keep their current \
-value (a new deployment starts from the server's defaults). Guardrails take a \
+value (a new deployment starts from the server's defaults). Monitoring settings say \
+which request fields are not features: --segment names attributes recorded with \
+each prediction for per-group (fairness) reports, --row-id names the field that \
+identifies a row so `hangar feedback` can send its true label later; both are \
+stripped before the model sees the row. Guardrails take a \
 canary out of traffic by themselves when its error rate or p99 latency over the \
 window exceeds the limit.
 
@@ -65,7 +79,9 @@ Examples:
       --message \"retrained on March data\"
   hangar deploy credit-api --model credit-risk:3 --canary credit-risk@staging=20 \\
       --shadow credit-risk:5 --guardrail-max-error-rate 0.05 --guardrail-max-p99-ms 250
-  hangar deploy credit-api --model credit-risk:3 --max-batch-size 32 --max-queue-delay-us 500";
+  hangar deploy credit-api --model credit-risk:3 --max-batch-size 32 --max-queue-delay-us 500
+  hangar deploy credit-api --model credit-risk:3 --segment group --segment region \\
+      --row-id application_id";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -136,6 +152,19 @@ pub enum Command {
             hangar predict credit-api --json request.json --output json"
     )]
     Predict(PredictArgs),
+    /// Send true outcomes (labels) for a deployment's logged predictions
+    #[command(
+        long_about = FEEDBACK_ABOUT,
+        after_help = FEEDBACK_EXAMPLES,
+        override_usage = "hangar feedback [OPTIONS] <DEPLOYMENT> <FILE | --json FILE>"
+    )]
+    Feedback(FeedbackArgs),
+    /// Report a deployment's drift, performance and fairness over a time window
+    #[command(long_about = MONITOR_ABOUT, after_help = MONITOR_EXAMPLES)]
+    Monitor(MonitorArgs),
+    /// Export a deployment's prediction log (CSV or Parquet)
+    #[command(subcommand_required = true, arg_required_else_help = true)]
+    Export(ExportArgs),
     /// Run the Hangar server (management API, inference API)
     Serve(ServeArgs),
 }
@@ -181,6 +210,10 @@ pub enum ModelCommand {
         long_about = "Upload a model file as the model's next version, creating the model if needed.\n\n\
             The file is streamed to the server, which checks that the model loads and runs \
             before it is registered; the new version number is printed.\n\n\
+            --baseline FILE then uploads the version's training data for monitoring, as \
+            `hangar model baseline` does (it needs --features, to match columns). If the \
+            baseline is refused the version stays pushed and the command fails, saying how \
+            to retry.\n\n\
             --meta KEY=VALUE is repeatable: `source_commit` and `training_run` are recorded \
             as such, `metrics.NAME=NUMBER` become metrics, and any other key becomes free-form \
             metadata.",
@@ -188,7 +221,9 @@ pub enum ModelCommand {
             hangar model push model.onnx --name credit-risk\n  \
             hangar model push model.onnx --name credit-risk --features age,income,debt_ratio \\\n      \
             --description \"retrained on March data\" --meta source_commit=3f2a9c1 \\\n      \
-            --meta metrics.auc=0.88 --meta dataset=applications-2025-03"
+            --meta metrics.auc=0.88 --meta dataset=applications-2025-03\n  \
+            hangar model push model.onnx --name credit-risk --features age,income,job \\\n      \
+            --baseline train.csv --label-column label --categorical job"
     )]
     Push(PushArgs),
     /// List registered models with their latest version and aliases
@@ -196,6 +231,48 @@ pub enum ModelCommand {
     /// Show a model's card, its versions and where its aliases point
     #[command(after_help = "Example:\n  hangar model show credit-risk")]
     Show(ShowArgs),
+    /// Upload a version's baseline (its training data) for monitoring, or show it
+    #[command(
+        long_about = "Upload a version's baseline, its training data as CSV, for monitoring; \
+            without FILE, show the baseline the version has.\n\n\
+            The CSV has a header row; every feature of the version (`model push --features`) \
+            must be a column, other columns are ignored. The server runs the model over the \
+            rows and keeps their profile: `hangar monitor` compares each window of live \
+            predictions with it (drift), and with --label-column also estimates performance \
+            before labels arrive (CBPE). A new upload replaces the version's baseline.\n\n\
+            Prints a one-line summary: rows, label rate, in-sample accuracy and AUC, and \
+            whether scores were calibrated for performance estimation.",
+        after_help = "Examples:\n  \
+            hangar model baseline credit-risk:3 train.csv --label-column label \\\n      \
+            --categorical employment_type,housing_status\n  \
+            hangar model baseline credit-risk@production\n  \
+            hangar model baseline credit-risk:3 --output json"
+    )]
+    Baseline(BaselineArgs),
+}
+
+const BASELINE: &str = "Baseline (training data for monitoring)";
+
+#[derive(Args, Debug)]
+pub struct BaselineArgs {
+    /// The version: MODEL:VERSION, or MODEL@ALIAS for the version the alias points at
+    #[arg(value_name = "MODEL:VERSION|MODEL@ALIAS")]
+    pub target: VersionRef,
+
+    /// Training data as CSV with a header row naming the features ("-" reads stdin);
+    /// without it, the current baseline is shown
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// The CSV column holding the true label (0/1): enables in-sample performance
+    /// and performance estimation without labels
+    #[arg(long, value_name = "COLUMN", requires = "file")]
+    pub label_column: Option<String>,
+
+    /// Features that are categories, not quantities (compared by chi-squared and
+    /// Jensen-Shannon instead of KS and Wasserstein)
+    #[arg(long, value_name = "A,B", value_delimiter = ',', requires = "file")]
+    pub categorical: Option<Vec<String>>,
 }
 
 #[derive(Args, Debug)]
@@ -221,6 +298,21 @@ pub struct PushArgs {
     /// features ({"instances": [...]} or `predict --csv`)
     #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
     pub features: Option<Vec<String>>,
+
+    /// Training data (CSV with a header naming the features) to upload as the new
+    /// version's baseline for monitoring, once the version is pushed
+    #[arg(long, value_name = "FILE", help_heading = BASELINE, requires = "features")]
+    pub baseline: Option<PathBuf>,
+
+    /// The baseline's column holding the true label (0/1): enables in-sample
+    /// performance and performance estimation without labels
+    #[arg(long, value_name = "COLUMN", help_heading = BASELINE, requires = "baseline")]
+    pub label_column: Option<String>,
+
+    /// Features that are categories, not quantities (compared by chi-squared and
+    /// Jensen-Shannon instead of KS and Wasserstein)
+    #[arg(long, value_name = "A,B", value_delimiter = ',', help_heading = BASELINE, requires = "baseline")]
+    pub categorical: Option<Vec<String>>,
 }
 
 #[derive(Args, Debug)]
@@ -295,6 +387,32 @@ pub struct DeployArgs {
 
     #[command(flatten)]
     pub guardrails: GuardrailArgs,
+
+    #[command(flatten)]
+    pub monitoring: MonitoringSettingsArgs,
+}
+
+const MONITORING: &str = "Monitoring settings (sent only when given; others keep their value)";
+
+#[derive(Args, Debug, Default, PartialEq)]
+pub struct MonitoringSettingsArgs {
+    /// A request field recorded with each prediction as a segment, for per-group
+    /// (fairness) reports; never fed to the model. Repeatable; replaces the list
+    #[arg(long = "segment", value_name = "ATTR", help_heading = MONITORING, value_parser = field_name)]
+    pub segments: Vec<String>,
+
+    /// The request field identifying each row (never fed to the model), so
+    /// `hangar feedback` can send labels by row id; '' clears it
+    #[arg(long, value_name = "FIELD", help_heading = MONITORING)]
+    pub row_id: Option<String>,
+
+    /// Stop logging predictions (no monitoring, feedback or export of new traffic)
+    #[arg(long, help_heading = MONITORING, conflicts_with = "prediction_log")]
+    pub no_prediction_log: bool,
+
+    /// Log predictions again after --no-prediction-log (the server's default)
+    #[arg(long, help_heading = MONITORING)]
+    pub prediction_log: bool,
 }
 
 /// `--canary MODEL:VERSION=PERCENT` (or `MODEL@ALIAS=PERCENT`).
@@ -472,6 +590,166 @@ pub struct PredictInput {
     pub csv: Option<PathBuf>,
 }
 
+const FEEDBACK_ABOUT: &str = "\
+Send true outcomes (labels) for a deployment's logged predictions.
+
+FILE is CSV, sent as-is: a header `row_id,label` (the deployment's --row-id field, as \
+sent with each row) or `request_id,row,label` (the inference request's id and the \
+0-based row within it), then one line per outcome. --json FILE sends \
+{\"feedback\": [{\"row_id\": \"...\", \"label\": 1} | {\"request_id\": \"...\", \"row\": 0, \"label\": 0}]} \
+instead. Labels are 0 or 1; a label sent again replaces the earlier one.
+
+Prints how many labels were received and how many updated a prediction, then lists \
+the ids that matched no logged prediction (mistyped, not predicted yet, predicted \
+before prediction logging or the row id was set, or already removed by retention). \
+Exits with 1 when none matched; some unknown ids alone are not a failure.";
+
+const FEEDBACK_EXAMPLES: &str = "\
+Examples:
+  hangar feedback credit-api outcomes.csv
+  printf 'row_id,label\\nA-1001,1\\n' | hangar feedback credit-api -
+  hangar feedback credit-api --json outcomes.json --output json";
+
+const MONITOR_ABOUT: &str = "\
+Report a deployment's drift, performance and fairness over a time window.
+
+The window defaults to the last 24 hours; --from and --to take RFC 3339 times \
+(2025-03-14T09:00:00Z), dates (--from 2025-03-01 starts that day, --to 2025-03-31 \
+ends it, in UTC) or a span back from now (30m, 12h, 7d). The report covers one \
+version: the one that answered most rows, or --version.
+
+It reads, top to bottom: rows and labelled rows; the dataset drift verdict (drifted \
+when at least half the features drift); one line per feature, worst first: PSI, the \
+p-value of the Kolmogorov-Smirnov test (chi-squared for categorical features), the \
+test that decides drift as Evidently does (Wasserstein distance or Jensen-Shannon \
+distance), its score and the verdict; drift of the model's score; performance on \
+the labelled rows; performance estimated without labels (CBPE, from the baseline's \
+calibration); and for each --segment attribute the groups' selection rate, true and \
+false positive rates, with the four-fifths rule: a demographic parity ratio below \
+0.8 is flagged.
+
+Drift needs the version's baseline (`hangar model baseline`). --output json prints \
+the server's report.";
+
+const MONITOR_EXAMPLES: &str = "\
+Examples:
+  hangar monitor credit-api
+  hangar monitor credit-api --from 7d
+  hangar monitor credit-api --from 2025-03-01 --to 2025-03-31 --version 3
+  hangar monitor credit-api --output json | jq .drift_share";
+
+#[derive(Args, Debug)]
+pub struct FeedbackArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Name of the deployment whose predictions the labels are for
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub deployment: String,
+
+    #[command(flatten)]
+    pub input: FeedbackInput,
+}
+
+/// Where the labels come from: exactly one of the two.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct FeedbackInput {
+    /// CSV with a header `row_id,label` or `request_id,row,label`, sent as-is
+    /// ("-" reads stdin)
+    #[arg(value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// JSON body {"feedback": [...]} to send as-is ("-" reads stdin)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// A time range; either end may be left to the server's default.
+#[derive(Args, Debug, Default, Clone, PartialEq)]
+pub struct WindowArgs {
+    /// Start of the window: RFC 3339, a date (its start, UTC) or a span back from
+    /// now like 12h or 7d [default: 24 hours before --to]
+    #[arg(long, value_name = "TIME", value_parser = from_time)]
+    pub from: Option<String>,
+
+    /// End of the window: RFC 3339, a date (its end, UTC), a span back from now,
+    /// or now [default: now]
+    #[arg(long, value_name = "TIME", value_parser = to_time)]
+    pub to: Option<String>,
+}
+
+impl WindowArgs {
+    pub fn window(&self) -> Window {
+        Window {
+            from: self.from.clone(),
+            to: self.to.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct MonitorArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Name of the deployment to report on
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub deployment: String,
+
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    /// Report on this version's rows [default: the version that answered most rows]
+    #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(u32).range(1..))]
+    pub version: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: ExportCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCommand {
+    /// Write a deployment's logged predictions over a window to CSV or Parquet
+    #[command(
+        long_about = "Write a deployment's logged predictions over a window to a file: one row \
+            per predicted row, with columns at, request_id, row, row_id, revision, model, \
+            version, inputs (the features as a JSON array), outputs (JSON), score, predicted, \
+            segments (JSON), latency_us and label (the feedback, when it came).\n\n\
+            -o FILE ending in .parquet writes Parquet (snappy-compressed; at as a UTC \
+            timestamp, numbers typed, empty cells null); any other name writes the server's \
+            CSV unchanged; without -o the CSV goes to stdout. The file appears only once the \
+            export is complete. The window is as for `hangar monitor` (default: the last 24 \
+            hours). Prints where the rows went: rows, file, format and size (--output json: \
+            as a JSON object).",
+        after_help = "Examples:\n  \
+            hangar export predictions credit-api -o today.csv\n  \
+            hangar export predictions credit-api --from 2025-03-01 --to 2025-03-31 -o march.parquet\n  \
+            hangar export predictions credit-api --from 2h | grep ',1$'"
+    )]
+    Predictions(ExportPredictionsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExportPredictionsArgs {
+    /// Name of the deployment whose predictions to export
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub deployment: String,
+
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    /// Write to FILE: Parquet when it ends in .parquet, CSV otherwise ("-" or none:
+    /// CSV to stdout)
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
 fn model_name(s: &str) -> Result<String, NameError> {
     validate_name(NameKind::Model, s).map(|()| s.to_owned())
 }
@@ -499,6 +777,71 @@ pub fn canary(s: &str) -> Result<Canary, String> {
         _ => Err(format!(
             "canary percentage {percent:?} is not a whole number from 1 to 99 \
              (the canary's share of traffic; --model gets the rest)"
+        )),
+    }
+}
+
+/// A request field name for --segment: not empty, no surrounding blanks.
+fn field_name(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.trim() != s {
+        return Err(format!(
+            "{s:?} is not a field name; expected the name of a request field, e.g. group"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// `--from`: a date starts at its midnight (UTC).
+pub fn from_time(s: &str) -> Result<String, String> {
+    time_arg(s, Utc::now(), Edge::Start)
+}
+
+/// `--to`: a date is passed on as-is, which the server reads as its end.
+pub fn to_time(s: &str) -> Result<String, String> {
+    time_arg(s, Utc::now(), Edge::End)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    Start,
+    End,
+}
+
+/// An RFC 3339 time or date for the server, from RFC 3339, a date, `now`, or
+/// a span back from `now` (`90s`, `30m`, `12h`, `7d`, `2w`).
+fn time_arg(s: &str, now: DateTime<Utc>, edge: Edge) -> Result<String, String> {
+    let t = s.trim();
+    if let Ok(time) = DateTime::parse_from_rfc3339(t) {
+        return Ok(time
+            .with_timezone(&Utc)
+            .to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(match edge {
+            Edge::Start => format!("{date}T00:00:00Z"),
+            Edge::End => date.to_string(),
+        });
+    }
+    if t == "now" {
+        return Ok(now.to_rfc3339_opts(SecondsFormat::Secs, true));
+    }
+    let span = t
+        .char_indices()
+        .last()
+        .and_then(|(i, unit)| Some((t[..i].parse::<u32>().ok()?, unit)))
+        .and_then(|(n, unit)| match unit {
+            's' => Some(chrono::Duration::seconds(n.into())),
+            'm' => Some(chrono::Duration::minutes(n.into())),
+            'h' => Some(chrono::Duration::hours(n.into())),
+            'd' => Some(chrono::Duration::days(n.into())),
+            'w' => Some(chrono::Duration::weeks(n.into())),
+            _ => None,
+        });
+    match span.and_then(|d| now.checked_sub_signed(d)) {
+        Some(time) => Ok(time.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        None => Err(format!(
+            "{s:?} is not a time; expected RFC 3339 (2025-03-14T09:00:00Z), a date \
+             (2025-03-14), now, or a span back from now (30m, 12h, 7d)"
         )),
     }
 }
@@ -649,6 +992,43 @@ mod tests {
             &["deployments", "history", "Bad Name"],
             &["predict", "d"],
             &["predict", "d", "--json", "a.json", "--csv", "a.csv"],
+            // A baseline needs feature names to match columns; its options need a baseline.
+            &[
+                "model",
+                "push",
+                "m.onnx",
+                "--name",
+                "m",
+                "--baseline",
+                "t.csv",
+            ],
+            &[
+                "model",
+                "push",
+                "m.onnx",
+                "--name",
+                "m",
+                "--label-column",
+                "y",
+            ],
+            &["model", "baseline", "m", "t.csv"],
+            &["model", "baseline", "m:1", "--label-column", "y"],
+            &["deploy", "d", "--model", "m:1", "--segment", ""],
+            &[
+                "deploy",
+                "d",
+                "--model",
+                "m:1",
+                "--prediction-log",
+                "--no-prediction-log",
+            ],
+            &["feedback", "d"],
+            &["feedback", "d", "a.csv", "--json", "a.json"],
+            &["monitor", "d", "--from", "yesterday"],
+            &["monitor", "d", "--to", "5y"],
+            &["monitor", "d", "--version", "0"],
+            &["export", "predictions"],
+            &["export", "predictions", "d", "-o"],
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
@@ -757,6 +1137,130 @@ mod tests {
             panic!("not a show")
         };
         assert_eq!(show.revision, Some(3));
+    }
+
+    #[test]
+    fn push_takes_a_baseline_with_its_label_and_categorical_columns() {
+        let cli = parse(&[
+            "model",
+            "push",
+            "m.onnx",
+            "--name",
+            "credit",
+            "--features",
+            "a,b,job",
+            "--baseline",
+            "train.csv",
+            "--label-column",
+            "label",
+            "--categorical",
+            "job,b",
+        ])
+        .unwrap();
+        let Command::Model(ModelArgs {
+            command: ModelCommand::Push(push),
+            ..
+        }) = cli.command
+        else {
+            panic!("not a push")
+        };
+        assert_eq!(push.baseline, Some(PathBuf::from("train.csv")));
+        assert_eq!(push.label_column.as_deref(), Some("label"));
+        assert_eq!(push.categorical.unwrap(), ["job", "b"]);
+
+        let cli = parse(&["model", "baseline", "credit@production"]).unwrap();
+        let Command::Model(ModelArgs {
+            command: ModelCommand::Baseline(baseline),
+            ..
+        }) = cli.command
+        else {
+            panic!("not a baseline")
+        };
+        assert_eq!(baseline.target.to_string(), "credit@production");
+        assert_eq!(baseline.file, None);
+    }
+
+    #[test]
+    fn feedback_monitor_and_export_take_their_inputs() {
+        let cli = parse(&["feedback", "credit-api", "-"]).unwrap();
+        let Command::Feedback(feedback) = cli.command else {
+            panic!("not feedback")
+        };
+        assert_eq!(feedback.input.csv, Some(PathBuf::from("-")));
+
+        let cli = parse(&[
+            "monitor",
+            "credit-api",
+            "--from",
+            "2025-03-01",
+            "--to",
+            "2025-03-31",
+            "--version",
+            "2",
+            "--output",
+            "json",
+        ])
+        .unwrap();
+        let Command::Monitor(monitor) = cli.command else {
+            panic!("not monitor")
+        };
+        assert_eq!(
+            monitor.window.window(),
+            Window {
+                from: Some("2025-03-01T00:00:00Z".into()),
+                to: Some("2025-03-31".into()),
+            }
+        );
+        assert_eq!(monitor.version, Some(2));
+        assert_eq!(monitor.client.output, OutputFormat::Json);
+
+        let cli = parse(&["export", "predictions", "credit-api", "-o", "x.parquet"]).unwrap();
+        let Command::Export(ExportArgs {
+            command: ExportCommand::Predictions(export),
+            ..
+        }) = cli.command
+        else {
+            panic!("not an export")
+        };
+        assert_eq!(export.out, Some(PathBuf::from("x.parquet")));
+        assert_eq!(export.window, WindowArgs::default());
+    }
+
+    fn check_time(input: &str, edge: Edge, expected: Result<&str, &str>) {
+        let now = DateTime::parse_from_rfc3339("2025-03-14T09:26:53Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        match (time_arg(input, now, edge), expected) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{input}"),
+            (Err(message), Err(needle)) => assert!(message.contains(needle), "{input}: {message}"),
+            (got, want) => panic!("{input}: got {got:?}, expected {want:?}"),
+        }
+    }
+
+    #[test]
+    fn times_are_rfc3339_dates_now_or_spans_back_from_now() {
+        check_time(
+            "2025-03-01T12:00:00+01:00",
+            Edge::Start,
+            Ok("2025-03-01T11:00:00Z"),
+        );
+        check_time(
+            "2025-03-01T12:00:00.5Z",
+            Edge::End,
+            Ok("2025-03-01T12:00:00.500Z"),
+        );
+        check_time("2025-03-01", Edge::Start, Ok("2025-03-01T00:00:00Z"));
+        // The server reads a bare date as the end of that day.
+        check_time("2025-03-01", Edge::End, Ok("2025-03-01"));
+        check_time("now", Edge::End, Ok("2025-03-14T09:26:53Z"));
+        check_time("90s", Edge::Start, Ok("2025-03-14T09:25:23Z"));
+        check_time("30m", Edge::Start, Ok("2025-03-14T08:56:53Z"));
+        check_time("12h", Edge::Start, Ok("2025-03-13T21:26:53Z"));
+        check_time("7d", Edge::Start, Ok("2025-03-07T09:26:53Z"));
+        check_time("2w", Edge::Start, Ok("2025-02-28T09:26:53Z"));
+        for bad in ["", "yesterday", "7", "d", "-3d", "3y", "2025-13-01"] {
+            check_time(bad, Edge::Start, Err("expected RFC 3339"));
+        }
     }
 
     #[test]

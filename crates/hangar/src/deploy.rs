@@ -1,7 +1,7 @@
 //! `hangar deploy`: create a deployment or give it a new revision (model,
 //! canary, shadow, settings).
 
-use crate::cli::{DeployArgs, GuardrailArgs, SettingsArgs};
+use crate::cli::{DeployArgs, GuardrailArgs, MonitoringSettingsArgs, SettingsArgs};
 use crate::client::{CanaryRoute, Client, DeployRequest, Guardrails, Settings};
 use crate::output::{self, OutputFormat};
 use crate::revision;
@@ -28,13 +28,13 @@ fn request(args: &DeployArgs) -> DeployRequest {
             weight: c.percent,
         }),
         shadow: args.shadow.as_ref().map(ToString::to_string),
-        settings: settings(&args.settings, &args.guardrails),
+        settings: settings(&args.settings, &args.guardrails, &args.monitoring),
         message: args.message.clone(),
     }
 }
 
 /// `None` when no flag was given, so the server keeps every setting.
-fn settings(s: &SettingsArgs, g: &GuardrailArgs) -> Option<Settings> {
+fn settings(s: &SettingsArgs, g: &GuardrailArgs, m: &MonitoringSettingsArgs) -> Option<Settings> {
     let guardrails = Guardrails {
         max_error_rate: g.guardrail_max_error_rate,
         max_p99_ms: g.guardrail_max_p99_ms,
@@ -48,6 +48,13 @@ fn settings(s: &SettingsArgs, g: &GuardrailArgs) -> Option<Settings> {
         timeout_ms: s.timeout_ms,
         max_concurrency: s.max_concurrency,
         guardrails: (guardrails != Guardrails::default()).then_some(guardrails),
+        segments: (!m.segments.is_empty()).then(|| m.segments.clone()),
+        row_id: m.row_id.as_ref().map(|r| r.trim().to_owned()),
+        log_predictions: match (m.no_prediction_log, m.prediction_log) {
+            (true, _) => Some(false),
+            (false, true) => Some(true),
+            (false, false) => None,
+        },
     };
     (settings != Settings::default()).then_some(settings)
 }
@@ -147,6 +154,39 @@ mod tests {
                     "guardrails": {"max_error_rate": 0.05, "min_requests": 50},
                 },
             }),
+        );
+    }
+
+    #[test]
+    fn monitoring_flags_become_settings_only_when_given() {
+        check(
+            &[
+                "--model",
+                "credit:1",
+                "--segment",
+                "group",
+                "--segment",
+                "region",
+                "--row-id",
+                "row_id",
+            ],
+            json!({
+                "model": "credit:1",
+                "settings": {"segments": ["group", "region"], "row_id": "row_id"},
+            }),
+        );
+        check(
+            &["--model", "credit:1", "--no-prediction-log"],
+            json!({"model": "credit:1", "settings": {"log_predictions": false}}),
+        );
+        check(
+            &["--model", "credit:1", "--prediction-log"],
+            json!({"model": "credit:1", "settings": {"log_predictions": true}}),
+        );
+        // '' clears the row id on the server.
+        check(
+            &["--model", "credit:1", "--row-id", ""],
+            json!({"model": "credit:1", "settings": {"row_id": ""}}),
         );
     }
 }

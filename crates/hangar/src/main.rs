@@ -6,7 +6,10 @@ mod cli;
 mod client;
 mod deploy;
 mod deployments;
+mod export;
+mod feedback;
 mod model;
+mod monitor;
 mod output;
 mod predict;
 mod revision;
@@ -46,6 +49,9 @@ fn run() -> anyhow::Result<()> {
         Command::Rollback(args) => block_on(rollout::rollback(args)),
         Command::Deployments(args) => block_on(deployments::run(args)),
         Command::Predict(args) => block_on(predict::run(args)),
+        Command::Feedback(args) => block_on(feedback::run(args)),
+        Command::Monitor(args) => block_on(monitor::run(args)),
+        Command::Export(args) => block_on(export::run(args)),
     }
 }
 

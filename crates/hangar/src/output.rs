@@ -132,6 +132,20 @@ pub fn number(x: f64) -> String {
     if s == "-0" { "0" } else { s }.to_owned()
 }
 
+/// A rate as a percentage: `0.9166` as `91.7%`, `1` as `100%`.
+pub fn percent(rate: f64) -> String {
+    if !rate.is_finite() {
+        return "-".to_owned();
+    }
+    let s = format!("{:.1}", rate * 100.0);
+    format!("{}%", s.trim_end_matches(".0"))
+}
+
+/// Every line indented by two spaces, for a block under a heading.
+pub fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("  {l}\n")).collect()
+}
+
 /// One JSON value as a table cell.
 pub fn value(v: &Value) -> String {
     match v {
@@ -209,6 +223,15 @@ dropped:         0
         ] {
             assert_eq!(number(x), want, "{x}");
         }
+    }
+
+    #[test]
+    fn percentages_keep_one_decimal_when_it_matters() {
+        assert_eq!(percent(0.9166666), "91.7%");
+        assert_eq!(percent(1.0), "100%");
+        assert_eq!(percent(0.05), "5%");
+        assert_eq!(percent(0.0), "0%");
+        assert_eq!(percent(f64::NAN), "-");
     }
 
     #[test]

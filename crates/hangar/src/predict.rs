@@ -39,7 +39,7 @@ pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
     })
 }
 
-fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
     if path.as_os_str() == "-" {
         let mut bytes = Vec::new();
         std::io::stdin()

@@ -5,7 +5,7 @@
 //! `rollback` and `deployments`; nothing here talks to the server or prints.
 
 use crate::client::{Agreement, Deployment, Guardrails, Revision, Route, Settings, Shadow};
-use crate::output;
+use crate::output::{self, indent, percent};
 
 /// `credit:3 90% → v3, credit:4 10% → v4`
 pub fn routes_cell(routes: &[Route]) -> String {
@@ -229,7 +229,7 @@ pub fn agreement_card(a: Option<&Agreement>) -> String {
 
 pub fn settings_card(s: &Settings) -> String {
     let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
-    output::card(&[
+    let mut fields = vec![
         (
             "max batch size",
             or_dash(s.max_batch_size.map(|n| n.to_string())),
@@ -252,7 +252,29 @@ pub fn settings_card(s: &Settings) -> String {
             s.max_concurrency
                 .map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
         ),
-    ])
+    ];
+    // Servers before monitoring send none of these.
+    if s.segments.is_some() || s.log_predictions.is_some() {
+        let segments = s.segments.as_deref().unwrap_or_default();
+        fields.push((
+            "segments",
+            if segments.is_empty() {
+                "-".to_owned()
+            } else {
+                segments.join(", ")
+            },
+        ));
+        fields.push(("row id", or_dash(s.row_id.clone())));
+        fields.push((
+            "prediction log",
+            match s.log_predictions {
+                Some(false) => "off",
+                _ => "on",
+            }
+            .to_owned(),
+        ));
+    }
+    output::card(&fields)
 }
 
 pub fn guardrails_card(g: &Guardrails) -> String {
@@ -275,16 +297,6 @@ pub fn guardrails_card(g: &Guardrails) -> String {
             or_dash(g.min_requests.map(|n| n.to_string())),
         ),
     ])
-}
-
-/// `0.9166` as `91.7%`, `1` as `100%`.
-fn percent(rate: f64) -> String {
-    let s = format!("{:.1}", rate * 100.0);
-    format!("{}%", s.trim_end_matches(".0"))
-}
-
-fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}\n")).collect()
 }
 
 fn yes_no(b: bool) -> String {
@@ -480,6 +492,36 @@ mod tests {
     }
 
     #[test]
+    fn settings_show_segments_row_id_and_prediction_log_when_the_server_sends_them() {
+        let mut s = revision(json!({})).settings;
+        assert!(!settings_card(&s).contains("segments"));
+        s.segments = Some(vec!["group".into(), "region".into()]);
+        s.row_id = Some("row_id".into());
+        s.log_predictions = Some(false);
+        let card = settings_card(&s);
+        assert!(
+            card.ends_with(
+                "segments:         group, region\n\
+                 row id:           row_id\n\
+                 prediction log:   off\n"
+            ),
+            "{card}"
+        );
+        s.segments = Some(Vec::new());
+        s.row_id = None;
+        s.log_predictions = Some(true);
+        let card = settings_card(&s);
+        assert!(
+            card.ends_with(
+                "segments:         -\n\
+                 row id:           -\n\
+                 prediction log:   on\n"
+            ),
+            "{card}"
+        );
+    }
+
+    #[test]
     fn agreement_says_when_nothing_was_compared_and_what_went_wrong() {
         assert_eq!(agreement_card(None), "no requests compared yet\n");
         let a = Agreement {
@@ -548,13 +590,5 @@ mod tests {
              credit-api  7         credit:3 90% → v3, credit@staging 10% → v4  credit:5 → v5  yes    2025-03-14 09:26 UTC\n\
              fraud       -         credit:3 100% → v3                          -              no     2025-03-14 09:26 UTC\n"
         );
-    }
-
-    #[test]
-    fn percentages_keep_one_decimal_when_it_matters() {
-        assert_eq!(percent(0.9166666), "91.7%");
-        assert_eq!(percent(1.0), "100%");
-        assert_eq!(percent(0.05), "5%");
-        assert_eq!(percent(0.0), "0%");
     }
 }

@@ -1,0 +1,255 @@
+//! `hangar feedback`: send true outcomes (labels) for a deployment's logged
+//! predictions, and say which ids matched none.
+
+use anyhow::{bail, Context};
+use serde_json::{Map, Value};
+
+use crate::cli::FeedbackArgs;
+use crate::client::{Client, FeedbackReceipt};
+use crate::output::{self, OutputFormat, Table};
+use crate::predict::read_input;
+
+pub async fn run(args: FeedbackArgs) -> anyhow::Result<()> {
+    let client = Client::new(&args.client.server)?;
+    let (body, content_type) = match (&args.input.csv, &args.input.json) {
+        (Some(path), None) => {
+            let bytes = read_input(path)?;
+            // Sent as-is, but a wrong header deserves a local message.
+            check_csv_header(&bytes).with_context(|| format!("reading {}", path.display()))?;
+            (bytes, "text/csv")
+        }
+        (None, Some(path)) => {
+            let bytes = read_input(path)?;
+            check_json(&bytes).with_context(|| format!("reading {}", path.display()))?;
+            (bytes, "application/json")
+        }
+        // clap's argument group guarantees exactly one.
+        _ => bail!("give exactly one of FILE or --json FILE"),
+    };
+    let receipt = client
+        .feedback(&args.deployment, body, content_type)
+        .await?;
+    let r = &receipt.body;
+    if r.received > 0 && r.updated == 0 {
+        bail!("{}", nothing_matched(&args.deployment, r));
+    }
+    output::print(&match args.client.output {
+        OutputFormat::Json => output::json(&receipt.raw),
+        OutputFormat::Table => receipt_text(r),
+    })
+}
+
+/// The header must name `label` and `row_id` or `request_id` (with `row`).
+fn check_csv_header(bytes: &[u8]) -> anyhow::Result<()> {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let Some(header) = text.lines().find(|l| !l.trim().is_empty()) else {
+        bail!("the file is empty; expected a header `row_id,label` or `request_id,row,label`, then one line per outcome");
+    };
+    let columns: Vec<&str> = header
+        .split(',')
+        .map(|c| c.trim().trim_matches('"').trim())
+        .collect();
+    let has = |name: &str| columns.contains(&name);
+    if !has("label") || !(has("row_id") || has("request_id")) {
+        bail!(
+            "the header {:?} needs a label column and row_id (or request_id and row); \
+             expected `row_id,label` or `request_id,row,label`",
+            header.trim()
+        );
+    }
+    if text.lines().filter(|l| !l.trim().is_empty()).count() < 2 {
+        bail!("there is a header but no outcomes to send");
+    }
+    Ok(())
+}
+
+fn check_json(bytes: &[u8]) -> anyhow::Result<()> {
+    let object: Map<String, Value> = serde_json::from_slice(bytes).context("not a JSON object")?;
+    match object.get("feedback") {
+        Some(Value::Array(items)) if !items.is_empty() => Ok(()),
+        Some(Value::Array(_)) => bail!("\"feedback\" is empty: there are no outcomes to send"),
+        _ => bail!(
+            "expected {{\"feedback\": [{{\"row_id\": \"...\", \"label\": 1}}, ...]}} \
+             (or request_id and row instead of row_id)"
+        ),
+    }
+}
+
+/// `received 300 labels, updated 298 predictions`, then the unknown ids.
+fn receipt_text(r: &FeedbackReceipt) -> String {
+    let mut text = format!(
+        "received {} {}, updated {} {}\n",
+        r.received,
+        plural(r.received, "label", "labels"),
+        r.updated,
+        plural(r.updated, "prediction", "predictions")
+    );
+    if !r.unknown.is_empty() {
+        text.push_str(&format!(
+            "\n{} unknown (no logged prediction has {}):\n",
+            r.unknown.len(),
+            plural(r.unknown.len() as u64, "this id", "these ids")
+        ));
+        text.push_str(&unknown_table(&r.unknown).render());
+    }
+    text
+}
+
+/// `ROW_ID`, or `REQUEST_ID  ROW`, or all three when both kinds were sent.
+fn unknown_table(unknown: &[Value]) -> Table {
+    let by_row_id = unknown.iter().any(|k| k.get("row_id").is_some());
+    let by_request = unknown.iter().any(|k| k.get("request_id").is_some());
+    let mut headers = Vec::new();
+    if by_row_id || !by_request {
+        headers.push("ROW_ID");
+    }
+    if by_request {
+        headers.extend(["REQUEST_ID", "ROW"]);
+    }
+    let mut table = Table::new(headers.iter().copied());
+    for key in unknown {
+        let cell = |name: &str| key.get(name).map_or_else(|| "-".to_owned(), output::value);
+        table.row(headers.iter().map(|h| cell(&h.to_lowercase())).collect());
+    }
+    table
+}
+
+/// The one error line when every label was for an unknown id.
+fn nothing_matched(deployment: &str, r: &FeedbackReceipt) -> String {
+    const SHOWN: usize = 5;
+    let mut ids: Vec<String> = r.unknown.iter().take(SHOWN).map(key_text).collect();
+    if r.unknown.len() > SHOWN {
+        ids.push(format!("and {} more", r.unknown.len() - SHOWN));
+    }
+    format!(
+        "no label matched a logged prediction of {deployment} ({} sent; unknown: {}); \
+         send the deployment's --row-id values (or request ids and rows) of predictions \
+         made while prediction logging was on",
+        r.received,
+        ids.join(", ")
+    )
+}
+
+/// `row_id A-17` or `request_id 3f2a row 0`.
+fn key_text(key: &Value) -> String {
+    match (key.get("row_id"), key.get("request_id")) {
+        (Some(id), _) => format!("row_id {}", output::value(id)),
+        (None, Some(request)) => format!(
+            "request_id {} row {}",
+            output::value(request),
+            key.get("row").map_or_else(|| "0".to_owned(), output::value)
+        ),
+        (None, None) => key.to_string(),
+    }
+}
+
+fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn receipt(received: u64, updated: u64, unknown: Value) -> FeedbackReceipt {
+        serde_json::from_value(
+            json!({"received": received, "updated": updated, "unknown": unknown}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_full_match_is_one_line() {
+        assert_eq!(
+            receipt_text(&receipt(300, 300, json!([]))),
+            "received 300 labels, updated 300 predictions\n"
+        );
+        assert_eq!(
+            receipt_text(&receipt(1, 1, json!([]))),
+            "received 1 label, updated 1 prediction\n"
+        );
+    }
+
+    #[test]
+    fn unknown_ids_are_listed_by_their_kind() {
+        assert_eq!(
+            receipt_text(&receipt(
+                3,
+                1,
+                json!([{"row_id": "A-17"}, {"row_id": "A-18"}])
+            )),
+            "received 3 labels, updated 1 prediction\n\
+             \n\
+             2 unknown (no logged prediction has these ids):\n\
+             ROW_ID\n\
+             A-17\n\
+             A-18\n"
+        );
+        assert_eq!(
+            unknown_table(&[
+                json!({"request_id": "3f2a", "row": 2}),
+                json!({"row_id": "A-17"})
+            ])
+            .render(),
+            "ROW_ID  REQUEST_ID  ROW\n\
+             -       3f2a        2\n\
+             A-17    -           -\n"
+        );
+    }
+
+    #[test]
+    fn nothing_matched_names_the_first_ids_and_counts_the_rest() {
+        let unknown: Vec<Value> = (0..7).map(|i| json!({"row_id": format!("r{i}")})).collect();
+        let message = nothing_matched("credit-api", &receipt(7, 0, json!(unknown)));
+        assert!(
+            message.starts_with(
+                "no label matched a logged prediction of credit-api (7 sent; \
+                 unknown: row_id r0, row_id r1, row_id r2, row_id r3, row_id r4, and 2 more);"
+            ),
+            "{message}"
+        );
+        assert_eq!(
+            key_text(&json!({"request_id": "3f2a", "row": 1})),
+            "request_id 3f2a row 1"
+        );
+    }
+
+    #[test]
+    fn csv_headers_are_checked_before_sending() {
+        for ok in [
+            "row_id,label\nA-1,1\n",
+            "\u{feff}\"request_id\", row ,label\r\nabc,0,1\r\n",
+            "label,row_id,extra\n1,A,x\n",
+        ] {
+            assert!(check_csv_header(ok.as_bytes()).is_ok(), "{ok:?}");
+        }
+        for (bad, needle) in [
+            ("", "empty"),
+            ("id,label\n1,1\n", "needs a label column and row_id"),
+            ("row_id,outcome\n1,1\n", "needs a label column"),
+            ("row_id,label\n", "no outcomes"),
+        ] {
+            let err = check_csv_header(bad.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(needle), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn json_bodies_need_a_feedback_list() {
+        assert!(check_json(br#"{"feedback": [{"row_id": "a", "label": 1}]}"#).is_ok());
+        for (bad, needle) in [
+            (&b"[1]"[..], "not a JSON object"),
+            (br#"{"labels": []}"#, "expected {\"feedback\""),
+            (br#"{"feedback": []}"#, "empty"),
+        ] {
+            let err = check_json(bad).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+}
