@@ -233,22 +233,43 @@ async fn ack(
     ))
 }
 
+/// A channel as the API shows it; `to` and `from` only for e-mail.
+fn channel_json(c: &ChannelRecord) -> Value {
+    let mut v = json!({"name": c.name, "kind": c.kind, "url": c.url});
+    if let Some(from) = &c.email_from {
+        v["to"] = json!(c.email_to);
+        v["from"] = json!(from);
+    }
+    v
+}
+
 async fn list_channels(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let out: Vec<_> = state
         .db
         .list_channels()
         .await?
         .iter()
-        .map(|c| json!({"name": c.name, "kind": c.kind, "url": c.url, "created_at": c.created_at, "created_by": c.created_by}))
+        .map(|c| {
+            let mut v = channel_json(c);
+            v["created_at"] = json!(c.created_at);
+            v["created_by"] = json!(c.created_by);
+            v
+        })
         .collect();
     Ok(Json(json!({ "channels": out })))
 }
 
+/// `{"kind": "webhook"|"slack", "url": "http://..."}` or
+/// `{"kind": "email", "url": "smtp://HOST:PORT", "to": [...], "from": "..."}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ChannelIn {
     kind: String,
     url: String,
+    #[serde(default)]
+    to: Option<Vec<String>>,
+    #[serde(default)]
+    from: Option<String>,
 }
 
 async fn put_channel(
@@ -258,25 +279,49 @@ async fn put_channel(
     JsonBody(body): JsonBody<ChannelIn>,
 ) -> Result<Json<Value>, ApiError> {
     hangar_core::validate_name(hangar_core::NameKind::Alias, &name)?;
-    if body.kind != "webhook" && body.kind != "slack" {
-        return Err(ApiError::bad_request(
-            "channel kind must be webhook (JSON) or slack (Slack-compatible webhook)",
-        ));
-    }
-    if !body.url.starts_with("http://") || body.url.len() > 2048 {
-        return Err(ApiError::bad_request(
-            "channel url must be an http:// URL (https needs the TLS build, not in this release)",
-        ));
-    }
+    let (email_to, email_from) = match body.kind.as_str() {
+        "webhook" | "slack" => {
+            if body.to.is_some() || body.from.is_some() {
+                return Err(ApiError::bad_request(format!(
+                    "\"to\" and \"from\" are for email channels, not {}",
+                    body.kind
+                )));
+            }
+            if !body.url.starts_with("http://") || body.url.len() > 2048 {
+                return Err(ApiError::bad_request(
+                    "channel url must be an http:// URL (https needs the TLS build, not in this release)",
+                ));
+            }
+            (Vec::new(), None)
+        }
+        "email" => {
+            let target = crate::alerting::EmailTarget::parse(
+                &body.url,
+                body.to.as_deref().unwrap_or_default(),
+                body.from.as_deref().unwrap_or_default(),
+            )
+            .map_err(ApiError::bad_request)?;
+            // Stored as parsed, so what is shown is what will be used.
+            (
+                target.to.iter().map(ToString::to_string).collect(),
+                Some(target.from.to_string()),
+            )
+        }
+        _ => return Err(ApiError::bad_request(
+            "channel kind must be webhook (JSON), slack (Slack-compatible webhook) or email (SMTP)",
+        )),
+    };
     let c = ChannelRecord {
         name: name.clone(),
         kind: body.kind,
         url: body.url,
+        email_to,
+        email_from,
         created_at: Utc::now(),
         created_by: actor(&headers),
     };
     state.db.put_channel(&c).await?;
-    Ok(Json(json!({"name": c.name, "kind": c.kind, "url": c.url})))
+    Ok(Json(channel_json(&c)))
 }
 
 async fn delete_channel(

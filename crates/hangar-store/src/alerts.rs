@@ -22,9 +22,16 @@ pub struct AlertEventRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelRecord {
     pub name: String,
-    /// `webhook` (JSON) or `slack` (Slack-compatible `{"text": ...}`).
+    /// `webhook` (JSON), `slack` (Slack-compatible `{"text": ...}`) or
+    /// `email` (SMTP).
     pub kind: String,
+    /// The webhook's URL, or the SMTP server (`smtp://HOST:PORT`) of an
+    /// e-mail channel.
     pub url: String,
+    /// An e-mail channel's recipients (empty for the other kinds).
+    pub email_to: Vec<String>,
+    /// An e-mail channel's sender (`None` for the other kinds).
+    pub email_from: Option<String>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
 }
@@ -165,14 +172,27 @@ impl Db {
             .collect()
     }
 
+    /// Creates or replaces a channel. The e-mail columns are written only
+    /// when there is a sender: the table refuses e-mail fields on other
+    /// kinds and an e-mail channel without them.
     pub async fn put_channel(&self, c: &ChannelRecord) -> Result<(), StoreError> {
+        let email_to = c
+            .email_from
+            .as_ref()
+            .map(|_| serde_json::to_string(&c.email_to))
+            .transpose()
+            .map_err(invalid)?;
         sqlx::query(
-            "INSERT INTO alert_channels (name, kind, url, created_at, created_by) VALUES (?, ?, ?, ?, ?) \
-             ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, url = excluded.url",
+            "INSERT INTO alert_channels (name, kind, url, email_to, email_from, created_at, created_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, url = excluded.url, \
+             email_to = excluded.email_to, email_from = excluded.email_from",
         )
         .bind(&c.name)
         .bind(&c.kind)
         .bind(&c.url)
+        .bind(email_to)
+        .bind(&c.email_from)
         .bind(ts(c.created_at))
         .bind(&c.created_by)
         .execute(self.pool())
@@ -182,7 +202,7 @@ impl Db {
 
     pub async fn list_channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, kind, url, created_at, created_by FROM alert_channels ORDER BY name",
+            "SELECT name, kind, url, email_to, email_from, created_at, created_by FROM alert_channels ORDER BY name",
         )
         .fetch_all(self.pool())
         .await?;
@@ -192,6 +212,11 @@ impl Db {
                     name: r.try_get("name")?,
                     kind: r.try_get("kind")?,
                     url: r.try_get("url")?,
+                    email_to: match r.try_get::<Option<String>, _>("email_to")? {
+                        Some(json) => serde_json::from_str(&json).map_err(invalid)?,
+                        None => Vec::new(),
+                    },
+                    email_from: r.try_get("email_from")?,
                     created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
                     created_by: r.try_get("created_by")?,
                 })
@@ -243,5 +268,119 @@ impl Db {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use sqlx::migrate::Migrator;
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::SqlitePool;
+
+    use super::*;
+
+    fn channel(name: &str, kind: &str, to: &[&str], from: Option<&str>) -> ChannelRecord {
+        ChannelRecord {
+            name: name.into(),
+            kind: kind.into(),
+            url: "smtp://127.0.0.1:2525".into(),
+            email_to: to.iter().map(|s| s.to_string()).collect(),
+            email_from: from.map(str::to_string),
+            created_at: parse_ts("2025-01-01T00:00:00.000000Z").unwrap(),
+            created_by: "alice".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn migration_0005_keeps_the_channels_made_before_email() {
+        let dir = tempfile::tempdir().unwrap();
+        // The schema as it was at 0004, with a channel in it.
+        let before = dir.path().join("migrations-0004");
+        std::fs::create_dir(&before).unwrap();
+        let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        for entry in std::fs::read_dir(&all).unwrap() {
+            let path = entry.unwrap().path();
+            let file = path.file_name().unwrap().to_str().unwrap().to_string();
+            if file.as_str() < "0005" {
+                std::fs::copy(&path, before.join(&file)).unwrap();
+            }
+        }
+        let db_path = dir.path().join("hangar.db");
+        let pool = SqlitePool::connect_with(
+            SqliteConnectOptions::new()
+                .filename(&db_path)
+                .create_if_missing(true)
+                .foreign_keys(true),
+        )
+        .await
+        .unwrap();
+        Migrator::new(before.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO alert_channels (name, kind, url, created_at, created_by) \
+             VALUES ('ops', 'slack', 'http://127.0.0.1:9/hook', '2025-01-01T00:00:00.000000Z', 'alice')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+
+        let db = Db::open(&db_path).await.unwrap();
+        let mut expected = channel("ops", "slack", &[], None);
+        expected.url = "http://127.0.0.1:9/hook".into();
+        assert_eq!(db.list_channels().await.unwrap(), vec![expected]);
+        // The rebuilt table takes the new kind.
+        let email = channel(
+            "mail",
+            "email",
+            &["ops@example.com"],
+            Some("hangar@example.com"),
+        );
+        db.put_channel(&email).await.unwrap();
+        assert_eq!(db.list_channels().await.unwrap()[0], email);
+    }
+
+    #[tokio::test]
+    async fn an_email_channel_keeps_its_recipients_until_replaced_by_a_webhook() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("hangar.db")).await.unwrap();
+        let email = channel(
+            "ops",
+            "email",
+            &["ops@example.com", "oncall@example.com"],
+            Some("Hangar <hangar@example.com>"),
+        );
+        db.put_channel(&email).await.unwrap();
+        assert_eq!(db.list_channels().await.unwrap(), vec![email]);
+
+        let mut hook = channel("ops", "webhook", &[], None);
+        hook.url = "http://127.0.0.1:9/hook".into();
+        db.put_channel(&hook).await.unwrap();
+        assert_eq!(db.list_channels().await.unwrap(), vec![hook]);
+    }
+
+    #[tokio::test]
+    async fn the_table_refuses_email_fields_on_the_wrong_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("hangar.db")).await.unwrap();
+        for c in [
+            channel("a", "email", &["ops@example.com"], None),
+            channel(
+                "b",
+                "webhook",
+                &["ops@example.com"],
+                Some("hangar@example.com"),
+            ),
+            channel("c", "sms", &[], None),
+        ] {
+            assert!(db.put_channel(&c).await.is_err(), "{c:?}");
+        }
+        assert!(db.list_channels().await.unwrap().is_empty());
     }
 }

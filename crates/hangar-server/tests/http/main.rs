@@ -4,6 +4,7 @@
 mod alerts;
 mod common;
 mod deployments;
+mod email;
 mod monitoring;
 mod registry;
 mod rollouts;
