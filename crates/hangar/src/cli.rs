@@ -45,7 +45,16 @@ Monitoring:
   hangar deploy credit-api --model credit-risk:3 --segment group --row-id application_id
   hangar feedback credit-api outcomes.csv
   hangar monitor credit-api --from 7d
-  hangar export predictions credit-api --from 2025-03-01 --to 2025-03-31 -o march.parquet";
+  hangar export predictions credit-api --from 2025-03-01 --to 2025-03-31 -o march.parquet
+
+Alerts and health:
+  hangar status
+  hangar alerts rules add error-burst --metric traffic.error_rate --comparison '>' \\
+      --threshold 0.02 --window 10m --for 2m --severity critical
+  hangar alerts channels add ops --kind slack --url http://chat.example/hooks/T0/B0/x
+  hangar alerts list
+  hangar alerts ack error-burst --deployment credit-api
+  hangar alerts history --deployment credit-api";
 
 const DEPLOY_ABOUT: &str = "\
 Create or change a deployment: a stable endpoint serving model versions.
@@ -165,6 +174,17 @@ pub enum Command {
     /// Export a deployment's prediction log (CSV or Parquet)
     #[command(subcommand_required = true, arg_required_else_help = true)]
     Export(ExportArgs),
+    /// Live alerts, alert rules, acknowledgement, history and notification channels
+    #[command(
+        subcommand_required = true,
+        arg_required_else_help = true,
+        long_about = ALERTS_ABOUT,
+        after_help = ALERTS_EXAMPLES
+    )]
+    Alerts(AlertsArgs),
+    /// Every deployment's health in plain words (healthy, needs attention, failing) and why
+    #[command(long_about = STATUS_ABOUT, after_help = STATUS_EXAMPLES)]
+    Status(StatusArgs),
     /// Run the Hangar server (management API, inference API)
     Serve(ServeArgs),
 }
@@ -750,6 +770,360 @@ pub struct ExportPredictionsArgs {
     pub out: Option<PathBuf>,
 }
 
+const ALERTS_ABOUT: &str = "\
+Alerts: live alerts, rules, acknowledgement, history and notification channels.
+
+A rule is a condition on one of a deployment's figures (requests, error rate, p99 \
+latency, drift, performance, fairness) over a window, e.g. `traffic.error_rate > 0.05` \
+over the last 5 minutes. The server evaluates every rule for every deployment it \
+applies to every few seconds. An alert is pending while its condition has held for \
+less than the rule's --for, then firing; it resolves when the condition no longer \
+holds. Every change is recorded (`hangar alerts history`) and sent to the \
+notification channels (`hangar alerts channels`; each attempt in `hangar alerts \
+deliveries`).
+
+Every deployment gets the default rules (input drift, a feature's PSI, the \
+four-fifths rule, error rate); a rule of the same name replaces a default, and a \
+rule for one deployment replaces a rule for all of them. `hangar status` sums it up \
+per deployment.
+
+Durations are a number with a unit: 30s, 10m, 1h, 7d (or combined, 1h30m).";
+
+const ALERTS_EXAMPLES: &str = "\
+Examples:
+  hangar alerts list
+  hangar alerts rules
+  hangar alerts rules add slow --metric latency.p99_ms --comparison '>' --threshold 250 \\
+      --deployment credit-api --window 15m --for 5m
+  hangar alerts ack slow --deployment credit-api
+  hangar alerts history --deployment credit-api --limit 20
+  hangar alerts channels add ops --kind webhook --url http://alerts.internal:9000/hangar
+  hangar alerts deliveries --output json";
+
+const RULE_ADD_ABOUT: &str = "\
+Add an alert rule, or replace the rule of the same name and deployment.
+
+The rule fires when METRIC, computed over the last --window, compares to --threshold \
+as --comparison says, and has done so for --for. Without --deployment it applies to \
+every deployment (\"*\"). A --guardrail rule that fires while the deployment has a \
+canary judges the canary alone and rolls it back.
+
+Metrics (<feature> is an input feature, <attribute> a --segment of the deployment; \
+`any` means the worst attribute):
+  traffic.requests, traffic.error_rate (0 to 1), latency.p99_ms
+  drift.share (0 to 1), drift.dataset (0 or 1), drift.psi.max
+  features.<feature>.psi, features.<feature>.js_distance,
+  features.<feature>.ks_statistic, features.<feature>.ks_pvalue,
+  features.<feature>.wasserstein, features.<feature>.chi2_pvalue,
+  features.<feature>.drifted (0 or 1)
+  performance.accuracy, performance.precision, performance.recall, performance.f1,
+  performance.roc_auc, performance.log_loss, performance.brier (need feedback)
+  estimated_performance.accuracy, estimated_performance.precision,
+  estimated_performance.recall, estimated_performance.f1,
+  estimated_performance.roc_auc (need a baseline with labels)
+  fairness.<attribute>.demographic_parity_ratio,
+  fairness.<attribute>.demographic_parity_difference,
+  fairness.<attribute>.equalized_odds_ratio,
+  fairness.<attribute>.equalized_odds_difference
+
+Shares and rates are written from 0 to 1 (5% is 0.05). The server checks the rule \
+and says what is wrong with it. Prints the rule as saved.";
+
+const RULE_ADD_EXAMPLES: &str = "\
+Examples:
+  hangar alerts rules add error-burst --metric traffic.error_rate --comparison '>' \\
+      --threshold 0.02 --window 10m --for 2m --severity critical
+  hangar alerts rules add quiet --metric traffic.requests --comparison '<' --threshold 1 \\
+      --deployment credit-api --window 1h --severity info
+  hangar alerts rules add income-psi --metric features.income.psi --comparison gt \\
+      --threshold 0.2 --window 1d --for 1h
+  hangar alerts rules add canary-errors --metric traffic.error_rate --comparison '>' \\
+      --threshold 0.05 --window 5m --guardrail";
+
+const STATUS_ABOUT: &str = "\
+Every deployment's health in plain words, or one deployment's.
+
+Each deployment is `✗ failing` (a critical alert is firing), `! needs attention` (a \
+warning alert is firing, or a figure is past the line of a default rule: input drift, \
+a group below the four-fifths line, more than 5% of requests failing) or \
+`✓ healthy`, followed by the reasons, most serious first. Deployments are listed \
+failing first, then needing attention, then healthy.
+
+--output json prints the server's health of each deployment (for all deployments: \
+{\"deployments\": [...]}, in the same order).";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  hangar status
+  hangar status credit-api
+  hangar status --output json | jq -r '.deployments[] | select(.health == \"failing\") | .deployment'";
+
+#[derive(Args, Debug)]
+pub struct AlertsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: AlertsCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AlertsCommand {
+    /// List live alerts: pending, firing and just resolved, most serious first
+    #[command(
+        long_about = "List live alerts: pending, firing and just resolved, most serious first.\n\n\
+            STATE is pending (the condition holds, not yet for the rule's --for), firing or \
+            resolved; VALUE is the rule's metric at the last evaluation; SINCE is when the \
+            alert started pending or firing, or when it resolved; ACK says whether a firing \
+            alert was acknowledged (`hangar alerts ack`).",
+        after_help = "Examples:\n  \
+            hangar alerts list\n  \
+            hangar alerts list --output json"
+    )]
+    List,
+    /// List alert rules (custom and default) with their conditions in words, or add or delete one
+    #[command(
+        long_about = "List alert rules with their conditions in words, or add or delete one.\n\n\
+            Without a subcommand, lists the custom rules, then the default rules every \
+            deployment gets. SOURCE says which, and marks a default replaced by a custom rule \
+            of the same name for every deployment, and guardrail rules.",
+        after_help = "Examples:\n  \
+            hangar alerts rules\n  \
+            hangar alerts rules add busy --metric traffic.requests --comparison '>=' --threshold 1000 --window 1m\n  \
+            hangar alerts rules delete busy"
+    )]
+    Rules(RulesArgs),
+    /// Acknowledge a firing alert: someone is on it (it keeps firing until it resolves)
+    #[command(
+        long_about = "Acknowledge a firing alert: someone is on it.\n\n\
+            The alert keeps firing until its condition no longer holds; the acknowledgement \
+            (and who made it: $USER) is recorded in `hangar alerts history` and shown in \
+            `hangar alerts list` and `hangar status`. Only a firing alert can be \
+            acknowledged.",
+        after_help = "Example:\n  hangar alerts ack error-rate-high --deployment credit-api"
+    )]
+    Ack(AckArgs),
+    /// Show the alert history, newest first: pending, firing, resolved and acknowledged
+    #[command(
+        long_about = "Show the alert history, newest first: every alert that went pending, \
+            fired or resolved, and every acknowledgement.",
+        after_help = "Examples:\n  \
+            hangar alerts history\n  \
+            hangar alerts history --deployment credit-api --limit 20"
+    )]
+    History(AlertHistoryArgs),
+    /// List notification channels, or add or delete one
+    #[command(
+        long_about = "List notification channels, or add or delete one.\n\n\
+            Every alert event is sent to every channel: a webhook gets the event as JSON, \
+            a slack channel (any Slack-compatible incoming webhook) gets {\"text\": ...}. \
+            Failed sends are retried; `hangar alerts deliveries` shows every attempt.",
+        after_help = "Examples:\n  \
+            hangar alerts channels\n  \
+            hangar alerts channels add ops --kind webhook --url http://alerts.internal:9000/hangar\n  \
+            hangar alerts channels delete ops"
+    )]
+    Channels(ChannelsArgs),
+    /// Show the latest attempts to send alert events to channels, newest first
+    #[command(
+        long_about = "Show the latest attempts to send alert events to the notification \
+            channels, newest first: which event went to which channel, the attempt number, \
+            and whether it was delivered (with the channel's answer or the error).",
+        after_help = "Examples:\n  \
+            hangar alerts deliveries\n  \
+            hangar alerts deliveries --output json"
+    )]
+    Deliveries,
+}
+
+#[derive(Args, Debug)]
+pub struct RulesArgs {
+    #[command(subcommand)]
+    pub command: Option<RulesCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Add an alert rule, or replace the rule of the same name and deployment
+    #[command(long_about = RULE_ADD_ABOUT, after_help = RULE_ADD_EXAMPLES)]
+    Add(RuleAddArgs),
+    /// Delete a custom alert rule (default rules cannot be deleted, only replaced)
+    #[command(
+        long_about = "Delete a custom alert rule: the rule for every deployment, or with \
+            --deployment the rule for that deployment. Default rules cannot be deleted; a \
+            custom rule of the same name replaces one.",
+        after_help = "Examples:\n  \
+            hangar alerts rules delete busy\n  \
+            hangar alerts rules delete slow --deployment credit-api"
+    )]
+    Delete(RuleDeleteArgs),
+}
+
+/// How serious an alert is: `critical` makes a deployment failing, `warning`
+/// makes it need attention, `info` is only recorded and sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Severity {
+    /// Recorded and sent; does not change the deployment's health
+    Info,
+    /// The deployment needs attention
+    Warning,
+    /// The deployment is failing
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RuleAddArgs {
+    /// Name of the rule; a default rule's name replaces that default
+    #[arg(value_name = "NAME", value_parser = rule_name)]
+    pub name: String,
+
+    /// The figure to watch, e.g. traffic.error_rate or features.income.psi (see above)
+    #[arg(long, value_name = "METRIC")]
+    pub metric: String,
+
+    /// How the metric compares to the threshold when the rule fires: >, >=, <, <=
+    /// (or gt, ge, lt, le; quote the symbols in a shell)
+    #[arg(long, value_name = "OP", value_parser = comparison)]
+    pub comparison: String,
+
+    /// The line the metric is compared with (shares and rates from 0 to 1)
+    #[arg(long, value_name = "NUMBER", value_parser = finite, allow_negative_numbers = true)]
+    pub threshold: f64,
+
+    /// The deployment the rule applies to, or "*" for every deployment [default: *]
+    #[arg(long, value_name = "DEPLOYMENT", value_parser = rule_deployment)]
+    pub deployment: Option<String>,
+
+    /// The window the metric is computed over, e.g. 5m, 1h, 1d [default: 1h]
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub window: Option<u64>,
+
+    /// How long the condition must hold before the alert fires, e.g. 10m [default: 0s, at once]
+    #[arg(long = "for", value_name = "DURATION", value_parser = duration)]
+    pub for_: Option<u64>,
+
+    /// How serious the alert is [default: warning]
+    #[arg(long, value_name = "SEVERITY", value_enum)]
+    pub severity: Option<Severity>,
+
+    /// When it fires while the deployment has a canary, judge the canary alone and roll it back
+    #[arg(long)]
+    pub guardrail: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RuleDeleteArgs {
+    /// Name of the rule to delete
+    #[arg(value_name = "NAME", value_parser = rule_name)]
+    pub name: String,
+
+    /// Delete the rule for this deployment rather than the one for every deployment
+    #[arg(long, value_name = "DEPLOYMENT", value_parser = rule_deployment, default_value = "*")]
+    pub deployment: String,
+}
+
+#[derive(Args, Debug)]
+pub struct AckArgs {
+    /// Name of the firing alert's rule
+    #[arg(value_name = "RULE", value_parser = rule_name)]
+    pub rule: String,
+
+    /// The deployment the alert fires on
+    #[arg(long, value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub deployment: String,
+}
+
+#[derive(Args, Debug)]
+pub struct AlertHistoryArgs {
+    /// Only this deployment's alerts
+    #[arg(long, value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub deployment: Option<String>,
+
+    /// At most this many events, newest first [default: 200]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct ChannelsArgs {
+    #[command(subcommand)]
+    pub command: Option<ChannelsCommand>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ChannelsCommand {
+    /// Add a notification channel, or change the one of the same name
+    #[command(
+        long_about = "Add a notification channel, or change the one of the same name.\n\n\
+            --kind webhook POSTs each alert event as JSON to --url; --kind slack POSTs \
+            {\"text\": ...} as a Slack-compatible incoming webhook expects. Their URL must be \
+            http:// (put TLS at a proxy). Servers that offer --kind email send each event \
+            over plain SMTP to the --url smtp://HOST:PORT, from --from to every --to. The \
+            server checks the channel and says what is wrong with it.",
+        after_help = "Examples:\n  \
+            hangar alerts channels add ops --kind webhook --url http://alerts.internal:9000/hangar\n  \
+            hangar alerts channels add team-chat --kind slack --url http://chat.example/hooks/T0/B0/x\n  \
+            hangar alerts channels add risk-team --kind email --url smtp://mail.internal:25 \\\n      \
+            --from hangar@example.com --to risk@example.com,ops@example.com"
+    )]
+    Add(ChannelAddArgs),
+    /// Delete a notification channel
+    #[command(after_help = "Example:\n  hangar alerts channels delete ops")]
+    Delete(ChannelDeleteArgs),
+}
+
+const EMAIL: &str = "E-mail channels (sent only when given)";
+
+#[derive(Args, Debug)]
+pub struct ChannelAddArgs {
+    /// Name of the channel
+    #[arg(value_name = "NAME", value_parser = channel_name)]
+    pub name: String,
+
+    /// What the channel is: webhook (JSON), slack (Slack-compatible webhook), or
+    /// email (SMTP) where the server offers it
+    #[arg(long, value_name = "KIND", value_parser = channel_kind)]
+    pub kind: String,
+
+    /// Where to send alert events: http://… for webhook and slack, smtp://HOST:PORT for email
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+
+    /// Recipients of an email channel (repeatable, or comma-separated)
+    #[arg(long, value_name = "ADDRESS", value_delimiter = ',', help_heading = EMAIL)]
+    pub to: Vec<String>,
+
+    /// Sender of an email channel
+    #[arg(long, value_name = "ADDRESS", help_heading = EMAIL)]
+    pub from: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ChannelDeleteArgs {
+    /// Name of the channel to delete
+    #[arg(value_name = "NAME", value_parser = channel_name)]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Only this deployment [default: every deployment]
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub deployment: Option<String>,
+}
+
 fn model_name(s: &str) -> Result<String, NameError> {
     validate_name(NameKind::Model, s).map(|()| s.to_owned())
 }
@@ -789,6 +1163,103 @@ fn field_name(s: &str) -> Result<String, String> {
         ));
     }
     Ok(s.to_owned())
+}
+
+/// A rule, or channel, name follows the naming rule of deployments.
+fn rule_name(s: &str) -> Result<String, String> {
+    named("rule name", s)
+}
+
+fn channel_name(s: &str) -> Result<String, String> {
+    named("channel name", s)
+}
+
+/// `s` if it follows the naming rule, else the rule worded for `what`.
+fn named(what: &str, s: &str) -> Result<String, String> {
+    match validate_name(NameKind::Deployment, s) {
+        Ok(()) => Ok(s.to_owned()),
+        Err(e) => {
+            let message = e.to_string();
+            let rule = message
+                .split_once(": ")
+                .map_or(message.as_str(), |(_, r)| r);
+            Err(format!("invalid {what} {:?}: {rule}", e.name))
+        }
+    }
+}
+
+/// A rule's deployment: a deployment name, or `*` for every deployment.
+fn rule_deployment(s: &str) -> Result<String, String> {
+    if s == "*" {
+        return Ok(s.to_owned());
+    }
+    deployment_name(s).map_err(|e| format!("{e}; or \"*\" for every deployment"))
+}
+
+/// `>`, `>=`, `<`, `<=` (or `gt`, `ge`, `lt`, `le`), sent as the symbol.
+fn comparison(s: &str) -> Result<String, String> {
+    s.trim()
+        .parse::<hangar_core::alerts::Comparison>()
+        .map(|c| c.as_str().to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// A channel kind: a lower-case word; the server says which kinds it has.
+fn channel_kind(s: &str) -> Result<String, String> {
+    if !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_lowercase()) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not a channel kind; expected webhook, slack or email"
+        ))
+    }
+}
+
+/// Any finite number.
+fn finite(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => Err(format!("{s:?} is not a number")),
+    }
+}
+
+/// A duration in seconds from a number with a unit — `30s`, `10m`, `1h`, `7d`,
+/// `2w` — or several (`1h30m`).
+pub fn duration(s: &str) -> Result<u64, String> {
+    let expected = "expected a number with a unit: 30s, 10m, 1h, 7d (or combined, 1h30m)";
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{s:?} has no unit; write {t}s for seconds, or {expected}"
+        ));
+    }
+    let bad = || format!("{s:?} is not a duration; {expected}");
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 604_800,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        digits.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|secs| total.checked_add(secs))
+            .ok_or_else(bad)?;
+    }
+    if t.is_empty() || !digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
 }
 
 /// `--from`: a date starts at its midnight (UTC).
@@ -1260,6 +1731,380 @@ mod tests {
         check_time("2w", Edge::Start, Ok("2025-02-28T09:26:53Z"));
         for bad in ["", "yesterday", "7", "d", "-3d", "3y", "2025-13-01"] {
             check_time(bad, Edge::Start, Err("expected RFC 3339"));
+        }
+    }
+
+    fn check_duration(input: &str, expected: Result<u64, &str>) {
+        match (duration(input), expected) {
+            (Ok(got), Ok(want)) => assert_eq!(got, want, "{input}"),
+            (Err(message), Err(needle)) => assert!(message.contains(needle), "{input}: {message}"),
+            (got, want) => panic!("{input}: got {got:?}, expected {want:?}"),
+        }
+    }
+
+    #[test]
+    fn durations_are_numbers_with_units() {
+        check_duration("0s", Ok(0));
+        check_duration("30s", Ok(30));
+        check_duration("10m", Ok(600));
+        check_duration("1h", Ok(3600));
+        check_duration("7d", Ok(604_800));
+        check_duration("2w", Ok(1_209_600));
+        check_duration("1h30m", Ok(5400));
+        check_duration(" 90s ", Ok(90));
+        check_duration("600", Err("has no unit; write 600s"));
+        for bad in [
+            "",
+            "h",
+            "1x",
+            "1.5h",
+            "-1h",
+            "1h 30m",
+            "10mins",
+            "99999999999999999999w",
+        ] {
+            check_duration(bad, Err("expected a number with a unit: 30s, 10m, 1h, 7d"));
+        }
+    }
+
+    #[test]
+    fn durations_print_back_as_they_parse() {
+        for secs in [0, 45, 90, 600, 3600, 5400, 86_400, 604_800, 90_061] {
+            assert_eq!(duration(&crate::output::duration(secs)), Ok(secs));
+        }
+    }
+
+    #[test]
+    fn rules_add_takes_a_condition_with_optional_scope_timing_and_severity() {
+        let cli = parse(&[
+            "alerts",
+            "rules",
+            "add",
+            "busy",
+            "--metric",
+            "traffic.requests",
+            "--comparison",
+            "ge",
+            "--threshold",
+            "1",
+            "--window",
+            "1h",
+            "--for",
+            "0s",
+            "--deployment",
+            "credit-api",
+            "--severity",
+            "critical",
+            "--guardrail",
+            "--server",
+            "http://h:1",
+        ])
+        .unwrap();
+        let Command::Alerts(AlertsArgs {
+            client,
+            command:
+                AlertsCommand::Rules(RulesArgs {
+                    command: Some(RulesCommand::Add(add)),
+                }),
+        }) = cli.command
+        else {
+            panic!("not rules add")
+        };
+        assert_eq!(client.server, "http://h:1");
+        assert_eq!(add.name, "busy");
+        assert_eq!(add.comparison, ">=");
+        assert_eq!(add.threshold, 1.0);
+        assert_eq!((add.window, add.for_), (Some(3600), Some(0)));
+        assert_eq!(add.deployment.as_deref(), Some("credit-api"));
+        assert_eq!(add.severity, Some(Severity::Critical));
+        assert!(add.guardrail);
+
+        // Only what was given: the server's defaults apply to the rest.
+        let cli = parse(&[
+            "alerts",
+            "rules",
+            "add",
+            "low",
+            "--metric",
+            "performance.accuracy",
+            "--comparison",
+            "<",
+            "--threshold",
+            "-0.5",
+        ])
+        .unwrap();
+        let Command::Alerts(AlertsArgs {
+            command:
+                AlertsCommand::Rules(RulesArgs {
+                    command: Some(RulesCommand::Add(add)),
+                }),
+            ..
+        }) = cli.command
+        else {
+            panic!("not rules add")
+        };
+        // A negative threshold reaches the server, which says why it is wrong.
+        assert_eq!(add.threshold, -0.5);
+        assert_eq!(
+            (add.deployment, add.window, add.for_, add.severity),
+            (None, None, None, None)
+        );
+    }
+
+    #[test]
+    fn alerts_subcommands_without_a_subcommand_list() {
+        let cli = parse(&["alerts", "rules", "--output", "json"]).unwrap();
+        let Command::Alerts(AlertsArgs {
+            client,
+            command: AlertsCommand::Rules(RulesArgs { command: None }),
+        }) = cli.command
+        else {
+            panic!("not rules")
+        };
+        assert_eq!(client.output, OutputFormat::Json);
+        let cli = parse(&["alerts", "channels"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Alerts(AlertsArgs {
+                command: AlertsCommand::Channels(ChannelsArgs { command: None }),
+                ..
+            })
+        ));
+        let cli = parse(&["alerts", "rules", "delete", "busy"]).unwrap();
+        let Command::Alerts(AlertsArgs {
+            command:
+                AlertsCommand::Rules(RulesArgs {
+                    command: Some(RulesCommand::Delete(delete)),
+                }),
+            ..
+        }) = cli.command
+        else {
+            panic!("not rules delete")
+        };
+        assert_eq!(
+            (delete.name.as_str(), delete.deployment.as_str()),
+            ("busy", "*")
+        );
+    }
+
+    #[test]
+    fn ack_history_channels_and_status_take_their_arguments() {
+        let cli = parse(&["alerts", "ack", "busy", "--deployment", "credit-api"]).unwrap();
+        let Command::Alerts(AlertsArgs {
+            command: AlertsCommand::Ack(ack),
+            ..
+        }) = cli.command
+        else {
+            panic!("not ack")
+        };
+        assert_eq!(
+            (ack.rule.as_str(), ack.deployment.as_str()),
+            ("busy", "credit-api")
+        );
+
+        let cli = parse(&["alerts", "history", "--deployment", "d", "--limit", "5"]).unwrap();
+        let Command::Alerts(AlertsArgs {
+            command: AlertsCommand::History(history),
+            ..
+        }) = cli.command
+        else {
+            panic!("not history")
+        };
+        assert_eq!(
+            (history.deployment.as_deref(), history.limit),
+            (Some("d"), Some(5))
+        );
+
+        let cli = parse(&[
+            "alerts",
+            "channels",
+            "add",
+            "ops",
+            "--kind",
+            "slack",
+            "--url",
+            "http://h/x",
+        ])
+        .unwrap();
+        let Command::Alerts(AlertsArgs {
+            command:
+                AlertsCommand::Channels(ChannelsArgs {
+                    command: Some(ChannelsCommand::Add(add)),
+                }),
+            ..
+        }) = cli.command
+        else {
+            panic!("not channels add")
+        };
+        assert_eq!(
+            (add.name.as_str(), add.kind.as_str(), add.url.as_str()),
+            ("ops", "slack", "http://h/x")
+        );
+
+        let cli = parse(&[
+            "alerts",
+            "channels",
+            "add",
+            "risk",
+            "--kind",
+            "email",
+            "--url",
+            "smtp://mail:25",
+            "--to",
+            "a@example.com,b@example.com",
+            "--to",
+            "c@example.com",
+            "--from",
+            "hangar@example.com",
+        ])
+        .unwrap();
+        let Command::Alerts(AlertsArgs {
+            command:
+                AlertsCommand::Channels(ChannelsArgs {
+                    command: Some(ChannelsCommand::Add(add)),
+                }),
+            ..
+        }) = cli.command
+        else {
+            panic!("not channels add")
+        };
+        assert_eq!(add.to, ["a@example.com", "b@example.com", "c@example.com"]);
+        assert_eq!(add.from.as_deref(), Some("hangar@example.com"));
+
+        let cli = parse(&["status"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Status(StatusArgs {
+                deployment: None,
+                ..
+            })
+        ));
+        let cli = parse(&["status", "credit-api", "--output", "json"]).unwrap();
+        let Command::Status(status) = cli.command else {
+            panic!("not status")
+        };
+        assert_eq!(status.deployment.as_deref(), Some("credit-api"));
+        assert_eq!(status.client.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn bad_alert_arguments_are_usage_errors_that_say_what_was_expected() {
+        let add = [
+            "alerts",
+            "rules",
+            "add",
+            "r",
+            "--metric",
+            "traffic.requests",
+        ];
+        for (extra, needle) in [
+            (
+                &["--comparison", "=", "--threshold", "1"][..],
+                "unknown comparison \"=\"",
+            ),
+            (
+                &["--comparison", ">", "--threshold", "many"],
+                "\"many\" is not a number",
+            ),
+            (
+                &["--comparison", ">", "--threshold", "NaN"],
+                "\"NaN\" is not a number",
+            ),
+            (
+                &[
+                    "--comparison",
+                    ">",
+                    "--threshold",
+                    "1",
+                    "--window",
+                    "1 hour",
+                ],
+                "is not a duration",
+            ),
+            (
+                &["--comparison", ">", "--threshold", "1", "--for", "10"],
+                "has no unit",
+            ),
+            (
+                &[
+                    "--comparison",
+                    ">",
+                    "--threshold",
+                    "1",
+                    "--severity",
+                    "urgent",
+                ],
+                "urgent",
+            ),
+            (
+                &[
+                    "--comparison",
+                    ">",
+                    "--threshold",
+                    "1",
+                    "--deployment",
+                    "Credit",
+                ],
+                "or \"*\" for every deployment",
+            ),
+            (&["--threshold", "1"], "--comparison"),
+        ] {
+            let args: Vec<&str> = add.iter().chain(extra).copied().collect();
+            let err = parse(&args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+            assert!(err.to_string().contains(needle), "{args:?}: {err}");
+        }
+        for (args, needle) in [
+            (
+                &["alerts", "rules", "add", "Busy Rule"][..],
+                "invalid rule name \"Busy Rule\"",
+            ),
+            (&["alerts", "ack", "busy"], "--deployment"),
+            (
+                &["alerts", "ack", "busy", "--deployment", "*"],
+                "invalid deployment name",
+            ),
+            (&["alerts", "history", "--limit", "0"], "--limit"),
+            (
+                &["alerts", "channels", "add", "ops", "--kind", "webhook"],
+                "--url",
+            ),
+            (
+                &[
+                    "alerts", "channels", "add", "Ops", "--kind", "webhook", "--url", "http://h",
+                ],
+                "invalid channel name",
+            ),
+            (
+                &[
+                    "alerts", "channels", "add", "ops", "--kind", "Web Hook", "--url", "http://h",
+                ],
+                "expected webhook, slack or email",
+            ),
+            (&["alerts", "channels", "delete"], "<NAME>"),
+            (&["alerts"], "Usage"),
+            (&["status", "Not A Deployment"], "invalid deployment name"),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{args:?}");
+            assert!(err.to_string().contains(needle), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn rules_add_help_names_every_metric() {
+        let mut cmd = Cli::command();
+        let help = cmd
+            .find_subcommand_mut("alerts")
+            .and_then(|c| c.find_subcommand_mut("rules"))
+            .and_then(|c| c.find_subcommand_mut("add"))
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for pattern in hangar_core::alerts::METRIC_PATTERNS {
+            // `fairness.any.…` is `fairness.<attribute>.…` with `any` for the worst attribute.
+            let pattern = pattern.replace("fairness.any.", "fairness.<attribute>.");
+            assert!(help.contains(&pattern), "{pattern} is not in the help");
         }
     }
 

@@ -1,6 +1,7 @@
 //! `hangar`: parse the command line, dispatch to a command, and turn the outcome
 //! into an exit code. Exit codes are decided here and nowhere else.
 
+mod alerts;
 mod alias;
 mod cli;
 mod client;
@@ -15,6 +16,7 @@ mod predict;
 mod revision;
 mod rollout;
 mod serve;
+mod status;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -52,6 +54,8 @@ fn run() -> anyhow::Result<()> {
         Command::Feedback(args) => block_on(feedback::run(args)),
         Command::Monitor(args) => block_on(monitor::run(args)),
         Command::Export(args) => block_on(export::run(args)),
+        Command::Alerts(args) => block_on(alerts::run(args)),
+        Command::Status(args) => block_on(status::run(args)),
     }
 }
 

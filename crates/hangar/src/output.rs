@@ -115,6 +115,23 @@ pub fn time(rfc3339: &str) -> String {
     }
 }
 
+/// Seconds as `--window` and `--for` take them: `90` as `1m30s`, `3600` as
+/// `1h`, `604800` as `7d`, `0` as `0s`.
+pub fn duration(secs: u64) -> String {
+    if secs == 0 {
+        return "0s".to_owned();
+    }
+    let mut rest = secs;
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if rest >= size {
+            out.push_str(&format!("{}{unit}", rest / size));
+            rest %= size;
+        }
+    }
+    out
+}
+
 /// A number as people read it: integers exactly, other values to four decimals
 /// (scientific notation when that would hide them).
 pub fn number(x: f64) -> String {
@@ -222,6 +239,23 @@ dropped:         0
             (0.0, "0"),
         ] {
             assert_eq!(number(x), want, "{x}");
+        }
+    }
+
+    #[test]
+    fn durations_read_in_the_largest_units_that_fit() {
+        for (secs, want) in [
+            (0, "0s"),
+            (45, "45s"),
+            (90, "1m30s"),
+            (600, "10m"),
+            (3600, "1h"),
+            (5400, "1h30m"),
+            (86_400, "1d"),
+            (604_800, "7d"),
+            (90_061, "1d1h1m1s"),
+        ] {
+            assert_eq!(duration(secs), want, "{secs}");
         }
     }
 
