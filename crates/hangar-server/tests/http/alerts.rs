@@ -44,7 +44,8 @@ async fn send_rows(
     let names = features();
     let mut labels = Vec::new();
     let all: Vec<Vec<&str>> = lines.take(rows).map(|l| l.split(',').collect()).collect();
-    for chunk in all.chunks(250) {
+    // Small requests, so a weighted split sends many of them each way.
+    for chunk in all.chunks(50) {
         let instances: Vec<Value> = chunk
             .iter()
             .map(|cells| {
@@ -253,7 +254,7 @@ async fn a_biased_canary_is_rolled_back_by_a_fairness_guardrail() {
         )
         .await;
     assert_eq!(st, StatusCode::CREATED, "{r}");
-    let labels = send_rows(&s, "api", "test", 1500).await;
+    let labels = send_rows(&s, "api", "test", 3000).await;
     let mut csv = String::from("row_id,label\n");
     for (id, l) in labels {
         csv.push_str(&format!("{id},{l}\n"));
