@@ -186,6 +186,9 @@ impl ActiveDeployment {
 
 type Key = (String, u32);
 
+/// How long a request waits for a version loaded on its behalf.
+const ON_DEMAND_LOAD_WAIT: Duration = Duration::from_secs(30);
+
 /// A loaded (or loading) version and when it was last used.
 #[derive(Default)]
 struct Slot {
@@ -402,7 +405,23 @@ impl Serving {
         {
             return Ok(r.version.clone());
         }
-        self.load_number(&primary.model, version).await
+        // A request that needs a version loaded on demand waits, but bounded;
+        // the load itself goes on for the next request.
+        match tokio::time::timeout(
+            ON_DEMAND_LOAD_WAIT,
+            self.load_number(&primary.model, version),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(ApiError::new(
+                ErrorCode::NotReady,
+                format!(
+                    "version {version} of '{}' is still loading; retry shortly",
+                    primary.model
+                ),
+            )),
+        }
     }
 
     fn batcher(

@@ -704,3 +704,41 @@ async fn idle_versions_stay_loaded_within_the_memory_budget_and_go_least_recentl
         (StatusCode::OK, json!("1"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deployment_at_its_concurrency_limit_sheds_with_429() {
+    let s = Arc::new(TestServer::start().await);
+    credit(&s).await;
+    put(
+        &s,
+        json!({"model": "credit:4", "settings": {"max_concurrency": 1}}),
+    )
+    .await;
+    let long = {
+        let s = s.clone();
+        tokio::spawn(async move { s.infer("api", rows_request(4000)).await.0 })
+    };
+    // Wait until the long request holds the deployment's only slot.
+    let t = Instant::now();
+    loop {
+        let (_, stats) = s.call("GET", "/v2/models/api/stats", None).await;
+        if stats["model_stats"][0]["execution_count"] == 1 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the long request never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (st, h, e) = infer_with(&s, &one_row_request(), &[]).await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS, "{e}");
+    assert_eq!(h["retry-after"], "1");
+    assert!(
+        e["error"].as_str().unwrap().contains("concurrency limit"),
+        "{e}"
+    );
+    assert_eq!(long.await.unwrap(), StatusCode::OK);
+    let (st, _) = s.infer("api", one_row_request()).await;
+    assert_eq!(st, StatusCode::OK, "the slot is free again");
+}
