@@ -6,13 +6,14 @@
 //! rolls the canary back.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
 use hangar_core::alerts::{
     default_rules, event_message, step, AlertEventKind, AlertRule, AlertState,
 };
+use hangar_core::monitor::WindowReport;
 use hangar_core::window::WindowSummary;
 use hangar_store::{AlertEventRecord, ChannelRecord, DeliveryRecord};
 use lettre::address::Envelope;
@@ -25,12 +26,26 @@ use crate::state::AppState;
 
 /// Live alert states by (rule, deployment). Kept in memory: after a restart
 /// alerts re-derive their state from the figures within one evaluation.
-#[derive(Default)]
 pub struct Alerting {
+    /// How long a window report is reused: six evaluation intervals.
+    report_ttl: Duration,
     states: Mutex<HashMap<(String, String), AlertState>>,
+    /// Window reports by (deployment, window, canary scope), reused for
+    /// `report_ttl`: reports read the prediction log, traffic figures do not.
+    reports:
+        Mutex<HashMap<(String, u64, Option<u32>), (std::time::Instant, Option<Arc<WindowReport>>)>>,
 }
 
 impl Alerting {
+    /// Alerting evaluated every `interval`.
+    pub fn new(interval: Duration) -> Self {
+        Alerting {
+            report_ttl: interval * 6,
+            states: Mutex::default(),
+            reports: Mutex::default(),
+        }
+    }
+
     pub fn snapshot(&self) -> Vec<((String, String), AlertState)> {
         let s = self.states.lock().unwrap_or_else(|p| p.into_inner());
         let mut v: Vec<_> = s.iter().map(|(k, v)| (k.clone(), *v)).collect();
@@ -42,6 +57,33 @@ impl Alerting {
         let mut s = self.states.lock().unwrap_or_else(|p| p.into_inner());
         s.get_mut(&(rule.to_string(), deployment.to_string()))
             .is_some_and(AlertState::acknowledge)
+    }
+
+    /// The window report for a rule, reused for `report_ttl`.
+    async fn report(
+        &self,
+        state: &AppState,
+        deployment: &str,
+        window: u64,
+        scope: Option<u32>,
+    ) -> Result<Option<Arc<WindowReport>>, ApiError> {
+        let key = (deployment.to_string(), window, scope);
+        {
+            let cache = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, r)) = cache.get(&key) {
+                if at.elapsed() < self.report_ttl {
+                    return Ok(r.clone());
+                }
+            }
+        }
+        let r = crate::api_monitoring::recent_report(state, deployment, window, scope)
+            .await?
+            .map(Arc::new);
+        let mut cache = self.reports.lock().unwrap_or_else(|p| p.into_inner());
+        let ttl = self.report_ttl;
+        cache.retain(|_, (at, _)| at.elapsed() < ttl);
+        cache.insert(key, (std::time::Instant::now(), r.clone()));
+        Ok(r)
     }
 
     fn get(&self, key: &(String, String)) -> AlertState {
@@ -122,28 +164,19 @@ pub async fn evaluate(state: &AppState) -> Result<(), ApiError> {
     let now = now_secs();
     for d in state.serving.active() {
         let canary = (d.routes.len() == 2).then(|| d.routes[1].version.version);
-        let mut reports: HashMap<(u64, Option<u32>), Option<hangar_core::monitor::WindowReport>> =
-            HashMap::new();
         for rule in rules_for(&stored, &d.name) {
             // A guardrail judges the canary alone while there is one.
             let scope = if rule.guardrail { canary } else { None };
             let summary = traffic(state, &d.name, rule.window_secs, scope);
             let report = if rule.metric.needs_report() {
-                let key = (rule.window_secs, scope);
-                if let std::collections::hash_map::Entry::Vacant(slot) = reports.entry(key) {
-                    let r = crate::api_monitoring::recent_report(
-                        state,
-                        &d.name,
-                        rule.window_secs,
-                        scope,
-                    )
-                    .await?;
-                    slot.insert(r);
-                }
-                reports.get(&key).and_then(Option::as_ref)
+                state
+                    .alerting
+                    .report(state, &d.name, rule.window_secs, scope)
+                    .await?
             } else {
                 None
             };
+            let report = report.as_deref();
             let value = hangar_core::alerts::value_of(&rule.metric, report, &summary);
             let key = (rule.name.clone(), d.name.clone());
             let (next, event) = step(state.alerting.get(&key), &rule, value, now);

@@ -347,6 +347,8 @@ fn range(q: &RangeQuery) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
 
 /// Most rows a report or an export reads.
 const MAX_ROWS: u64 = 5_000_000;
+/// Most rows (the newest) an alert evaluation reads per window.
+const ALERT_ROWS: u64 = 100_000;
 
 fn opt(v: Option<f64>) -> Value {
     v.filter(|x| x.is_finite())
@@ -436,7 +438,11 @@ pub(crate) async fn recent_report(
 ) -> Result<Option<WindowReport>, ApiError> {
     let to = Utc::now() + Duration::seconds(1);
     let from = to - Duration::seconds(secs as i64 + 1);
-    let records = state.db.predictions(deployment, from, to, MAX_ROWS).await?;
+    // Alert evaluation looks at the newest rows only, bounded.
+    let records = state
+        .db
+        .recent_predictions(deployment, from, to, ALERT_ROWS)
+        .await?;
     let mut by_version: BTreeMap<(String, u32), usize> = BTreeMap::new();
     for r in &records {
         *by_version.entry((r.model.clone(), r.version)).or_default() += 1;

@@ -111,7 +111,7 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         serving: serving.clone(),
         log,
         baselines: monitoring::Baselines::default(),
-        alerting: alerting::Alerting::default(),
+        alerting: alerting::Alerting::new(config.alert_interval),
         metrics,
         limits: config.limits.clone(),
     }));

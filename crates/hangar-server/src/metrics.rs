@@ -107,6 +107,8 @@ pub struct Metrics {
     loaded_models: Gauge,
     model_memory: Family<ModelLabels, Gauge>,
     log_dropped: Counter,
+    log_dropped_warned: AtomicU64,
+    log_dropped_unwarned: AtomicU64,
     stats: Mutex<HashMap<(String, u32), Arc<VersionStats>>>,
 }
 
@@ -203,6 +205,8 @@ impl Metrics {
         );
         Metrics {
             log_dropped,
+            log_dropped_warned: AtomicU64::new(0),
+            log_dropped_unwarned: AtomicU64::new(0),
             registry,
             requests,
             latency,
@@ -331,9 +335,26 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts dropped prediction rows; warns at most once per 10 s (with the
+    /// count since the last warning) so a full buffer cannot flood the log.
     pub fn record_log_dropped(&self, rows: u64) {
-        tracing::warn!(rows, "prediction log buffer full: rows dropped");
         self.log_dropped.inc_by(rows);
+        let now = now_secs();
+        let last = self.log_dropped_warned.load(Ordering::Relaxed);
+        let pending = self.log_dropped_unwarned.fetch_add(rows, Ordering::Relaxed) + rows;
+        if now >= last + 10
+            && self
+                .log_dropped_warned
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.log_dropped_unwarned
+                .fetch_sub(pending, Ordering::Relaxed);
+            tracing::warn!(
+                rows = pending,
+                "prediction log buffer full: rows dropped since the last warning"
+            );
+        }
     }
 
     pub fn record_shadow_compared(&self, deployment: &str) {

@@ -105,31 +105,33 @@ impl Db {
 
     /// Appends prediction rows in one transaction.
     pub async fn insert_predictions(&self, rows: &[PredictionRecord]) -> Result<(), StoreError> {
+        /// Rows per statement: 16 parameters each, far below SQLite's limit.
+        const PER_STATEMENT: usize = 64;
         let mut tx = self.pool().begin().await?;
-        for r in rows {
-            sqlx::query(
+        for chunk in rows.chunks(PER_STATEMENT) {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO predictions (deployment, at, request_id, row, row_id, revision, model, version, inputs, \
-                 outputs, score, predicted, segments, latency_us, purpose, label) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&r.deployment)
-            .bind(ts(r.at))
-            .bind(&r.request_id)
-            .bind(i64::from(r.row))
-            .bind(&r.row_id)
-            .bind(i64::from(r.revision))
-            .bind(&r.model)
-            .bind(i64::from(r.version))
-            .bind(&r.inputs)
-            .bind(&r.outputs)
-            .bind(r.score)
-            .bind(r.predicted)
-            .bind(&r.segments)
-            .bind(r.latency_us as i64)
-            .bind(&r.purpose)
-            .bind(r.label)
-            .execute(&mut *tx)
-            .await?;
+                 outputs, score, predicted, segments, latency_us, purpose, label) ",
+            );
+            qb.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.deployment)
+                    .push_bind(ts(r.at))
+                    .push_bind(&r.request_id)
+                    .push_bind(i64::from(r.row))
+                    .push_bind(&r.row_id)
+                    .push_bind(i64::from(r.revision))
+                    .push_bind(&r.model)
+                    .push_bind(i64::from(r.version))
+                    .push_bind(&r.inputs)
+                    .push_bind(&r.outputs)
+                    .push_bind(r.score)
+                    .push_bind(r.predicted)
+                    .push_bind(&r.segments)
+                    .push_bind(r.latency_us as i64)
+                    .push_bind(&r.purpose)
+                    .push_bind(r.label);
+            });
+            qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -185,11 +187,35 @@ impl Db {
         to: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<PredictionRecord>, StoreError> {
-        let rows = sqlx::query(
+        self.predictions_ordered(deployment, from, to, limit, "ORDER BY at, id")
+            .await
+    }
+
+    /// The newest `limit` prediction rows of a deployment in `[from, to)`.
+    pub async fn recent_predictions(
+        &self,
+        deployment: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<PredictionRecord>, StoreError> {
+        self.predictions_ordered(deployment, from, to, limit, "ORDER BY at DESC, id DESC")
+            .await
+    }
+
+    async fn predictions_ordered(
+        &self,
+        deployment: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+        order: &'static str,
+    ) -> Result<Vec<PredictionRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
             "SELECT deployment, at, request_id, row, row_id, revision, model, version, inputs, outputs, score, \
              predicted, segments, latency_us, purpose, label FROM predictions \
-             WHERE deployment = ? AND at >= ? AND at < ? ORDER BY at, id LIMIT ?",
-        )
+             WHERE deployment = ? AND at >= ? AND at < ? {order} LIMIT ?"
+        ))
         .bind(deployment)
         .bind(ts(from))
         .bind(ts(to))
