@@ -26,14 +26,18 @@ use crate::state::AppState;
 
 /// Live alert states by (rule, deployment). Kept in memory: after a restart
 /// alerts re-derive their state from the figures within one evaluation.
+/// (deployment, window in seconds, canary version when judging a canary).
+type ReportKey = (String, u64, Option<u32>);
+/// When a report was computed, and the report (none without predictions).
+type CachedReport = (std::time::Instant, Option<Arc<WindowReport>>);
+
 pub struct Alerting {
     /// How long a window report is reused: six evaluation intervals.
     report_ttl: Duration,
     states: Mutex<HashMap<(String, String), AlertState>>,
     /// Window reports by (deployment, window, canary scope), reused for
     /// `report_ttl`: reports read the prediction log, traffic figures do not.
-    reports:
-        Mutex<HashMap<(String, u64, Option<u32>), (std::time::Instant, Option<Arc<WindowReport>>)>>,
+    reports: Mutex<HashMap<ReportKey, CachedReport>>,
 }
 
 impl Alerting {
