@@ -7,6 +7,8 @@
 #   hangar       target/release/hangar serve, GBDT deployed with the prediction log off
 #   hangar-log   the same GBDT with the prediction log on (the default), at c=64
 #                only, in a second Hangar process started just for its runs
+#   mon-off      the GBDT with the log off in that second process, run just
+#                before hangar-log: the same-process control
 #   floor        target/release/hangar-http-floor: Hangar's wire parsing, a fixed answer
 #   mlserver     MLServer (mlserver-sklearn) serving the reference model.joblib
 #   criterion    the in-process floor (LoadedModel::infer, one row), no HTTP at all
@@ -408,6 +410,7 @@ mon_up
 API="$MON"
 register gbdt "$REPO/testdata/reference/models/gbdt/model.onnx"
 deploy hangar-log gbdt:1 '{}'
+deploy mon-off gbdt:1 '{"log_predictions":false}'
 API="$HANGAR"
 mon_down setup
 
@@ -463,7 +466,7 @@ server_pid() {
     case "$1" in
         floor) echo "$FLOOR_PID" ;;
         mlserver) echo "$MLS_PID" ;;
-        hangar-log) echo "$MON_PID" ;;
+        hangar-log | mon-off) echo "$MON_PID" ;;
         *) echo "$HANGAR_PID" ;;
     esac
 }
@@ -471,7 +474,7 @@ url_of() {
     case "$1" in
         floor) echo "$FLOOR/v2/models/floor/infer" ;;
         mlserver) echo "$MLS/v2/models/gbdt/infer" ;;
-        hangar-log) echo "$MON/v2/models/hangar-log/infer" ;;
+        hangar-log | mon-off) echo "$MON/v2/models/$1/infer" ;;
         *) echo "$HANGAR/v2/models/$1/infer" ;;
     esac
 }
@@ -520,7 +523,8 @@ for r in $(seq 1 "$ROUNDS"); do
     for name in "${EXTRAS[@]}"; do
         if [ "$name" = hangar-log ]; then
             mon_up
-            oha_run "$name" "$HIGH" "$r"
+            oha_run mon-off "$HIGH" "$r"
+            oha_run hangar-log "$HIGH" "$r"
             mon_down "r$r"
         else
             oha_run "$name" "$HIGH" "$r"
@@ -624,7 +628,8 @@ num() { calc "$1 as \$x | if \$x == null then \"–\" else (\$x | round | tostri
 describe() {
     case "$1" in
         hangar) echo "Hangar, GBDT, prediction log off" ;;
-        hangar-log) echo "Hangar, GBDT, prediction log on (default)" ;;
+        hangar-log) echo "Hangar, GBDT, prediction log on (default); second process" ;;
+        mon-off) echo "Hangar, GBDT, prediction log off; second process (control)" ;;
         floor) echo "HTTP floor (wire parsing, fixed answer)" ;;
         mlserver) echo "MLServer ${MLSERVER_VERSION:-}, sklearn GBDT" ;;
         gbdt-b1) echo "Hangar, GBDT, batching off (max_batch_size 1)" ;;
@@ -654,6 +659,9 @@ row() {
     done
     for name in "${EXTRAS[@]}"; do
         row "$name" "$HIGH"
+        if [ "$name" = hangar-log ]; then
+            row mon-off "$HIGH"
+        fi
     done
     if [ "$WIDE" = 1 ]; then
         row wide-shed "$OVERLOAD_C"
@@ -690,6 +698,7 @@ GAP_US="$(calc "($H_P50_1) as \$h | ($F_P50_1) as \$f | if \$h == null or \$f ==
 WIDE_X="$(ratio "$(rps wide-b64 $HIGH)" "$(rps wide-b1 $HIGH)")"
 GBDT_X="$(ratio "$(rps gbdt-b64 $HIGH)" "$(rps gbdt-b1 $HIGH)")"
 LOG_X="$(ratio "$(rps hangar-log $HIGH)" "$H_RPS")"
+LOG_CONTROL_X="$(ratio "$(rps hangar-log $HIGH)" "$(rps mon-off $HIGH)")"
 
 # Below the shedding point: every run but the overload one.
 BELOW_ERRORS=0
@@ -698,7 +707,7 @@ for name in "${CONTENDERS[@]}"; do
         BELOW_ERRORS=$((BELOW_ERRORS + $(errors "$name" "$c")))
     done
 done
-for name in "${EXTRAS[@]}"; do
+for name in "${EXTRAS[@]}" mon-off; do
     BELOW_ERRORS=$((BELOW_ERRORS + $(errors "$name" "$HIGH")))
 done
 
@@ -731,7 +740,7 @@ fi
     verdict "($SHED_OK) as \$ok | ($SHED_P99) as \$p | ($SHED_BOUND) as \$b | if \$ok == null or \$p == null or \$b == null then null else \$ok and \$p <= \$b end" \
         "only 429s above the shedding point with bounded p99 (c=$OVERLOAD_C, queue_capacity $SHED_QUEUE): statuses over all rounds $SHED_STATUS; p99 of the 200s $(ms "$SHED_P99") (bound $(ms "$SHED_BOUND") = 2 × ($SHED_QUEUE + $(nproc) workers) / the unshed rate)"
     verdict "($LOG_X) as \$x | if \$x == null then null else \$x >= 0.9 end" \
-        "monitoring on within 10% of off at c=$HIGH: $(num "$(rps hangar-log $HIGH)") vs $(num "$H_RPS") req/s, $(change "$LOG_X") (p99 $(ms "$(p99 hangar-log $HIGH)") vs $(ms "$H_P99"))"
+        "monitoring on within 10% of off at c=$HIGH: $(num "$(rps hangar-log $HIGH)") vs $(num "$H_RPS") req/s, $(change "$LOG_X") (p99 $(ms "$(p99 hangar-log $HIGH)") vs $(ms "$H_P99")); against the same-process control $(num "$(rps mon-off $HIGH)") req/s: $(change "$LOG_CONTROL_X")"
 } >"$RESULTS/targets.md"
 
 # ---------------------------------------------------------------- report
@@ -747,7 +756,10 @@ else
 fi
 if [ "$WIDE" = 1 ]; then
     echo
-    echo "Overload (wide-shed, c=$OVERLOAD_C): status codes over all rounds $SHED_STATUS; p99 of the 200s $(ms "$SHED_P99"), of all answers $(ms "$(p99 wide-shed "$OVERLOAD_C")")."
+    per_round="$(for r in $(seq 1 "$ROUNDS"); do
+        ms "$(jq '.latencyPercentilesSuccessful.p99 // null' "$RESULTS/oha-wide-shed-c$OVERLOAD_C-r$r.json")"
+    done | paste -sd, - | sed 's/,/, /g')"
+    echo "Overload (wide-shed, c=$OVERLOAD_C): status codes over all rounds $SHED_STATUS; in the median round p50/p99 of the 200s $(ms "$(get wide-shed "$OVERLOAD_C" '.latencyPercentilesSuccessful.p50 // null')")/$(ms "$SHED_P99"), of the 429s $(ms "$(get wide-shed "$OVERLOAD_C" '.latencyPercentilesNotSuccessful.p50 // null')")/$(ms "$(get wide-shed "$OVERLOAD_C" '.latencyPercentilesNotSuccessful.p99 // null')"); p99 of the 200s per round: $per_round."
 fi
 if [ -s "$RESULTS/hangar-batch-sizes.txt" ]; then
     echo
