@@ -11,6 +11,9 @@ pub enum NameKind {
     Model,
     Alias,
     Deployment,
+    Team,
+    User,
+    Key,
 }
 
 impl fmt::Display for NameKind {
@@ -19,6 +22,9 @@ impl fmt::Display for NameKind {
             NameKind::Model => "model name",
             NameKind::Alias => "alias",
             NameKind::Deployment => "deployment name",
+            NameKind::Team => "team name",
+            NameKind::User => "user name",
+            NameKind::Key => "key name",
         })
     }
 }

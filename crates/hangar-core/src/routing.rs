@@ -105,6 +105,9 @@ pub struct DeploymentSettings {
     pub row_id: Option<String>,
     /// Whether predictions are recorded in the prediction log.
     pub log_predictions: bool,
+    /// Serve only versions carrying a valid Ed25519 signature by a trusted
+    /// key (`hangar keys trust`).
+    pub require_signed: bool,
 }
 
 impl Default for DeploymentSettings {
@@ -119,6 +122,7 @@ impl Default for DeploymentSettings {
             segments: Vec::new(),
             row_id: None,
             log_predictions: true,
+            require_signed: false,
         }
     }
 }

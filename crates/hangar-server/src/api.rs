@@ -8,8 +8,8 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::routing::post;
+use axum::Json;
 use chrono::{DateTime, Utc};
 use hangar_core::{
     validate_name, AliasEvent, ArtifactFormat, Deployment, DeploymentSettings, Model, ModelCard,
@@ -19,62 +19,67 @@ use hangar_core::{
 use hangar_store::{AliasState, NewVersion, StoredArtifact};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::Routes;
 use crate::error::{ApiError, ErrorCode};
 use crate::serving::runtime_error;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/openapi.json", get(openapi))
-        .route("/api/v1/models", get(list_models).post(create_model))
-        .route("/api/v1/models/{model}", get(get_model).patch(update_model))
-        .route(
+pub(crate) fn routes(r: Routes) -> Routes {
+    r.add("GET", "/api/v1/openapi.json", openapi)
+        .add("GET", "/api/v1/models", list_models)
+        .add("POST", "/api/v1/models", create_model)
+        .add("GET", "/api/v1/models/{model}", get_model)
+        .add("PATCH", "/api/v1/models/{model}", update_model)
+        .add("GET", "/api/v1/models/{model}/versions", list_versions)
+        .add_with(
+            "POST",
             "/api/v1/models/{model}/versions",
-            get(list_versions)
-                .post(push_version)
-                .layer(DefaultBodyLimit::disable()),
+            post(push_version).layer(DefaultBodyLimit::disable()),
         )
-        .route(
+        .add(
+            "GET",
             "/api/v1/models/{model}/versions/{version}",
-            get(get_version),
+            get_version,
         )
-        .route(
+        .add(
+            "GET",
             "/api/v1/models/{model}/versions/{version}/artifact",
-            get(download_artifact),
+            download_artifact,
         )
-        .route("/api/v1/models/{model}/aliases", get(list_aliases))
-        .route(
+        .add("GET", "/api/v1/models/{model}/aliases", list_aliases)
+        .add("GET", "/api/v1/models/{model}/aliases/{alias}", get_alias)
+        .add("PUT", "/api/v1/models/{model}/aliases/{alias}", set_alias)
+        .add(
+            "DELETE",
             "/api/v1/models/{model}/aliases/{alias}",
-            get(get_alias).put(set_alias).delete(delete_alias),
+            delete_alias,
         )
-        .route(
+        .add(
+            "GET",
             "/api/v1/models/{model}/aliases/{alias}/history",
-            get(alias_history),
+            alias_history,
         )
-        .route(
+        .add(
+            "GET",
             "/api/v1/models/{model}/alias-history",
-            get(model_alias_history),
+            model_alias_history,
         )
-        .route("/api/v1/deployments", get(list_deployments))
-        .route(
-            "/api/v1/deployments/{name}",
-            get(get_deployment)
-                .put(put_deployment)
-                .delete(delete_deployment),
+        .add("GET", "/api/v1/deployments", list_deployments)
+        .add("GET", "/api/v1/deployments/{name}", get_deployment)
+        .add("PUT", "/api/v1/deployments/{name}", put_deployment)
+        .add("DELETE", "/api/v1/deployments/{name}", delete_deployment)
+        .add(
+            "GET",
+            "/api/v1/deployments/{name}/revisions",
+            list_revisions,
         )
-        .route("/api/v1/deployments/{name}/revisions", get(list_revisions))
-        .route(
+        .add(
+            "GET",
             "/api/v1/deployments/{name}/revisions/{revision}",
-            get(get_revision),
+            get_revision,
         )
-        .route(
-            "/api/v1/deployments/{name}/promote",
-            axum::routing::post(promote),
-        )
-        .route(
-            "/api/v1/deployments/{name}/rollback",
-            axum::routing::post(rollback),
-        )
+        .add("POST", "/api/v1/deployments/{name}/promote", promote)
+        .add("POST", "/api/v1/deployments/{name}/rollback", rollback)
 }
 
 const OPENAPI: &str = include_str!("openapi.json");
@@ -83,11 +88,12 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
-/// Who is making the change. Until authentication lands this is what the
-/// client says (`X-Hangar-Actor`), recorded as given.
+/// Who is making the change: the authenticated principal's name, set by
+/// the permission layer (`auth::authorize`) in an internal header that a
+/// client cannot supply.
 pub(crate) fn actor(headers: &HeaderMap) -> String {
     headers
-        .get("x-hangar-actor")
+        .get(crate::auth::PRINCIPAL_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|s| {
             s.chars()
@@ -299,6 +305,9 @@ struct SettingsWire {
     row_id: Option<String>,
     #[serde(default)]
     log_predictions: Option<bool>,
+    /// Serve only versions signed by a trusted key.
+    #[serde(default)]
+    require_signed: Option<bool>,
 }
 
 fn settings_out(s: &DeploymentSettings) -> SettingsWire {
@@ -317,6 +326,7 @@ fn settings_out(s: &DeploymentSettings) -> SettingsWire {
         segments: Some(s.segments.clone()),
         row_id: s.row_id.clone(),
         log_predictions: Some(s.log_predictions),
+        require_signed: Some(s.require_signed),
     }
 }
 
@@ -345,6 +355,9 @@ impl SettingsWire {
         }
         if let Some(log) = self.log_predictions {
             s.log_predictions = log;
+        }
+        if let Some(r) = self.require_signed {
+            s.require_signed = r;
         }
         if let Some(g) = self.guardrails {
             if g.max_error_rate.is_some() {

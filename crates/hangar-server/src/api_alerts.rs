@@ -3,8 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use chrono::{TimeZone, Utc};
 use hangar_core::alerts::{default_rules, AlertRule, AlertState, ANY_DEPLOYMENT};
 use hangar_core::health::{assess, FiringAlert, HealthInput};
@@ -13,26 +12,22 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{actor, JsonBody};
+use crate::auth::Routes;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/alerts", get(list_alerts))
-        .route("/api/v1/alerts/events", get(events))
-        .route("/api/v1/alerts/rules", get(list_rules).post(put_rule))
-        .route(
-            "/api/v1/alerts/rules/{name}",
-            axum::routing::delete(delete_rule),
-        )
-        .route("/api/v1/alerts/ack", post(ack))
-        .route("/api/v1/alerts/channels", get(list_channels))
-        .route(
-            "/api/v1/alerts/channels/{name}",
-            put(put_channel).delete(delete_channel),
-        )
-        .route("/api/v1/alerts/deliveries", get(deliveries))
-        .route("/api/v1/deployments/{name}/health", get(health))
+pub(crate) fn routes(r: Routes) -> Routes {
+    r.add("GET", "/api/v1/alerts", list_alerts)
+        .add("GET", "/api/v1/alerts/events", events)
+        .add("GET", "/api/v1/alerts/rules", list_rules)
+        .add("POST", "/api/v1/alerts/rules", put_rule)
+        .add("DELETE", "/api/v1/alerts/rules/{name}", delete_rule)
+        .add("POST", "/api/v1/alerts/ack", ack)
+        .add("GET", "/api/v1/alerts/channels", list_channels)
+        .add("PUT", "/api/v1/alerts/channels/{name}", put_channel)
+        .add("DELETE", "/api/v1/alerts/channels/{name}", delete_channel)
+        .add("GET", "/api/v1/alerts/deliveries", deliveries)
+        .add("GET", "/api/v1/deployments/{name}/health", health)
 }
 
 fn rule_json(r: &AlertRule) -> Value {

@@ -8,8 +8,8 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::routing::{post, put};
+use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
 use hangar_core::monitor::{ColumnReport, WindowReport};
@@ -19,27 +19,33 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{actor, parse_time, version_number};
+use crate::auth::Routes;
 use crate::error::ApiError;
 use crate::monitoring;
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/models/{model}/versions/{version}/baseline",
-            get(get_baseline)
-                .put(put_baseline)
-                .layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            "/api/v1/deployments/{name}/feedback",
-            post(feedback).layer(DefaultBodyLimit::max(64 << 20)),
-        )
-        .route(
-            "/api/v1/deployments/{name}/monitoring",
-            get(monitoring_report),
-        )
-        .route("/api/v1/deployments/{name}/predictions", get(export))
+pub(crate) fn routes(r: Routes) -> Routes {
+    r.add(
+        "GET",
+        "/api/v1/models/{model}/versions/{version}/baseline",
+        get_baseline,
+    )
+    .add_with(
+        "PUT",
+        "/api/v1/models/{model}/versions/{version}/baseline",
+        put(put_baseline).layer(DefaultBodyLimit::disable()),
+    )
+    .add_with(
+        "POST",
+        "/api/v1/deployments/{name}/feedback",
+        post(feedback).layer(DefaultBodyLimit::max(64 << 20)),
+    )
+    .add(
+        "GET",
+        "/api/v1/deployments/{name}/monitoring",
+        monitoring_report,
+    )
+    .add("GET", "/api/v1/deployments/{name}/predictions", export)
 }
 
 #[derive(Deserialize)]

@@ -21,6 +21,15 @@ pub enum ErrorCode {
     Overloaded,
     DeadlineExceeded,
     MemoryBudget,
+    /// No credential, or one that is unknown, expired or revoked.
+    Unauthenticated,
+    /// A valid principal without the permission.
+    Forbidden,
+    /// A high-risk version without four-eyes approval, or an unsigned
+    /// version where the deployment requires a trusted signature.
+    ApprovalRequired,
+    /// A key over its request rate.
+    RateLimited,
     Internal,
 }
 
@@ -38,6 +47,10 @@ impl ErrorCode {
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::DeadlineExceeded => "deadline_exceeded",
             ErrorCode::MemoryBudget => "memory_budget",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::ApprovalRequired => "approval_required",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }
     }
@@ -53,7 +66,9 @@ impl ErrorCode {
             ErrorCode::NotReady | ErrorCode::Busy | ErrorCode::MemoryBudget => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ErrorCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Overloaded | ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorCode::Forbidden | ErrorCode::ApprovalRequired => StatusCode::FORBIDDEN,
             ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -98,10 +113,19 @@ impl ApiError {
     }
 
     fn finish(&self, mut response: Response) -> Response {
-        if matches!(self.code, ErrorCode::Busy | ErrorCode::Overloaded) {
+        if matches!(
+            self.code,
+            ErrorCode::Busy | ErrorCode::Overloaded | ErrorCode::RateLimited
+        ) {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if self.code == ErrorCode::Unauthenticated {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"hangar\""),
+            );
         }
         response
     }

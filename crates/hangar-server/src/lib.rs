@@ -8,9 +8,13 @@
 mod alerting;
 mod api;
 mod api_alerts;
+mod api_governance;
 mod api_monitoring;
+pub mod auth;
 mod batch;
+pub mod dashboard;
 mod error;
+mod governance;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod metrics;
@@ -35,6 +39,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use api::VersionMeta;
+pub use auth::bootstrap_admin;
 pub use error::{ApiError, ErrorCode};
 pub use state::{AppState, Limits};
 
@@ -57,6 +62,9 @@ pub struct ServerConfig {
     pub prediction_retention_days: u32,
     /// How often canaries are checked against their guardrails.
     pub guardrail_interval: std::time::Duration,
+    /// Requests per second a consumer key may make when it names no limit
+    /// of its own; 0 = no default limit.
+    pub key_rate_limit: f64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +120,7 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         log,
         baselines: monitoring::Baselines::default(),
         alerting: alerting::Alerting::new(config.alert_interval),
+        auth: auth::Auth::new(config.key_rate_limit),
         metrics,
         limits: config.limits.clone(),
     }));
@@ -153,14 +162,24 @@ async fn not_found() -> impl IntoResponse {
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .merge(v2::routes())
-        .merge(api::routes())
-        .merge(api_monitoring::routes())
-        .merge(api_alerts::routes())
-        .route("/metrics", axum::routing::get(metrics_text))
+    let routes = auth::Routes::new().add("GET", "/metrics", metrics_text);
+    let routes = v2::routes(routes);
+    let routes = api::routes(routes);
+    let routes = api_monitoring::routes(routes);
+    let routes = api_alerts::routes(routes);
+    let routes = api_governance::routes(routes);
+    let routes = dashboard::routes(routes);
+    routes
+        .into_router()
+        // The permission check runs after routing (it needs the matched
+        // route and its parameters); unknown paths fall through to 404.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
         .fallback(not_found)
         .with_state(state)
+        .layer(axum::middleware::from_fn(auth::security_headers))
         // Clients may gzip or deflate request bodies (tritonclient's
         // request_compression_algorithm); size limits apply after decoding.
         .layer(RequestDecompressionLayer::new())
@@ -184,9 +203,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Serves the Open Inference Protocol's gRPC service
@@ -200,6 +222,38 @@ pub async fn serve_grpc(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     grpc::serve(listener, state, shutdown).await
+}
+
+/// Issues a consumer key for the example deployment (revoking the one
+/// issued at the previous start), so that `hangar serve --example` can
+/// print a command that works.
+pub async fn example_key(state: &AppState, deployment: &str) -> Result<String, ServerError> {
+    const NAME: &str = "example key (hangar serve --example)";
+    for old in state.db.list_tokens("consumer", None).await? {
+        if old.name == NAME && old.revoked_at.is_none() {
+            state.db.revoke_token(&old.id).await?;
+        }
+    }
+    let secret = auth::new_secret();
+    state
+        .db
+        .create_token(&hangar_store::TokenRecord {
+            id: secret.id.clone(),
+            kind: "consumer".into(),
+            user: None,
+            secret_hash: secret.secret_hash.clone(),
+            name: NAME.into(),
+            deployments: vec![deployment.to_string()],
+            purpose: "trying out the bundled example".into(),
+            rate_limit: None,
+            created_at: chrono::Utc::now(),
+            created_by: "hangar".into(),
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+        })
+        .await?;
+    Ok(secret.token)
 }
 
 /// A model bundled with the binary, deployed by `hangar serve --example`.

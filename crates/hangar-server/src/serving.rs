@@ -538,6 +538,7 @@ impl Serving {
         message: &str,
         actor: &str,
     ) -> Result<Revision, ApiError> {
+        self.check_policy(&table, &settings).await?;
         let (routes, shadow) = self.load_table(&table).await?;
         let revision = self
             .db
@@ -554,6 +555,32 @@ impl Serving {
         self.install(revision.clone(), routes, shadow);
         self.collect_garbage();
         Ok(revision)
+    }
+
+    /// Governance before any traffic moves: a high-risk version receives
+    /// production traffic (a route weight above zero) only with four-eyes
+    /// approval of its exact digest (shadow traffic needs none), and a
+    /// deployment that requires signatures serves only versions signed by a
+    /// trusted key.
+    async fn check_policy(
+        &self,
+        table: &RoutingTable,
+        settings: &DeploymentSettings,
+    ) -> Result<(), ApiError> {
+        for r in table.routes.iter().filter(|r| r.weight > 0) {
+            crate::governance::production_check(&self.db, &r.target.model, r.version).await?;
+        }
+        if settings.require_signed {
+            let targets = table
+                .routes
+                .iter()
+                .map(|r| (&r.target.model, r.version))
+                .chain(table.shadow.iter().map(|s| (&s.target.model, s.version)));
+            for (model, version) in targets {
+                crate::governance::signature_check(&self.db, model, version).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn resolve(&self, target: &VersionRef) -> Result<u32, ApiError> {

@@ -40,6 +40,7 @@ pub struct Inner {
     pub log: PredictionLog,
     pub baselines: Baselines,
     pub alerting: Alerting,
+    pub auth: crate::auth::Auth,
     pub limits: Limits,
 }
 

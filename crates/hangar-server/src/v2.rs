@@ -9,44 +9,47 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use hangar_core::features::instances_to_tensor;
 use hangar_core::routing;
 use hangar_core::Tensor;
 use hangar_runtime::PoolError;
 use serde_json::json;
 
+use crate::auth::Routes;
 use crate::batch::{ExecError, Executed};
 use crate::error::{ApiError, ErrorCode};
 use crate::serving::{ActiveDeployment, LoadedVersion};
 use crate::state::AppState;
 use crate::wire::{self, InferRequest, OutputPlan};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v2", get(server_metadata))
-        .route("/v2/health/live", get(live))
-        .route("/v2/health/ready", get(ready))
-        .route("/v2/models/{name}", get(model_metadata))
-        .route("/v2/models/{name}/ready", get(model_ready))
-        .route("/v2/models/{name}/infer", post(infer))
-        .route(
+pub(crate) fn routes(r: Routes) -> Routes {
+    r.add("GET", "/v2", server_metadata)
+        .add("GET", "/v2/health/live", live)
+        .add("GET", "/v2/health/ready", ready)
+        .add("GET", "/v2/models/{name}", model_metadata)
+        .add("GET", "/v2/models/{name}/ready", model_ready)
+        .add("POST", "/v2/models/{name}/infer", infer)
+        .add(
+            "GET",
             "/v2/models/{name}/versions/{version}",
-            get(version_metadata),
+            version_metadata,
         )
-        .route(
+        .add(
+            "GET",
             "/v2/models/{name}/versions/{version}/ready",
-            get(version_ready),
+            version_ready,
         )
-        .route(
+        .add(
+            "POST",
             "/v2/models/{name}/versions/{version}/infer",
-            post(version_infer),
+            version_infer,
         )
-        .route("/v2/models/{name}/stats", get(model_stats))
-        .route(
+        .add("GET", "/v2/models/{name}/stats", model_stats)
+        .add(
+            "GET",
             "/v2/models/{name}/versions/{version}/stats",
-            get(version_stats),
+            version_stats,
         )
 }
 

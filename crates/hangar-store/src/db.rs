@@ -582,13 +582,17 @@ impl Db {
         .bind(ts(now))
         .execute(&mut *tx)
         .await?;
+        // A new deployment belongs to the team of the model its first route
+        // serves; the team never changes afterwards.
         sqlx::query(
-            "INSERT INTO deployments (name, revision, created_at) VALUES (?, ?, ?) \
+            "INSERT INTO deployments (name, revision, created_at, team) VALUES (?, ?, ?, \
+             COALESCE((SELECT owner_team FROM models WHERE name = ?), 'default')) \
              ON CONFLICT (name) DO UPDATE SET revision = excluded.revision",
         )
         .bind(deployment)
         .bind(next)
         .bind(ts(now))
+        .bind(table.routes.first().map(|r| r.target.model.as_str()))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -744,6 +748,7 @@ struct StoredSettings {
     segments: Vec<String>,
     row_id: Option<String>,
     log_predictions: bool,
+    require_signed: bool,
 }
 
 impl Default for StoredSettings {
@@ -759,6 +764,7 @@ impl Default for StoredSettings {
             segments: d.segments,
             row_id: d.row_id,
             log_predictions: d.log_predictions,
+            require_signed: d.require_signed,
         }
     }
 }
@@ -838,6 +844,7 @@ fn settings_to_json(s: &DeploymentSettings) -> String {
         segments: s.segments.clone(),
         row_id: s.row_id.clone(),
         log_predictions: s.log_predictions,
+        require_signed: s.require_signed,
     })
 }
 
@@ -858,6 +865,7 @@ fn settings_from_json(s: &str) -> Result<DeploymentSettings, StoreError> {
         segments: st.segments,
         row_id: st.row_id,
         log_predictions: st.log_predictions,
+        require_signed: st.require_signed,
     })
 }
 

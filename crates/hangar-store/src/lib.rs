@@ -7,11 +7,16 @@
 mod alerts;
 mod artifacts;
 mod db;
+mod governance;
 mod monitoring;
 
 pub use alerts::{AlertEventRecord, ChannelRecord, DeliveryRecord};
 pub use artifacts::{ArtifactStore, StoredArtifact, Upload};
 pub use db::{AliasState, Db, NewVersion};
+pub use governance::{
+    ApprovalRecord, AuditFilter, NewAuditEntry, SignatureRecord, TeamRecord, TokenRecord,
+    TrustedKey, UserRecord,
+};
 pub use monitoring::{BaselineRecord, FeedbackKey, PredictionRecord};
 
 #[derive(Debug, thiserror::Error)]

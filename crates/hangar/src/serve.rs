@@ -32,7 +32,8 @@ pub struct ServeArgs {
     #[arg(long, env = "HANGAR_GRPC_ADDR", value_name = "HOST:PORT")]
     pub grpc_addr: Option<String>,
     /// TOML configuration file (keys: data_dir, addr, grpc_addr, ort_dylib, max_request_bytes,
-    /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, model_memory, prediction_retention_days, log_format)
+    /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, model_memory, prediction_retention_days,
+    /// key_rate_limit, log_format)
     #[arg(long, env = "HANGAR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Path to libonnxruntime.so [default: $ORT_DYLIB_PATH, then vendor/onnxruntime/libonnxruntime.so,
@@ -64,6 +65,10 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text]; the level comes from HANGAR_LOG (e.g. "info,hangar_server=debug")
     #[arg(long, env = "HANGAR_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Requests per second a consumer key may make when it was issued without a limit of
+    /// its own; over it, 429 with Retry-After. 0 = no default limit [default: 1000]
+    #[arg(long, env = "HANGAR_KEY_RATE_LIMIT", value_name = "PER_SECOND")]
+    pub key_rate_limit: Option<f64>,
     /// Register and deploy the bundled example model (credit-risk) if it is not there yet
     #[arg(long)]
     pub example: bool,
@@ -84,6 +89,7 @@ struct FileConfig {
     inference_queue: Option<usize>,
     model_memory: Option<u64>,
     prediction_retention_days: Option<u32>,
+    key_rate_limit: Option<f64>,
     log_format: Option<String>,
 }
 
@@ -95,6 +101,9 @@ struct Settings {
     grpc_addr: Option<SocketAddr>,
     json_logs: bool,
     server: ServerConfig,
+    /// `HANGAR_ADMIN_TOKEN`: the first administrator's token, chosen by the
+    /// operator instead of generated.
+    admin_token: Option<String>,
 }
 
 fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -177,6 +186,19 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     if model_memory == 0 {
         bail!("--model-memory must be greater than zero");
     }
+    let key_rate_limit = args
+        .key_rate_limit
+        .or(file.key_rate_limit)
+        .unwrap_or(1000.0);
+    if !(key_rate_limit.is_finite() && key_rate_limit >= 0.0) {
+        anyhow::bail!("invalid --key-rate-limit {key_rate_limit}: expected a number of requests per second, 0 or more");
+    }
+    let admin_token = std::env::var("HANGAR_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty());
+    if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+        anyhow::bail!("HANGAR_ADMIN_TOKEN must be at least 16 characters long");
+    }
     let prediction_retention_days = args
         .prediction_retention_days
         .or(file.prediction_retention_days)
@@ -215,7 +237,9 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             model_memory,
             prediction_retention_days,
             alert_interval: std::time::Duration::from_secs(10),
+            key_rate_limit,
         },
+        admin_token,
     })
 }
 
@@ -294,11 +318,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let state = hangar_server::open(&settings.server)
             .await
             .with_context(|| format!("cannot open the data directory {}", settings.server.data_dir.display()))?;
-        if with_example {
+        let admin_token = hangar_server::bootstrap_admin(&state, settings.admin_token.as_deref())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the first administrator: {}", e.message))?;
+        let example_key = if with_example {
             hangar_server::ensure_example(&state, example())
                 .await
                 .context("cannot deploy the bundled example")?;
-        }
+            Some(
+                hangar_server::example_key(&state, "credit-risk")
+                    .await
+                    .context("cannot issue a key for the bundled example")?,
+            )
+        } else {
+            None
+        };
         let local = listener.local_addr()?;
         tracing::info!(addr = %local, data_dir = %settings.server.data_dir.display(), ort = %settings.server.ort_dylib.display(), "Hangar is serving");
         eprintln!("Hangar is serving on http://{local} (data in {})", settings.server.data_dir.display());
@@ -307,9 +341,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!(addr = %grpc_local, "gRPC (inference.GRPCInferenceService) is serving");
             eprintln!("gRPC (Open Inference Protocol) is serving on {grpc_local}");
         }
-        if with_example {
+        if let Some(token) = &admin_token {
+            // Printed once, on the first start; only its hash is stored.
             eprintln!(
-                "The example deployment 'credit-risk' is ready. Try:\n  curl -s http://{local}/v2/models/credit-risk/infer -H 'content-type: application/json' -d @examples/credit-risk/request.json\n  curl -s http://{local}/v2/models/credit-risk/infer -H 'content-type: application/json' -d @examples/credit-risk/instances.json\n  hangar predict credit-risk --csv examples/credit-risk/applicants.csv --server http://{local}"
+                "\nThe first administrator, 'admin', was created. Its token is shown this once:\n\n  {token}\n\n\
+                 Keep it safe. Use it with `hangar login --token {token} --server http://{local}` or HANGAR_TOKEN. \
+                 (Set HANGAR_ADMIN_TOKEN before the first start to choose it instead.)\n"
+            );
+        }
+        if let Some(key) = &example_key {
+            eprintln!(
+                "The example deployment 'credit-risk' is ready. Its consumer key (purpose: trying out the bundled example; \
+                 a new one is issued at every start) is:\n  {key}\nTry:\n  \
+                 curl -s http://{local}/v2/models/credit-risk/infer -H 'authorization: Bearer {key}' -H 'content-type: application/json' -d @examples/credit-risk/request.json\n  \
+                 curl -s http://{local}/v2/models/credit-risk/infer -H 'authorization: Bearer {key}' -H 'content-type: application/json' -d @examples/credit-risk/instances.json\n  \
+                 HANGAR_TOKEN={key} hangar predict credit-risk --csv examples/credit-risk/applicants.csv --server http://{local}"
             );
         }
         // One signal stops both servers; each lets its in-flight calls finish.

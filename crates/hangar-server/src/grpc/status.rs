@@ -31,6 +31,9 @@ pub(crate) fn code(error: ErrorCode) -> Code {
         ErrorCode::MemoryBudget => Code::ResourceExhausted,
         ErrorCode::NotReady => Code::Unavailable,
         ErrorCode::DeadlineExceeded => Code::DeadlineExceeded,
+        ErrorCode::Unauthenticated => Code::Unauthenticated,
+        ErrorCode::Forbidden | ErrorCode::ApprovalRequired => Code::PermissionDenied,
+        ErrorCode::RateLimited => Code::ResourceExhausted,
         ErrorCode::Internal => Code::Internal,
     }
 }
@@ -74,6 +77,10 @@ mod tests {
             (ErrorCode::MemoryBudget, Code::ResourceExhausted),
             (ErrorCode::NotReady, Code::Unavailable),
             (ErrorCode::DeadlineExceeded, Code::DeadlineExceeded),
+            (ErrorCode::Unauthenticated, Code::Unauthenticated),
+            (ErrorCode::Forbidden, Code::PermissionDenied),
+            (ErrorCode::ApprovalRequired, Code::PermissionDenied),
+            (ErrorCode::RateLimited, Code::ResourceExhausted),
             (ErrorCode::Internal, Code::Internal),
         ];
         for (error, expected) in table {

@@ -52,6 +52,9 @@ pub fn first_row() -> Vec<f64> {
         .collect()
 }
 
+/// The administrator's token every test server is bootstrapped with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub state: AppState,
@@ -69,6 +72,7 @@ pub fn config(dir: &std::path::Path, limits: Limits) -> ServerConfig {
         model_memory: 1 << 30,
         prediction_retention_days: 30,
         alert_interval: std::time::Duration::from_millis(200),
+        key_rate_limit: 0.0,
     }
 }
 
@@ -86,6 +90,9 @@ impl TestServer {
         let mut cfg = config(dir.path(), Limits::default());
         change(&mut cfg);
         let state = hangar_server::open(&cfg).await.unwrap();
+        hangar_server::bootstrap_admin(&state, Some(ADMIN_TOKEN))
+            .await
+            .unwrap();
         let app = hangar_server::app(state.clone());
         TestServer { dir, state, app }
     }
@@ -101,7 +108,21 @@ impl TestServer {
         TestServer { dir, state, app }
     }
 
-    pub async fn send(&self, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    /// Sends `req` as the administrator unless it carries its own
+    /// credential (or `x-test-anonymous`, for calls without one).
+    pub async fn send(
+        &self,
+        mut req: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        if req.headers_mut().remove("x-test-anonymous").is_none()
+            && !req.headers().contains_key("authorization")
+            && !req.headers().contains_key("cookie")
+        {
+            req.headers_mut().insert(
+                "authorization",
+                format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+            );
+        }
         let resp = self.app.clone().oneshot(req).await.unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
@@ -120,7 +141,6 @@ impl TestServer {
             .method(method)
             .uri(uri)
             .header("content-type", "application/json")
-            .header("x-hangar-actor", "tester")
             .body(match body {
                 Some(v) => Body::from(serde_json::to_vec(&v).unwrap()),
                 None => Body::empty(),
@@ -165,7 +185,6 @@ impl TestServer {
                 "content-type",
                 format!("multipart/form-data; boundary={boundary}"),
             )
-            .header("x-hangar-actor", "tester")
             .body(Body::from(body))
             .unwrap();
         let (status, _, bytes) = self.send(req).await;

@@ -18,7 +18,7 @@ async fn a_deployment_serves_the_version_it_points_at() {
     assert_eq!(d["version"], 1);
     assert_eq!(d["ready"], true);
     assert_eq!(d["endpoint"], "/v2/models/credit-api/infer");
-    assert_eq!(d["updated_by"], "tester");
+    assert_eq!(d["updated_by"], "admin");
     let (st, r) = s.infer("credit-api", one_row_request()).await;
     assert_eq!(st, StatusCode::OK, "{r}");
     assert_eq!(r["model_version"], "1");

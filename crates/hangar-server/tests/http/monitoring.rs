@@ -47,7 +47,6 @@ pub async fn send_raw(
         .method(method)
         .uri(uri)
         .header("content-type", content_type)
-        .header("x-hangar-actor", "tester")
         .body(Body::from(body))
         .unwrap();
     let (st, _, bytes) = s.send(req).await;

@@ -19,7 +19,7 @@ async fn models_are_created_listed_and_carry_a_card() {
         .await;
     assert_eq!(st, StatusCode::CREATED, "{m}");
     assert_eq!(m["risk_tier"], "high");
-    assert_eq!(m["created_by"], "tester");
+    assert_eq!(m["created_by"], "admin");
     assert_eq!(m["latest_version"], json!(null));
 
     let (st, e) = s
@@ -289,7 +289,7 @@ async fn alias_moves_are_kept_and_answer_which_version_was_live_when() {
         (e["from_version"].clone(), e["to_version"].clone()),
         (json!(null), json!(1))
     );
-    assert_eq!(e["actor"], "tester");
+    assert_eq!(e["actor"], "admin");
     let first_at = e["at"].as_str().unwrap().to_string();
     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     let (_, e) = s

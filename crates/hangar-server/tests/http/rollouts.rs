@@ -209,7 +209,7 @@ async fn promote_and_rollback_are_revisions_with_history() {
         .as_array()
         .unwrap()
         .iter()
-        .all(|r| r["actor"] == "tester"));
+        .all(|r| r["actor"] == "admin"));
     let (st, r) = s
         .call("GET", "/api/v1/deployments/api/revisions/2", None)
         .await;

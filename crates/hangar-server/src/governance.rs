@@ -1,0 +1,96 @@
+//! Governance checks that need the store: four-eyes approval of high-risk
+//! versions and Ed25519 signatures by trusted keys. The decisions themselves
+//! are `hangar_core::governance`'s.
+
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use hangar_core::governance::production_allowed;
+use hangar_core::RiskTier;
+use hangar_store::Db;
+
+use crate::error::{ApiError, ErrorCode};
+
+/// Refuses production traffic to a high-risk version without approval.
+pub(crate) async fn production_check(db: &Db, model: &str, version: u32) -> Result<(), ApiError> {
+    let m = db.get_model(model).await?;
+    if m.card.risk_tier != RiskTier::High {
+        return Ok(());
+    }
+    let v = db.get_version(model, version).await?;
+    let decisions: Vec<_> = db
+        .decisions(model, version)
+        .await?
+        .iter()
+        .map(|d| d.decision())
+        .collect();
+    production_allowed(model, version, true, &v.digest, &v.created_by, &decisions)
+        .map_err(|e| ApiError::new(ErrorCode::ApprovalRequired, e.to_string()))
+}
+
+/// Refuses a version without a valid signature by a trusted key.
+pub(crate) async fn signature_check(db: &Db, model: &str, version: u32) -> Result<(), ApiError> {
+    let v = db.get_version(model, version).await?;
+    let trusted = db.list_trusted_keys().await?;
+    let signatures = db.signatures(model, version).await?;
+    let ok = signatures.iter().any(|s| {
+        trusted.iter().any(|k| k.public_key == s.public_key)
+            && verify(&v.digest, &s.public_key, &s.signature).is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::ApprovalRequired,
+            format!(
+                "{model}:{version} carries no valid signature by a trusted key, and this deployment requires one \
+                 (push with `hangar model push --sign KEY`, trust the key with `hangar keys trust`)"
+            ),
+        ))
+    }
+}
+
+/// Checks an Ed25519 signature (hex) by `public_key` (hex) over the
+/// version's digest string (`sha256:<hex>`, as bytes).
+pub(crate) fn verify(digest: &str, public_key: &str, signature: &str) -> Result<(), String> {
+    let key: [u8; 32] = decode_hex(public_key)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("the public key must be 32 bytes in hex")?;
+    let sig: [u8; 64] = decode_hex(signature)
+        .and_then(|b| b.try_into().ok())
+        .ok_or("the signature must be 64 bytes in hex")?;
+    let key = VerifyingKey::from_bytes(&key).map_err(|_| "not a valid Ed25519 public key")?;
+    key.verify(digest.as_bytes(), &Signature::from_bytes(&sig))
+        .map_err(|_| "the signature does not match this version's digest and key".to_string())
+}
+
+pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn signatures_verify_over_the_digest() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let digest = "sha256:00ff";
+        let sig = key.sign(digest.as_bytes());
+        let pk = hex(key.verifying_key().as_bytes());
+        assert!(verify(digest, &pk, &hex(&sig.to_bytes())).is_ok());
+        assert!(verify("sha256:00fe", &pk, &hex(&sig.to_bytes())).is_err());
+        assert!(verify(digest, "zz", &hex(&sig.to_bytes())).is_err());
+        assert!(verify(digest, &pk, "00").is_err());
+    }
+}
