@@ -21,7 +21,7 @@ use crate::output::{self, OutputFormat, Table};
 const ANY_DEPLOYMENT: &str = "*";
 
 pub async fn run(args: AlertsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.server)?;
+    let client = Client::connect(&args.client)?;
     let format = args.client.output;
     let json = format == OutputFormat::Json;
     let text = match args.command {

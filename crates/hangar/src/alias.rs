@@ -5,7 +5,7 @@ use crate::client::{AliasMove, Client};
 use crate::output::{self, OutputFormat};
 
 pub async fn run(args: AliasArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.server)?;
+    let client = Client::connect(&args.client)?;
     match args.command {
         AliasCommand::Set(set) => {
             let moved = client

@@ -23,12 +23,14 @@ Hangar: register, version, deploy and serve ONNX models.
 
 `hangar serve` runs the server. Every other command is a client of a running \
 server, chosen with --server (or HANGAR_SERVER; default http://127.0.0.1:8080). \
-Requests carry an X-Hangar-Actor header with your user name ($USER, or \"cli\") \
-so the registry records who did what.";
+Every request is authenticated: with --token (or HANGAR_TOKEN), else with the \
+token `hangar login` stored for that server. The server records who did what \
+under the token's user.";
 
 const EXAMPLES: &str = "\
 Examples:
   hangar serve
+  printf '%s' \"$PASSWORD\" | hangar login --user ada --password-stdin
   hangar model push model.onnx --name credit-risk --features age,income,debt_ratio
   hangar alias set credit-risk production 1
   hangar deploy credit-api --model credit-risk@production
@@ -54,7 +56,17 @@ Alerts and health:
   hangar alerts channels add ops --kind slack --url http://chat.example/hooks/T0/B0/x
   hangar alerts list
   hangar alerts ack error-burst --deployment credit-api
-  hangar alerts history --deployment credit-api";
+  hangar alerts history --deployment credit-api
+
+Governance:
+  hangar team create credit
+  hangar user create ada --team credit --role data-scientist --password-stdin
+  hangar model card credit-risk --risk-tier high --intended-use \"consumer credit decisions\"
+  hangar consumer-key create --deployment credit-api --purpose \"loan origination\"
+  hangar approve credit-risk:4 --comment \"validation report CR-112 reviewed\"
+  hangar keys generate --out release.key
+  hangar model push model.onnx --name credit-risk --sign release.key
+  hangar audit verify";
 
 const DEPLOY_ABOUT: &str = "\
 Create or change a deployment: a stable endpoint serving model versions.
@@ -185,6 +197,63 @@ pub enum Command {
     /// Every deployment's health in plain words (healthy, needs attention, failing) and why
     #[command(long_about = STATUS_ABOUT, after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
+    /// Log in to a server and store the token for later commands
+    #[command(long_about = LOGIN_ABOUT, after_help = LOGIN_EXAMPLES)]
+    Login(LoginArgs),
+    /// Forget (and revoke) the token `hangar login` stored for the server
+    #[command(
+        long_about = "Forget the token `hangar login` stored for the server (--server), and \
+            revoke it on the server when it was issued by a password login.",
+        after_help = "Example:\n  hangar logout"
+    )]
+    Logout(LogoutArgs),
+    /// Show who the server takes you for: user, roles per team, or consumer key
+    #[command(
+        after_help = "Examples:\n  hangar whoami\n  hangar whoami --token \"$TOKEN\" --output json"
+    )]
+    Whoami(WhoamiArgs),
+    /// Create or list teams (a model and its deployments belong to one team)
+    #[command(subcommand_required = true, arg_required_else_help = true)]
+    Team(TeamArgs),
+    /// Create or list users, or give a user a role in a team (administrators)
+    #[command(
+        subcommand_required = true,
+        arg_required_else_help = true,
+        long_about = USER_ABOUT
+    )]
+    User(UserArgs),
+    /// Create, list or revoke your API tokens (for scripts and CI)
+    #[command(subcommand_required = true, arg_required_else_help = true)]
+    Token(TokenArgs),
+    /// Create, list or revoke consumer keys: inference keys scoped to deployments and a purpose
+    #[command(subcommand_required = true, arg_required_else_help = true)]
+    ConsumerKey(ConsumerKeyArgs),
+    /// Approve a model version for production traffic (four eyes: not its pusher)
+    #[command(long_about = APPROVE_ABOUT, after_help = "Example:\n  hangar approve credit-risk:4 --comment \"validation report CR-112 reviewed\"")]
+    Approve(DecisionArgs),
+    /// Reject a model version: it stays out of production traffic
+    #[command(
+        long_about = "Reject a model version, with a comment saying why. A high-risk version \
+            with a rejection cannot receive production traffic until it is approved again. \
+            The person who pushed the version cannot decide on it.",
+        after_help = "Example:\n  hangar reject credit-risk:4 --comment \"fails the thin-file fairness check\""
+    )]
+    Reject(DecisionArgs),
+    /// Show a version's approvals and rejections, and whether production traffic is allowed and why
+    #[command(
+        after_help = "Examples:\n  hangar approvals credit-risk:4\n  hangar approvals credit-risk:4 --output json"
+    )]
+    Approvals(ApprovalsArgs),
+    /// List the tamper-evident audit log, or verify its hash chain
+    #[command(subcommand_required = true, arg_required_else_help = true)]
+    Audit(AuditArgs),
+    /// Generate Ed25519 signing keys, trust public keys, list trusted keys
+    #[command(
+        subcommand_required = true,
+        arg_required_else_help = true,
+        long_about = KEYS_ABOUT
+    )]
+    Keys(KeysArgs),
     /// Run the Hangar server (management API, inference API)
     Serve(ServeArgs),
 }
@@ -213,6 +282,17 @@ pub struct ClientArgs {
         help_heading = "Global options"
     )]
     pub output: OutputFormat,
+
+    /// API token to authenticate with [default: the one `hangar login` stored for --server]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "HANGAR_TOKEN",
+        hide_env_values = true,
+        global = true,
+        help_heading = "Global options"
+    )]
+    pub token: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -269,6 +349,55 @@ pub enum ModelCommand {
             hangar model baseline credit-risk:3 --output json"
     )]
     Baseline(BaselineArgs),
+    /// Show or change a model's card: risk tier, intended and out-of-scope uses, team
+    #[command(long_about = CARD_ABOUT, after_help = CARD_EXAMPLES)]
+    Card(CardArgs),
+}
+
+const CARD_ABOUT: &str = "\
+Show or change a model's card: what it is for, what it must not be used for, how \
+risky it is and which team owns it.
+
+Only the fields given change; without any, the card is shown. The risk tier \
+decides how the model reaches production: a version of a `high` risk model gets no \
+production traffic (a route weight above zero, or the `production` alias) until an \
+approver other than its pusher approves it (`hangar approve`). The intended use and \
+out-of-scope uses are shown to whoever is issued a consumer key for a deployment \
+serving the model. The team decides who sees and changes the model.";
+
+const CARD_EXAMPLES: &str = "\
+Examples:
+  hangar model card credit-risk
+  hangar model card credit-risk --risk-tier high \\
+      --intended-use \"pre-screening consumer loan applications\" \\
+      --out-of-scope \"employment decisions\" --out-of-scope \"insurance pricing\"
+  hangar model card credit-risk --team credit --description \"GBDT on bureau data\"";
+
+#[derive(Args, Debug, Default, PartialEq)]
+pub struct CardArgs {
+    /// Name of the model
+    #[arg(value_name = "NAME", value_parser = model_name)]
+    pub name: String,
+
+    /// How much harm a wrong answer can do: high needs four-eyes approval for production
+    #[arg(long, value_name = "TIER", value_parser = ["low", "medium", "high"])]
+    pub risk_tier: Option<String>,
+
+    /// What the model is built and validated for
+    #[arg(long, value_name = "TEXT")]
+    pub intended_use: Option<String>,
+
+    /// A use the model must not be put to (repeatable; replaces the list)
+    #[arg(long = "out-of-scope", value_name = "TEXT")]
+    pub out_of_scope: Vec<String>,
+
+    /// The team owning the model (who sees and changes it)
+    #[arg(long, value_name = "TEAM", value_parser = team_name)]
+    pub team: Option<String>,
+
+    /// What the model is
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
 }
 
 const BASELINE: &str = "Baseline (training data for monitoring)";
@@ -333,6 +462,16 @@ pub struct PushArgs {
     /// Jensen-Shannon instead of KS and Wasserstein)
     #[arg(long, value_name = "A,B", value_delimiter = ',', help_heading = BASELINE, requires = "baseline")]
     pub categorical: Option<Vec<String>>,
+
+    /// Sign the pushed version's digest with this Ed25519 secret key (from
+    /// `hangar keys generate`) and register the signature
+    #[arg(long, value_name = "KEY_FILE")]
+    pub sign: Option<PathBuf>,
+
+    /// The team owning the model when the push creates it [default: your only
+    /// team, if you are in exactly one]
+    #[arg(long, value_name = "TEAM", value_parser = team_name)]
+    pub team: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -467,6 +606,15 @@ pub struct SettingsArgs {
     /// Requests the deployment may have in flight at once
     #[arg(long, value_name = "N", help_heading = SETTINGS, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrency: Option<u32>,
+
+    /// Serve only versions signed by a trusted key (`hangar keys trust`); an
+    /// unsigned version is refused
+    #[arg(long, help_heading = SETTINGS, conflicts_with = "no_require_signed")]
+    pub require_signed: bool,
+
+    /// Serve unsigned versions again after --require-signed
+    #[arg(long, help_heading = SETTINGS)]
+    pub no_require_signed: bool,
 }
 
 #[derive(Args, Debug, Default, PartialEq)]
@@ -1122,6 +1270,480 @@ pub struct StatusArgs {
     /// Only this deployment [default: every deployment]
     #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
     pub deployment: Option<String>,
+}
+
+// ---- governance -------------------------------------------------------------
+
+const LOGIN_ABOUT: &str = "\
+Log in to a server (--server) and store a token for the commands that follow.
+
+With --user, the password is read from stdin (--password-stdin) and exchanged for \
+an API token (30 days unless --expires says otherwise). With --token (or \
+HANGAR_TOKEN), that token is checked with the server and stored as is: the way to \
+keep an administrator's or a CI token.
+
+The token is kept in credentials.json under $HANGAR_CONFIG_DIR (else \
+$XDG_CONFIG_HOME/hangar, else ~/.config/hangar), readable only by you, one per \
+server URL. --token / HANGAR_TOKEN on any command takes precedence over it.";
+
+const LOGIN_EXAMPLES: &str = "\
+Examples:
+  printf '%s' \"$PASSWORD\" | hangar login --user ada --password-stdin
+  hangar login --user ada --password-stdin --expires 12h < password.txt
+  hangar login --token \"$HANGAR_ADMIN_TOKEN\"
+  hangar --server http://hangar.internal:8080 login --user ada --password-stdin";
+
+const USER_ABOUT: &str = "\
+Create or list users, or give a user a role in a team. Administrators only.
+
+Roles are per team: admin (everything in the team), maintainer (deploy, promote, \
+roll back, issue consumer keys), data-scientist (push versions, write model cards, \
+set non-production aliases), approver (approve versions for production), viewer \
+(read everything of the team). A user sees only their teams' models and \
+deployments. --superuser makes a Hangar administrator (users, teams, keys, audit).";
+
+const APPROVE_ABOUT: &str = "\
+Approve a model version for production traffic, with a comment saying what was \
+checked.
+
+A version of a model whose card says risk tier high cannot receive production \
+traffic (a route weight above zero, or the production alias) until a principal \
+with the approver role, other than the one who pushed it, approves that exact \
+version (its digest). Shadow traffic needs no approval. `hangar approvals` shows \
+the decisions and whether production is allowed.";
+
+const KEYS_ABOUT: &str = "\
+Ed25519 signing keys for model versions.
+
+`keys generate` makes a key pair on this machine: the secret key stays in a file \
+only you can read, the public key goes to the server's administrators, who trust \
+it with `keys trust`. `model push --sign KEY_FILE` signs the pushed version's \
+digest, and a deployment made with `deploy --require-signed` serves only versions \
+signed by a trusted key.";
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Log in as this user with a password read from stdin (--password-stdin)
+    #[arg(long, value_name = "USER", value_parser = user_name, requires = "password_stdin")]
+    pub user: Option<String>,
+
+    /// Read the password from stdin (its first line)
+    #[arg(long, requires = "user")]
+    pub password_stdin: bool,
+
+    /// How long the token of a password login lasts: 30d, 12h, 90m or an RFC 3339 time [default: 30d]
+    #[arg(long, value_name = "WHEN", requires = "user")]
+    pub expires: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct TeamArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: TeamCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TeamCommand {
+    /// Create a team (administrators)
+    #[command(after_help = "Example:\n  hangar team create credit")]
+    Create(TeamCreateArgs),
+    /// List the teams you can see (all of them for administrators)
+    #[command(after_help = "Examples:\n  hangar team list\n  hangar team list --output json")]
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct TeamCreateArgs {
+    /// Name of the team
+    #[arg(value_name = "TEAM", value_parser = team_name)]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct UserArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+/// A role in a team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Everything in the team
+    Admin,
+    /// Deploy, promote, roll back, issue consumer keys
+    Maintainer,
+    /// Push versions, write model cards, set non-production aliases
+    DataScientist,
+    /// Approve versions for production
+    Approver,
+    /// Read everything of the team
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Maintainer => "maintainer",
+            Role::DataScientist => "data-scientist",
+            Role::Approver => "approver",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user, optionally with a role in a team and a password
+    #[command(
+        long_about = "Create a user, optionally with a role in a team (--team and --role \
+            together) and a password for `hangar login` and the dashboard (--password-stdin, \
+            at least 12 characters). A user without a password logs in with a token an \
+            administrator creates for them (`hangar token create --user`).",
+        after_help = "Examples:\n  \
+            printf '%s' \"$PASSWORD\" | hangar user create ada --team credit --role data-scientist --password-stdin\n  \
+            hangar user create grace --team credit --role approver\n  \
+            hangar user create root2 --superuser --password-stdin < password.txt"
+    )]
+    Create(UserCreateArgs),
+    /// List users with their roles
+    #[command(after_help = "Examples:\n  hangar user list\n  hangar user list --output json")]
+    List,
+    /// Give a user a role in a team (in addition to the roles they have)
+    #[command(after_help = "Example:\n  hangar user grant ada --team fraud --role viewer")]
+    Grant(UserGrantArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UserCreateArgs {
+    /// Name of the user
+    #[arg(value_name = "USER", value_parser = user_name)]
+    pub name: String,
+
+    /// The team the user gets --role in
+    #[arg(long, value_name = "TEAM", value_parser = team_name, requires = "role")]
+    pub team: Option<String>,
+
+    /// The user's role in --team
+    #[arg(long, value_name = "ROLE", value_enum, requires = "team")]
+    pub role: Option<Role>,
+
+    /// Read the user's password from stdin (its first line)
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// Make the user a Hangar administrator
+    #[arg(long)]
+    pub superuser: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UserGrantArgs {
+    /// Name of the user
+    #[arg(value_name = "USER", value_parser = user_name)]
+    pub name: String,
+
+    /// The team
+    #[arg(long, value_name = "TEAM", value_parser = team_name)]
+    pub team: String,
+
+    /// The role in that team
+    #[arg(long, value_name = "ROLE", value_enum)]
+    pub role: Role,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an API token; it is printed once and never shown again
+    #[command(
+        long_about = "Create an API token for yourself, or (administrators) for --user. The \
+            token acts with the user's roles; it is printed once and stored by the server \
+            only as a hash, so keep it now. Without --expires it does not expire; revoke it \
+            with `hangar token revoke ID`.",
+        after_help = "Examples:\n  \
+            hangar token create --name ci --expires 90d\n  \
+            hangar token create --user ada --expires 30d --output json | jq -r .token"
+    )]
+    Create(TokenCreateArgs),
+    /// List API tokens (never their secrets): expiry, last use, revocation
+    #[command(after_help = "Examples:\n  hangar token list\n  hangar token list --user ada")]
+    List(TokenListArgs),
+    /// Revoke an API token at once
+    #[command(after_help = "Example:\n  hangar token revoke 3f2a9c1b0d4e5f60")]
+    Revoke(RevokeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TokenCreateArgs {
+    /// The user the token acts as [default: you]; others' need an administrator
+    #[arg(long, value_name = "USER", value_parser = user_name)]
+    pub user: Option<String>,
+
+    /// When the token expires: 30d, 12h, 90m or an RFC 3339 time [default: never]
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+
+    /// A name saying what the token is for
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenListArgs {
+    /// List this user's tokens [default: yours]; others' need an administrator
+    #[arg(long, value_name = "USER", value_parser = user_name)]
+    pub user: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RevokeArgs {
+    /// The id shown by `create` and `list`
+    #[arg(value_name = "ID")]
+    pub id: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ConsumerKeyArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: ConsumerKeyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConsumerKeyCommand {
+    /// Issue an inference key for named deployments and a declared purpose
+    #[command(
+        long_about = "Issue a consumer key: a credential that may only call the named \
+            deployments' inference (and feedback) routes, for the declared --purpose, which \
+            is recorded with each prediction. Any other deployment answers 403.\n\n\
+            Prints the key once (the server keeps only a hash) and, for every model the \
+            deployments serve, its intended use and the uses it must not be put to: give \
+            them to whoever gets the key. Needs the maintainer role in the deployments' team.",
+        after_help = "Examples:\n  \
+            hangar consumer-key create --deployment credit-api --purpose \"loan origination\"\n  \
+            hangar consumer-key create --deployment credit-api --deployment credit-api-eu \\\n      \
+            --purpose \"loan origination\" --expires 90d --rate-limit 50"
+    )]
+    Create(ConsumerKeyCreateArgs),
+    /// List consumer keys of your teams' deployments
+    #[command(
+        after_help = "Examples:\n  hangar consumer-key list\n  hangar consumer-key list --output json"
+    )]
+    List,
+    /// Revoke a consumer key at once
+    #[command(after_help = "Example:\n  hangar consumer-key revoke 3f2a9c1b0d4e5f60")]
+    Revoke(RevokeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConsumerKeyCreateArgs {
+    /// A deployment the key may call (repeatable)
+    #[arg(long = "deployment", value_name = "DEPLOYMENT", value_parser = deployment_name, required = true)]
+    pub deployments: Vec<String>,
+
+    /// What the predictions are used for (recorded with each prediction)
+    #[arg(long, value_name = "TEXT")]
+    pub purpose: String,
+
+    /// A name for the key (who holds it)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// When the key expires: 30d, 12h, 90m or an RFC 3339 time [default: never]
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+
+    /// Requests per second the key may make (over it: 429) [default: the server's]
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub rate_limit: Option<f64>,
+}
+
+/// `MODEL:VERSION`: one exact version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExactVersion {
+    pub model: String,
+    pub version: u32,
+}
+
+impl std::fmt::Display for ExactVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.model, self.version)
+    }
+}
+
+pub fn exact_version(s: &str) -> Result<ExactVersion, String> {
+    let r: VersionRef = s
+        .parse()
+        .map_err(|e: hangar_core::model::VersionRefError| e.to_string())?;
+    match r.selector {
+        hangar_core::VersionSelector::Number(version) => Ok(ExactVersion {
+            model: r.model,
+            version,
+        }),
+        hangar_core::VersionSelector::Alias(_) => Err(format!(
+            "{s:?} names an alias; decisions are about one exact version: MODEL:VERSION"
+        )),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct DecisionArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// The version decided on
+    #[arg(value_name = "MODEL:VERSION", value_parser = exact_version)]
+    pub target: ExactVersion,
+
+    /// What was checked, or why it was rejected (recorded with the decision)
+    #[arg(long, value_name = "TEXT")]
+    pub comment: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ApprovalsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// The version
+    #[arg(value_name = "MODEL:VERSION", value_parser = exact_version)]
+    pub target: ExactVersion,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// List audit entries, newest first: who changed what, when, from where; and denials
+    #[command(
+        long_about = "List audit entries, newest first: every change (models, versions, \
+            aliases, deployments, keys, users, approvals, alert rules) and every denied \
+            request, with who, when, from which address and what changed. Filters combine. \
+            Administrators and approvers only.",
+        after_help = "Examples:\n  \
+            hangar audit list\n  \
+            hangar audit list --actor ada --from 7d\n  \
+            hangar audit list --object models/credit-risk --limit 20 --output json"
+    )]
+    List(AuditListArgs),
+    /// Check the audit log's hash chain; exits with 1 naming the first broken entry
+    #[command(
+        long_about = "Check the audit log's hash chain: each entry's hash covers its content \
+            and the previous entry's hash, so an entry edited, removed or reordered behind \
+            Hangar's back breaks the chain there. Prints ok and the number of entries, or \
+            names the first broken entry and exits with 1.",
+        after_help = "Examples:\n  hangar audit verify\n  hangar audit verify --output json"
+    )]
+    Verify,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditListArgs {
+    /// Only entries by this actor (a user, a consumer key's name)
+    #[arg(long, value_name = "ACTOR")]
+    pub actor: Option<String>,
+
+    /// Only entries about this object or below it, e.g. models/credit-risk
+    #[arg(long, value_name = "OBJECT")]
+    pub object: Option<String>,
+
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    /// At most this many entries [default: 200]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Generate an Ed25519 key pair here: FILE (secret, mode 0600) and FILE.pub
+    #[command(
+        long_about = "Generate an Ed25519 key pair on this machine, without the server: \
+            FILE holds the secret key in hex (readable only by you; keep it secret), \
+            FILE.pub the public key in hex (give it to an administrator for `hangar keys \
+            trust`). An existing FILE is never overwritten.",
+        after_help = "Example:\n  hangar keys generate --out release.key"
+    )]
+    Generate(KeysGenerateArgs),
+    /// Trust a public key: versions it signs satisfy `deploy --require-signed` (administrators)
+    #[command(after_help = "Example:\n  hangar keys trust release-2025 release.key.pub")]
+    Trust(KeysTrustArgs),
+    /// List the trusted public keys
+    #[command(after_help = "Examples:\n  hangar keys list\n  hangar keys list --output json")]
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct KeysGenerateArgs {
+    /// Where to write the secret key; the public key goes to FILE.pub
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct KeysTrustArgs {
+    /// A name for the key (who or what signs with it)
+    #[arg(value_name = "NAME", value_parser = key_name)]
+    pub name: String,
+
+    /// The public key file (FILE.pub from `hangar keys generate`)
+    #[arg(value_name = "FILE.pub")]
+    pub file: PathBuf,
+}
+
+fn team_name(s: &str) -> Result<String, NameError> {
+    validate_name(NameKind::Team, s).map(|()| s.to_owned())
+}
+
+fn user_name(s: &str) -> Result<String, NameError> {
+    validate_name(NameKind::User, s).map(|()| s.to_owned())
+}
+
+fn key_name(s: &str) -> Result<String, NameError> {
+    validate_name(NameKind::Key, s).map(|()| s.to_owned())
 }
 
 fn model_name(s: &str) -> Result<String, NameError> {

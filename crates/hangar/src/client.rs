@@ -11,15 +11,16 @@ use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// Who is acting, for the registry's audit trail.
-const ACTOR_HEADER: &str = "x-hangar-actor";
+/// What a 401 tells the user to do.
+pub const LOGIN_HINT: &str =
+    "run `hangar login` (or pass --token / set HANGAR_TOKEN) with a valid token";
 
 /// Why a request did not produce the expected response.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,10 @@ impl ClientError {
 
     pub fn is_conflict(&self) -> bool {
         matches!(self, ClientError::Api { status, .. } if *status == StatusCode::CONFLICT)
+    }
+
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(self, ClientError::Api { status, .. } if *status == StatusCode::UNAUTHORIZED)
     }
 }
 
@@ -212,6 +217,9 @@ pub struct Settings {
     pub row_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_predictions: Option<bool>,
+    /// Serve only versions signed by a trusted key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_signed: Option<bool>,
 }
 
 /// When the server takes a misbehaving canary out of traffic by itself.
@@ -755,8 +763,28 @@ pub struct Client {
 }
 
 impl Client {
-    /// Checks `server` and prepares a client; nothing is sent yet.
+    /// A client for the server and token of a command's global options: the
+    /// token is --token / HANGAR_TOKEN, else the one `hangar login` stored
+    /// for this server, else none (every route but health then answers 401).
+    pub fn connect(args: &crate::cli::ClientArgs) -> anyhow::Result<Client> {
+        let token = match &args.token {
+            Some(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
+            _ => crate::credentials::Store::open()
+                .ok()
+                .and_then(|store| store.token(&args.server)),
+        };
+        Client::with_token(&args.server, token.as_deref())
+    }
+
+    /// Checks `server` and prepares a client without a credential.
+    #[cfg(test)]
     pub fn new(server: &str) -> anyhow::Result<Client> {
+        Client::with_token(server, None)
+    }
+
+    /// Checks `server` and prepares a client sending `token` as a bearer
+    /// credential; nothing is sent yet.
+    pub fn with_token(server: &str, token: Option<&str>) -> anyhow::Result<Client> {
         let mut base = Url::parse(server).map_err(|e| {
             anyhow::anyhow!(
                 "invalid --server {server:?}: {e}; expected a URL like {}",
@@ -783,7 +811,14 @@ impl Client {
         base.set_fragment(None);
 
         let mut headers = HeaderMap::new();
-        headers.insert(ACTOR_HEADER, actor());
+        if let Some(token) = token {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                anyhow::anyhow!("the token contains characters a header cannot carry")
+            })?;
+            // Kept out of reqwest's debug output.
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
             .user_agent(concat!("hangar/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
@@ -820,9 +855,17 @@ impl Client {
         self.call(self.http.get(url.clone()), &url).await
     }
 
-    pub async fn create_model(&self, name: &str) -> Result<Fetched<Model>, ClientError> {
+    /// Creates a model, owned by `team` when one is given.
+    pub async fn create_model(
+        &self,
+        name: &str,
+        team: Option<&str>,
+    ) -> Result<Fetched<Model>, ClientError> {
         let url = self.url(&["api", "v1", "models"]);
-        let body = json!({ "name": name });
+        let mut body = json!({ "name": name });
+        if let Some(team) = team {
+            body["owner_team"] = json!(team);
+        }
         self.call(self.http.post(url.clone()).json(&body), &url)
             .await
     }
@@ -883,6 +926,17 @@ impl Client {
             )
             .part("artifact", artifact);
         self.call(self.http.post(url.clone()).multipart(form), &url)
+            .await
+    }
+
+    /// Changes the fields of a model card that `patch` carries.
+    pub async fn update_card(
+        &self,
+        model: &str,
+        patch: &Value,
+    ) -> Result<Fetched<Model>, ClientError> {
+        let url = self.url(&["api", "v1", "models", model]);
+        self.call(self.http.patch(url.clone()).json(patch), &url)
             .await
     }
 
@@ -1162,6 +1216,39 @@ impl Client {
         self.call(self.http.get(url.clone()), &url).await
     }
 
+    /// `GET` of a management route whose JSON the command reads as is.
+    pub async fn get_json(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Value, ClientError> {
+        let url = self.url(segments);
+        let fetched: Fetched<Value> = self
+            .call(self.http.get(url.clone()).query(query), &url)
+            .await?;
+        Ok(fetched.raw)
+    }
+
+    /// `method` with a JSON body, answered with JSON.
+    pub async fn send_json(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: &Value,
+    ) -> Result<Value, ClientError> {
+        let url = self.url(segments);
+        let request = self.http.request(method, url.clone()).json(body);
+        let fetched: Fetched<Value> = self.call(request, &url).await?;
+        Ok(fetched.raw)
+    }
+
+    /// `DELETE`, answered with JSON.
+    pub async fn delete_json(&self, segments: &[&str]) -> Result<Value, ClientError> {
+        let url = self.url(segments);
+        let fetched: Fetched<Value> = self.call(self.http.delete(url.clone()), &url).await?;
+        Ok(fetched.raw)
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
@@ -1241,15 +1328,6 @@ fn revision_action(to: Option<u32>, message: Option<&str>) -> Value {
     Value::Object(body)
 }
 
-/// `$USER`, or `cli` when it is unset or cannot be a header value.
-fn actor() -> HeaderValue {
-    std::env::var("USER")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-        .and_then(|u| HeaderValue::from_str(u.trim()).ok())
-        .unwrap_or_else(|| HeaderValue::from_static("cli"))
-}
-
 /// The server's `{"error": "..."}` message, or the start of whatever it sent.
 fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
     #[derive(Deserialize)]
@@ -1259,10 +1337,15 @@ fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
         code: Option<String>,
     }
     if let Ok(e) = serde_json::from_slice::<ErrorBody>(body) {
+        let message = if status == StatusCode::UNAUTHORIZED {
+            format!("{}; {LOGIN_HINT}", e.error.trim_end_matches('.'))
+        } else {
+            e.error
+        };
         return ClientError::Api {
             status,
             code: e.code,
-            message: e.error,
+            message,
         };
     }
     let text = String::from_utf8_lossy(body);

@@ -7,7 +7,7 @@ use crate::output::{self, OutputFormat};
 use crate::revision;
 
 pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.server)?;
+    let client = Client::connect(&args.client)?;
     let deployed = client.deploy(&args.name, &request(&args)).await?;
     output::print(&match args.client.output {
         OutputFormat::Json => output::json(&deployed.raw),
@@ -53,6 +53,11 @@ fn settings(s: &SettingsArgs, g: &GuardrailArgs, m: &MonitoringSettingsArgs) -> 
         log_predictions: match (m.no_prediction_log, m.prediction_log) {
             (true, _) => Some(false),
             (false, true) => Some(true),
+            (false, false) => None,
+        },
+        require_signed: match (s.require_signed, s.no_require_signed) {
+            (true, _) => Some(true),
+            (false, true) => Some(false),
             (false, false) => None,
         },
     };
@@ -117,6 +122,14 @@ mod tests {
                 "250",
             ],
             json!({"model": "credit:3", "settings": {"max_batch_size": 8, "timeout_ms": 250}}),
+        );
+        check(
+            &["--model", "credit:3", "--require-signed"],
+            json!({"model": "credit:3", "settings": {"require_signed": true}}),
+        );
+        check(
+            &["--model", "credit:3", "--no-require-signed"],
+            json!({"model": "credit:3", "settings": {"require_signed": false}}),
         );
         check(
             &[

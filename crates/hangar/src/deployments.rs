@@ -7,7 +7,7 @@ use crate::output::{self, OutputFormat};
 use crate::revision;
 
 pub async fn run(args: DeploymentsArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.server)?;
+    let client = Client::connect(&args.client)?;
     let format = args.client.output;
     let text = match args.command {
         DeploymentsCommand::List => {

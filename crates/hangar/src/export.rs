@@ -27,7 +27,7 @@ use crate::output::{self, OutputFormat};
 const ROW_GROUP_ROWS: usize = 65_536;
 
 pub async fn run(args: ExportArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.server)?;
+    let client = Client::connect(&args.client)?;
     match args.command {
         ExportCommand::Predictions(p) => predictions(&client, args.client.output, p).await,
     }

@@ -10,7 +10,7 @@ use crate::output::{self, OutputFormat, Table};
 use crate::predict::read_input;
 
 pub async fn run(args: FeedbackArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.server)?;
+    let client = Client::connect(&args.client)?;
     let (body, content_type) = match (&args.input.csv, &args.input.json) {
         (Some(path), None) => {
             let bytes = read_input(path)?;

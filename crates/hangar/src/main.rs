@@ -3,19 +3,26 @@
 
 mod alerts;
 mod alias;
+mod approvals;
+mod audit;
 mod cli;
 mod client;
+mod consumer_keys;
+mod credentials;
 mod deploy;
 mod deployments;
 mod export;
 mod feedback;
+mod login;
 mod model;
 mod monitor;
 mod output;
 mod predict;
+mod principals;
 mod revision;
 mod rollout;
 mod serve;
+mod signing;
 mod status;
 
 use std::io::Write;
@@ -56,6 +63,18 @@ fn run() -> anyhow::Result<()> {
         Command::Export(args) => block_on(export::run(args)),
         Command::Alerts(args) => block_on(alerts::run(args)),
         Command::Status(args) => block_on(status::run(args)),
+        Command::Login(args) => block_on(login::login(args)),
+        Command::Logout(args) => block_on(login::logout(args)),
+        Command::Whoami(args) => block_on(login::whoami(args)),
+        Command::Team(args) => block_on(principals::team(args)),
+        Command::User(args) => block_on(principals::user(args)),
+        Command::Token(args) => block_on(login::token(args)),
+        Command::ConsumerKey(args) => block_on(consumer_keys::run(args)),
+        Command::Approve(args) => block_on(approvals::decide(args, true)),
+        Command::Reject(args) => block_on(approvals::decide(args, false)),
+        Command::Approvals(args) => block_on(approvals::show(args)),
+        Command::Audit(args) => block_on(audit::run(args)),
+        Command::Keys(args) => block_on(signing::run(args)),
     }
 }
 

@@ -11,7 +11,7 @@ use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use tokio_util::io::ReaderStream;
 
-use crate::cli::{BaselineArgs, ModelArgs, ModelCommand, PushArgs};
+use crate::cli::{BaselineArgs, CardArgs, ModelArgs, ModelCommand, PushArgs};
 use crate::client::{
     Artifact, Baseline, BaselineColumns, Client, ClientError, Fetched, Model, NewVersion,
     Performance, TensorSpec, Upload, Version,
@@ -20,13 +20,14 @@ use crate::output::{self, OutputFormat, Table};
 use hangar_core::{VersionRef, VersionSelector};
 
 pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.server)?;
+    let client = Client::connect(&args.client)?;
     let format = args.client.output;
     match args.command {
         ModelCommand::Push(push_args) => push(&client, format, push_args).await,
         ModelCommand::List => list(&client, format).await,
         ModelCommand::Show(show_args) => show(&client, format, &show_args.name).await,
         ModelCommand::Baseline(baseline_args) => baseline(&client, format, baseline_args).await,
+        ModelCommand::Card(card_args) => card(&client, format, card_args).await,
     }
 }
 
@@ -54,14 +55,29 @@ async fn push(client: &Client, format: OutputFormat, args: PushArgs) -> anyhow::
         bail!("{} is not a file", path.display());
     }
 
+    let signing_key = match &args.sign {
+        Some(path) => Some(crate::signing::load_key(path)?),
+        None => None,
+    };
+
     match client.get_model(&args.name).await {
         Ok(_) => {}
-        Err(e) if e.is_not_found() => match client.create_model(&args.name).await {
-            Ok(_) => note(&format!("created model {}", args.name)),
-            // Someone else created it in the meantime: push to theirs.
-            Err(e) if e.is_conflict() => {}
-            Err(e) => return Err(e.into()),
-        },
+        Err(e) if e.is_not_found() => {
+            let team = match args.team.clone() {
+                Some(t) => Some(t),
+                None => only_team(client).await,
+            };
+            match client.create_model(&args.name, team.as_deref()).await {
+                Ok(_) => note(&format!(
+                    "created model {}{}",
+                    args.name,
+                    team.map(|t| format!(" in team {t}")).unwrap_or_default()
+                )),
+                // Someone else created it in the meantime: push to theirs.
+                Err(e) if e.is_conflict() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         Err(e) => return Err(e.into()),
     }
 
@@ -79,6 +95,24 @@ async fn push(client: &Client, format: OutputFormat, args: PushArgs) -> anyhow::
     let pushed = client.push_version(&args.name, &metadata, artifact).await;
     bar.finish_and_clear();
     let version = pushed.map_err(|e| too_large(e, info.len()))?;
+
+    let signed = match &signing_key {
+        None => None,
+        Some(key) => {
+            let v = version.body.version;
+            let signed =
+                crate::signing::sign_version(client, key, &args.name, v, &version.body.digest)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "pushed {} version {v}, but its signature was not registered: {e:#}; \
+                     push again with --sign, or check the key file",
+                            args.name
+                        )
+                    })?;
+            Some(signed)
+        }
+    };
 
     let baseline = match baseline_source {
         None => None,
@@ -105,6 +139,9 @@ async fn push(client: &Client, format: OutputFormat, args: PushArgs) -> anyhow::
             if let (Some(b), Value::Object(map)) = (&baseline, &mut raw) {
                 map.insert("baseline".to_owned(), b.raw.clone());
             }
+            if let (Some(s), Value::Object(map)) = (&signed, &mut raw) {
+                map.insert("signature".to_owned(), s.clone());
+            }
             output::json(&raw)
         }
         OutputFormat::Table => {
@@ -115,12 +152,110 @@ async fn push(client: &Client, format: OutputFormat, args: PushArgs) -> anyhow::
                 output::short_digest(&version.body.digest),
                 version.body.format
             );
+            if let Some(s) = &signed {
+                let by = match s["trusted_key"].as_str() {
+                    Some(name) => format!("trusted key {name}"),
+                    None => format!(
+                        "key {}… (not trusted by the server yet: `hangar keys trust`)",
+                        s["public_key"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .chars()
+                            .take(16)
+                            .collect::<String>()
+                    ),
+                };
+                text.push_str(&format!(
+                    "signed {}:{} ({}) with {by}\n",
+                    args.name,
+                    version.body.version,
+                    output::short_digest(&version.body.digest)
+                ));
+            }
             if let Some(b) = &baseline {
                 text.push_str(&baseline_summary(&b.body));
             }
             text
         }
     })
+}
+
+/// The team a new model goes to when --team is not given: the pusher's
+/// team, when they are in exactly one (otherwise the server's default team).
+async fn only_team(client: &Client) -> Option<String> {
+    let who = client.get_json(&["api", "v1", "whoami"], &[]).await.ok()?;
+    let mut teams: Vec<&str> = who["roles"]
+        .as_array()?
+        .iter()
+        .filter_map(|r| r["team"].as_str())
+        .collect();
+    teams.sort_unstable();
+    teams.dedup();
+    match teams.as_slice() {
+        [one] => Some((*one).to_owned()),
+        _ => None,
+    }
+}
+
+/// `hangar model card`: change the fields given, then show the card.
+async fn card(client: &Client, format: OutputFormat, args: CardArgs) -> anyhow::Result<()> {
+    let patch = card_patch(&args);
+    let model = if patch.as_object().is_some_and(|m| m.is_empty()) {
+        client.get_model(&args.name).await?
+    } else {
+        client.update_card(&args.name, &patch).await?
+    };
+    output::print(&match format {
+        OutputFormat::Json => output::json(&model.raw),
+        OutputFormat::Table => card_text(&model.body),
+    })
+}
+
+/// Only the fields given, so the others keep their value.
+fn card_patch(args: &CardArgs) -> Value {
+    let mut patch = serde_json::Map::new();
+    if let Some(d) = &args.description {
+        patch.insert("description".into(), json!(d));
+    }
+    if let Some(t) = &args.team {
+        patch.insert("owner_team".into(), json!(t));
+    }
+    if let Some(u) = &args.intended_use {
+        patch.insert("intended_use".into(), json!(u));
+    }
+    if !args.out_of_scope.is_empty() {
+        patch.insert("out_of_scope_uses".into(), json!(args.out_of_scope));
+    }
+    if let Some(r) = &args.risk_tier {
+        patch.insert("risk_tier".into(), json!(r));
+    }
+    Value::Object(patch)
+}
+
+fn card_text(m: &Model) -> String {
+    let or_dash = |s: Option<&str>| s.filter(|s| !s.is_empty()).unwrap_or("-").to_owned();
+    let mut text = output::card(&[
+        ("model", m.name.clone()),
+        ("description", or_dash(Some(&m.description))),
+        ("team", or_dash(m.owner_team.as_deref())),
+        ("risk tier", or_dash(Some(&m.risk_tier))),
+        ("intended use", or_dash(m.intended_use.as_deref())),
+    ]);
+    if m.out_of_scope_uses.is_empty() {
+        text.push_str("out of scope:  -\n");
+    } else {
+        text.push_str("out of scope:\n");
+        for u in &m.out_of_scope_uses {
+            text.push_str(&format!("  ✗ {u}\n"));
+        }
+    }
+    if m.risk_tier == "high" {
+        text.push_str(
+            "\nhigh risk: a version gets production traffic only once an approver other \
+             than its pusher approves it (`hangar approve MODEL:VERSION`)\n",
+        );
+    }
+    text
 }
 
 /// `hangar model baseline`: upload a version's baseline, or show it.

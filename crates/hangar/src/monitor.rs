@@ -17,7 +17,7 @@ use crate::output::{self, indent, percent, OutputFormat, Table};
 const FOUR_FIFTHS: f64 = 0.8;
 
 pub async fn run(args: MonitorArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.server)?;
+    let client = Client::connect(&args.client)?;
     let report = client
         .monitoring(&args.deployment, &args.window.window(), args.version)
         .await?;

@@ -12,7 +12,7 @@ use crate::client::{Client, InferResponse, OutputTensor};
 use crate::output::{self, OutputFormat, Table};
 
 pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.server)?;
+    let client = Client::connect(&args.client)?;
     let body = match (&args.input.json, &args.input.csv) {
         (Some(path), None) => {
             let bytes = read_input(path)?;

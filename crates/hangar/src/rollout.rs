@@ -7,13 +7,13 @@ use crate::output::{self, OutputFormat};
 use crate::revision;
 
 pub async fn promote(args: PromoteArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.server)?;
+    let client = Client::connect(&args.client)?;
     let promoted = client.promote(&args.name, args.message.as_deref()).await?;
     print(&client, args.client.output, &promoted, promote_headline)
 }
 
 pub async fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.server)?;
+    let client = Client::connect(&args.client)?;
     let rolled_back = client
         .rollback(&args.name, args.to, args.message.as_deref())
         .await?;

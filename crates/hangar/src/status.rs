@@ -14,7 +14,7 @@ use crate::output::{self, OutputFormat};
 const CONCURRENT_REQUESTS: usize = 8;
 
 pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let client = Client::new(&args.client.server)?;
+    let client = Client::connect(&args.client)?;
     let text = match &args.deployment {
         Some(name) => {
             let health = client.health(name).await?;

@@ -1,0 +1,86 @@
+//! `hangar audit list|verify`: the tamper-evident audit log.
+
+use anyhow::bail;
+use serde_json::Value;
+
+use crate::cli::{AuditArgs, AuditCommand};
+use crate::client::Client;
+use crate::output::{self, OutputFormat, Table};
+
+pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
+    let client = Client::connect(&args.client)?;
+    let format = args.client.output;
+    match args.command {
+        AuditCommand::List(l) => {
+            let mut query: Vec<(&str, String)> = Vec::new();
+            if let Some(a) = l.actor {
+                query.push(("actor", a));
+            }
+            if let Some(o) = l.object {
+                query.push(("object", o));
+            }
+            if let Some(f) = l.window.from {
+                query.push(("from", f));
+            }
+            if let Some(t) = l.window.to {
+                query.push(("to", t));
+            }
+            if let Some(n) = l.limit {
+                query.push(("limit", n.to_string()));
+            }
+            let v = client.get_json(&["api", "v1", "audit"], &query).await?;
+            output::print(&match format {
+                OutputFormat::Json => output::json(&v),
+                OutputFormat::Table => entries_table(&v["entries"]),
+            })
+        }
+        AuditCommand::Verify => {
+            let v = client
+                .get_json(&["api", "v1", "audit", "verify"], &[])
+                .await?;
+            if format == OutputFormat::Json {
+                output::print(&output::json(&v))?;
+            }
+            let entries = output::value(&v["entries"]);
+            if v["ok"].as_bool() == Some(true) {
+                if format == OutputFormat::Table {
+                    output::print(&format!(
+                        "audit log ok: {entries} entries, hash chain intact\n"
+                    ))?;
+                }
+                Ok(())
+            } else {
+                let b = &v["first_break"];
+                bail!(
+                    "the audit log's hash chain is broken at entry {}: {} ({entries} entries checked)",
+                    output::value(&b["seq"]),
+                    output::value(&b["message"])
+                )
+            }
+        }
+    }
+}
+
+fn entries_table(entries: &Value) -> String {
+    let entries = entries.as_array().map(Vec::as_slice).unwrap_or_default();
+    if entries.is_empty() {
+        return "no audit entries match\n".to_owned();
+    }
+    let mut t = Table::new([
+        "SEQ", "AT", "ACTOR", "ADDRESS", "ACTION", "OBJECT", "OUTCOME",
+    ]);
+    for e in entries {
+        t.row(vec![
+            output::value(&e["seq"]),
+            e["at"]
+                .as_str()
+                .map_or_else(|| "-".to_owned(), output::time),
+            output::value(&e["actor"]),
+            output::value(&e["address"]),
+            output::value(&e["action"]),
+            output::value(&e["object"]),
+            output::value(&e["outcome"]),
+        ]);
+    }
+    t.render()
+}

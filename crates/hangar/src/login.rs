@@ -1,0 +1,332 @@
+//! `hangar login|logout|whoami` and `hangar token`: getting, keeping and
+//! managing the credentials the other commands send.
+
+use std::io::BufRead;
+
+use anyhow::{bail, Context};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::cli::{LoginArgs, LogoutArgs, TokenArgs, TokenCommand, WhoamiArgs};
+use crate::client::Client;
+use crate::credentials::{Login, Store};
+use crate::output::{self, OutputFormat, Table};
+
+pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
+    let server = args.client.server.clone();
+    let mut store = Store::open()?;
+    let (login, how) = match (&args.user, &args.client.token) {
+        (Some(user), _) => {
+            let password = read_secret_line("password")?;
+            let client = Client::with_token(&server, None)?;
+            let mut body = json!({"user": user, "password": password});
+            if let Some(e) = &args.expires {
+                body["expires"] = json!(e);
+            }
+            let v = client
+                .send_json(Method::POST, &["api", "v1", "login"], &body)
+                .await
+                .map_err(|e| {
+                    if e.is_unauthenticated() {
+                        anyhow::anyhow!("wrong user name or password for {server}")
+                    } else {
+                        e.into()
+                    }
+                })?;
+            let token =
+                str_field(&v, "token").context("the server's login answer carried no token")?;
+            let login = Login {
+                token,
+                user: user.clone(),
+                token_id: str_field(&v, "id"),
+                expires_at: str_field(&v, "expires_at"),
+            };
+            (login, "password")
+        }
+        (None, Some(token)) if !token.trim().is_empty() => {
+            let token = token.trim().to_owned();
+            let client = Client::with_token(&server, Some(&token))?;
+            let who = client
+                .get_json(&["api", "v1", "whoami"], &[])
+                .await
+                .map_err(|e| {
+                    if e.is_unauthenticated() {
+                        anyhow::anyhow!(
+                            "{server} does not accept this token (unknown, expired or revoked)"
+                        )
+                    } else {
+                        e.into()
+                    }
+                })?;
+            let login = Login {
+                token,
+                user: str_field(&who, "name").unwrap_or_default(),
+                // A token given to us is not ours to revoke on logout.
+                token_id: None,
+                expires_at: None,
+            };
+            (login, "token")
+        }
+        _ => bail!(
+            "say how to log in: --user USER --password-stdin for a password, \
+             or --token TOKEN (or HANGAR_TOKEN) to store a token"
+        ),
+    };
+    store.set(&server, login.clone());
+    store.save()?;
+    output::print(&match args.client.output {
+        OutputFormat::Json => output::json(&json!({
+            "server": server,
+            "user": login.user,
+            "token_id": login.token_id,
+            "expires_at": login.expires_at,
+            "credentials": store.path(),
+            "method": how,
+        })),
+        OutputFormat::Table => {
+            let expiry = login
+                .expires_at
+                .as_deref()
+                .map(|t| format!(" (expires {})", output::time(t)))
+                .unwrap_or_default();
+            format!(
+                "logged in to {server} as {}{expiry}; token stored in {}\n",
+                login.user,
+                store.path().display()
+            )
+        }
+    })
+}
+
+pub async fn logout(args: LogoutArgs) -> anyhow::Result<()> {
+    let server = args.client.server.clone();
+    let mut store = Store::open()?;
+    let Some(login) = store.get(&server).cloned() else {
+        return output::print(&format!("not logged in to {server}; nothing to do\n"));
+    };
+    // Revoke what a password login issued; a server that is gone or has
+    // already forgotten the token does not stop the local logout.
+    let mut revoked = false;
+    if let Some(id) = &login.token_id {
+        if let Ok(client) = Client::with_token(&server, Some(&login.token)) {
+            revoked = client
+                .delete_json(&["api", "v1", "tokens", id])
+                .await
+                .is_ok();
+        }
+    }
+    store.remove(&server);
+    store.save()?;
+    output::print(&format!(
+        "logged out of {server}{}\n",
+        if revoked {
+            "; the token is revoked"
+        } else {
+            ""
+        }
+    ))
+}
+
+pub async fn whoami(args: WhoamiArgs) -> anyhow::Result<()> {
+    let client = Client::connect(&args.client)?;
+    let who = client.get_json(&["api", "v1", "whoami"], &[]).await?;
+    output::print(&match args.client.output {
+        OutputFormat::Json => output::json(&who),
+        OutputFormat::Table => whoami_card(&who),
+    })
+}
+
+fn whoami_card(who: &Value) -> String {
+    let mut fields = vec![
+        ("name", output::value(&who["name"])),
+        (
+            "kind",
+            match who["kind"].as_str() {
+                Some("consumer_key") => "consumer key".to_owned(),
+                Some(k) => k.to_owned(),
+                None => "-".to_owned(),
+            },
+        ),
+    ];
+    if who["superuser"].as_bool() == Some(true) {
+        fields.push((
+            "administrator",
+            "yes (every team, users, keys, audit)".into(),
+        ));
+    }
+    fields.push(("roles", roles_cell(&who["roles"])));
+    if let Some(p) = who["purpose"].as_str().filter(|p| !p.is_empty()) {
+        fields.push(("purpose", p.to_owned()));
+    }
+    if let Some(id) = who["token_id"].as_str() {
+        fields.push(("token id", id.to_owned()));
+    }
+    output::card(&fields)
+}
+
+/// `credit: data-scientist, fraud: viewer`, or `-`.
+pub fn roles_cell(roles: &Value) -> String {
+    let roles: Vec<String> = roles
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            format!(
+                "{}: {}",
+                output::value(&r["team"]),
+                output::value(&r["role"])
+            )
+        })
+        .collect();
+    if roles.is_empty() {
+        "-".to_owned()
+    } else {
+        roles.join(", ")
+    }
+}
+
+pub async fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let client = Client::connect(&args.client)?;
+    let format = args.client.output;
+    match args.command {
+        TokenCommand::Create(c) => {
+            let mut body = serde_json::Map::new();
+            if let Some(u) = c.user {
+                body.insert("user".into(), json!(u));
+            }
+            if let Some(n) = c.name {
+                body.insert("name".into(), json!(n));
+            }
+            if let Some(e) = c.expires {
+                body.insert("expires".into(), json!(e));
+            }
+            let v = client
+                .send_json(Method::POST, &["api", "v1", "tokens"], &Value::Object(body))
+                .await?;
+            output::print(&match format {
+                OutputFormat::Json => output::json(&v),
+                OutputFormat::Table => created_token(&v),
+            })
+        }
+        TokenCommand::List(l) => {
+            let query: Vec<(&str, String)> = l.user.map(|u| ("user", u)).into_iter().collect();
+            let v = client.get_json(&["api", "v1", "tokens"], &query).await?;
+            output::print(&match format {
+                OutputFormat::Json => output::json(&v),
+                OutputFormat::Table => tokens_table(&v["tokens"]),
+            })
+        }
+        TokenCommand::Revoke(r) => {
+            let v = client.delete_json(&["api", "v1", "tokens", &r.id]).await?;
+            output::print(&match format {
+                OutputFormat::Json => output::json(&v),
+                OutputFormat::Table => format!(
+                    "revoked token {} ({}); it no longer authenticates\n",
+                    output::value(&v["id"]),
+                    output::value(&v["user"])
+                ),
+            })
+        }
+    }
+}
+
+fn created_token(v: &Value) -> String {
+    let expiry = match v["expires_at"].as_str() {
+        Some(t) => format!("expires {}", output::time(t)),
+        None => "does not expire".to_owned(),
+    };
+    format!(
+        "created token {} for {} ({expiry})\n\n  {}\n\n\
+         This token will not be shown again: store it now. Revoke it with \
+         `hangar token revoke {}`.\n",
+        output::value(&v["id"]),
+        output::value(&v["user"]),
+        output::value(&v["token"]),
+        output::value(&v["id"]),
+    )
+}
+
+fn tokens_table(tokens: &Value) -> String {
+    let tokens = tokens.as_array().map(Vec::as_slice).unwrap_or_default();
+    if tokens.is_empty() {
+        return "no API tokens; create one with `hangar token create`\n".to_owned();
+    }
+    let mut t = Table::new([
+        "ID",
+        "NAME",
+        "USER",
+        "CREATED",
+        "EXPIRES",
+        "LAST USED",
+        "REVOKED",
+    ]);
+    for k in tokens {
+        t.row(vec![
+            output::value(&k["id"]),
+            k["name"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+                .unwrap_or("-")
+                .to_owned(),
+            output::value(&k["user"]),
+            time_cell(&k["created_at"]),
+            time_cell(&k["expires_at"]),
+            time_cell(&k["last_used_at"]),
+            time_cell(&k["revoked_at"]),
+        ]);
+    }
+    t.render()
+}
+
+/// A server time as people read it, `-` when absent.
+pub fn time_cell(v: &Value) -> String {
+    v.as_str().map_or_else(|| "-".to_owned(), output::time)
+}
+
+fn str_field(v: &Value, name: &str) -> Option<String> {
+    v[name].as_str().map(str::to_owned)
+}
+
+/// The first line of stdin, without its line ending: how passwords arrive
+/// (`--password-stdin`), so they never appear in a process list or history.
+pub fn read_secret_line(what: &str) -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("cannot read the {what} from stdin"))?;
+    let secret = line.trim_end_matches(['\r', '\n']).to_owned();
+    if secret.is_empty() {
+        bail!("no {what} on stdin: pipe it in, e.g. printf '%s' \"$PASSWORD\" | hangar ...");
+    }
+    Ok(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_token_is_shown_once_with_a_warning() {
+        let text = created_token(&json!({
+            "id": "0123456789abcdef", "user": "ada", "token": "hgr_0123456789abcdef_s3cret",
+            "expires_at": null,
+        }));
+        assert!(text.contains("\n  hgr_0123456789abcdef_s3cret\n"), "{text}");
+        assert!(text.contains("will not be shown again"), "{text}");
+        assert!(text.contains("does not expire"), "{text}");
+    }
+
+    #[test]
+    fn whoami_lists_roles_per_team() {
+        let card = whoami_card(&json!({
+            "name": "ada", "kind": "user", "superuser": false,
+            "roles": [{"team": "credit", "role": "data-scientist"}, {"team": "fraud", "role": "viewer"}],
+            "purpose": null, "token_id": "abc",
+        }));
+        assert_eq!(
+            card,
+            "name:      ada\nkind:      user\nroles:     credit: data-scientist, fraud: viewer\ntoken id:  abc\n"
+        );
+    }
+}
