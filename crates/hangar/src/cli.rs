@@ -468,8 +468,8 @@ pub struct PushArgs {
     #[arg(long, value_name = "KEY_FILE")]
     pub sign: Option<PathBuf>,
 
-    /// The team owning the model when the push creates it [default: your only
-    /// team, if you are in exactly one]
+    /// The team owning the model when the push creates it [default: the
+    /// server's choice, your team when you push in only one]
     #[arg(long, value_name = "TEAM", value_parser = team_name)]
     pub team: Option<String>,
 }

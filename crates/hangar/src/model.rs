@@ -63,15 +63,15 @@ async fn push(client: &Client, format: OutputFormat, args: PushArgs) -> anyhow::
     match client.get_model(&args.name).await {
         Ok(_) => {}
         Err(e) if e.is_not_found() => {
-            let team = match args.team.clone() {
-                Some(t) => Some(t),
-                None => only_team(client).await,
-            };
-            match client.create_model(&args.name, team.as_deref()).await {
-                Ok(_) => note(&format!(
+            match client.create_model(&args.name, args.team.as_deref()).await {
+                Ok(created) => note(&format!(
                     "created model {}{}",
                     args.name,
-                    team.map(|t| format!(" in team {t}")).unwrap_or_default()
+                    created
+                        .body
+                        .owner_team
+                        .map(|t| format!(" in team {t}"))
+                        .unwrap_or_default()
                 )),
                 // Someone else created it in the meantime: push to theirs.
                 Err(e) if e.is_conflict() => {}
@@ -178,23 +178,6 @@ async fn push(client: &Client, format: OutputFormat, args: PushArgs) -> anyhow::
             text
         }
     })
-}
-
-/// The team a new model goes to when --team is not given: the pusher's
-/// team, when they are in exactly one (otherwise the server's default team).
-async fn only_team(client: &Client) -> Option<String> {
-    let who = client.get_json(&["api", "v1", "whoami"], &[]).await.ok()?;
-    let mut teams: Vec<&str> = who["roles"]
-        .as_array()?
-        .iter()
-        .filter_map(|r| r["team"].as_str())
-        .collect();
-    teams.sort_unstable();
-    teams.dedup();
-    match teams.as_slice() {
-        [one] => Some((*one).to_owned()),
-        _ => None,
-    }
 }
 
 /// `hangar model card`: change the fields given, then show the card.

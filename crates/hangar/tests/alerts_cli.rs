@@ -3,18 +3,17 @@
 //! live traffic, a rule that fires on it, acknowledgement, the history, the
 //! delivery to the channel, each deployment's health, and the errors.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod common;
 
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{free_port, hangar, reference, table_rows, Run, Server};
 use serde_json::Value;
 
-const HANGAR: &str = env!("CARGO_BIN_EXE_hangar");
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The server evaluates alerts every 10 s: a new rule fires within one or two
 /// evaluations.
 const FIRING_TIMEOUT: Duration = Duration::from_secs(40);
@@ -22,211 +21,6 @@ const FIRING_TIMEOUT: Duration = Duration::from_secs(40);
 const ROWS: usize = 5;
 /// Prediction requests sent: what `traffic.requests` counts.
 const REQUESTS: usize = 2;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn reference(path: &str) -> PathBuf {
-    repo().join("testdata/reference").join(path)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// What one run of the client printed, and how it exited.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(self) -> Run {
-        assert_eq!(self.code, Some(0), "expected success: {self:#?}");
-        self
-    }
-
-    /// A failure reported the house way: exit code 1 and one `error:` line.
-    #[track_caller]
-    fn error_line(self) -> String {
-        assert_eq!(self.code, Some(1), "expected exit code 1: {self:#?}");
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "expected one line on stderr: {self:#?}");
-        assert!(lines[0].starts_with("error: "), "{self:#?}");
-        assert!(self.stdout.is_empty(), "{self:#?}");
-        lines[0].to_owned()
-    }
-
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
-    }
-}
-
-/// Runs the client with a clean environment: only loopback, no proxies.
-fn hangar(server: Option<&str>, args: &[&str]) -> Run {
-    let mut cmd = Command::new(HANGAR);
-    cmd.args(args)
-        .env("USER", "e2e-tester")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for var in [
-        "HANGAR_SERVER",
-        "http_proxy",
-        "HTTP_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(var);
-    }
-    if let Some(url) = server {
-        cmd.env("HANGAR_SERVER", url);
-    }
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
-
-/// `hangar serve` in a child process, killed (by its handle) when dropped.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    url: String,
-    log: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start() -> Server {
-        let ort = repo().join("vendor/onnxruntime/libonnxruntime.so");
-        assert!(
-            ort.is_file(),
-            "{} is missing; run scripts/fetch-onnxruntime.sh",
-            ort.display()
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let log = dir.path().join("server.log");
-        let log_file = File::create(&log).unwrap();
-        let mut cmd = Command::new(HANGAR);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--addr")
-            .arg(addr.to_string())
-            .env("ORT_DYLIB_PATH", &ort)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file);
-        for var in ["HANGAR_CONFIG", "HANGAR_DATA_DIR", "HANGAR_ADDR"] {
-            cmd.env_remove(var);
-        }
-        let mut server = Server {
-            child: cmd.spawn().unwrap(),
-            addr,
-            url: format!("http://{addr}"),
-            log,
-            dir,
-        };
-        server.wait_until_ready();
-        server
-    }
-
-    fn wait_until_ready(&mut self) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if http_status(self.addr, "/v2/health/ready") == Some(200) {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "the server exited ({status}) before it was ready:\n{}",
-                    self.log_text()
-                );
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "the server was not ready within {READY_TIMEOUT:?}:\n{}",
-                    self.log_text()
-                );
-            }
-            // Polling a bounded number of times, not sleeping in place of a signal.
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn hangar(&self, args: &[&str]) -> Run {
-        hangar(Some(&self.url), args)
-    }
-
-    /// A file in the test's own temporary directory.
-    fn write(&self, name: &str, contents: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, contents).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-
-    /// Runs `args` until `done` accepts the result, for at most `timeout`:
-    /// the server evaluates alerts and sends notifications on its own clock.
-    fn poll<T>(&self, args: &[&str], timeout: Duration, done: impl Fn(&Run) -> Option<T>) -> T {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let run = self.hangar(args);
-            if let Some(found) = done(&run) {
-                return found;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "{args:?} did not show what was expected within {timeout:?}; last: {run:#?}\n\
-                     server log:\n{}",
-                    self.log_text()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-}
-
-/// The status code of a plain `GET`, or `None` if nothing answered.
-fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
 
 /// A webhook on a loopback port that answers every POST with 200 and hands
 /// each body to the test.
@@ -320,18 +114,6 @@ fn csv_sample(path: &Path, columns: &[String], rows: usize) -> String {
 }
 
 /// Table rows split on runs of two or more spaces (cells may hold one).
-fn table_rows(text: &str) -> Vec<Vec<String>> {
-    text.lines()
-        .map(|l| {
-            l.split("  ")
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .collect()
-}
-
 /// The table row whose cells include all of `cells`.
 #[track_caller]
 fn row_with(run: &Run, cells: &[&str]) -> Vec<String> {
@@ -375,7 +157,7 @@ fn a_rule_fires_on_live_traffic_is_acknowledged_and_shows_in_history_and_status(
     );
     let ops = row_with(&listed, &["ops"]);
     assert_eq!(ops[1..3], ["webhook", webhook.url.as_str()], "{listed:#?}");
-    assert_eq!(ops.last().map(String::as_str), Some("e2e-tester"));
+    assert_eq!(ops.last().map(String::as_str), Some(common::ADMIN));
 
     // A model, two deployments, and traffic on one of them.
     let model = reference("models/gbdt/model.onnx");
@@ -576,7 +358,7 @@ fn a_rule_fires_on_live_traffic_is_acknowledged_and_shows_in_history_and_status(
             "credit-api",
             "busy",
             "-",
-            "acknowledged by e2e-tester"
+            "acknowledged by admin"
         ],
         "{history:#?}"
     );

@@ -1,213 +1,16 @@
 //! End to end: the real `hangar` binary as the server (`hangar serve` on a free
 //! loopback port) and as the client, exactly as a person would use them.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::{free_port, hangar, read_json, reference, table_rows, Server};
 use serde_json::Value;
 
-const HANGAR: &str = env!("CARGO_BIN_EXE_hangar");
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Who the client says it is (`X-Hangar-Actor` comes from `$USER`).
-const ACTOR: &str = "e2e-tester";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn reference(path: &str) -> PathBuf {
-    repo().join("testdata/reference").join(path)
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// What one run of the client printed, and how it exited.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(self) -> Run {
-        assert_eq!(self.code, Some(0), "expected success: {self:#?}");
-        self
-    }
-
-    /// A failure reported the house way: exit code 1 and one `error:` line.
-    #[track_caller]
-    fn error_line(self) -> String {
-        assert_eq!(self.code, Some(1), "expected exit code 1: {self:#?}");
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "expected one line on stderr: {self:#?}");
-        assert!(lines[0].starts_with("error: "), "{self:#?}");
-        assert!(self.stdout.is_empty(), "{self:#?}");
-        lines[0].to_owned()
-    }
-
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
-    }
-}
-
-/// Runs the client with a clean environment: only loopback, no proxies, no
-/// stray Hangar settings from the developer's shell.
-fn hangar(server: Option<&str>, args: &[&str]) -> Run {
-    let mut cmd = Command::new(HANGAR);
-    cmd.args(args).env("USER", ACTOR).stdin(Stdio::null());
-    for var in [
-        "HANGAR_SERVER",
-        "http_proxy",
-        "HTTP_PROXY",
-        "all_proxy",
-        "ALL_PROXY",
-    ] {
-        cmd.env_remove(var);
-    }
-    if let Some(url) = server {
-        cmd.env("HANGAR_SERVER", url);
-    }
-    let out = cmd.output().unwrap();
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
-
-/// `hangar serve` in a child process. Dropping it kills that child (by its
-/// handle), also when the test panics.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    url: String,
-    log: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start() -> Server {
-        Server::start_with(&[])
-    }
-
-    fn start_with(flags: &[&str]) -> Server {
-        let ort = repo().join("vendor/onnxruntime/libonnxruntime.so");
-        assert!(
-            ort.is_file(),
-            "{} is missing; run scripts/fetch-onnxruntime.sh",
-            ort.display()
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let log = dir.path().join("server.log");
-        let log_file = File::create(&log).unwrap();
-        let mut cmd = Command::new(HANGAR);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--addr")
-            .arg(addr.to_string())
-            .args(flags)
-            .env("ORT_DYLIB_PATH", &ort)
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().unwrap())
-            .stderr(log_file);
-        for var in ["HANGAR_CONFIG", "HANGAR_DATA_DIR", "HANGAR_ADDR"] {
-            cmd.env_remove(var);
-        }
-        let child = cmd.spawn().unwrap();
-        let mut server = Server {
-            child,
-            addr,
-            url: format!("http://{addr}"),
-            log,
-            dir,
-        };
-        server.wait_until_ready();
-        server
-    }
-
-    fn wait_until_ready(&mut self) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if http_status(self.addr, "/v2/health/ready") == Some(200) {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!(
-                    "the server exited ({status}) before it was ready:\n{}",
-                    self.log_text()
-                );
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "the server was not ready within {READY_TIMEOUT:?}:\n{}",
-                    self.log_text()
-                );
-            }
-            // Polling a bounded number of times, not sleeping in place of a signal.
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn hangar(&self, args: &[&str]) -> Run {
-        hangar(Some(&self.url), args)
-    }
-
-    /// A file in the test's own temporary directory.
-    fn write(&self, name: &str, contents: &str) -> String {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, contents).unwrap();
-        path.to_str().unwrap().to_owned()
-    }
-}
-
-/// The status code of a plain `GET`, or `None` if nothing answered.
-fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    // "HTTP/1.1 200"
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
-}
+/// Who the server records as acting: the administrator whose token the
+/// harness uses.
+const ACTOR: &str = common::ADMIN;
 
 fn feature_names() -> Vec<String> {
     read_json(&reference("schema.json"))["model_input_order"]
@@ -482,18 +285,6 @@ fn push_alias_deploy_and_predict_round_trip() {
 
 /// The lines of a table, each split into cells at runs of two or more spaces
 /// (cells such as `credit:1 80% → v1` contain single spaces).
-fn table_rows(text: &str) -> Vec<Vec<String>> {
-    text.lines()
-        .map(|line| {
-            line.split("  ")
-                .map(str::trim)
-                .filter(|c| !c.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
-        .collect()
-}
-
 #[test]
 fn canary_shadow_promote_rollback_and_history() {
     let server = Server::start();

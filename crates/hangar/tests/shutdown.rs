@@ -1,64 +1,30 @@
 //! Graceful shutdown: on SIGTERM the real `hangar serve` stops taking new
 //! connections, lets the request in flight finish, and exits cleanly.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{repo, Server, ADMIN_TOKEN};
 use serde_json::{json, Value};
-
-fn repo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-/// Kills the server if the test fails before it stops on its own.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_request_in_flight_finish() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_hangar"))
-        .args(["serve", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(["--addr", &format!("127.0.0.1:{port}")])
-        .env(
-            "ORT_DYLIB_PATH",
-            repo().join("vendor/onnxruntime/libonnxruntime.so"),
-        )
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+    // Started and ready; dropping it kills the server if the test fails
+    // before it stops on its own.
+    let mut server = Server::start();
+    let base = server.url.clone();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+    );
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
         .unwrap();
-    let mut server = Guard(child);
-    let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while http
-        .get(format!("{base}/v2/health/ready"))
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .ok()
-        != Some(200)
-    {
-        assert!(Instant::now() < deadline, "server not ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     // A deliberately slow model keeps one request busy for about a second.
     http.post(format!("{base}/api/v1/models"))
         .json(&json!({"name": "slow"}))
@@ -107,7 +73,7 @@ async fn sigterm_lets_the_request_in_flight_finish() {
         assert!(Instant::now() < deadline, "the long request never started");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let pid = server.0.id().to_string();
+    let pid = server.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -124,7 +90,7 @@ async fn sigterm_lets_the_request_in_flight_finish() {
 
     let stop = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(s) = server.0.try_wait().unwrap() {
+        if let Some(s) = server.child.try_wait().unwrap() {
             break s;
         }
         assert!(
