@@ -23,6 +23,7 @@ use crate::auth::Routes;
 use crate::error::{ApiError, ErrorCode};
 use crate::serving::runtime_error;
 use crate::state::AppState;
+use hangar_core::governance::Action;
 
 pub(crate) fn routes(r: Routes) -> Routes {
     r.add("GET", "/api/v1/openapi.json", openapi)
@@ -571,9 +572,41 @@ impl CardPatch {
 
 // ---- models ------------------------------------------------------------------
 
-async fn list_models(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+/// The caller, as the permission layer authenticated it.
+pub(crate) type Caller = axum::Extension<crate::auth::Authenticated>;
+
+fn team_of(card: &ModelCard) -> &str {
+    card.owner_team
+        .as_deref()
+        .unwrap_or(hangar_core::governance::DEFAULT_TEAM)
+}
+
+/// Refuses unless the caller may do `action` in `team`.
+pub(crate) fn require(
+    caller: &Caller,
+    action: Action,
+    team: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    if caller.principal.can(action, team) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("{} may not {what} in team '{team}'", caller.principal.name),
+        ))
+    }
+}
+
+async fn list_models(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let mut out = Vec::new();
     for m in state.db.list_models().await? {
+        if !caller.principal.sees(team_of(&m.card)) {
+            continue;
+        }
         let aliases = state.db.list_aliases(&m.name).await?;
         out.push(model_out(m, aliases));
     }
@@ -583,10 +616,27 @@ async fn list_models(State(state): State<AppState>) -> Result<Json<serde_json::V
 async fn create_model(
     State(state): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     JsonBody(body): JsonBody<CreateModel>,
 ) -> Result<(StatusCode, Json<ModelOut>), ApiError> {
     validate_name(NameKind::Model, &body.name)?;
-    let card = body.card.apply(ModelCard::default())?;
+    let mut card = body.card.apply(ModelCard::default())?;
+    // Without a team, a model belongs to the creator's only team where it
+    // may push (or the default team).
+    if card.owner_team.is_none() {
+        let mut teams: Vec<&str> = caller
+            .principal
+            .memberships()
+            .iter()
+            .filter(|(t, _)| caller.principal.can(Action::Push, t))
+            .map(|(t, _)| t.as_str())
+            .collect();
+        teams.dedup();
+        if let [only] = teams.as_slice() {
+            card.owner_team = Some(only.to_string());
+        }
+    }
+    check_team(&state, &caller, team_of(&card)).await?;
     let m = state
         .db
         .create_model(&body.name, &card, &actor(&headers))
@@ -603,13 +653,29 @@ async fn get_model(
     Ok(Json(model_out(m, aliases)))
 }
 
+/// A model may only be put in a team that exists and where the caller may push.
+async fn check_team(state: &AppState, caller: &Caller, team: &str) -> Result<(), ApiError> {
+    if !state.db.team_exists(team).await? {
+        return Err(ApiError::not_found(format!(
+            "team '{team}' not found; an administrator creates it with `hangar team create {team}`"
+        )));
+    }
+    require(caller, Action::Push, team, "push models")
+}
+
 async fn update_model(
     State(state): State<AppState>,
     Path(model): Path<String>,
+    caller: Caller,
     JsonBody(patch): JsonBody<CardPatch>,
 ) -> Result<Json<ModelOut>, ApiError> {
     let current = state.db.get_model(&model).await?;
+    let old_team = team_of(&current.card).to_string();
     let card = patch.apply(current.card)?;
+    if team_of(&card) != old_team {
+        check_team(&state, &caller, team_of(&card)).await?;
+        state.auth.forget_team(true, &model);
+    }
     let m = state.db.update_card(&model, &card).await?;
     let aliases = state.db.list_aliases(&model).await?;
     Ok(Json(model_out(m, aliases)))
@@ -897,10 +963,27 @@ async fn set_alias(
     State(state): State<AppState>,
     Path((model, alias)): Path<(String, String)>,
     headers: HeaderMap,
+    caller: Caller,
     JsonBody(body): JsonBody<SetAlias>,
 ) -> Result<Json<AliasEventOut>, ApiError> {
     validate_name(NameKind::Alias, &alias)?;
     let who = actor(&headers);
+    let team = state
+        .db
+        .model_team(&model)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("model '{model}' not found")))?;
+    let live = alias == "production" || state.serving.alias_is_live(&model, &alias).await?;
+    if live {
+        // Moving an alias that production traffic follows is a deployment.
+        require(
+            &caller,
+            Action::Deploy,
+            &team,
+            &format!("move the '{alias}' alias (production traffic follows it)"),
+        )?;
+        crate::governance::production_check(&state.db, &model, body.version).await?;
+    }
     let event = state
         .db
         .set_alias(&model, &alias, body.version, &who)
@@ -1004,14 +1087,15 @@ fn message_of(m: Option<String>) -> Result<String, ApiError> {
 
 async fn list_deployments(
     State(state): State<AppState>,
+    caller: Caller,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let out: Vec<_> = state
-        .db
-        .list_deployments()
-        .await?
-        .into_iter()
-        .map(|d| deployment_out(&state, d))
-        .collect();
+    let mut out = Vec::new();
+    for d in state.db.list_deployments().await? {
+        let team = state.db.deployment_team(&d.name).await?.unwrap_or_default();
+        if caller.principal.sees(&team) {
+            out.push(deployment_out(&state, d));
+        }
+    }
     Ok(Json(serde_json::json!({ "deployments": out })))
 }
 
@@ -1027,9 +1111,39 @@ async fn put_deployment(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
+    caller: Caller,
     JsonBody(body): JsonBody<PutDeployment>,
 ) -> Result<Json<DeploymentOut>, ApiError> {
     validate_name(NameKind::Deployment, &name)?;
+    if let Some(team) = state.db.deployment_team(&name).await? {
+        if !caller.principal.sees(&team) {
+            return Err(ApiError::not_found(format!(
+                "deployment '{name}' not found"
+            )));
+        }
+        require(&caller, Action::Deploy, &team, "deploy")?;
+    }
+    let targets: Vec<String> = body
+        .model
+        .iter()
+        .chain(body.canary.iter().map(|c| &c.model))
+        .chain(body.routes.iter().flatten().map(|r| &r.model))
+        .chain(body.shadow.iter())
+        .map(|t| t.split([':', '@']).next().unwrap_or_default().to_string())
+        .collect();
+    for model in &targets {
+        match state.db.model_team(model).await? {
+            Some(team) if caller.principal.sees(&team) => require(
+                &caller,
+                Action::Deploy,
+                &team,
+                &format!("deploy model '{model}'"),
+            )?,
+            Some(_) => return Err(ApiError::not_found(format!("model '{model}' not found"))),
+            // A missing model: resolving the routes answers 404.
+            None => {}
+        }
+    }
     let routes = match (body.model, body.canary, body.routes) {
         (Some(primary), canary, None) => {
             let canary = canary.map(|c| Ok::<_, ApiError>((version_ref(&c.model)?, c.weight))).transpose()?;

@@ -738,6 +738,18 @@ impl Serving {
 
     /// Deployments that follow `model@alias` get a new revision with the
     /// alias's new version. A failure to load leaves them as they are (logged).
+    /// Does any deployment send live traffic (weight above zero) to
+    /// `model@alias`?
+    pub async fn alias_is_live(&self, model: &str, alias: &str) -> Result<bool, ApiError> {
+        Ok(self.db.list_deployments().await?.iter().any(|d| {
+            d.current.table.routes.iter().any(|r| {
+                r.weight > 0
+                    && r.target.model == model
+                    && matches!(&r.target.selector, VersionSelector::Alias(a) if a == alias)
+            })
+        }))
+    }
+
     pub async fn alias_moved(&self, model: &str, alias: &str, actor: &str) -> Result<(), ApiError> {
         let _guard = self.changes.lock().await;
         for d in self.db.list_deployments().await? {

@@ -5,6 +5,7 @@ mod alerts;
 mod common;
 mod deployments;
 mod email;
+mod governance;
 mod monitoring;
 mod registry;
 mod rollouts;

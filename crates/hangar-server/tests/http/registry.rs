@@ -9,6 +9,10 @@ use crate::common::*;
 #[tokio::test]
 async fn models_are_created_listed_and_carry_a_card() {
     let s = TestServer::start().await;
+    let (st, _) = s
+        .call("POST", "/api/v1/teams", Some(json!({"name": "risk"})))
+        .await;
+    assert_eq!(st, StatusCode::CREATED);
     let (st, m) = s
         .call(
             "POST",
