@@ -28,6 +28,7 @@ import uuid
 try:
     import numpy as np
     import tritonclient.http as httpclient
+    from tritonclient._plugin import InferenceServerClientPlugin
     from tritonclient.utils import InferenceServerException
 except ImportError as e:  # pragma: no cover - environment problem, not a test failure
     sys.exit(f"{e}: run `pip install -r tests/interop/requirements.txt`")
@@ -47,6 +48,20 @@ def _server_address():
 
 
 ADDRESS = _server_address()
+#: Hangar denies by default: every call but the health probes carries a token.
+TOKEN = os.environ.get("HANGAR_TOKEN") or sys.exit("set HANGAR_TOKEN to a Hangar token (an administrator's)")
+
+
+class BearerToken(InferenceServerClientPlugin):
+    """tritonclient's plugin hook: adds `authorization: Bearer` to every request."""
+
+    def __init__(self, token):
+        self._token = token
+
+    def __call__(self, request):
+        request.headers["authorization"] = f"Bearer {self._token}"
+
+
 REPO = os.path.abspath(
     os.environ.get("HANGAR_REPO") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 )
@@ -63,7 +78,7 @@ def _management(method, path, body=None, content_type="application/json"):
     request = urllib.request.Request(f"http://{ADDRESS}{path}", data=data, method=method)
     if data is not None:
         request.add_header("Content-Type", content_type)
-    request.add_header("X-Hangar-Actor", "interop-test")
+    request.add_header("Authorization", f"Bearer {TOKEN}")
     try:
         with _OPENER.open(request, timeout=60) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -125,6 +140,7 @@ class TritonClientInterop(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.client = httpclient.InferenceServerClient(ADDRESS, connection_timeout=30.0, network_timeout=120.0)
+        cls.client.register_plugin(BearerToken(TOKEN))
         cls.inputs = _fixed_inputs()
         cls.versions = {name: _register_and_deploy(name) for name in MODELS}
 
@@ -177,6 +193,19 @@ class TritonClientInterop(unittest.TestCase):
         self._check_outputs_match_reference(name, result, binary_data)
 
     # -- server ------------------------------------------------------------
+
+    def test_without_a_token_only_health_answers(self):
+        anonymous = httpclient.InferenceServerClient(ADDRESS, connection_timeout=30.0, network_timeout=60.0)
+        try:
+            self.assertTrue(anonymous.is_server_live())
+            with self.assertRaises(InferenceServerException) as caught:
+                anonymous.get_model_metadata("gbdt")
+            self.assertEqual(caught.exception.status(), "401", caught.exception)
+            with self.assertRaises(InferenceServerException) as caught:
+                anonymous.infer("gbdt", [self._infer_input(self.inputs, True)])
+            self.assertEqual(caught.exception.status(), "401", caught.exception)
+        finally:
+            anonymous.close()
 
     def test_server_is_live(self):
         self.assertTrue(self.client.is_server_live())

@@ -33,6 +33,7 @@ try:
     import numpy as np
     import tritonclient.grpc as grpcclient
     from tritonclient.grpc import service_pb2, service_pb2_grpc
+    from tritonclient._plugin import InferenceServerClientPlugin
     from tritonclient.utils import InferenceServerException
 except ImportError as e:  # pragma: no cover - environment problem, not a test failure
     sys.exit(f"{e}: run `pip install -r tests/interop/requirements.txt`")
@@ -52,6 +53,24 @@ def _address(variable, example):
 
 HTTP_ADDRESS = _address("HANGAR_URL", "127.0.0.1:8080")
 GRPC_ADDRESS = _address("HANGAR_GRPC_URL", "127.0.0.1:8081")
+#: Hangar denies by default: every call but the health probes carries a token.
+TOKEN = os.environ.get("HANGAR_TOKEN") or sys.exit("set HANGAR_TOKEN to a Hangar token (an administrator's)")
+
+
+#: The same credential for calls made with the raw generated stub.
+_AUTH = (("authorization", f"Bearer {TOKEN}"),)
+
+
+class BearerToken(InferenceServerClientPlugin):
+    """tritonclient's plugin hook: adds `authorization: Bearer` to every request."""
+
+    def __init__(self, token):
+        self._token = token
+
+    def __call__(self, request):
+        request.headers["authorization"] = f"Bearer {self._token}"
+
+
 REPO = os.path.abspath(
     os.environ.get("HANGAR_REPO") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 )
@@ -74,7 +93,7 @@ def _http(method, path, body=None, content_type="application/json"):
     request = urllib.request.Request(f"http://{HTTP_ADDRESS}{path}", data=data, method=method)
     if data is not None:
         request.add_header("Content-Type", content_type)
-    request.add_header("X-Hangar-Actor", "interop-test")
+    request.add_header("Authorization", f"Bearer {TOKEN}")
     try:
         with _OPENER.open(request, timeout=60) as response:
             return response.status, json.loads(response.read() or b"null")
@@ -147,6 +166,7 @@ class TritonGrpcClientInterop(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.client = grpcclient.InferenceServerClient(GRPC_ADDRESS, channel_args=_CHANNEL_ARGS)
+        cls.client.register_plugin(BearerToken(TOKEN))
         # The client's generated stub, for the message forms tritonclient never sends.
         cls.channel = grpc.insecure_channel(GRPC_ADDRESS, options=_CHANNEL_ARGS)
         cls.stub = service_pb2_grpc.GRPCInferenceServiceStub(cls.channel)
@@ -201,6 +221,15 @@ class TritonGrpcClientInterop(unittest.TestCase):
         self._check_matches_reference(name, result)
 
     # -- server ------------------------------------------------------------
+
+    def test_without_a_token_only_health_answers(self):
+        anonymous = grpcclient.InferenceServerClient(GRPC_ADDRESS, channel_args=_CHANNEL_ARGS)
+        try:
+            self.assertTrue(anonymous.is_server_live())
+            self._raises("UNAUTHENTICATED", anonymous.get_model_metadata, "gbdt")
+            self._raises("UNAUTHENTICATED", anonymous.infer, "gbdt", [self._infer_input(self.inputs)])
+        finally:
+            anonymous.close()
 
     def test_server_is_live(self):
         self.assertTrue(self.client.is_server_live())
@@ -308,7 +337,7 @@ class TritonGrpcClientInterop(unittest.TestCase):
         request.inputs.add(name="input", datatype="FP32", shape=[1, 22])
         request.raw_input_contents.append(b"\0" * 84)  # 21 floats, not 22
         with self.assertRaises(grpc.RpcError) as caught:
-            self.stub.ModelInfer(request)
+            self.stub.ModelInfer(request, metadata=_AUTH)
         self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("input 'input'", caught.exception.details())
 
@@ -345,7 +374,7 @@ class TritonGrpcClientInterop(unittest.TestCase):
         tensor.contents.fp32_contents.extend(self.inputs.flatten().tolist())
         request.outputs.add(name="label")
         request.outputs.add(name="probabilities")
-        response = self.stub.ModelInfer(request)
+        response = self.stub.ModelInfer(request, metadata=_AUTH)
         self._check_matches_reference("gbdt", grpcclient.InferResult(response))
         self.assertEqual(response.id, "typed-1")
 

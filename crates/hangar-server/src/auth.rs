@@ -950,6 +950,65 @@ pub async fn authorize(
     .await
 }
 
+/// The same check for a call that does not come through the HTTP router
+/// (the gRPC service): bearer tokens only, the deployment named by `name`.
+#[cfg_attr(not(feature = "grpc"), allow(dead_code))]
+pub(crate) async fn authorize_call(
+    state: &AppState,
+    headers: &HeaderMap,
+    policy: Policy,
+    action: &str,
+    name: &str,
+) -> Result<Authenticated, ApiError> {
+    let object = format!("grpc/{}", name.chars().take(128).collect::<String>());
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.trim()
+                .strip_prefix("Bearer ")
+                .unwrap_or(v)
+                .trim()
+                .to_string()
+        });
+    let authn = match token {
+        None => Err(Denied::Unauthenticated(
+            "authentication required: send `authorization: Bearer <token>` metadata",
+        )),
+        Some(t) => state.auth.authenticate(state, &t, false).await,
+    };
+    let fail = |d: Denied, who: String| async move {
+        let e = d.error();
+        append(
+            state,
+            NewAuditEntry {
+                actor: who,
+                address: "grpc".into(),
+                action: action.to_string(),
+                object: object.clone(),
+                outcome: d.outcome().to_string(),
+                detail: serde_json::json!({ "reason": e.message }).to_string(),
+            },
+        )
+        .await;
+        e
+    };
+    let authn = match authn {
+        Ok(a) => a,
+        Err(d) => return Err(fail(d, "-".into()).await),
+    };
+    let params: HashMap<&str, &str> = [("name", name)].into_iter().collect();
+    if let Err(d) = decide(state, policy, &authn.principal, &params).await {
+        return Err(fail(d, authn.principal.name.clone()).await);
+    }
+    if let Some(rate) = authn.rate {
+        if !state.auth.take(&authn.token_id, rate) {
+            return Err(Denied::RateLimited.error());
+        }
+    }
+    Ok(authn)
+}
+
 /// The object a path names, for the audit log: the path without its API
 /// prefix (`models/credit/versions`).
 fn object_of(path: &str) -> String {

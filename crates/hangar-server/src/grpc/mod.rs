@@ -30,10 +30,12 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
+use crate::auth::{self, Policy};
 use crate::error::ErrorCode;
 use crate::serving::LoadedVersion;
 use crate::state::AppState;
 use crate::v2::{self, CallInputs, InferCall};
+use hangar_core::governance::Action;
 use proto::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 use proto::infer_parameter::ParameterChoice;
 use proto::model_metadata_response::TensorMetadata;
@@ -103,6 +105,24 @@ fn oversized_is_resource_exhausted<B>(
 
 struct Inference {
     state: AppState,
+}
+
+impl Inference {
+    /// The permission check of `auth` for one call; the message on success.
+    async fn allow<T>(
+        &self,
+        request: Request<T>,
+        policy: Policy,
+        action: &str,
+        name: impl Fn(&T) -> &str,
+    ) -> Result<T, Status> {
+        let headers = request.metadata().clone().into_headers();
+        let message = request.into_inner();
+        auth::authorize_call(&self.state, &headers, policy, action, name(&message))
+            .await
+            .map_err(status::status)?;
+        Ok(message)
+    }
 }
 
 type Answer<T> = Result<Response<T>, Status>;
@@ -193,7 +213,14 @@ impl GrpcInferenceService for Inference {
     /// unknown or not ready: what Triton answers, and what `tritonclient`'s
     /// `is_model_ready` reports over HTTP for the 400/404 answers.
     async fn model_ready(&self, request: Request<ModelReadyRequest>) -> Answer<ModelReadyResponse> {
-        let r = request.into_inner();
+        let r = self
+            .allow(
+                request,
+                Policy::Deployment(Action::Infer),
+                "ModelReady",
+                |r| &r.name,
+            )
+            .await?;
         let ready = match v2::pick(&self.state, &r.name, version_arg(&r.version)).await {
             Ok(_) => true,
             Err(e) if matches!(e.code, ErrorCode::NotFound | ErrorCode::NotReady) => false,
@@ -204,8 +231,10 @@ impl GrpcInferenceService for Inference {
 
     async fn server_metadata(
         &self,
-        _: Request<ServerMetadataRequest>,
+        request: Request<ServerMetadataRequest>,
     ) -> Answer<ServerMetadataResponse> {
+        self.allow(request, Policy::Principal, "ServerMetadata", |_| "")
+            .await?;
         Ok(Response::new(ServerMetadataResponse {
             name: "hangar".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -219,7 +248,14 @@ impl GrpcInferenceService for Inference {
         &self,
         request: Request<ModelMetadataRequest>,
     ) -> Answer<ModelMetadataResponse> {
-        let r = request.into_inner();
+        let r = self
+            .allow(
+                request,
+                Policy::Deployment(Action::Infer),
+                "ModelMetadata",
+                |r| &r.name,
+            )
+            .await?;
         let state = &self.state;
         let body = match version_arg(&r.version) {
             None => {
@@ -246,7 +282,14 @@ impl GrpcInferenceService for Inference {
     async fn model_infer(&self, request: Request<ModelInferRequest>) -> Answer<ModelInferResponse> {
         let state = &self.state;
         let headers = request.metadata().clone().into_headers();
-        let r = request.into_inner();
+        let r = self
+            .allow(
+                request,
+                Policy::Deployment(Action::Infer),
+                "ModelInfer",
+                |r| &r.model_name,
+            )
+            .await?;
         // Unknown deployments are refused before the inputs are decoded.
         let d = v2::deployment(state, &r.model_name).map_err(status::status)?;
         let version = version_arg(&r.model_version)
@@ -303,6 +346,21 @@ impl GrpcInferenceService for Inference {
         &self,
         request: Request<ModelStatisticsRequest>,
     ) -> Answer<ModelStatisticsResponse> {
+        let policy = if request.get_ref().name.is_empty() {
+            Policy::User
+        } else {
+            Policy::Deployment(Action::Read)
+        };
+        let headers = request.metadata().clone().into_headers();
+        let caller = auth::authorize_call(
+            &self.state,
+            &headers,
+            policy,
+            "ModelStatistics",
+            &request.get_ref().name,
+        )
+        .await
+        .map_err(status::status)?;
         let r = request.into_inner();
         let state = &self.state;
         let only = version_arg(&r.version)
@@ -310,12 +368,17 @@ impl GrpcInferenceService for Inference {
             .transpose()
             .map_err(status::status)?;
         let names = if r.name.is_empty() {
-            let mut names: Vec<String> = state
-                .serving
-                .active()
-                .iter()
-                .map(|d| d.name.clone())
-                .collect();
+            let mut names = Vec::new();
+            for d in state.serving.active() {
+                let team = state
+                    .db
+                    .deployment_team(&d.name)
+                    .await
+                    .map_err(|e| status::status(e.into()))?;
+                if team.is_some_and(|t| caller.principal.sees(&t)) {
+                    names.push(d.name.clone());
+                }
+            }
             names.sort();
             names
         } else {
