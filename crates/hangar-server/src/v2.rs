@@ -371,73 +371,6 @@ fn split_extras(
     })
 }
 
-/// One prediction's rows for the prediction log.
-#[allow(clippy::too_many_arguments)]
-fn prediction_records(
-    deployment: &str,
-    revision: u32,
-    target: &LoadedVersion,
-    request_id: &str,
-    inputs: &[Tensor],
-    outputs: &[Tensor],
-    extras: &BTreeMap<String, Vec<String>>,
-    row_id_field: Option<&String>,
-    latency: Duration,
-) -> Vec<hangar_store::PredictionRecord> {
-    let rows = inputs.first().map_or(0, Tensor::rows);
-    let features = match inputs {
-        [one] => hangar_core::monitor::tensor_rows(one),
-        _ => None,
-    };
-    let (scores, labels) = hangar_core::monitor::scores_and_labels(outputs, rows);
-    let split: Vec<Option<Vec<Tensor>>> = outputs
-        .iter()
-        .map(|t| t.split_rows(&vec![1; rows]))
-        .collect();
-    let at = chrono::Utc::now();
-    (0..rows)
-        .map(|i| {
-            let mut out = serde_json::Map::new();
-            for (t, pieces) in outputs.iter().zip(&split) {
-                if let Some(p) = pieces.as_ref().and_then(|p| p.get(i)) {
-                    let v = serde_json::to_value(wire::data_value(&p.data)).unwrap_or_default();
-                    out.insert(t.name.clone(), v);
-                }
-            }
-            let segments: BTreeMap<&String, &String> = extras
-                .iter()
-                .filter(|(k, _)| Some(*k) != row_id_field)
-                .filter_map(|(k, v)| v.get(i).map(|x| (k, x)))
-                .collect();
-            hangar_store::PredictionRecord {
-                deployment: deployment.to_string(),
-                at,
-                request_id: request_id.to_string(),
-                row: i as u32,
-                row_id: row_id_field
-                    .and_then(|f| extras.get(f))
-                    .and_then(|v| v.get(i))
-                    .filter(|s| !s.is_empty())
-                    .cloned(),
-                revision,
-                model: target.model.clone(),
-                version: target.version,
-                inputs: features.as_ref().and_then(|f| f.get(i)).map_or_else(
-                    || "[]".to_string(),
-                    |r| serde_json::to_string(r).unwrap_or_default(),
-                ),
-                outputs: serde_json::Value::Object(out).to_string(),
-                score: scores[i],
-                predicted: labels[i],
-                segments: serde_json::to_string(&segments).unwrap_or_else(|_| "{}".into()),
-                latency_us: latency.as_micros() as u64,
-                purpose: None,
-                label: None,
-            }
-        })
-        .collect()
-}
-
 /// Routes, checks and runs one call (any transport), recording it in the
 /// metrics and the prediction log under the caller's request id.
 pub async fn infer_call_with_id(
@@ -550,17 +483,19 @@ pub async fn infer_call_with_id(
             d.offer_shadow(&state.metrics, inputs, executed.outputs.clone());
         }
         if let Some(inputs) = logged_inputs {
-            state.log.record(prediction_records(
-                &name,
-                d.revision.number,
-                &target,
-                request_id,
-                &inputs,
-                &executed.outputs,
-                &extras,
-                settings.row_id.as_ref(),
-                started.elapsed(),
-            ));
+            state.log.record(crate::monitoring::PendingPrediction {
+                deployment: name.clone(),
+                revision: d.revision.number,
+                model: target.model.clone(),
+                version: target.version,
+                request_id: request_id.to_string(),
+                at: chrono::Utc::now(),
+                latency_us: started.elapsed().as_micros() as u64,
+                inputs,
+                outputs: executed.outputs.clone(),
+                extras: extras.clone(),
+                row_id_field: settings.row_id.clone(),
+            });
         }
         Ok::<_, ApiError>(executed)
     }

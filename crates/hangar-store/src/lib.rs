@@ -12,7 +12,7 @@ mod monitoring;
 pub use alerts::{AlertEventRecord, ChannelRecord, DeliveryRecord};
 pub use artifacts::{ArtifactStore, StoredArtifact, Upload};
 pub use db::{AliasState, Db, NewVersion};
-pub use monitoring::{BaselineRecord, FeedbackKey, PredictionRecord};
+pub use monitoring::{AggregateKey, BaselineRecord, FeedbackKey, LabelledRow, PredictionRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -32,7 +32,7 @@ pub struct ServeArgs {
     #[arg(long, env = "HANGAR_GRPC_ADDR", value_name = "HOST:PORT")]
     pub grpc_addr: Option<String>,
     /// TOML configuration file (keys: data_dir, addr, grpc_addr, ort_dylib, max_request_bytes,
-    /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, model_memory, prediction_retention_days, log_format)
+    /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, model_memory, prediction_retention_days, aggregate_retention_days, log_format)
     #[arg(long, env = "HANGAR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Path to libonnxruntime.so [default: $ORT_DYLIB_PATH, then vendor/onnxruntime/libonnxruntime.so,
@@ -61,6 +61,10 @@ pub struct ServeArgs {
     /// Days the prediction log keeps rows; older ones are deleted hourly [default: 30]
     #[arg(long, env = "HANGAR_PREDICTION_RETENTION_DAYS", value_name = "DAYS")]
     pub prediction_retention_days: Option<u32>,
+    /// Days monitoring keeps its hour and day aggregates (the long-range
+    /// statistics); at least the prediction retention [default: 400]
+    #[arg(long, env = "HANGAR_AGGREGATE_RETENTION_DAYS", value_name = "DAYS")]
+    pub aggregate_retention_days: Option<u32>,
     /// Log format: text or json [default: text]; the level comes from HANGAR_LOG (e.g. "info,hangar_server=debug")
     #[arg(long, env = "HANGAR_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -84,6 +88,7 @@ struct FileConfig {
     inference_queue: Option<usize>,
     model_memory: Option<u64>,
     prediction_retention_days: Option<u32>,
+    aggregate_retention_days: Option<u32>,
     log_format: Option<String>,
 }
 
@@ -184,6 +189,15 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     if prediction_retention_days == 0 {
         bail!("--prediction-retention-days must be at least 1");
     }
+    let aggregate_retention_days = args
+        .aggregate_retention_days
+        .or(file.aggregate_retention_days)
+        .unwrap_or(400);
+    if aggregate_retention_days < prediction_retention_days {
+        bail!(
+            "--aggregate-retention-days ({aggregate_retention_days}) must be at least --prediction-retention-days ({prediction_retention_days}): aggregates are what is left of a day once its rows are gone"
+        );
+    }
     let configured = args.ort_dylib.or(file.ort_dylib);
     let env = std::env::var_os("ORT_DYLIB_PATH")
         .filter(|v| !v.is_empty())
@@ -214,6 +228,7 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             guardrail_interval: std::time::Duration::from_secs(1),
             model_memory,
             prediction_retention_days,
+            aggregate_retention_days,
             alert_interval: std::time::Duration::from_secs(10),
         },
     })
