@@ -12,7 +12,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
-use hangar_core::monitor::aggregate::{aggregate_report, plan_range, Aggregate, REPORT_SAMPLE};
+use hangar_core::monitor::aggregate::{
+    aggregate_report, plan_range, plan_range_inside, Aggregate, REPORT_SAMPLE,
+};
 use hangar_core::monitor::{BaselineProfile, ColumnReport, WindowReport};
 use hangar_core::stats::evidently::ColumnKind;
 use hangar_store::{BaselineRecord, FeedbackKey};
@@ -613,8 +615,25 @@ async fn aggregated_figures(
     }))
 }
 
+/// Rows the aggregates of the whole minutes inside `[from, to)` hold.
+async fn aggregated_rows_inside(
+    state: &AppState,
+    deployment: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<u64, ApiError> {
+    let mut n = 0;
+    for (res, a, b) in plan_range_inside(from.timestamp(), to.timestamp()) {
+        for (_, _, rows) in state.db.aggregate_rows(deployment, res, a, b).await? {
+            n += rows;
+        }
+    }
+    Ok(n)
+}
+
 /// The figures of a deployment's window `[from, to)`: exact from the raw rows
-/// when it holds at most [`EXACT_ROWS`], else from the aggregates.
+/// when it holds at most [`EXACT_ROWS`] and they are all still there, else
+/// from the aggregates.
 pub(crate) async fn window_figures(
     state: &AppState,
     deployment: &str,
@@ -626,7 +645,10 @@ pub(crate) async fn window_figures(
         .db
         .count_predictions(deployment, from, to, EXACT_ROWS + 1)
         .await?;
-    if raw <= EXACT_ROWS {
+    // Rows past retention are gone from the log but not from the aggregates.
+    let complete = raw <= EXACT_ROWS
+        && aggregated_rows_inside(state, deployment, from, to).await? <= raw;
+    if complete {
         let records = state
             .db
             .predictions(deployment, from, to, EXACT_ROWS)

@@ -117,6 +117,12 @@ pub fn plan_range(from: i64, to: i64) -> Vec<(Resolution, i64, i64)> {
     pieces
 }
 
+/// Pieces of the whole minutes lying inside `[from, to)` (rounded inwards):
+/// the aggregates whose rows must all be in the raw log if it still has them.
+pub fn plan_range_inside(from: i64, to: i64) -> Vec<(Resolution, i64, i64)> {
+    plan_range(-Resolution::Minute.floor(-from), Resolution::Minute.floor(to))
+}
+
 /// One sampled row: its random key, features (in the model's feature order),
 /// the model's score (NaN when it has none) and label.
 #[derive(Debug, Clone, PartialEq)]
@@ -901,6 +907,11 @@ mod tests {
         );
         assert_eq!(plan_range(60, 120), vec![(Resolution::Minute, 60, 120)]);
         assert!(plan_range(100, 100).is_empty());
+        assert_eq!(
+            plan_range_inside(30, 3 * 60 + 10),
+            vec![(Resolution::Minute, 60, 180)]
+        );
+        assert!(plan_range_inside(70, 110).is_empty());
         assert_eq!(Resolution::Hour.floor(-1), -3600);
     }
 
