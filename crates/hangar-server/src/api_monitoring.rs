@@ -646,8 +646,8 @@ pub(crate) async fn window_figures(
         .count_predictions(deployment, from, to, EXACT_ROWS + 1)
         .await?;
     // Rows past retention are gone from the log but not from the aggregates.
-    let complete = raw <= EXACT_ROWS
-        && aggregated_rows_inside(state, deployment, from, to).await? <= raw;
+    let complete =
+        raw <= EXACT_ROWS && aggregated_rows_inside(state, deployment, from, to).await? <= raw;
     if complete {
         let records = state
             .db

@@ -493,7 +493,7 @@ pub async fn infer_call_with_id(
                 latency_us: started.elapsed().as_micros() as u64,
                 inputs,
                 outputs: executed.outputs.clone(),
-                extras: extras.clone(),
+                extras,
                 row_id_field: settings.row_id.clone(),
             });
         }

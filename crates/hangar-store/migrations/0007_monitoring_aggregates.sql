@@ -25,3 +25,8 @@ ALTER TABLE predictions ADD COLUMN features BLOB;
 
 -- Labelled rows of a long window are found without walking its unlabelled ones.
 CREATE INDEX predictions_labelled ON predictions (deployment, at) WHERE label IS NOT NULL;
+
+-- Feedback by row id only looks for rows that have one; deployments without
+-- row ids no longer pay for an index entry per logged row.
+DROP INDEX predictions_by_row_id;
+CREATE INDEX predictions_by_row_id ON predictions (deployment, row_id) WHERE row_id IS NOT NULL;

@@ -513,7 +513,7 @@ fn encode_features(values: &[f64]) -> Vec<u8> {
 }
 
 fn decode_features(bytes: &[u8]) -> Result<Vec<f64>, StoreError> {
-    if bytes.len() % 8 != 0 {
+    if !bytes.chunks_exact(8).remainder().is_empty() {
         return Err(StoreError::Invalid(
             "feature values are not whole f64s".into(),
         ));

@@ -120,7 +120,10 @@ pub fn plan_range(from: i64, to: i64) -> Vec<(Resolution, i64, i64)> {
 /// Pieces of the whole minutes lying inside `[from, to)` (rounded inwards):
 /// the aggregates whose rows must all be in the raw log if it still has them.
 pub fn plan_range_inside(from: i64, to: i64) -> Vec<(Resolution, i64, i64)> {
-    plan_range(-Resolution::Minute.floor(-from), Resolution::Minute.floor(to))
+    plan_range(
+        -Resolution::Minute.floor(-from),
+        Resolution::Minute.floor(to),
+    )
 }
 
 /// One sampled row: its random key, features (in the model's feature order),

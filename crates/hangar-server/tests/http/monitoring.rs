@@ -488,7 +488,11 @@ async fn a_thirty_day_window_is_answered_from_aggregates() {
     all.extend(calm[300..2300].iter());
     all.extend(drifted[300..700].iter());
     for day in 0..30 {
-        all.extend(if day % 3 == 2 { drifted.iter() } else { calm.iter() });
+        all.extend(if day % 3 == 2 {
+            drifted.iter()
+        } else {
+            calm.iter()
+        });
     }
     let total = all.len();
     assert_eq!(writes.iter().filter(|w| w.3).count(), 34);
@@ -513,14 +517,19 @@ async fn a_thirty_day_window_is_answered_from_aggregates() {
         .await;
     let took = started.elapsed();
     assert_eq!(st, StatusCode::OK, "{m}");
-    eprintln!("30-day report over {total} rows took {took:?} (debug build; see bench/ for timings)");
+    eprintln!(
+        "30-day report over {total} rows took {took:?} (debug build; see bench/ for timings)"
+    );
     assert_eq!(m["rows"], total);
     assert_eq!(m["exact"], false);
     assert_eq!(m["aggregates"]["binned_rows"], total);
     // A uniform sample at the smallest threshold of the pieces (the 400-row
     // minute kept 256), at most 100k rows.
     let sample = m["sample_size"].as_u64().unwrap();
-    assert!((80_000..=100_000).contains(&sample), "sample of {sample} rows");
+    assert!(
+        (80_000..=100_000).contains(&sample),
+        "sample of {sample} rows"
+    );
     assert_eq!(m["labeled_rows"], 0);
 
     // The direct computation: every row of the range in one exact window.
@@ -545,24 +554,49 @@ async fn a_thirty_day_window_is_answered_from_aggregates() {
         let (g, w) = (&m["features"][name], &want.features[name]);
         let what = format!("30 days/{name}");
         close(&g["psi"], &json!(w.psi), &format!("{what} psi"));
-        close(&g["js_distance"], &json!(w.js_distance), &format!("{what} js"));
+        close(
+            &g["js_distance"],
+            &json!(w.js_distance),
+            &format!("{what} js"),
+        );
         if let Some(chi2) = w.chi2_statistic {
             close(&g["chi2_statistic"], &json!(chi2), &format!("{what} chi2"));
-            close(&g["test_score"], &json!(w.verdict.score), &format!("{what} evidently"));
+            close(
+                &g["test_score"],
+                &json!(w.verdict.score),
+                &format!("{what} evidently"),
+            );
         } else {
             // From a 100k-row uniform sample of 172k rows.
             let ks = (num(&g["ks_statistic"]) - w.ks_statistic.unwrap()).abs();
             assert!(ks < 0.01, "{what} ks off by {ks}");
             // Within 1 % of the baseline's spread (Evidently's normed score).
-            let std = base.features.iter().find(|f| &f.name == name).unwrap().numeric.std;
+            let std = base
+                .features
+                .iter()
+                .find(|f| &f.name == name)
+                .unwrap()
+                .numeric
+                .std;
             let ws = (num(&g["wasserstein"]) - w.wasserstein.unwrap()).abs();
-            assert!(ws <= 0.01 * std, "{what} wasserstein off by {ws} (std {std})");
+            assert!(
+                ws <= 0.01 * std,
+                "{what} wasserstein off by {ws} (std {std})"
+            );
         }
         assert_eq!(g["test"], w.verdict.test.name(), "{what} test");
         assert_eq!(g["drifted"], w.verdict.drifted, "{what} drifted");
     }
-    close(&m["outputs"]["score"]["psi"], &json!(want.outputs["score"].psi), "score psi");
-    close(&m["drift_share"], &json!(want.drift_share.unwrap()), "drift share");
+    close(
+        &m["outputs"]["score"]["psi"],
+        &json!(want.outputs["score"].psi),
+        "score psi",
+    );
+    close(
+        &m["drift_share"],
+        &json!(want.drift_share.unwrap()),
+        "drift share",
+    );
     assert_eq!(m["dataset_drifted"], json!(want.dataset_drifted.unwrap()));
     let e = want.estimated_performance.unwrap();
     for (k, w) in [
@@ -571,7 +605,11 @@ async fn a_thirty_day_window_is_answered_from_aggregates() {
         ("recall", e.recall),
         ("f1", e.f1),
     ] {
-        close(&m["estimated_performance"][k], &json!(w), &format!("estimated {k}"));
+        close(
+            &m["estimated_performance"][k],
+            &json!(w),
+            &format!("estimated {k}"),
+        );
     }
     let auc = num(&m["estimated_performance"]["roc_auc"]) - e.roc_auc.unwrap();
     assert!(auc.abs() < 0.005, "estimated roc_auc off by {auc}");
