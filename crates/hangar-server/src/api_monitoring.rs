@@ -582,17 +582,20 @@ async fn aggregated_figures(
         .unwrap_or_default();
     let labelled_rows_read = labelled.len();
     let report = tokio::task::spawn_blocking(move || {
-        let mut merged = Aggregate::new(REPORT_SAMPLE, None);
-        for body in &bodies {
-            match Aggregate::decode(body) {
-                Ok(a) => {
-                    if let Err(e) = merged.merge_for(&a, &digest) {
-                        tracing::warn!(error = %e, "monitoring aggregate left out of a report");
-                    }
+        let parts: Vec<Aggregate> = bodies
+            .iter()
+            .filter_map(|body| match Aggregate::decode(body) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable monitoring aggregate left out of a report");
+                    None
                 }
-                Err(e) => tracing::warn!(error = %e, "unreadable monitoring aggregate left out of a report"),
-            }
-        }
+            })
+            .collect();
+        let merged = Aggregate::merge_all_for(parts, &digest, REPORT_SAMPLE).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "monitoring aggregates that do not match: counts left out");
+            Aggregate::new(REPORT_SAMPLE, None)
+        });
         let rows = monitoring::labelled_rows(&labelled, &segments);
         aggregate_report(&profile, Some(&digest), &merged, &rows)
     })

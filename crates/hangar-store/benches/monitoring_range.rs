@@ -169,12 +169,11 @@ async fn report(db: &Db, s: &Setup, from: i64, to: i64) -> (usize, usize) {
                 .unwrap(),
         );
     }
-    let mut merged = Aggregate::new(REPORT_SAMPLE, None);
-    for body in &bodies {
-        merged
-            .merge_for(&Aggregate::decode(body).unwrap(), DIGEST)
-            .unwrap();
-    }
+    let parts = bodies
+        .iter()
+        .map(|b| Aggregate::decode(b).unwrap())
+        .collect();
+    let merged = Aggregate::merge_all_for(parts, DIGEST, REPORT_SAMPLE).unwrap();
     let r = aggregate_report(&s.profile, Some(DIGEST), &merged, &WindowRows::default());
     (bodies.len(), r.report.features.len() + r.sample_rows)
 }

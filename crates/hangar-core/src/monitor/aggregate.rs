@@ -470,6 +470,47 @@ impl Aggregate {
         Ok(())
     }
 
+    /// Merges many aggregates for a report against the baseline `digest`:
+    /// the same as [`Aggregate::merge_for`] one after another into an empty
+    /// aggregate with a sample of `cap` rows, in one pass over the samples.
+    pub fn merge_all_for(
+        parts: Vec<Aggregate>,
+        digest: &str,
+        cap: usize,
+    ) -> Result<Aggregate, AggregateError> {
+        let mut out = Aggregate::new(cap, None);
+        let threshold = parts
+            .iter()
+            .map(|p| p.sample.threshold)
+            .min()
+            .unwrap_or(u64::MAX);
+        let mut rows: Vec<SampleRow> = Vec::new();
+        for p in parts {
+            match (&mut out.binned, p.binned) {
+                (Some(a), Some(b)) if b.baseline == digest => a.merge(&b)?,
+                (None, Some(b)) if b.baseline == digest => out.binned = Some(b),
+                _ => {}
+            }
+            out.rows += p.rows;
+            rows.extend(
+                p.sample
+                    .rows
+                    .into_vec()
+                    .into_iter()
+                    .filter(|r| r.key <= threshold),
+            );
+        }
+        out.sample.threshold = threshold;
+        let cap = out.sample.cap;
+        if rows.len() > cap {
+            rows.select_nth_unstable(cap - 1);
+            rows.truncate(cap);
+            out.sample.threshold = rows.iter().map(|r| r.key).max().unwrap_or(0);
+        }
+        out.sample.rows = rows.into();
+        Ok(out)
+    }
+
     /// A compact binary form (little endian, versioned) for storage.
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Vec::with_capacity(64 + self.sample.len() * 64);
@@ -1101,6 +1142,16 @@ mod tests {
                 .merge_for(&aggregate_of(&profile, part, 256, 100 + i as u64), "d1")
                 .unwrap();
         }
+        let parts: Vec<Aggregate> = rows
+            .chunks(2000)
+            .enumerate()
+            .map(|(i, part)| aggregate_of(&profile, part, 256, 100 + i as u64))
+            .collect();
+        assert_eq!(
+            Aggregate::merge_all_for(parts, "d1", 1000).unwrap(),
+            merged,
+            "merging all at once is merging one by one"
+        );
         let got = aggregate_report(&profile, Some("d1"), &merged, &WindowRows::default());
         let want = exact(&profile, &rows);
         assert_eq!(got.report.rows, 20_000);
