@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+pub mod aggregate;
+
 use crate::stats::cbpe::{Calibration, Cbpe, CbpeEstimate};
 use crate::stats::evidently::{
     column_drift, dataset_drift, ColumnDrift, ColumnKind, DEFAULT_DRIFT_SHARE,
@@ -219,11 +221,39 @@ pub fn window_report(baseline: &BaselineProfile, rows: &WindowRows) -> WindowRep
             outputs.insert("score".to_string(), r);
         }
     }
-    // Labelled rows only.
+    let (labeled_rows, performance, fairness) = labelled_figures(rows);
+    let estimated_performance = baseline
+        .cbpe
+        .as_ref()
+        .and_then(|c| c.estimate(&rows.predicted, &rows.scores).ok());
+    WindowReport {
+        rows: n,
+        labeled_rows,
+        drift_share: dataset.map(|d| d.share),
+        dataset_drifted: dataset.map(|d| d.dataset_drift),
+        features,
+        outputs,
+        performance,
+        fairness,
+        estimated_performance,
+    }
+}
+
+/// The figures of a window's labelled rows: how many, performance, and
+/// fairness per segment attribute.
+pub(crate) fn labelled_figures(
+    rows: &WindowRows,
+) -> (
+    usize,
+    Option<ClassificationMetrics>,
+    BTreeMap<String, FairnessReport<String>>,
+) {
     let labelled: Vec<usize> = (0..rows.labels.len())
         .filter(|&i| rows.labels[i].is_some())
         .collect();
-    let performance = if labelled.is_empty() || rows.scores.len() != rows.labels.len() {
+    let paired =
+        rows.scores.len() == rows.labels.len() && rows.predicted.len() == rows.labels.len();
+    let performance = if labelled.is_empty() || !paired {
         None
     } else {
         let y: Vec<bool> = labelled
@@ -238,32 +268,17 @@ pub fn window_report(baseline: &BaselineProfile, rows: &WindowRows) -> WindowRep
     for (attr, values) in &rows.segments {
         let mut groups: BTreeMap<String, ConfusionMatrix> = BTreeMap::new();
         for &i in &labelled {
-            if let (Some(g), Some(Some(y))) = (values.get(i), rows.labels.get(i)) {
-                groups
-                    .entry(g.clone())
-                    .or_default()
-                    .record(*y, rows.predicted[i]);
+            if let (Some(g), Some(Some(y)), Some(p)) =
+                (values.get(i), rows.labels.get(i), rows.predicted.get(i))
+            {
+                groups.entry(g.clone()).or_default().record(*y, *p);
             }
         }
         if let Ok(r) = crate::stats::fairness::fairness_from_confusion(&groups) {
             fairness.insert(attr.clone(), r);
         }
     }
-    let estimated_performance = baseline
-        .cbpe
-        .as_ref()
-        .and_then(|c| c.estimate(&rows.predicted, &rows.scores).ok());
-    WindowReport {
-        rows: n,
-        labeled_rows: labelled.len(),
-        drift_share: dataset.map(|d| d.share),
-        dataset_drifted: dataset.map(|d| d.dataset_drift),
-        features,
-        outputs,
-        performance,
-        fairness,
-        estimated_performance,
-    }
+    (labelled.len(), performance, fairness)
 }
 
 /// Per row: the model's score (probability of class 1: column 1 of a

@@ -12,7 +12,10 @@ use axum::routing::{post, put};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
-use hangar_core::monitor::{ColumnReport, WindowReport};
+use hangar_core::monitor::aggregate::{
+    aggregate_report, plan_range, plan_range_inside, Aggregate, REPORT_SAMPLE,
+};
+use hangar_core::monitor::{BaselineProfile, ColumnReport, WindowReport};
 use hangar_core::stats::evidently::ColumnKind;
 use hangar_store::{BaselineRecord, FeedbackKey};
 use serde::Deserialize;
@@ -55,7 +58,7 @@ struct BaselineQuery {
     categorical: Option<String>,
 }
 
-fn baseline_out(b: &BaselineRecord, profile: &hangar_core::monitor::BaselineProfile) -> Value {
+fn baseline_out(b: &BaselineRecord, profile: &BaselineProfile) -> Value {
     json!({
         "model": b.model,
         "version": b.version,
@@ -139,17 +142,19 @@ async fn put_baseline(
     };
     state.db.put_baseline(&record).await?;
     let out = baseline_out(&record, &profile);
-    state.baselines.put(&v.model, v.version, Arc::new(profile));
+    state
+        .baselines
+        .put(&v.model, v.version, &record.digest, Arc::new(profile));
     tracing::info!(model = %v.model, version = v.version, rows = record.rows, "baseline profiled");
     Ok((StatusCode::CREATED, Json(out)))
 }
 
 /// The profile of a version's baseline, built from its stored CSV on first use.
-async fn baseline_profile(
+pub(crate) async fn baseline_profile(
     state: &AppState,
     model: &str,
     version: u32,
-) -> Result<(BaselineRecord, Arc<hangar_core::monitor::BaselineProfile>), ApiError> {
+) -> Result<(BaselineRecord, Arc<BaselineProfile>), ApiError> {
     let record = match state.db.get_baseline(model, version).await {
         Ok(r) => r,
         Err(hangar_store::StoreError::NotFound(_)) => {
@@ -157,8 +162,10 @@ async fn baseline_profile(
         }
         Err(e) => return Err(e.into()),
     };
-    if let Some(p) = state.baselines.get(model, version) {
-        return Ok((record, p));
+    if let Some((digest, p)) = state.baselines.get_with_digest(model, version) {
+        if digest == record.digest {
+            return Ok((record, p));
+        }
     }
     let v = state.db.get_version(model, version).await?;
     let features = v.feature_names.clone().unwrap_or_default();
@@ -172,7 +179,9 @@ async fn baseline_profile(
     .await
     .map_err(ApiError::internal)??;
     let profile = Arc::new(profile);
-    state.baselines.put(model, version, profile.clone());
+    state
+        .baselines
+        .put(model, version, &record.digest, profile.clone());
     Ok((record, profile))
 }
 
@@ -351,10 +360,12 @@ fn range(q: &RangeQuery) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     Ok((from, to))
 }
 
-/// Most rows a report or an export reads.
+/// Most rows an export reads.
 const MAX_ROWS: u64 = 5_000_000;
-/// Most rows (the newest) an alert evaluation reads per window.
-const ALERT_ROWS: u64 = 100_000;
+/// Most rows a window may hold for its report to be computed exactly from
+/// the raw rows; larger windows are reported from the aggregates. Also the
+/// most labelled rows (the newest) performance and fairness read.
+const EXACT_ROWS: u64 = 100_000;
 
 fn opt(v: Option<f64>) -> Value {
     v.filter(|x| x.is_finite())
@@ -432,35 +443,82 @@ fn report_json(r: &WindowReport) -> Value {
     })
 }
 
-/// The window report of a deployment's predictions over the last `secs`
-/// seconds, for one version (given, or the one that answered most rows).
-/// `None` when there were no predictions. Without a baseline the report
-/// still has performance and fairness, but no drift.
-pub(crate) async fn recent_report(
-    state: &AppState,
-    deployment: &str,
-    secs: u64,
+/// The figures of one window for one version, and how they were computed.
+pub(crate) struct Figures {
+    pub model: String,
+    pub version: u32,
+    /// Rows per (model, version) in the window.
+    pub versions: Vec<((String, u32), u64)>,
+    pub report: WindowReport,
+    /// The baseline record and whether it was found.
+    pub baseline: Result<(BaselineRecord, Arc<BaselineProfile>), ApiError>,
+    pub how: How,
+}
+
+/// How a report was computed.
+pub(crate) enum How {
+    /// From every raw row of the window.
+    Exact,
+    /// From the minute, hour and day aggregates covering `[from, to)`.
+    Aggregated {
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        sample_rows: usize,
+        binned_rows: u64,
+        labelled_rows_read: usize,
+    },
+    /// From the newest raw rows only (a window past the exact cap with no
+    /// aggregates, e.g. rows logged before aggregates existed).
+    Newest { rows: usize },
+}
+
+fn choose(
+    by_version: &BTreeMap<(String, u32), u64>,
     version: Option<u32>,
-) -> Result<Option<WindowReport>, ApiError> {
-    let to = Utc::now() + Duration::seconds(1);
-    let from = to - Duration::seconds(secs as i64 + 1);
-    // Alert evaluation looks at the newest rows only, bounded.
-    let records = state
-        .db
-        .recent_predictions(deployment, from, to, ALERT_ROWS)
-        .await?;
-    let mut by_version: BTreeMap<(String, u32), usize> = BTreeMap::new();
-    for r in &records {
-        *by_version.entry((r.model.clone(), r.version)).or_default() += 1;
-    }
-    let chosen = match version {
+) -> Option<(String, u32)> {
+    match version {
         Some(v) => by_version.keys().find(|(_, ver)| *ver == v).cloned(),
         None => by_version
             .iter()
             .max_by_key(|(_, n)| **n)
             .map(|(k, _)| k.clone()),
-    };
-    let Some((model, version)) = chosen else {
+    }
+}
+
+async fn profile_or_empty(
+    state: &AppState,
+    model: &str,
+    version: u32,
+) -> Result<
+    (
+        Arc<BaselineProfile>,
+        Result<(BaselineRecord, Arc<BaselineProfile>), ApiError>,
+    ),
+    ApiError,
+> {
+    match baseline_profile(state, model, version).await {
+        Ok((record, p)) => Ok((p.clone(), Ok((record, p)))),
+        Err(e) if e.code == crate::error::ErrorCode::NotFound => {
+            Ok((Arc::new(empty_profile()), Err(e)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The report of `[from, to)` from raw rows (all of them, or the newest
+/// `limit`).
+async fn raw_figures(
+    state: &AppState,
+    deployment: &str,
+    records: Vec<hangar_store::PredictionRecord>,
+    version: Option<u32>,
+    how: How,
+) -> Result<Option<Figures>, ApiError> {
+    let mut by_version: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    for r in &records {
+        *by_version.entry((r.model.clone(), r.version)).or_default() += 1;
+    }
+    let Some((model, version)) = choose(&by_version, version) else {
         return Ok(None);
     };
     let d = state.db.get_deployment(deployment).await?;
@@ -475,16 +533,169 @@ pub(crate) async fn recent_report(
         tokio::task::spawn_blocking(move || monitoring::rows_for(&records, &features, &segments))
             .await
             .map_err(ApiError::internal)?;
-    let profile = match baseline_profile(state, &model, version).await {
-        Ok((_, p)) => p,
-        Err(e) if e.code == crate::error::ErrorCode::NotFound => Arc::new(empty_profile()),
-        Err(e) => return Err(e),
-    };
-    Ok(Some(monitoring::report(profile, rows).await?))
+    let (profile, baseline) = profile_or_empty(state, &model, version).await?;
+    let report = monitoring::report(profile, rows).await?;
+    Ok(Some(Figures {
+        model,
+        version,
+        versions: by_version.into_iter().collect(),
+        report,
+        baseline,
+        how,
+    }))
 }
 
-fn empty_profile() -> hangar_core::monitor::BaselineProfile {
-    hangar_core::monitor::BaselineProfile {
+/// The report of `[from, to)` from the aggregates (unlabelled figures) and
+/// the newest labelled raw rows (performance, fairness). `None` when no
+/// aggregate covers the window.
+async fn aggregated_figures(
+    state: &AppState,
+    deployment: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    version: Option<u32>,
+) -> Result<Option<Figures>, ApiError> {
+    let end = to.timestamp() + i64::from(to.timestamp_subsec_nanos() > 0);
+    let plan = plan_range(from.timestamp(), end);
+    let mut by_version: BTreeMap<(String, u32), u64> = BTreeMap::new();
+    for (res, a, b) in &plan {
+        for (m, v, n) in state.db.aggregate_rows(deployment, *res, *a, *b).await? {
+            *by_version.entry((m, v)).or_default() += n;
+        }
+    }
+    let Some((model, version)) = choose(&by_version, version) else {
+        return Ok(None);
+    };
+    let mut bodies = Vec::new();
+    for (res, a, b) in &plan {
+        bodies.extend(
+            state
+                .db
+                .aggregate_bodies(deployment, &model, version, *res, *a, *b)
+                .await?,
+        );
+    }
+    let d = state.db.get_deployment(deployment).await?;
+    let segments = d.current.settings.segments.clone();
+    let labelled = state
+        .db
+        .labelled_predictions(deployment, &model, version, from, to, EXACT_ROWS)
+        .await?;
+    let (profile, baseline) = profile_or_empty(state, &model, version).await?;
+    let digest = baseline
+        .as_ref()
+        .map(|(r, _)| r.digest.clone())
+        .unwrap_or_default();
+    let labelled_rows_read = labelled.len();
+    let report = tokio::task::spawn_blocking(move || {
+        let parts: Vec<Aggregate> = bodies
+            .iter()
+            .filter_map(|body| match Aggregate::decode(body) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable monitoring aggregate left out of a report");
+                    None
+                }
+            })
+            .collect();
+        let merged = Aggregate::merge_all_for(parts, &digest, REPORT_SAMPLE).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "monitoring aggregates that do not match: counts left out");
+            Aggregate::new(REPORT_SAMPLE, None)
+        });
+        let rows = monitoring::labelled_rows(&labelled, &segments);
+        aggregate_report(&profile, Some(&digest), &merged, &rows)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let covered = |t: i64| DateTime::<Utc>::from_timestamp(t, 0).unwrap_or(from);
+    Ok(Some(Figures {
+        model,
+        version,
+        versions: by_version.into_iter().collect(),
+        how: How::Aggregated {
+            from: plan.first().map_or(from, |p| covered(p.1)),
+            to: plan.last().map_or(to, |p| covered(p.2)),
+            sample_rows: report.sample_rows,
+            binned_rows: report.binned_rows,
+            labelled_rows_read,
+        },
+        report: report.report,
+        baseline,
+    }))
+}
+
+/// Rows the aggregates of the whole minutes inside `[from, to)` hold.
+async fn aggregated_rows_inside(
+    state: &AppState,
+    deployment: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<u64, ApiError> {
+    let mut n = 0;
+    for (res, a, b) in plan_range_inside(from.timestamp(), to.timestamp()) {
+        for (_, _, rows) in state.db.aggregate_rows(deployment, res, a, b).await? {
+            n += rows;
+        }
+    }
+    Ok(n)
+}
+
+/// The figures of a deployment's window `[from, to)`: exact from the raw rows
+/// when it holds at most [`EXACT_ROWS`] and they are all still there, else
+/// from the aggregates.
+pub(crate) async fn window_figures(
+    state: &AppState,
+    deployment: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    version: Option<u32>,
+) -> Result<Option<Figures>, ApiError> {
+    let raw = state
+        .db
+        .count_predictions(deployment, from, to, EXACT_ROWS + 1)
+        .await?;
+    // Rows past retention are gone from the log but not from the aggregates.
+    let complete =
+        raw <= EXACT_ROWS && aggregated_rows_inside(state, deployment, from, to).await? <= raw;
+    if complete {
+        let records = state
+            .db
+            .predictions(deployment, from, to, EXACT_ROWS)
+            .await?;
+        return raw_figures(state, deployment, records, version, How::Exact).await;
+    }
+    if let Some(f) = aggregated_figures(state, deployment, from, to, version).await? {
+        return Ok(Some(f));
+    }
+    let records = state
+        .db
+        .recent_predictions(deployment, from, to, EXACT_ROWS)
+        .await?;
+    let rows = records.len();
+    raw_figures(state, deployment, records, version, How::Newest { rows }).await
+}
+
+/// The window report of a deployment's predictions over the last `secs`
+/// seconds, for one version (given, or the one that answered most rows).
+/// `None` when there were no predictions. Without a baseline the report
+/// still has performance and fairness, but no drift. Alert evaluation does
+/// not flush the log: a window past the exact cap sees the minutes the log
+/// writer has written (up to about a minute behind).
+pub(crate) async fn recent_report(
+    state: &AppState,
+    deployment: &str,
+    secs: u64,
+    version: Option<u32>,
+) -> Result<Option<WindowReport>, ApiError> {
+    let to = Utc::now() + Duration::seconds(1);
+    let from = to - Duration::seconds(secs as i64 + 1);
+    Ok(window_figures(state, deployment, from, to, version)
+        .await?
+        .map(|f| f.report))
+}
+
+fn empty_profile() -> BaselineProfile {
+    BaselineProfile {
         rows: 0,
         features: Vec::new(),
         score: None,
@@ -501,67 +712,71 @@ async fn monitoring_report(
     Path(name): Path<String>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let d = state.db.get_deployment(&name).await?;
+    state.db.get_deployment(&name).await?;
     let (from, to) = range(&q)?;
     state.log.flush().await;
-    let records = state.db.predictions(&name, from, to, MAX_ROWS).await?;
-    let mut by_version: BTreeMap<(String, u32), usize> = BTreeMap::new();
-    for r in &records {
-        *by_version.entry((r.model.clone(), r.version)).or_default() += 1;
-    }
-    let chosen = match q.version {
-        Some(v) => by_version.keys().find(|(_, ver)| *ver == v).cloned(),
-        None => by_version
-            .iter()
-            .max_by_key(|(_, n)| **n)
-            .map(|(k, _)| k.clone()),
-    };
+    let figures = window_figures(&state, &name, from, to, q.version).await?;
     let mut body = json!({
         "deployment": name,
         "from": from,
         "to": to,
-        "versions": by_version.iter().map(|((m, v), n)| json!({"model": m, "version": v, "rows": n})).collect::<Vec<_>>(),
     });
-    let Some((model, version)) = chosen else {
+    let Some(f) = figures else {
+        body["versions"] = json!([]);
         body["rows"] = json!(0);
         body["labeled_rows"] = json!(0);
         body["message"] = json!("no predictions in this range yet");
         return Ok(Json(body));
     };
-    let v = state.db.get_version(&model, version).await?;
-    let features = v.feature_names.clone().unwrap_or_default();
-    let segments = d.current.settings.segments.clone();
-    let records: Vec<_> = records
-        .into_iter()
-        .filter(|r| r.model == model && r.version == version)
+    body["versions"] = f
+        .versions
+        .iter()
+        .map(|((m, v), n)| json!({"model": m, "version": v, "rows": n}))
         .collect();
-    let rows =
-        tokio::task::spawn_blocking(move || monitoring::rows_for(&records, &features, &segments))
-            .await
-            .map_err(ApiError::internal)?;
-    body["model"] = json!(model);
-    body["version"] = json!(version);
-    match baseline_profile(&state, &model, version).await {
+    body["model"] = json!(f.model);
+    body["version"] = json!(f.version);
+    let r = report_json(&f.report);
+    for (k, v) in r.as_object().into_iter().flatten() {
+        body[k] = v.clone();
+    }
+    match &f.how {
+        How::Exact => {
+            body["exact"] = json!(true);
+            body["sample_size"] = json!(f.report.rows);
+        }
+        How::Aggregated {
+            from,
+            to,
+            sample_rows,
+            binned_rows,
+            labelled_rows_read,
+        } => {
+            body["exact"] = json!(false);
+            body["sample_size"] = json!(sample_rows);
+            body["aggregates"] = json!({
+                "from": from,
+                "to": to,
+                "binned_rows": binned_rows,
+                "labelled_rows_read": labelled_rows_read,
+                "labelled_rows_cap": EXACT_ROWS,
+            });
+        }
+        How::Newest { rows } => {
+            body["exact"] = json!(false);
+            body["sample_size"] = json!(rows);
+            body["message"] = json!(format!(
+                "this range holds more than {EXACT_ROWS} rows and no aggregates: figures are from the newest {rows}"
+            ));
+        }
+    }
+    match f.baseline {
         Ok((record, profile)) => {
-            let report = monitoring::report(profile.clone(), rows).await?;
-            let r = report_json(&report);
-            for (k, v) in r.as_object().into_iter().flatten() {
-                body[k] = v.clone();
-            }
             body["baseline"] = json!({"rows": record.rows, "calibrated": profile.calibrated, "label_rate": profile.label_rate});
         }
-        Err(e) if e.code == crate::error::ErrorCode::NotFound => {
-            // No baseline: no drift, but performance and fairness still show.
-            let empty = Arc::new(empty_profile());
-            let report = monitoring::report(empty, rows).await?;
-            let r = report_json(&report);
-            for (k, v) in r.as_object().into_iter().flatten() {
-                body[k] = v.clone();
-            }
+        Err(e) => {
             body["baseline"] = Value::Null;
             body["message"] = json!(e.message);
         }
-        Err(e) => return Err(e),
     }
     Ok(Json(body))
 }
@@ -613,7 +828,7 @@ async fn export(
                 r.revision.to_string(),
                 r.model,
                 r.version.to_string(),
-                r.inputs,
+                serde_json::to_string(&r.inputs).unwrap_or_default(),
                 r.outputs,
                 r.score.map(|s| s.to_string()).unwrap_or_default(),
                 r.predicted.map(|s| s.to_string()).unwrap_or_default(),

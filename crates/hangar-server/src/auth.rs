@@ -458,6 +458,9 @@ pub fn expected(
 
 /// The internal header carrying the authenticated actor's name to handlers.
 pub(crate) const PRINCIPAL_HEADER: &str = "x-hangar-principal";
+/// The internal header carrying a consumer key's declared purpose to the
+/// inference handlers, which record it with each prediction.
+pub(crate) const PURPOSE_HEADER: &str = "x-hangar-purpose";
 /// The dashboard's session cookie.
 pub const SESSION_COOKIE: &str = "hangar_session";
 /// How long a dashboard session lasts.
@@ -861,6 +864,7 @@ pub async fn authorize(
     next: Next,
 ) -> Response {
     req.headers_mut().remove(PRINCIPAL_HEADER);
+    req.headers_mut().remove(PURPOSE_HEADER);
     let Some(rule) = rule(req.method(), matched.as_str()) else {
         // Unreachable when every route goes through `Routes::add`.
         return ApiError::new(ErrorCode::Forbidden, "this route has no permission rule")
@@ -934,6 +938,13 @@ pub async fn authorize(
     }
     if let Ok(v) = HeaderValue::from_str(&who) {
         req.headers_mut().insert(PRINCIPAL_HEADER, v);
+    }
+    if let Some(v) = authn
+        .principal
+        .purpose()
+        .and_then(|p| HeaderValue::from_bytes(p.as_bytes()).ok())
+    {
+        req.headers_mut().insert(PURPOSE_HEADER, v);
     }
     let principal = authn.principal.clone();
     req.extensions_mut().insert(authn);

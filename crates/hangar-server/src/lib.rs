@@ -60,6 +60,9 @@ pub struct ServerConfig {
     pub alert_interval: std::time::Duration,
     /// Prediction log rows older than this many days are deleted (hourly).
     pub prediction_retention_days: u32,
+    /// Hour and day monitoring aggregates older than this many days are
+    /// deleted (hourly); never fewer than `prediction_retention_days`.
+    pub aggregate_retention_days: u32,
     /// How often canaries are checked against their guardrails.
     pub guardrail_interval: std::time::Duration,
     /// Requests per second a consumer key may make when it names no limit
@@ -111,14 +114,16 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         metrics.clone(),
         config.model_memory,
     ));
-    let log = monitoring::PredictionLog::start(db.clone(), 4096, metrics.clone());
+    let baselines = monitoring::Baselines::default();
+    let (log, wanted_baselines) =
+        monitoring::PredictionLog::start(db.clone(), 4096, metrics.clone(), baselines.clone());
     let state = AppState(Arc::new(state::Inner {
         db,
         artifacts,
         pool,
         serving: serving.clone(),
         log,
-        baselines: monitoring::Baselines::default(),
+        baselines,
         alerting: alerting::Alerting::new(config.alert_interval),
         auth: auth::Auth::new(config.key_rate_limit),
         metrics,
@@ -130,7 +135,9 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
     tokio::spawn(monitoring::retention(
         state.db.clone(),
         config.prediction_retention_days,
+        config.aggregate_retention_days,
     ));
+    tokio::spawn(monitoring::baseline_loader(state.clone(), wanted_baselines));
     Ok(state)
 }
 

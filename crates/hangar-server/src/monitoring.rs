@@ -6,10 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
+use hangar_core::monitor::aggregate::{next_key, Aggregate, Resolution, RowValues};
 use hangar_core::monitor::{window_report, BaselineProfile, WindowReport, WindowRows};
 use hangar_core::stats::evidently::ColumnKind;
 use hangar_core::{DataType, Tensor, TensorData};
-use hangar_store::{Db, PredictionRecord};
+use hangar_store::{AggregateKey, Db, LabelledRow, PredictionRecord};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{ApiError, ErrorCode};
@@ -17,8 +19,34 @@ use crate::metrics::Metrics;
 use crate::serving::LoadedVersion;
 
 enum LogMsg {
-    Rows(Vec<PredictionRecord>),
+    Rows(PendingPrediction),
     Flush(oneshot::Sender<()>),
+}
+
+/// One answered request as the prediction log receives it: the tensors are
+/// handed over as they are, and split into rows, encoded and aggregated by
+/// the writer task, off the request path.
+pub struct PendingPrediction {
+    pub deployment: String,
+    pub revision: u32,
+    pub model: String,
+    pub version: u32,
+    pub request_id: String,
+    pub at: DateTime<Utc>,
+    pub latency_us: u64,
+    pub inputs: Vec<Tensor>,
+    pub outputs: Vec<Tensor>,
+    /// Segment attributes and the row id, one text value per row.
+    pub extras: BTreeMap<String, Vec<String>>,
+    pub row_id_field: Option<String>,
+    /// The consumer key's declared purpose, when a key made the call.
+    pub purpose: Option<String>,
+}
+
+impl PendingPrediction {
+    fn rows(&self) -> usize {
+        self.inputs.first().map_or(0, Tensor::rows)
+    }
 }
 
 /// The prediction log's bounded buffer. Recording never waits: a full
@@ -30,28 +58,46 @@ pub struct PredictionLog {
 }
 
 /// Rows written per transaction at most.
-const BATCH_ROWS: usize = 2000;
+const BATCH_ROWS: usize = 4000;
+/// A minute's aggregate is written this long after the minute ends (rows of
+/// requests that finished late still land in it; later ones merge in).
+const MINUTE_GRACE_SECS: i64 = 5;
 
 impl PredictionLog {
-    pub fn start(db: Db, capacity: usize, metrics: Arc<Metrics>) -> Self {
+    /// Starts the writer. It asks for baseline profiles it does not have
+    /// (to bin a version's aggregates) on the returned channel.
+    pub fn start(
+        db: Db,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+        baselines: Baselines,
+    ) -> (Self, mpsc::Receiver<(String, u32)>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        tokio::spawn(writer(db, rx));
-        PredictionLog {
-            tx,
-            dropped: AtomicU64::new(0),
-            metrics,
-        }
+        let (want_tx, want_rx) = mpsc::channel(64);
+        tokio::spawn(writer(db, rx, baselines, want_tx));
+        (
+            PredictionLog {
+                tx,
+                dropped: AtomicU64::new(0),
+                metrics,
+            },
+            want_rx,
+        )
     }
 
-    pub fn record(&self, rows: Vec<PredictionRecord>) {
-        let n = rows.len() as u64;
-        if self.tx.try_send(LogMsg::Rows(rows)).is_err() {
+    pub fn record(&self, p: PendingPrediction) {
+        let n = p.rows() as u64;
+        if n == 0 {
+            return;
+        }
+        if self.tx.try_send(LogMsg::Rows(p)).is_err() {
             self.dropped.fetch_add(n, Ordering::Relaxed);
             self.metrics.record_log_dropped(n);
         }
     }
 
-    /// Waits until everything recorded so far is written.
+    /// Waits until everything recorded so far is written, open minutes'
+    /// aggregates included.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(LogMsg::Flush(tx)).await.is_ok() {
@@ -60,30 +106,238 @@ impl PredictionLog {
     }
 }
 
-async fn writer(db: Db, mut rx: mpsc::Receiver<LogMsg>) {
-    while let Some(first) = rx.recv().await {
-        let mut rows = Vec::new();
+/// The writer's open minutes: one aggregate per (deployment, version, minute).
+struct Minutes {
+    open: HashMap<AggregateKey, (Aggregate, Option<Arc<BaselineProfile>>)>,
+    baselines: Baselines,
+    want: mpsc::Sender<(String, u32)>,
+    asked: HashMap<(String, u32), std::time::Instant>,
+    rng: u64,
+}
+
+impl Minutes {
+    fn record(&mut self, rows: &[PredictionRecord]) {
+        for r in rows {
+            let key = AggregateKey {
+                deployment: r.deployment.clone(),
+                model: r.model.clone(),
+                version: r.version,
+                start: Resolution::Minute.floor(r.at.timestamp()),
+            };
+            if !self.open.contains_key(&key) {
+                let cached = self.baselines.get_with_digest(&r.model, r.version);
+                if cached.is_none() {
+                    self.ask(&r.model, r.version);
+                }
+                let agg = Aggregate::new(
+                    Resolution::Minute.sample_cap(),
+                    cached.as_ref().map(|(d, p)| (d.as_str(), p.as_ref())),
+                );
+                self.open.insert(key.clone(), (agg, cached.map(|(_, p)| p)));
+            }
+            let Some((agg, profile)) = self.open.get_mut(&key) else {
+                continue;
+            };
+            let k = next_key(&mut self.rng);
+            agg.record(
+                profile.as_deref(),
+                RowValues {
+                    features: &r.inputs,
+                    score: r.score,
+                    predicted: r.predicted,
+                },
+                k,
+            );
+        }
+    }
+
+    /// Asks (at most once a minute per version) for a baseline to be loaded.
+    fn ask(&mut self, model: &str, version: u32) {
+        let k = (model.to_string(), version);
+        let now = std::time::Instant::now();
+        if self
+            .asked
+            .get(&k)
+            .is_some_and(|t| now.duration_since(*t) < std::time::Duration::from_secs(60))
+        {
+            return;
+        }
+        self.asked.insert(k.clone(), now);
+        let _ = self.want.try_send(k);
+    }
+
+    /// Writes the minutes that ended (all of them with `all`).
+    async fn flush(&mut self, db: &Db, all: bool) {
+        let now = Utc::now().timestamp();
+        let due: Vec<AggregateKey> = self
+            .open
+            .keys()
+            .filter(|k| all || k.start + 60 + MINUTE_GRACE_SECS <= now)
+            .cloned()
+            .collect();
+        for key in due {
+            if let Some((agg, _)) = self.open.remove(&key) {
+                if let Err(e) = db.add_aggregate(&key, &agg).await {
+                    tracing::error!(error = %e, deployment = %key.deployment, "monitoring aggregate write failed");
+                }
+            }
+        }
+    }
+}
+
+async fn writer(
+    db: Db,
+    mut rx: mpsc::Receiver<LogMsg>,
+    baselines: Baselines,
+    want: mpsc::Sender<(String, u32)>,
+) {
+    let mut minutes = Minutes {
+        open: HashMap::new(),
+        baselines,
+        want,
+        asked: HashMap::new(),
+        rng: seed(),
+    };
+    loop {
+        let first = match tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await {
+            Ok(Some(m)) => m,
+            Ok(None) => break,
+            Err(_) => {
+                minutes.flush(&db, false).await;
+                continue;
+            }
+        };
+        let mut pending = Vec::new();
+        let mut n = 0;
         let mut acks = Vec::new();
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                LogMsg::Rows(r) => rows.extend(r),
+                LogMsg::Rows(p) => {
+                    n += p.rows();
+                    pending.push(p);
+                }
                 LogMsg::Flush(ack) => acks.push(ack),
             }
-            if rows.len() >= BATCH_ROWS {
+            if n >= BATCH_ROWS {
                 break;
             }
             next = rx.try_recv().ok();
         }
-        if !rows.is_empty() {
+        if !pending.is_empty() {
+            let rows: Vec<PredictionRecord> = pending.iter().flat_map(prediction_records).collect();
+            minutes.record(&rows);
             if let Err(e) = db.insert_predictions(&rows).await {
                 tracing::error!(error = %e, rows = rows.len(), "prediction log write failed");
             }
         }
+        minutes.flush(&db, !acks.is_empty()).await;
         for ack in acks {
             let _ = ack.send(());
         }
     }
+    minutes.flush(&db, true).await;
+}
+
+fn seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)
+        ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// One request's rows for the prediction log.
+fn prediction_records(p: &PendingPrediction) -> Vec<PredictionRecord> {
+    let rows = p.rows();
+    let features = match p.inputs.as_slice() {
+        [one] => hangar_core::monitor::tensor_rows(one),
+        _ => None,
+    };
+    let (scores, labels) = hangar_core::monitor::scores_and_labels(&p.outputs, rows);
+    let segment_names: Vec<&String> = p
+        .extras
+        .keys()
+        .filter(|k| Some(*k) != p.row_id_field.as_ref())
+        .collect();
+    let row_ids = p.row_id_field.as_ref().and_then(|f| p.extras.get(f));
+    let mut features = features.map(Vec::into_iter);
+    (0..rows)
+        .map(|i| {
+            let segments = if segment_names.is_empty() {
+                "{}".to_string()
+            } else {
+                let m: BTreeMap<&String, &String> = segment_names
+                    .iter()
+                    .filter_map(|k| p.extras.get(*k).and_then(|v| v.get(i)).map(|x| (*k, x)))
+                    .collect();
+                serde_json::to_string(&m).unwrap_or_else(|_| "{}".into())
+            };
+            PredictionRecord {
+                deployment: p.deployment.clone(),
+                at: p.at,
+                request_id: p.request_id.clone(),
+                row: i as u32,
+                row_id: row_ids
+                    .and_then(|v| v.get(i))
+                    .filter(|s| !s.is_empty())
+                    .cloned(),
+                revision: p.revision,
+                model: p.model.clone(),
+                version: p.version,
+                inputs: features
+                    .as_mut()
+                    .and_then(Iterator::next)
+                    .unwrap_or_default(),
+                outputs: outputs_json(&p.outputs, rows, i),
+                score: scores[i],
+                predicted: labels[i],
+                segments,
+                latency_us: p.latency_us,
+                purpose: p.purpose.clone(),
+                label: None,
+            }
+        })
+        .collect()
+}
+
+/// Row `i` of every output as one JSON object (`{"name": [values], ...}`).
+fn outputs_json(outputs: &[Tensor], rows: usize, i: usize) -> String {
+    let mut out = Vec::with_capacity(64);
+    out.push(b'{');
+    for (k, t) in outputs.iter().enumerate() {
+        if t.rows() != rows || rows == 0 {
+            continue;
+        }
+        let width = t.data.len() / rows;
+        let (a, b) = (i * width, (i + 1) * width);
+        if k > 0 && out.len() > 1 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut out, &t.name);
+        out.push(b':');
+        let _ = match &t.data {
+            TensorData::Bool(v) => serde_json::to_writer(&mut out, &v[a..b]),
+            TensorData::Uint8(v) => serde_json::to_writer(&mut out, &v[a..b]),
+            TensorData::Uint16(v) => serde_json::to_writer(&mut out, &v[a..b]),
+            TensorData::Uint32(v) => serde_json::to_writer(&mut out, &v[a..b]),
+            TensorData::Uint64(v) => serde_json::to_writer(&mut out, &v[a..b]),
+            TensorData::Int8(v) => serde_json::to_writer(&mut out, &v[a..b]),
+            TensorData::Int16(v) => serde_json::to_writer(&mut out, &v[a..b]),
+            TensorData::Int32(v) => serde_json::to_writer(&mut out, &v[a..b]),
+            TensorData::Int64(v) => serde_json::to_writer(&mut out, &v[a..b]),
+            TensorData::Fp32(v) => serde_json::to_writer(&mut out, &v[a..b]),
+            TensorData::Fp64(v) => serde_json::to_writer(&mut out, &v[a..b]),
+            TensorData::Bytes(v) => serde_json::to_writer(
+                &mut out,
+                &v[a..b]
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s))
+                    .collect::<Vec<_>>(),
+            ),
+        };
+    }
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_else(|_| "{}".into())
 }
 
 /// A segment or row-id value as text.
@@ -221,14 +475,25 @@ pub fn baseline_tensor(version: &LoadedVersion, data: &BaselineData) -> Result<T
     Tensor::new(spec.name.clone(), vec![rows, cols], tensor_data).map_err(|e| bad(e.to_string()))
 }
 
-/// Baseline profiles, built once per version and kept.
-#[derive(Default)]
+type ProfileCache = HashMap<(String, u32), (String, Arc<BaselineProfile>)>;
+
+/// Baseline profiles (with the digest of the CSV they were built from),
+/// built once per version and kept; shared by the API and the log writer.
+#[derive(Default, Clone)]
 pub struct Baselines {
-    cache: Mutex<HashMap<(String, u32), Arc<BaselineProfile>>>,
+    cache: Arc<Mutex<ProfileCache>>,
 }
 
 impl Baselines {
     pub fn get(&self, model: &str, version: u32) -> Option<Arc<BaselineProfile>> {
+        self.get_with_digest(model, version).map(|(_, p)| p)
+    }
+
+    pub fn get_with_digest(
+        &self,
+        model: &str,
+        version: u32,
+    ) -> Option<(String, Arc<BaselineProfile>)> {
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -236,11 +501,11 @@ impl Baselines {
             .cloned()
     }
 
-    pub fn put(&self, model: &str, version: u32, profile: Arc<BaselineProfile>) {
+    pub fn put(&self, model: &str, version: u32, digest: &str, profile: Arc<BaselineProfile>) {
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((model.to_string(), version), profile);
+            .insert((model.to_string(), version), (digest.to_string(), profile));
     }
 }
 
@@ -277,12 +542,11 @@ pub fn rows_for(
     let mut seg: BTreeMap<String, Vec<String>> =
         segments.iter().map(|s| (s.clone(), Vec::new())).collect();
     for r in records {
-        let inputs: Vec<f64> = serde_json::from_str(&r.inputs).unwrap_or_default();
-        if inputs.len() != features.len() {
+        if r.inputs.len() != features.len() {
             continue;
         }
-        for (c, v) in cols.iter_mut().zip(inputs) {
-            c.push(v);
+        for (c, v) in cols.iter_mut().zip(&r.inputs) {
+            c.push(*v);
         }
         rows.scores.push(r.score.unwrap_or(f64::NAN));
         rows.predicted.push(r.predicted == Some(1.0));
@@ -294,6 +558,25 @@ pub fn rows_for(
         }
     }
     rows.features = features.iter().cloned().zip(cols).collect();
+    rows.segments = seg;
+    rows
+}
+
+/// The labelled rows of a window as performance and fairness read them.
+pub fn labelled_rows(records: &[LabelledRow], segments: &[String]) -> WindowRows {
+    let mut rows = WindowRows::default();
+    let mut seg: BTreeMap<String, Vec<String>> =
+        segments.iter().map(|s| (s.clone(), Vec::new())).collect();
+    for r in records {
+        rows.scores.push(r.score.unwrap_or(f64::NAN));
+        rows.predicted.push(r.predicted == Some(1.0));
+        rows.labels.push(Some(r.label == 1.0));
+        let values: BTreeMap<String, String> =
+            serde_json::from_str(&r.segments).unwrap_or_default();
+        for (name, col) in seg.iter_mut() {
+            col.push(values.get(name).cloned().unwrap_or_default());
+        }
+    }
     rows.segments = seg;
     rows
 }
@@ -315,16 +598,51 @@ pub fn missing_baseline(model: &str, version: u32) -> ApiError {
     )
 }
 
-/// Deletes prediction log rows older than `days`, at start and then hourly.
-pub async fn retention(db: Db, days: u32) {
+/// Deletes prediction log rows and minute aggregates older than `days`, and
+/// hour and day aggregates older than `aggregate_days` (never fewer than
+/// `days`), at start and then hourly.
+pub async fn retention(db: Db, days: u32, aggregate_days: u32) {
+    let aggregate_days = aggregate_days.max(days);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        let before = chrono::Utc::now() - chrono::Duration::days(i64::from(days));
+        let now = chrono::Utc::now();
+        let before = now - chrono::Duration::days(i64::from(days));
         match db.prune_predictions(before).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(rows = n, days, "prediction log rows past retention deleted"),
             Err(e) => tracing::error!(error = %e, "prediction log retention failed"),
+        }
+        let periods_before = now - chrono::Duration::days(i64::from(aggregate_days));
+        match db.prune_aggregates(before, periods_before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                rows = n,
+                days,
+                aggregate_days,
+                "monitoring aggregates past retention deleted"
+            ),
+            Err(e) => tracing::error!(error = %e, "monitoring aggregate retention failed"),
+        }
+    }
+}
+
+/// Loads the baseline profiles the log writer asks for, so that it can bin
+/// the versions' aggregates against them.
+pub async fn baseline_loader(
+    state: crate::state::AppState,
+    mut want: mpsc::Receiver<(String, u32)>,
+) {
+    while let Some((model, version)) = want.recv().await {
+        if state.baselines.get(&model, version).is_some() {
+            continue;
+        }
+        match crate::api_monitoring::baseline_profile(&state, &model, version).await {
+            Ok(_) => tracing::debug!(%model, version, "baseline loaded for monitoring aggregates"),
+            Err(e) if e.code == ErrorCode::NotFound => {}
+            Err(e) => {
+                tracing::warn!(%model, version, error = %e.message, "baseline could not be loaded for monitoring aggregates")
+            }
         }
     }
 }

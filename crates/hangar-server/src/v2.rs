@@ -272,6 +272,8 @@ pub struct InferCall {
     pub routing_key: Option<String>,
     /// The request's own deadline in ms (else the deployment's default).
     pub deadline_ms: Option<u64>,
+    /// The consumer key's declared purpose, recorded with each prediction.
+    pub purpose: Option<String>,
 }
 
 pub enum CallInputs {
@@ -374,73 +376,6 @@ fn split_extras(
     })
 }
 
-/// One prediction's rows for the prediction log.
-#[allow(clippy::too_many_arguments)]
-fn prediction_records(
-    deployment: &str,
-    revision: u32,
-    target: &LoadedVersion,
-    request_id: &str,
-    inputs: &[Tensor],
-    outputs: &[Tensor],
-    extras: &BTreeMap<String, Vec<String>>,
-    row_id_field: Option<&String>,
-    latency: Duration,
-) -> Vec<hangar_store::PredictionRecord> {
-    let rows = inputs.first().map_or(0, Tensor::rows);
-    let features = match inputs {
-        [one] => hangar_core::monitor::tensor_rows(one),
-        _ => None,
-    };
-    let (scores, labels) = hangar_core::monitor::scores_and_labels(outputs, rows);
-    let split: Vec<Option<Vec<Tensor>>> = outputs
-        .iter()
-        .map(|t| t.split_rows(&vec![1; rows]))
-        .collect();
-    let at = chrono::Utc::now();
-    (0..rows)
-        .map(|i| {
-            let mut out = serde_json::Map::new();
-            for (t, pieces) in outputs.iter().zip(&split) {
-                if let Some(p) = pieces.as_ref().and_then(|p| p.get(i)) {
-                    let v = serde_json::to_value(wire::data_value(&p.data)).unwrap_or_default();
-                    out.insert(t.name.clone(), v);
-                }
-            }
-            let segments: BTreeMap<&String, &String> = extras
-                .iter()
-                .filter(|(k, _)| Some(*k) != row_id_field)
-                .filter_map(|(k, v)| v.get(i).map(|x| (k, x)))
-                .collect();
-            hangar_store::PredictionRecord {
-                deployment: deployment.to_string(),
-                at,
-                request_id: request_id.to_string(),
-                row: i as u32,
-                row_id: row_id_field
-                    .and_then(|f| extras.get(f))
-                    .and_then(|v| v.get(i))
-                    .filter(|s| !s.is_empty())
-                    .cloned(),
-                revision,
-                model: target.model.clone(),
-                version: target.version,
-                inputs: features.as_ref().and_then(|f| f.get(i)).map_or_else(
-                    || "[]".to_string(),
-                    |r| serde_json::to_string(r).unwrap_or_default(),
-                ),
-                outputs: serde_json::Value::Object(out).to_string(),
-                score: scores[i],
-                predicted: labels[i],
-                segments: serde_json::to_string(&segments).unwrap_or_else(|_| "{}".into()),
-                latency_us: latency.as_micros() as u64,
-                purpose: None,
-                label: None,
-            }
-        })
-        .collect()
-}
-
 /// Routes, checks and runs one call (any transport), recording it in the
 /// metrics and the prediction log under the caller's request id.
 pub async fn infer_call_with_id(
@@ -450,6 +385,7 @@ pub async fn infer_call_with_id(
 ) -> Result<InferAnswer, ApiError> {
     let started = Instant::now();
     let name = call.deployment;
+    let purpose = call.purpose;
     let d = deployment(state, &name)?;
     let pinned = match call.version {
         Some(v) => Some(state.serving.version_of(&d, v).await?),
@@ -553,17 +489,20 @@ pub async fn infer_call_with_id(
             d.offer_shadow(&state.metrics, inputs, executed.outputs.clone());
         }
         if let Some(inputs) = logged_inputs {
-            state.log.record(prediction_records(
-                &name,
-                d.revision.number,
-                &target,
-                request_id,
-                &inputs,
-                &executed.outputs,
-                &extras,
-                settings.row_id.as_ref(),
-                started.elapsed(),
-            ));
+            state.log.record(crate::monitoring::PendingPrediction {
+                deployment: name.clone(),
+                revision: d.revision.number,
+                model: target.model.clone(),
+                version: target.version,
+                request_id: request_id.to_string(),
+                at: chrono::Utc::now(),
+                latency_us: started.elapsed().as_micros() as u64,
+                inputs,
+                outputs: executed.outputs.clone(),
+                extras,
+                row_id_field: settings.row_id.clone(),
+                purpose: purpose.clone(),
+            });
         }
         Ok::<_, ApiError>(executed)
     }
@@ -673,6 +612,9 @@ fn decode_http(
         outputs: plan.names.clone(),
         routing_key,
         deadline_ms: parse_deadline(headers)?,
+        purpose: headers
+            .get(crate::auth::PURPOSE_HEADER)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
     };
     Ok((call, plan, request.id))
 }

@@ -303,11 +303,6 @@ impl OutputPlan {
 
 struct DataRef<'a>(&'a TensorData);
 
-/// Tensor data as a serialisable JSON array.
-pub(crate) fn data_value(data: &TensorData) -> impl Serialize + '_ {
-    DataRef(data)
-}
-
 impl Serialize for DataRef<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {

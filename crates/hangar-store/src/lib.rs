@@ -17,7 +17,7 @@ pub use governance::{
     ApprovalRecord, AuditFilter, NewAuditEntry, SignatureRecord, TeamRecord, TokenRecord,
     TrustedKey, UserRecord,
 };
-pub use monitoring::{BaselineRecord, FeedbackKey, PredictionRecord};
+pub use monitoring::{AggregateKey, BaselineRecord, FeedbackKey, LabelledRow, PredictionRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,6 +1,8 @@
-//! The monitoring tables: baselines and the prediction log (with feedback).
+//! The monitoring tables: baselines, the prediction log (with feedback) and
+//! the per-minute/hour/day aggregates.
 
 use chrono::{DateTime, Utc};
+use hangar_core::monitor::aggregate::{Aggregate, Resolution};
 use sqlx::Row;
 
 use crate::db::{parse_ts_pub as parse_ts, ts_pub as ts};
@@ -30,8 +32,8 @@ pub struct PredictionRecord {
     pub revision: u32,
     pub model: String,
     pub version: u32,
-    /// JSON array of the row's feature values.
-    pub inputs: String,
+    /// The row's feature values (stored as little-endian f64).
+    pub inputs: Vec<f64>,
     /// JSON object of the row's outputs.
     pub outputs: String,
     pub score: Option<f64>,
@@ -106,12 +108,12 @@ impl Db {
     /// Appends prediction rows in one transaction.
     pub async fn insert_predictions(&self, rows: &[PredictionRecord]) -> Result<(), StoreError> {
         /// Rows per statement: 16 parameters each, far below SQLite's limit.
-        const PER_STATEMENT: usize = 64;
+        const PER_STATEMENT: usize = 256;
         let mut tx = self.pool().begin().await?;
         for chunk in rows.chunks(PER_STATEMENT) {
             let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO predictions (deployment, at, request_id, row, row_id, revision, model, version, inputs, \
-                 outputs, score, predicted, segments, latency_us, purpose, label) ",
+                "INSERT INTO predictions (deployment, at, request_id, row, row_id, revision, model, version, features, \
+                 inputs, outputs, score, predicted, segments, latency_us, purpose, label) ",
             );
             qb.push_values(chunk, |mut b, r| {
                 b.push_bind(&r.deployment)
@@ -122,7 +124,8 @@ impl Db {
                     .push_bind(i64::from(r.revision))
                     .push_bind(&r.model)
                     .push_bind(i64::from(r.version))
-                    .push_bind(&r.inputs)
+                    .push_bind(encode_features(&r.inputs))
+                    .push_bind("")
                     .push_bind(&r.outputs)
                     .push_bind(r.score)
                     .push_bind(r.predicted)
@@ -212,7 +215,7 @@ impl Db {
         order: &'static str,
     ) -> Result<Vec<PredictionRecord>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT deployment, at, request_id, row, row_id, revision, model, version, inputs, outputs, score, \
+            "SELECT deployment, at, request_id, row, row_id, revision, model, version, features, inputs, outputs, score, \
              predicted, segments, latency_us, purpose, label FROM predictions \
              WHERE deployment = ? AND at >= ? AND at < ? {order} LIMIT ?"
         ))
@@ -233,7 +236,10 @@ impl Db {
                     revision: r.try_get::<i64, _>("revision")? as u32,
                     model: r.try_get("model")?,
                     version: r.try_get::<i64, _>("version")? as u32,
-                    inputs: r.try_get("inputs")?,
+                    inputs: match r.try_get::<Option<Vec<u8>>, _>("features")? {
+                        Some(b) => decode_features(&b)?,
+                        None => json(&r.try_get::<String, _>("inputs")?)?,
+                    },
                     outputs: r.try_get("outputs")?,
                     score: r.try_get("score")?,
                     predicted: r.try_get("predicted")?,
@@ -246,6 +252,228 @@ impl Db {
             .collect()
     }
 
+    /// The labelled rows of one version in `[from, to)` (the newest `limit`),
+    /// without their features: what performance and fairness need.
+    pub async fn labelled_predictions(
+        &self,
+        deployment: &str,
+        model: &str,
+        version: u32,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<LabelledRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT score, predicted, label, segments FROM predictions \
+             WHERE deployment = ? AND at >= ? AND at < ? AND label IS NOT NULL AND model = ? AND version = ? \
+             ORDER BY at DESC, id DESC LIMIT ?",
+        )
+        .bind(deployment)
+        .bind(ts(from))
+        .bind(ts(to))
+        .bind(model)
+        .bind(i64::from(version))
+        .bind(limit as i64)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LabelledRow {
+                    score: r.try_get("score")?,
+                    predicted: r.try_get("predicted")?,
+                    label: r.try_get::<Option<f64>, _>("label")?.unwrap_or(0.0),
+                    segments: r.try_get("segments")?,
+                })
+            })
+            .collect()
+    }
+
+    /// How many prediction rows `[from, to)` holds, counting at most `limit`
+    /// (so the cost is bounded by the limit, not by the range).
+    pub async fn count_predictions(
+        &self,
+        deployment: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM predictions WHERE deployment = ? AND at >= ? AND at < ? LIMIT ?)",
+        )
+        .bind(deployment)
+        .bind(ts(from))
+        .bind(ts(to))
+        .bind(limit as i64)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n as u64)
+    }
+
+    /// Merges one minute's aggregate into its minute, hour and day rows, in
+    /// one transaction. Merging is hangar-core's ([`Aggregate::merge`]): counts
+    /// add up, samples merge to each period's cap.
+    pub async fn add_aggregate(
+        &self,
+        key: &AggregateKey,
+        minute: &Aggregate,
+    ) -> Result<(), StoreError> {
+        let now = ts(Utc::now());
+        let mut tx = self.pool().begin().await?;
+        for res in Resolution::ALL {
+            let start = res.floor(key.start);
+            let existing: Option<Vec<u8>> = sqlx::query_scalar(
+                "SELECT body FROM monitoring_aggregates WHERE deployment = ? AND resolution = ? AND start = ? \
+                 AND model = ? AND version = ?",
+            )
+            .bind(&key.deployment)
+            .bind(res.name())
+            .bind(start)
+            .bind(&key.model)
+            .bind(i64::from(key.version))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let mut merged = Aggregate::new(res.sample_cap(), None);
+            if let Some(body) = existing {
+                // A row that cannot be read is replaced rather than blocking
+                // every later minute of its period.
+                match Aggregate::decode(&body) {
+                    Ok(a) => {
+                        let _ = merged.merge(&a);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, deployment = %key.deployment, "unreadable aggregate replaced")
+                    }
+                }
+            }
+            merged
+                .merge(minute)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            sqlx::query(
+                "INSERT INTO monitoring_aggregates (deployment, resolution, start, model, version, rows, baseline, body, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (deployment, resolution, start, model, version) DO UPDATE SET \
+                 rows = excluded.rows, baseline = excluded.baseline, body = excluded.body, updated_at = excluded.updated_at",
+            )
+            .bind(&key.deployment)
+            .bind(res.name())
+            .bind(start)
+            .bind(&key.model)
+            .bind(i64::from(key.version))
+            .bind(merged.rows as i64)
+            .bind(merged.binned.as_ref().map(|b| b.baseline.clone()))
+            .bind(merged.encode())
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rows per version in the aggregates of one resolution with starts in
+    /// `[from, to)` (no bodies read).
+    pub async fn aggregate_rows(
+        &self,
+        deployment: &str,
+        resolution: Resolution,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, u32, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT model, version, SUM(rows) AS n FROM monitoring_aggregates \
+             WHERE deployment = ? AND resolution = ? AND start >= ? AND start < ? GROUP BY model, version",
+        )
+        .bind(deployment)
+        .bind(resolution.name())
+        .bind(from)
+        .bind(to)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("model")?,
+                    r.try_get::<i64, _>("version")? as u32,
+                    r.try_get::<i64, _>("n")? as u64,
+                ))
+            })
+            .collect()
+    }
+
+    /// The stored aggregates of one version, one resolution, starts in
+    /// `[from, to)`, in their binary form (decoding is left to the caller,
+    /// off the async executor).
+    pub async fn aggregate_bodies(
+        &self,
+        deployment: &str,
+        model: &str,
+        version: u32,
+        resolution: Resolution,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT body FROM monitoring_aggregates WHERE deployment = ? AND resolution = ? AND start >= ? AND start < ? \
+             AND model = ? AND version = ? ORDER BY start",
+        )
+        .bind(deployment)
+        .bind(resolution.name())
+        .bind(from)
+        .bind(to)
+        .bind(model)
+        .bind(i64::from(version))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Stores one aggregate row as it is (for tests, benchmarks and imports).
+    pub async fn put_aggregate(
+        &self,
+        key: &AggregateKey,
+        resolution: Resolution,
+        agg: &Aggregate,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO monitoring_aggregates (deployment, resolution, start, model, version, rows, baseline, body, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.deployment)
+        .bind(resolution.name())
+        .bind(resolution.floor(key.start))
+        .bind(&key.model)
+        .bind(i64::from(key.version))
+        .bind(agg.rows as i64)
+        .bind(agg.binned.as_ref().map(|b| b.baseline.clone()))
+        .bind(agg.encode())
+        .bind(ts(Utc::now()))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes minute aggregates that started before `minutes_before`, and
+    /// hour and day aggregates that started before `periods_before`.
+    pub async fn prune_aggregates(
+        &self,
+        minutes_before: DateTime<Utc>,
+        periods_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let a = sqlx::query(
+            "DELETE FROM monitoring_aggregates WHERE resolution = 'minute' AND start < ?",
+        )
+        .bind(minutes_before.timestamp())
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        let b = sqlx::query(
+            "DELETE FROM monitoring_aggregates WHERE resolution IN ('hour', 'day') AND start < ?",
+        )
+        .bind(periods_before.timestamp())
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(a + b)
+    }
+
     /// Deletes prediction rows older than `before`; returns how many.
     pub async fn prune_predictions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         Ok(sqlx::query("DELETE FROM predictions WHERE at < ?")
@@ -254,4 +482,52 @@ impl Db {
             .await?
             .rows_affected())
     }
+}
+
+/// Which aggregate a minute belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AggregateKey {
+    pub deployment: String,
+    pub model: String,
+    pub version: u32,
+    /// Unix seconds (UTC); floored to each resolution's period when stored.
+    pub start: i64,
+}
+
+/// A labelled prediction row, as performance and fairness read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledRow {
+    pub score: Option<f64>,
+    pub predicted: Option<f64>,
+    pub label: f64,
+    /// JSON object of segment attribute values.
+    pub segments: String,
+}
+
+fn encode_features(values: &[f64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * 8);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn decode_features(bytes: &[u8]) -> Result<Vec<f64>, StoreError> {
+    if !bytes.chunks_exact(8).remainder().is_empty() {
+        return Err(StoreError::Invalid(
+            "feature values are not whole f64s".into(),
+        ));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let mut b = [0; 8];
+            b.copy_from_slice(c);
+            f64::from_le_bytes(b)
+        })
+        .collect())
+}
+
+fn json<T: for<'de> serde::Deserialize<'de>>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Invalid(e.to_string()))
 }

@@ -33,7 +33,7 @@ pub struct ServeArgs {
     pub grpc_addr: Option<String>,
     /// TOML configuration file (keys: data_dir, addr, grpc_addr, ort_dylib, max_request_bytes,
     /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, model_memory, prediction_retention_days,
-    /// key_rate_limit, log_format)
+    /// aggregate_retention_days, key_rate_limit, log_format)
     #[arg(long, env = "HANGAR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Path to libonnxruntime.so [default: $ORT_DYLIB_PATH, then vendor/onnxruntime/libonnxruntime.so,
@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// Days the prediction log keeps rows; older ones are deleted hourly [default: 30]
     #[arg(long, env = "HANGAR_PREDICTION_RETENTION_DAYS", value_name = "DAYS")]
     pub prediction_retention_days: Option<u32>,
+    /// Days monitoring keeps its hour and day aggregates (the long-range
+    /// statistics); at least the prediction retention [default: 400]
+    #[arg(long, env = "HANGAR_AGGREGATE_RETENTION_DAYS", value_name = "DAYS")]
+    pub aggregate_retention_days: Option<u32>,
     /// Log format: text or json [default: text]; the level comes from HANGAR_LOG (e.g. "info,hangar_server=debug")
     #[arg(long, env = "HANGAR_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<String>,
@@ -90,6 +94,7 @@ struct FileConfig {
     model_memory: Option<u64>,
     prediction_retention_days: Option<u32>,
     key_rate_limit: Option<f64>,
+    aggregate_retention_days: Option<u32>,
     log_format: Option<String>,
 }
 
@@ -206,6 +211,15 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     if prediction_retention_days == 0 {
         bail!("--prediction-retention-days must be at least 1");
     }
+    let aggregate_retention_days = args
+        .aggregate_retention_days
+        .or(file.aggregate_retention_days)
+        .unwrap_or(400);
+    if aggregate_retention_days < prediction_retention_days {
+        bail!(
+            "--aggregate-retention-days ({aggregate_retention_days}) must be at least --prediction-retention-days ({prediction_retention_days}): aggregates are what is left of a day once its rows are gone"
+        );
+    }
     let configured = args.ort_dylib.or(file.ort_dylib);
     let env = std::env::var_os("ORT_DYLIB_PATH")
         .filter(|v| !v.is_empty())
@@ -236,6 +250,7 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             guardrail_interval: std::time::Duration::from_secs(1),
             model_memory,
             prediction_retention_days,
+            aggregate_retention_days,
             alert_interval: std::time::Duration::from_secs(10),
             key_rate_limit,
         },

@@ -33,6 +33,11 @@ impl<K: Ord + Clone> CategoryCounts<K> {
         c
     }
 
+    /// From counts per category (as stored).
+    pub fn from_counts(counts: BTreeMap<K, u64>) -> Self {
+        Self { counts }
+    }
+
     pub fn record(&mut self, value: K) {
         *self.counts.entry(value).or_insert(0) += 1;
     }

@@ -115,13 +115,13 @@ impl Inference {
         policy: Policy,
         action: &str,
         name: impl Fn(&T) -> &str,
-    ) -> Result<T, Status> {
+    ) -> Result<(T, auth::Authenticated), Status> {
         let headers = request.metadata().clone().into_headers();
         let message = request.into_inner();
-        auth::authorize_call(&self.state, &headers, policy, action, name(&message))
+        let caller = auth::authorize_call(&self.state, &headers, policy, action, name(&message))
             .await
             .map_err(status::status)?;
-        Ok(message)
+        Ok((message, caller))
     }
 }
 
@@ -213,7 +213,7 @@ impl GrpcInferenceService for Inference {
     /// unknown or not ready: what Triton answers, and what `tritonclient`'s
     /// `is_model_ready` reports over HTTP for the 400/404 answers.
     async fn model_ready(&self, request: Request<ModelReadyRequest>) -> Answer<ModelReadyResponse> {
-        let r = self
+        let (r, _) = self
             .allow(
                 request,
                 Policy::Deployment(Action::Infer),
@@ -248,7 +248,7 @@ impl GrpcInferenceService for Inference {
         &self,
         request: Request<ModelMetadataRequest>,
     ) -> Answer<ModelMetadataResponse> {
-        let r = self
+        let (r, _) = self
             .allow(
                 request,
                 Policy::Deployment(Action::Infer),
@@ -282,7 +282,7 @@ impl GrpcInferenceService for Inference {
     async fn model_infer(&self, request: Request<ModelInferRequest>) -> Answer<ModelInferResponse> {
         let state = &self.state;
         let headers = request.metadata().clone().into_headers();
-        let r = self
+        let (r, caller) = self
             .allow(
                 request,
                 Policy::Deployment(Action::Infer),
@@ -290,6 +290,7 @@ impl GrpcInferenceService for Inference {
                 |r| &r.model_name,
             )
             .await?;
+        let purpose = caller.principal.purpose().map(str::to_string);
         // Unknown deployments are refused before the inputs are decoded.
         let d = v2::deployment(state, &r.model_name).map_err(status::status)?;
         let version = version_arg(&r.model_version)
@@ -316,6 +317,7 @@ impl GrpcInferenceService for Inference {
             outputs: r.outputs.into_iter().map(|o| o.name).collect(),
             routing_key,
             deadline_ms,
+            purpose,
         };
         let id = if r.id.is_empty() {
             uuid::Uuid::new_v4().to_string()

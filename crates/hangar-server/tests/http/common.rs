@@ -71,6 +71,7 @@ pub fn config(dir: &std::path::Path, limits: Limits) -> ServerConfig {
         guardrail_interval: std::time::Duration::from_millis(100),
         model_memory: 1 << 30,
         prediction_retention_days: 30,
+        aggregate_retention_days: 400,
         alert_interval: std::time::Duration::from_millis(200),
         key_rate_limit: 0.0,
     }

@@ -359,6 +359,27 @@ async fn consumer_keys_serve_their_deployment_for_their_purpose_within_their_rat
     };
     let (st, _, b) = s.send(infer("credit-api")).await;
     assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    // The prediction is logged with the key's purpose.
+    let mut logged = Vec::new();
+    for _ in 0..50 {
+        logged = s
+            .state
+            .db
+            .predictions(
+                "credit-api",
+                Utc::now() - Duration::hours(1),
+                Utc::now() + Duration::hours(1),
+                10,
+            )
+            .await
+            .unwrap();
+        if !logged.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].purpose.as_deref(), Some("loan pre-screening"));
     let (st, _, b) = s.send(infer("other-api")).await;
     assert_eq!(st, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&b));
     assert!(String::from_utf8_lossy(&b).contains("not issued for deployment 'other-api'"));

@@ -342,3 +342,274 @@ async fn monitoring_inputs_are_validated_and_explained() {
     assert_eq!(text.lines().count(), 2, "{text}");
     assert!(text.lines().nth(1).unwrap().contains("req-1"));
 }
+
+/// Feature rows of a reference batch with the GBDT's score (p1) and label
+/// for each, computed by the live server (through a scratch deployment).
+async fn scored_batch(s: &TestServer, deployment: &str, batch: &str) -> Vec<(Vec<f64>, f64, f64)> {
+    let text = read(&format!("testdata/reference/data/{batch}.csv"));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let names = features();
+    let cols: Vec<usize> = names
+        .iter()
+        .map(|n| header.iter().position(|h| h == n).unwrap())
+        .collect();
+    let rows: Vec<Vec<f64>> = lines
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            cols.iter().map(|&c| cells[c].parse().unwrap()).collect()
+        })
+        .collect();
+    let mut out = Vec::new();
+    for chunk in rows.chunks(1000) {
+        let (st, r) = s
+            .infer(
+                deployment,
+                json!({"inputs": [{"name": "input", "datatype": "FP32", "shape": [chunk.len(), names.len()],
+                    "data": chunk.iter().flatten().collect::<Vec<_>>()}]}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+        let output = |name: &str| {
+            r["outputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|o| o["name"] == name)
+                .unwrap()["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect::<Vec<f64>>()
+        };
+        let (labels, probabilities) = (output("label"), output("probabilities"));
+        for (i, row) in chunk.iter().enumerate() {
+            // The server logs FP32 inputs; so do the aggregates.
+            let row = row.iter().map(|v| f64::from(*v as f32)).collect();
+            out.push((row, probabilities[2 * i + 1], labels[i]));
+        }
+    }
+    out
+}
+
+/// 30 days of aggregates for one deployment, written straight into its
+/// store (as the log writer would have over a month), then a report over a
+/// range that needs minutes, an hour and days: answered from the aggregates,
+/// counts-based figures exactly as a direct computation over every row, the
+/// sample-based ones close, and rows outside the range left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thirty_day_window_is_answered_from_aggregates() {
+    use hangar_core::monitor::aggregate::{next_key, Aggregate, Resolution, RowValues};
+    use hangar_core::monitor::{window_report, WindowRows};
+    use hangar_store::AggregateKey;
+    use std::collections::BTreeMap;
+
+    let s = TestServer::start().await;
+    s.call("POST", "/api/v1/models", Some(json!({"name": "credit"})))
+        .await;
+    let (st, v) = s
+        .upload(
+            "credit",
+            &reference_model("gbdt"),
+            Some(json!({"features": features()})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, b) = send_raw(
+        &s,
+        "PUT",
+        "/api/v1/models/credit/versions/1/baseline?label_column=label&categorical=employment_type,housing_status",
+        "text/csv",
+        std::fs::read(repo().join("testdata/reference/data/reference.csv")).unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{b}");
+    for d in ["scratch", "month"] {
+        let (st, r) = s
+            .call(
+                "PUT",
+                &format!("/api/v1/deployments/{d}"),
+                Some(json!({"model": "credit:1", "settings": {"log_predictions": d == "scratch"}})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{r}");
+    }
+    let calm = scored_batch(&s, "scratch", "prod_a_no_drift").await;
+    let drifted = scored_batch(&s, "scratch", "prod_b_covariate_drift").await;
+    let (digest, profile) = s.state.baselines.get_with_digest("credit", 1).unwrap();
+
+    let today = Resolution::Day.floor(chrono::Utc::now().timestamp());
+    let first_day = today - 29 * 86_400;
+    let from = first_day - 3600 - 120;
+    let to = today + 86_400 + 60;
+    let mut seed = 42;
+    let mut all: Vec<&(Vec<f64>, f64, f64)> = Vec::new();
+    let mut put = |res: Resolution, start: i64, rows: &[(Vec<f64>, f64, f64)], counted: bool| {
+        let mut a = Aggregate::new(res.sample_cap(), Some((digest.as_str(), profile.as_ref())));
+        for (f, p, l) in rows {
+            let values = RowValues {
+                features: f,
+                score: Some(*p),
+                predicted: Some(*l),
+            };
+            a.record(Some(&profile), values, next_key(&mut seed));
+        }
+        let key = AggregateKey {
+            deployment: "month".into(),
+            model: "credit".into(),
+            version: 1,
+            start,
+        };
+        (key, res, a, counted)
+    };
+    let mut writes = vec![
+        // Two minutes, then an hour, before the first whole day.
+        put(Resolution::Minute, from, &calm[..300], true),
+        put(Resolution::Minute, from + 60, &drifted[..300], true),
+        put(Resolution::Hour, first_day - 3600, &calm[300..2300], true),
+        // One minute after the last whole day.
+        put(Resolution::Minute, today + 86_400, &drifted[300..700], true),
+        // Outside the range: the minute before it, and the day after.
+        put(Resolution::Minute, from - 60, &drifted, false),
+        put(Resolution::Day, today + 2 * 86_400, &drifted, false),
+    ];
+    for day in 0..30 {
+        // Mostly calm days, with a drifted one every third day.
+        let rows = if day % 3 == 2 { &drifted } else { &calm };
+        writes.push(put(Resolution::Day, first_day + day * 86_400, rows, true));
+    }
+    for (key, res, agg, _) in &writes {
+        s.state.db.put_aggregate(key, *res, agg).await.unwrap();
+    }
+    all.extend(calm[..300].iter());
+    all.extend(drifted[..300].iter());
+    all.extend(calm[300..2300].iter());
+    all.extend(drifted[300..700].iter());
+    for day in 0..30 {
+        all.extend(if day % 3 == 2 {
+            drifted.iter()
+        } else {
+            calm.iter()
+        });
+    }
+    let total = all.len();
+    assert_eq!(writes.iter().filter(|w| w.3).count(), 34);
+
+    let iso = |t: i64| {
+        chrono::DateTime::<chrono::Utc>::from_timestamp(t, 0)
+            .unwrap()
+            .to_rfc3339()
+            .replace('+', "%2B")
+    };
+    let started = std::time::Instant::now();
+    let (st, m) = s
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/deployments/month/monitoring?from={}&to={}",
+                iso(from),
+                iso(to)
+            ),
+            None,
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(st, StatusCode::OK, "{m}");
+    eprintln!(
+        "30-day report over {total} rows took {took:?} (debug build; see bench/ for timings)"
+    );
+    assert_eq!(m["rows"], total);
+    assert_eq!(m["exact"], false);
+    assert_eq!(m["aggregates"]["binned_rows"], total);
+    // A uniform sample at the smallest threshold of the pieces (the 400-row
+    // minute kept 256), at most 100k rows.
+    let sample = m["sample_size"].as_u64().unwrap();
+    assert!(
+        (80_000..=100_000).contains(&sample),
+        "sample of {sample} rows"
+    );
+    assert_eq!(m["labeled_rows"], 0);
+
+    // The direct computation: every row of the range in one exact window.
+    let names = features();
+    let rows = WindowRows {
+        features: names
+            .iter()
+            .enumerate()
+            .map(|(j, n)| (n.clone(), all.iter().map(|r| r.0[j]).collect()))
+            .collect::<BTreeMap<_, _>>(),
+        scores: all.iter().map(|r| r.1).collect(),
+        predicted: all.iter().map(|r| r.2 == 1.0).collect(),
+        labels: vec![None; total],
+        segments: BTreeMap::new(),
+    };
+    let base = profile.clone();
+    let want = tokio::task::spawn_blocking(move || window_report(&profile, &rows))
+        .await
+        .unwrap();
+    let num = |v: &Value| v.as_f64().unwrap();
+    for name in &names {
+        let (g, w) = (&m["features"][name], &want.features[name]);
+        let what = format!("30 days/{name}");
+        close(&g["psi"], &json!(w.psi), &format!("{what} psi"));
+        close(
+            &g["js_distance"],
+            &json!(w.js_distance),
+            &format!("{what} js"),
+        );
+        if let Some(chi2) = w.chi2_statistic {
+            close(&g["chi2_statistic"], &json!(chi2), &format!("{what} chi2"));
+            close(
+                &g["test_score"],
+                &json!(w.verdict.score),
+                &format!("{what} evidently"),
+            );
+        } else {
+            // From a 100k-row uniform sample of 172k rows.
+            let ks = (num(&g["ks_statistic"]) - w.ks_statistic.unwrap()).abs();
+            assert!(ks < 0.01, "{what} ks off by {ks}");
+            // Within 1 % of the baseline's spread (Evidently's normed score).
+            let std = base
+                .features
+                .iter()
+                .find(|f| &f.name == name)
+                .unwrap()
+                .numeric
+                .std;
+            let ws = (num(&g["wasserstein"]) - w.wasserstein.unwrap()).abs();
+            assert!(
+                ws <= 0.01 * std,
+                "{what} wasserstein off by {ws} (std {std})"
+            );
+        }
+        assert_eq!(g["test"], w.verdict.test.name(), "{what} test");
+        assert_eq!(g["drifted"], w.verdict.drifted, "{what} drifted");
+    }
+    close(
+        &m["outputs"]["score"]["psi"],
+        &json!(want.outputs["score"].psi),
+        "score psi",
+    );
+    close(
+        &m["drift_share"],
+        &json!(want.drift_share.unwrap()),
+        "drift share",
+    );
+    assert_eq!(m["dataset_drifted"], json!(want.dataset_drifted.unwrap()));
+    let e = want.estimated_performance.unwrap();
+    for (k, w) in [
+        ("accuracy", e.accuracy),
+        ("precision", e.precision),
+        ("recall", e.recall),
+        ("f1", e.f1),
+    ] {
+        close(
+            &m["estimated_performance"][k],
+            &json!(w),
+            &format!("estimated {k}"),
+        );
+    }
+    let auc = num(&m["estimated_performance"]["roc_auc"]) - e.roc_auc.unwrap();
+    assert!(auc.abs() < 0.005, "estimated roc_auc off by {auc}");
+}
