@@ -501,15 +501,27 @@ async fn monitoring_report(
     Path(name): Path<String>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let d = state.db.get_deployment(&name).await?;
     let (from, to) = range(&q)?;
+    Ok(Json(report_body(&state, &name, from, to, q.version).await?))
+}
+
+/// The monitoring report's JSON body over `[from, to)` (the API's and the
+/// dashboard's).
+pub(crate) async fn report_body(
+    state: &AppState,
+    name: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    version: Option<u32>,
+) -> Result<Value, ApiError> {
+    let d = state.db.get_deployment(name).await?;
     state.log.flush().await;
-    let records = state.db.predictions(&name, from, to, MAX_ROWS).await?;
+    let records = state.db.predictions(name, from, to, MAX_ROWS).await?;
     let mut by_version: BTreeMap<(String, u32), usize> = BTreeMap::new();
     for r in &records {
         *by_version.entry((r.model.clone(), r.version)).or_default() += 1;
     }
-    let chosen = match q.version {
+    let chosen = match version {
         Some(v) => by_version.keys().find(|(_, ver)| *ver == v).cloned(),
         None => by_version
             .iter()
@@ -526,7 +538,7 @@ async fn monitoring_report(
         body["rows"] = json!(0);
         body["labeled_rows"] = json!(0);
         body["message"] = json!("no predictions in this range yet");
-        return Ok(Json(body));
+        return Ok(body);
     };
     let v = state.db.get_version(&model, version).await?;
     let features = v.feature_names.clone().unwrap_or_default();
@@ -541,7 +553,7 @@ async fn monitoring_report(
             .map_err(ApiError::internal)?;
     body["model"] = json!(model);
     body["version"] = json!(version);
-    match baseline_profile(&state, &model, version).await {
+    match baseline_profile(state, &model, version).await {
         Ok((record, profile)) => {
             let report = monitoring::report(profile.clone(), rows).await?;
             let r = report_json(&report);
@@ -563,7 +575,7 @@ async fn monitoring_report(
         }
         Err(e) => return Err(e),
     }
-    Ok(Json(body))
+    Ok(body)
 }
 
 #[derive(Deserialize)]
