@@ -6,12 +6,14 @@ use std::fmt::Write;
 
 use super::esc;
 
-const W: f64 = 640.0;
+// Chart coordinates: narrow enough that text stays legible when a chart is
+// scaled down to a phone's 390 px.
+const W: f64 = 480.0;
 const H: f64 = 220.0;
-const LEFT: f64 = 56.0;
+const LEFT: f64 = 48.0;
 const RIGHT: f64 = 12.0;
-const TOP: f64 = 14.0;
-const BOTTOM: f64 = 30.0;
+const TOP: f64 = 22.0;
+const BOTTOM: f64 = 32.0;
 
 /// One line of a time chart: `(unix seconds, value)` points.
 pub struct Series {
@@ -62,7 +64,7 @@ fn y_axis(out: &mut String, max: f64, unit: &str) {
     let _ = write!(
         out,
         r#"<text class="unit" x="4" y="{}">{}</text>"#,
-        TOP - 2.0,
+        TOP - 10.0,
         esc(unit)
     );
 }
@@ -180,24 +182,28 @@ pub fn bar_chart(
     max: Option<f64>,
     line: Option<(f64, &str)>,
 ) -> String {
-    let row = 26.0;
-    let label_w = 150.0;
+    let row = 24.0;
+    let label_w = 190.0;
     let h = TOP + row * bars.len().max(1) as f64 + BOTTOM;
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg class="chart" viewBox="0 0 {W} {h}" role="img" aria-labelledby="{id}-t {id}-d"><title id="{id}-t">{}</title><desc id="{id}-d">{}</desc>"#,
+        r#"<svg class="chart bars" viewBox="0 0 {W} {h}" role="img" aria-labelledby="{id}-t {id}-d"><title id="{id}-t">{}</title><desc id="{id}-d">{}</desc>"#,
         esc(title),
         esc(desc)
     );
     let top = bars.iter().map(|b| b.value).fold(0.0f64, f64::max);
     let max = max.unwrap_or_else(|| nice_max(top.max(line.map_or(0.0, |l| l.0))));
     let x0 = label_w;
-    let plot = W - x0 - RIGHT - 48.0;
+    let plot = W - x0 - RIGHT - 40.0;
     let px = |v: f64| x0 + plot * (v / max).clamp(0.0, 1.0);
     for (i, b) in bars.iter().enumerate() {
         let y = TOP + row * i as f64;
-        let label: String = b.label.chars().take(22).collect();
+        let label: String = if b.label.chars().count() > 24 {
+            b.label.chars().take(23).chain(['…']).collect()
+        } else {
+            b.label.clone()
+        };
         let _ = write!(
             out,
             r#"<text class="tick" x="{:.1}" y="{:.1}" text-anchor="end">{}</text><rect class="bar {}" x="{x0}" y="{:.1}" width="{:.1}" height="{:.1}"><title>{}: {}</title></rect><text class="tick" x="{:.1}" y="{:.1}">{}</text>"#,
@@ -229,9 +235,11 @@ pub fn bar_chart(
         let x = px(v);
         let _ = write!(
             out,
-            r#"<line class="ref" x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{base:.1}"/><text class="ref-label" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            r#"<line class="ref" x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{base:.1}"/><text class="ref-label" x="{:.1}" y="{}" text-anchor="{}">{}</text>"#,
             TOP - 4.0,
-            base + 28.0,
+            if x > W - 140.0 { x - 4.0 } else { x + 4.0 },
+            TOP - 8.0,
+            if x > W - 140.0 { "end" } else { "start" },
             esc(label)
         );
     }

@@ -705,21 +705,22 @@ fn drift_section(report: &Value) -> String {
         p(y.1).total_cmp(&p(x.1)).then(x.0.cmp(y.0))
     });
     if let Some(share) = opt_f(&report["drift_share"]) {
-        let drifted = report["dataset_drifted"].as_bool() == Some(true);
+        let drifted = rows
+            .iter()
+            .filter(|(_, v)| v["drifted"].as_bool() == Some(true))
+            .count();
+        let chip = if report["dataset_drifted"].as_bool() == Some(true) {
+            status("bad", "✕", "Inputs drifting")
+        } else if drifted > 0 {
+            status("warn", "!", "Some inputs shifted")
+        } else {
+            status("ok", "✓", "Inputs stable")
+        };
         let _ = write!(
             out,
-            "<p>{} {} of features drifted{}.</p>",
-            if drifted {
-                status("bad", "✕", "Dataset drifting")
-            } else {
-                status("ok", "✓", "Dataset stable")
-            },
+            "<p>{chip} {drifted} of {} features drifted ({}); the inputs as a whole count as drifting from half of them.</p>",
+            rows.len(),
             pct(share),
-            if drifted {
-                " — the inputs no longer look like the training data"
-            } else {
-                ""
-            }
         );
     }
     let bars: Vec<Bar> = rows
@@ -748,7 +749,7 @@ fn drift_section(report: &Value) -> String {
         None,
         Some((PSI_MAJOR, "0.25 major shift")),
     ));
-    out.push_str(r#"<details open><summary>Drift per feature as a table</summary><table><thead><tr><th scope="col">Feature</th><th scope="col">PSI</th><th scope="col">Test</th><th scope="col">Score</th><th scope="col">Drifted</th></tr></thead><tbody>"#);
+    out.push_str(r#"<details><summary>Drift per feature as a table</summary><table><thead><tr><th scope="col">Feature</th><th scope="col">PSI</th><th scope="col">Test</th><th scope="col">Score</th><th scope="col">Drifted</th></tr></thead><tbody>"#);
     for (k, v) in rows {
         let _ = write!(
             out,
@@ -926,9 +927,14 @@ fn timeline(revisions: &[hangar_core::Revision]) -> String {
         };
         let _ = write!(
             out,
-            r#"<li class="rev {class}" data-revision="{}"><p><strong>Revision {}</strong> · {}{} · by {} · {}</p><p>{}</p>{}</li>"#,
+            r#"<li class="rev {class}" data-revision="{}"><p><strong>Revision {}</strong>{} · {} · by {} · {}</p><p>{}</p>{}</li>"#,
             r.number,
             r.number,
+            if Some(r.number) == revisions.last().map(|l| l.number) {
+                " (serving now)"
+            } else {
+                ""
+            },
             if class == "rollback" {
                 r#"<span class="chip warn"><span aria-hidden="true">↩</span> "#.to_string()
                     + &esc(&kind)
@@ -936,7 +942,6 @@ fn timeline(revisions: &[hangar_core::Revision]) -> String {
             } else {
                 esc(&kind)
             },
-            "",
             esc(&r.actor),
             time(r.at),
             esc(&table.join(", ")),
