@@ -254,8 +254,8 @@ async fn login(s: &Session, base: &str, user: &str) {
     s.must("#user").await.type_text(user).await;
     s.must("#password").await.type_text(PASSWORD).await;
     s.must("button[type=submit]").await.click().await;
-    let url = s.current_url().await;
-    assert_eq!(url, format!("{base}/"), "signed in and on the overview");
+    s.wait_for_url(&format!("{base}/")).await;
+    s.wait_for_text("Signed in as").await;
 }
 
 fn save(name: &str, png: &[u8]) {
@@ -315,7 +315,7 @@ async fn scenario() {
     // The maintainer signs in through the form and opens the overview.
     let s = driver.session().await;
     login(&s, &base, "maria").await;
-    let overview = s.text().await;
+    let overview = s.wait_for_text("credit-batch").await;
     assert!(overview.contains("credit-api"), "{overview}");
     assert!(overview.contains("credit-batch"), "{overview}");
     let first = s.must(".cards > li h2 a").await.text().await;
@@ -324,11 +324,9 @@ async fn scenario() {
         .await
         .click()
         .await;
-    assert_eq!(
-        s.current_url().await,
-        format!("{base}/deployments/credit-api")
-    );
-    let page = s.text().await;
+    s.wait_for_url(&format!("{base}/deployments/credit-api"))
+        .await;
+    let page = s.wait_for_text("Revision timeline").await;
     for want in [
         "Serving now",
         "Input drift",
@@ -354,7 +352,7 @@ async fn scenario() {
     // Roll back from the page, through the confirmation step.
     s.goto(&format!("{base}/deployments/credit-api")).await;
     s.must("a.button.danger").await.click().await;
-    assert!(s.text().await.contains("Are you sure?"));
+    s.wait_for_text("Are you sure?").await;
     s.must("#message")
         .await
         .type_text("drift on income after the switch")
@@ -363,8 +361,7 @@ async fn scenario() {
         .await
         .click()
         .await;
-    let after = s.text().await;
-    assert!(after.contains("Done: roll back"), "{after}");
+    s.wait_for_text("Done: roll back").await;
     assert_eq!(
         s.must(".serving-version").await.text().await,
         "1",
@@ -388,7 +385,7 @@ async fn scenario() {
     let v = driver.session().await;
     login(&v, &base, "victor").await;
     v.goto(&format!("{base}/deployments/credit-api")).await;
-    assert!(v.text().await.contains("Revision timeline"));
+    v.wait_for_text("Revision timeline").await;
     assert!(
         v.find("a.button.danger").await.is_none(),
         "no rollback button for a viewer"

@@ -188,6 +188,43 @@ impl Session {
         self.must("body").await.text().await
     }
 
+    /// Waits (at most 15 s) until the page's text contains `needle`, as a
+    /// click that submits a form returns before the next page has loaded.
+    pub async fn wait_for_text(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = match self.find("body").await {
+                Some(b) => b.text().await,
+                None => String::new(),
+            };
+            if text.contains(needle) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} did not appear on {} within 15 s; the page says:\n{text}",
+                self.current_url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits (at most 15 s) until the browser is at `url`.
+    pub async fn wait_for_url(&self, url: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let now = self.current_url().await;
+            if now == url {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected to reach {url} within 15 s; at {now}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn script(&self, js: &str) -> Value {
         self.cmd("/execute/sync", json!({ "script": js, "args": [] }))
             .await
