@@ -87,6 +87,11 @@ async fn all_rules(state: &AppState, deployment: &str) -> Result<Vec<AlertRule>,
 
 /// Alerts that are pending, firing or just resolved.
 async fn list_alerts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "alerts": alerts_json(&state).await? })))
+}
+
+/// Alerts that are pending, firing or just resolved, as JSON objects.
+pub(crate) async fn alerts_json(state: &AppState) -> Result<Vec<Value>, ApiError> {
     let stored = state.db.list_rules().await?;
     let mut out = Vec::new();
     for ((rule, deployment), s) in state.alerting.snapshot() {
@@ -96,7 +101,7 @@ async fn list_alerts(State(state): State<AppState>) -> Result<Json<Value>, ApiEr
         let rules = crate::alerting::rules_for(&stored, &deployment);
         out.push(state_json(&rule, &deployment, &s, &rules));
     }
-    Ok(Json(json!({ "alerts": out })))
+    Ok(out)
 }
 
 #[derive(Deserialize)]
@@ -343,8 +348,14 @@ async fn health(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    Ok(Json(health_json(&state, &name).await?))
+}
+
+/// A deployment's health as JSON (the API's and the dashboard's).
+pub(crate) async fn health_json(state: &AppState, name: &str) -> Result<Value, ApiError> {
+    let name = name.to_string();
     state.db.get_deployment(&name).await?;
-    let rules = all_rules(&state, &name).await?;
+    let rules = all_rules(state, &name).await?;
     let snapshot = state.alerting.snapshot();
     let firing: Vec<FiringAlert> = snapshot
         .iter()
@@ -357,8 +368,8 @@ async fn health(
         })
         .collect();
     let window = 3600;
-    let traffic = crate::alerting::traffic(&state, &name, window, None);
-    let report = crate::api_monitoring::recent_report(&state, &name, window, None).await?;
+    let traffic = crate::alerting::traffic(state, &name, window, None);
+    let report = crate::api_monitoring::recent_report(state, &name, window, None).await?;
     let h = assess(&HealthInput {
         now_secs: Utc::now().timestamp().max(0) as u64,
         traffic: &traffic,
@@ -367,11 +378,11 @@ async fn health(
         firing: &firing,
         positive_outcome: None,
     });
-    Ok(Json(json!({
+    Ok(json!({
         "deployment": name,
         "health": h.level.as_str(),
         "label": h.level.label(),
         "reasons": h.reasons,
         "firing": firing.iter().map(|f| json!({"rule": f.rule.name, "severity": f.rule.severity.as_str(), "value": f.value, "acknowledged": f.ack})).collect::<Vec<_>>(),
-    })))
+    }))
 }

@@ -917,6 +917,11 @@ async fn list_audit(
 }
 
 async fn verify_audit(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(verify_json(&state).await?))
+}
+
+/// The audit chain's verification as JSON (the API's and the dashboard's).
+pub(crate) async fn verify_json(state: &AppState) -> Result<Value, ApiError> {
     let (entries, head) = state.db.audit_chain().await?;
     let n = entries.len();
     let result = tokio::task::spawn_blocking(move || {
@@ -924,7 +929,7 @@ async fn verify_audit(State(state): State<AppState>) -> Result<Json<Value>, ApiE
     })
     .await
     .map_err(ApiError::internal)?;
-    Ok(Json(match result {
+    Ok(match result {
         Ok(()) => json!({"ok": true, "entries": n, "first_break": null}),
         Err(b) => {
             let seq = match &b {
@@ -934,5 +939,5 @@ async fn verify_audit(State(state): State<AppState>) -> Result<Json<Value>, ApiE
             };
             json!({"ok": false, "entries": n, "first_break": {"seq": seq, "message": b.to_string()}})
         }
-    }))
+    })
 }

@@ -712,10 +712,22 @@ async fn monitoring_report(
     Path(name): Path<String>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    state.db.get_deployment(&name).await?;
     let (from, to) = range(&q)?;
+    Ok(Json(report_body(&state, &name, from, to, q.version).await?))
+}
+
+/// The monitoring report's JSON body over `[from, to)` (the API's and the
+/// dashboard's).
+pub(crate) async fn report_body(
+    state: &AppState,
+    name: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    version: Option<u32>,
+) -> Result<Value, ApiError> {
+    state.db.get_deployment(name).await?;
     state.log.flush().await;
-    let figures = window_figures(&state, &name, from, to, q.version).await?;
+    let figures = window_figures(state, name, from, to, version).await?;
     let mut body = json!({
         "deployment": name,
         "from": from,
@@ -726,7 +738,7 @@ async fn monitoring_report(
         body["rows"] = json!(0);
         body["labeled_rows"] = json!(0);
         body["message"] = json!("no predictions in this range yet");
-        return Ok(Json(body));
+        return Ok(body);
     };
     body["versions"] = f
         .versions
@@ -778,7 +790,7 @@ async fn monitoring_report(
             body["message"] = json!(e.message);
         }
     }
-    Ok(Json(body))
+    Ok(body)
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod common;
+mod dashboard;
 mod deployments;
 mod email;
 mod governance;
