@@ -885,6 +885,10 @@ pub async fn authorize(
     };
     let authn = match authn {
         Ok(a) => a,
+        Err(Denied::Unauthenticated(_)) if wants_a_page(&req) => {
+            // A person opening a dashboard page is sent to the login form.
+            return login_redirect(req.uri());
+        }
         Err(d) => {
             return deny(
                 &state,
@@ -1018,6 +1022,39 @@ pub(crate) async fn authorize_call(
         }
     }
     Ok(authn)
+}
+
+/// A browser asking for a dashboard page (not the API, the inference
+/// protocol or metrics).
+fn wants_a_page(req: &Request) -> bool {
+    let path = req.uri().path();
+    *req.method() == Method::GET
+        && !(path.starts_with("/api/") || path.starts_with("/v2") || path == "/metrics")
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+}
+
+fn login_redirect(uri: &axum::http::Uri) -> Response {
+    let next: String = uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/login?next={next}")) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
 }
 
 /// The object a path names, for the audit log: the path without its API

@@ -816,6 +816,23 @@ async fn passwords_log_in_and_sessions_need_their_csrf_token_to_change_anything(
         )
         .await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
+    // A browser without a session is sent to the login form; the API answers 401.
+    let page = |uri: &str| {
+        Request::builder()
+            .uri(uri)
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("x-test-anonymous", "1")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (st, h, _) = s.send(page("/deployments/credit-api?range=24h")).await;
+    assert_eq!(st, StatusCode::SEE_OTHER);
+    assert_eq!(
+        h["location"],
+        "/login?next=/deployments/credit-api%3Frange%3D24h"
+    );
+    let (st, _, _) = s.send(page("/api/v1/models")).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED);
     // Security headers on every answer.
     let (_, h, _) = s.send(with_cookie("GET", "/api/v1/whoami", None)).await;
     assert_eq!(h["x-content-type-options"], "nosniff");
