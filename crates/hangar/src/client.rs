@@ -1328,7 +1328,8 @@ fn revision_action(to: Option<u32>, message: Option<&str>) -> Value {
     Value::Object(body)
 }
 
-/// The server's `{"error": "..."}` message, or the start of whatever it sent.
+/// The server's `{"error": "..."}` message, or the start of whatever it sent;
+/// a 401 also says how to get a valid token.
 fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
     #[derive(Deserialize)]
     struct ErrorBody {
@@ -1336,30 +1337,29 @@ fn api_error(status: StatusCode, body: &[u8]) -> ClientError {
         #[serde(default)]
         code: Option<String>,
     }
-    if let Ok(e) = serde_json::from_slice::<ErrorBody>(body) {
-        let message = if status == StatusCode::UNAUTHORIZED {
-            format!("{}; {LOGIN_HINT}", e.error.trim_end_matches('.'))
-        } else {
-            e.error
-        };
-        return ClientError::Api {
-            status,
-            code: e.code,
-            message,
-        };
-    }
-    let text = String::from_utf8_lossy(body);
-    let first_line = text.lines().map(str::trim).find(|l| !l.is_empty());
-    let message = match first_line {
-        Some(line) => line.chars().take(200).collect(),
-        None => status
-            .canonical_reason()
-            .unwrap_or("request failed")
-            .to_owned(),
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) => (e.code, e.error),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let first_line = text.lines().map(str::trim).find(|l| !l.is_empty());
+            let message = match first_line {
+                Some(line) => line.chars().take(200).collect(),
+                None => status
+                    .canonical_reason()
+                    .unwrap_or("request failed")
+                    .to_owned(),
+            };
+            (None, message)
+        }
+    };
+    let message = if status == StatusCode::UNAUTHORIZED && !message.contains("hangar login") {
+        format!("{}; {LOGIN_HINT}", message.trim_end_matches('.'))
+    } else {
+        message
     };
     ClientError::Api {
         status,
-        code: None,
+        code,
         message,
     }
 }
@@ -1440,6 +1440,33 @@ mod tests {
         let e = api_error(StatusCode::CONFLICT, b"");
         assert_eq!(e.to_string(), "Conflict (HTTP 409)");
         assert!(e.is_conflict());
+    }
+
+    #[test]
+    fn unauthenticated_errors_say_how_to_log_in() {
+        for body in [
+            &br#"{"error": "this token has been revoked.", "code": "unauthenticated"}"#[..],
+            b"",
+        ] {
+            let e = api_error(StatusCode::UNAUTHORIZED, body);
+            assert!(e.is_unauthenticated());
+            let text = e.to_string();
+            assert!(
+                text.ends_with(
+                    "; run `hangar login` (or pass --token / set HANGAR_TOKEN) with a valid token (HTTP 401)"
+                ),
+                "{text}"
+            );
+        }
+        let e = api_error(
+            StatusCode::UNAUTHORIZED,
+            br#"{"error": "this token has been revoked."}"#,
+        );
+        assert!(
+            e.to_string()
+                .starts_with("this token has been revoked; run"),
+            "{e}"
+        );
     }
 
     #[test]
