@@ -777,11 +777,15 @@ impl Auth {
         } else {
             state.db.deployment_team(name).await?
         };
-        let mut teams = self.teams.lock().unwrap();
-        if teams.len() > 100_000 {
-            teams.clear();
+        // "No such object" is never cached: the object may be created the
+        // next moment, by a team the caller is not in.
+        if team.is_some() {
+            let mut teams = self.teams.lock().unwrap();
+            if teams.len() > 100_000 {
+                teams.clear();
+            }
+            teams.insert(key, (Instant::now(), team.clone()));
         }
-        teams.insert(key, (Instant::now(), team.clone()));
         Ok(team)
     }
 

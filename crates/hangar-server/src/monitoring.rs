@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::serving::LoadedVersion;
 
 enum LogMsg {
-    Rows(PendingPrediction),
+    Rows(Box<PendingPrediction>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -90,7 +90,7 @@ impl PredictionLog {
         if n == 0 {
             return;
         }
-        if self.tx.try_send(LogMsg::Rows(p)).is_err() {
+        if self.tx.try_send(LogMsg::Rows(Box::new(p))).is_err() {
             self.dropped.fetch_add(n, Ordering::Relaxed);
             self.metrics.record_log_dropped(n);
         }
@@ -215,7 +215,7 @@ async fn writer(
             match msg {
                 LogMsg::Rows(p) => {
                     n += p.rows();
-                    pending.push(p);
+                    pending.push(*p);
                 }
                 LogMsg::Flush(ack) => acks.push(ack),
             }
