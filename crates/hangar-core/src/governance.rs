@@ -560,7 +560,7 @@ mod tests {
             approved: false,
             ..ok.clone()
         };
-        assert!(production_allowed("m", 1, true, d, "ds", &[ok.clone()]).is_ok());
+        assert!(production_allowed("m", 1, true, d, "ds", std::slice::from_ref(&ok)).is_ok());
         assert!(matches!(
             production_allowed("m", 1, true, d, "ds", &[ok.clone(), no.clone()]),
             Err(FourEyesError::Rejected { .. })

@@ -459,6 +459,13 @@ async fn deployment_body(
 
     out.push_str(&time_charts(state, name, from, to).await?);
     let report = crate::api_monitoring::report_body(state, name, from, to, None).await?;
+    if let (Some(model), Some(version)) = (report["model"].as_str(), report["version"].as_u64()) {
+        let _ = write!(
+            out,
+            r#"<p class="hint">Drift, performance and fairness below are for {}:{version}, the version that answered most rows in this range.</p>"#,
+            esc(model)
+        );
+    }
     out.push_str(&errors_section(state, name));
     out.push_str(&drift_section(&report));
     out.push_str(&performance_section(&report, name));

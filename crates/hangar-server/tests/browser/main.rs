@@ -347,7 +347,6 @@ async fn scenario() {
         "charts are labelled"
     );
     screenshots(&s, &base, "/", "overview").await;
-    screenshots(&s, &base, "/deployments/credit-api?range=1h", "deployment").await;
     screenshots(&s, &base, "/models/credit", "model").await;
 
     // Roll back from the page, through the confirmation step.
@@ -380,6 +379,8 @@ async fn scenario() {
         .call("GET", "/api/v1/deployments/credit-api", None)
         .await;
     assert_eq!(d["current"]["revision"], 3, "{d}");
+    // The deployment page after the rollback: the timeline marks it.
+    screenshots(&s, &base, "/deployments/credit-api?range=1h", "deployment").await;
     s.quit().await;
 
     // The viewer sees the page but no button to change it.

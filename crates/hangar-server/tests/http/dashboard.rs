@@ -163,9 +163,18 @@ async fn pages_follow_the_viewers_roles_and_the_server_enforces_them() {
     assert_eq!(d["current"]["revision"], 3);
     assert_eq!(d["current"]["actor"], "maria");
 
-    // The audit page is for auditors; a maintainer gets 403.
+    // The audit page is for auditors; a maintainer gets 403. The
+    // administrator sees the page's own rollback, and the chain verifies.
     let (st, _) = get(&s, Some(&maria), "/audit").await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+    let (st, audit) = s.call("GET", "/audit?actor=maria", None).await;
+    assert_eq!(st, StatusCode::OK);
+    let audit = audit.as_str().unwrap();
+    assert!(audit.contains("Intact"), "{audit}");
+    assert!(
+        audit.contains("POST /deployments/{name}/rollback"),
+        "{audit}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
