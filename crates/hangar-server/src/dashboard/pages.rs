@@ -1126,7 +1126,7 @@ async fn model_body(state: &AppState, name: &str) -> Result<String, ApiError> {
         .into_iter()
         .map(|k| k.public_key)
         .collect();
-    out.push_str(r#"<section aria-labelledby="versions-h"><h2 id="versions-h">Versions</h2><div class="scroll"><table><thead><tr><th scope="col">Version</th><th scope="col">Digest</th><th scope="col">Signature</th><th scope="col">Approval</th><th scope="col">Lineage</th><th scope="col">Metrics</th></tr></thead><tbody>"#);
+    out.push_str(r#"<section aria-labelledby="versions-h"><h2 id="versions-h">Versions</h2><div class="scroll"><table class="stack-sm"><thead><tr><th scope="col">Version</th><th scope="col">Digest</th><th scope="col">Signature</th><th scope="col">Approval</th><th scope="col">Lineage</th><th scope="col">Metrics</th></tr></thead><tbody>"#);
     let versions = state.db.list_versions(name).await?;
     for v in versions.iter().rev() {
         let sigs = state.db.signatures(name, v.version).await?;
@@ -1168,7 +1168,7 @@ async fn model_body(state: &AppState, name: &str) -> Result<String, ApiError> {
             .join("<br>");
         let _ = write!(
             out,
-            r#"<tr><th scope="row">{}</th><td><code title="{}">{}…</code></td><td>{signature}</td><td>{approval}</td><td>{lineage}<br>{}</td><td>{}</td></tr>"#,
+            r#"<tr><th scope="row">Version {}</th><td data-label="Digest"><code title="{}">{}…</code></td><td data-label="Signature">{signature}</td><td data-label="Approval">{approval}</td><td data-label="Lineage">{lineage}<br>{}</td><td data-label="Metrics">{}</td></tr>"#,
             v.version,
             esc(&v.digest),
             esc(&v.digest.chars().take(19).collect::<String>()),

@@ -3,7 +3,9 @@
 //! metrics. ChromeDriver is started by the test on a free loopback port and
 //! killed when dropped (only the process this test started).
 
+use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -16,13 +18,27 @@ pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The ChromeDriver process this test started.
 pub struct Driver {
     child: Child,
+    port: u16,
     pub url: String,
-    _profile: tempfile::TempDir,
     http: reqwest::Client,
+    /// Sessions not yet quit: closed on drop (a failed assertion skips
+    /// `quit`), so that no Chromium outlives the test.
+    open: Arc<Mutex<Vec<String>>>,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        for id in self.open.lock().unwrap().drain(..) {
+            // A plain blocking request: drop cannot await.
+            if let Ok(mut c) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = write!(
+                    c,
+                    "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = c.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -75,9 +91,10 @@ impl Driver {
         }
         Driver {
             child,
+            port,
             url,
-            _profile: tempfile::tempdir().unwrap(),
             http,
+            open: Arc::default(),
         }
     }
 
@@ -104,9 +121,12 @@ impl Driver {
             .as_str()
             .unwrap_or_else(|| panic!("no session: {v}"))
             .to_string();
+        self.open.lock().unwrap().push(id.clone());
         Session {
             base: format!("{}/session/{id}", self.url),
+            id,
             http: self.http.clone(),
+            open: self.open.clone(),
             _profile: profile,
         }
     }
@@ -123,7 +143,9 @@ async fn post(http: &reqwest::Client, url: &str, body: Value) -> Value {
 
 pub struct Session {
     base: String,
+    id: String,
     http: reqwest::Client,
+    open: Arc<Mutex<Vec<String>>>,
     _profile: tempfile::TempDir,
 }
 
@@ -257,6 +279,7 @@ impl Session {
 
     pub async fn quit(self) {
         let _ = self.http.delete(&self.base).send().await;
+        self.open.lock().unwrap().retain(|s| *s != self.id);
     }
 }
 
