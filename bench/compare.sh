@@ -53,6 +53,11 @@
 # ${TMPDIR:-/tmp}/hangar-compare-<UTC timestamp>/. Traffic goes to 127.0.0.1
 # only. Every process the script starts is stopped on exit, by PID.
 set -euo pipefail
+# Hangar denies requests without a credential: every server here starts with
+# this administrator token and every request (to Hangar, and for equal
+# request sizes to the floor and MLServer too) carries it.
+BENCH_TOKEN="${BENCH_TOKEN:-bench-admin-token-0123456789}"
+AUTH_HEADER="authorization: Bearer $BENCH_TOKEN"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION="${COMPARE_DURATION:-10s}"
@@ -141,7 +146,7 @@ wait_ready() {
     local url="$1" pid="$2" name="$3" tries="${4:-300}"
     for _ in $(seq 1 "$tries"); do
         kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (see $RESULTS/$name.log)"
-        if curl -fsS -o /dev/null "$url" 2>/dev/null; then
+        if curl -fsS -H "$AUTH_HEADER" -o /dev/null "$url" 2>/dev/null; then
             return 0
         fi
         sleep 0.1
@@ -334,7 +339,7 @@ fi
 start_hangar() {
     local name="$1" data="$2" port="$3"
     log "starting $name on http://127.0.0.1:$port (data in $data)"
-    ORT_DYLIB_PATH="$ORT" "$HANGAR_BIN" serve --data-dir "$data" --addr "127.0.0.1:$port" \
+    HANGAR_ADMIN_TOKEN="$BENCH_TOKEN" ORT_DYLIB_PATH="$ORT" "$HANGAR_BIN" serve --data-dir "$data" --addr "127.0.0.1:$port" \
         >>"$RESULTS/$name.log" 2>&1 &
     STARTED_PID=$!
     PIDS+=("$STARTED_PID")
@@ -360,9 +365,9 @@ API="$HANGAR"
 register() {
     local model="$1" file="$2"
     log "registering $model from $file"
-    curl -fsS -o /dev/null -X POST "$API/api/v1/models" \
+    curl -fsS -H "$AUTH_HEADER" -o /dev/null -X POST "$API/api/v1/models" \
         -H 'content-type: application/json' -d "{\"name\":\"$model\"}"
-    curl -fsS -o /dev/null -X POST "$API/api/v1/models/$model/versions" -F "artifact=@$file"
+    curl -fsS -H "$AUTH_HEADER" -o /dev/null -X POST "$API/api/v1/models/$model/versions" -F "artifact=@$file"
 }
 
 # deploy NAME MODEL:VERSION SETTINGS: deploys, keeps what Hangar reports back,
@@ -370,9 +375,9 @@ register() {
 deploy() {
     local name="$1" model="$2" settings="$3"
     log "deploying $model as $name with settings $settings"
-    curl -fsS -X PUT "$API/api/v1/deployments/$name" -H 'content-type: application/json' \
+    curl -fsS -H "$AUTH_HEADER" -X PUT "$API/api/v1/deployments/$name" -H 'content-type: application/json' \
         -d "{\"model\":\"$model\",\"settings\":$settings}" >"$RESULTS/deployment-$name.json"
-    curl -fsS "$API/v2/models/$name/infer" -H 'content-type: application/json' --data-binary "@$BODY" \
+    curl -fsS -H "$AUTH_HEADER" "$API/v2/models/$name/infer" -H 'content-type: application/json' --data-binary "@$BODY" \
         >"$RESULTS/sample-$name.response.json"
     jq -e '.outputs | length > 0' "$RESULTS/sample-$name.response.json" >/dev/null ||
         die "$name answered without outputs: $(cat "$RESULTS/sample-$name.response.json")"
@@ -403,7 +408,7 @@ mon_up() {
     MON_PID=$STARTED_PID
 }
 mon_down() {
-    curl -fsS "$MON/metrics" >"$RESULTS/hangar-mon-metrics-$1.txt" 2>/dev/null || true
+    curl -fsS -H "$AUTH_HEADER" "$MON/metrics" >"$RESULTS/hangar-mon-metrics-$1.txt" 2>/dev/null || true
     stop_started "$MON_PID"
 }
 mon_up
@@ -422,7 +427,7 @@ log "starting the HTTP floor on $FLOOR"
 FLOOR_PID=$!
 PIDS+=("$FLOOR_PID")
 wait_ready "$FLOOR/v2/health/ready" "$FLOOR_PID" floor
-curl -fsS "$FLOOR/v2/models/floor/infer" -H 'content-type: application/json' --data-binary "@$BODY" \
+curl -fsS -H "$AUTH_HEADER" "$FLOOR/v2/models/floor/infer" -H 'content-type: application/json' --data-binary "@$BODY" \
     >"$RESULTS/sample-floor.response.json"
 
 # ---------------------------------------------------------------- MLServer
@@ -444,7 +449,7 @@ if [ "$MLSERVER" = 1 ]; then
     MLS_PID=$!
     PIDS+=("$MLS_PID")
     wait_ready "$MLS/v2/models/gbdt/ready" "$MLS_PID" mlserver 1200
-    curl -fsS "$MLS/v2/models/gbdt/infer" -H 'content-type: application/json' --data-binary "@$BODY" \
+    curl -fsS -H "$AUTH_HEADER" "$MLS/v2/models/gbdt/infer" -H 'content-type: application/json' --data-binary "@$BODY" \
         >"$RESULTS/sample-mlserver.response.json"
     jq -e '.outputs | length > 0' "$RESULTS/sample-mlserver.response.json" >/dev/null ||
         die "MLServer answered without outputs: $(cat "$RESULTS/sample-mlserver.response.json")"
@@ -488,7 +493,7 @@ oha_run() {
     local name="$1" c="$2" r="$3"
     local run="$name-c$c-r$r" url pids
     url="$(url_of "$name")"
-    local common=(--no-tui -m POST -H 'content-type: application/json' -D "$BODY" -c "$c" -w --stats-success-breakdown)
+    local common=(--no-tui -m POST -H 'content-type: application/json' -H "$AUTH_HEADER" -D "$BODY" -c "$c" -w --stats-success-breakdown)
     wait_quiet "$run"
     "$OHA" "${common[@]}" -z "$WARMUP" --output-format json "$url" >"$RESULTS/warmup-$run.json"
     log "round $r/$ROUNDS: $name c=$c for $DURATION (load average $(cut -d' ' -f1 /proc/loadavg))"
@@ -536,7 +541,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 
 # Hangar's own account of the batches it formed (over warm-ups and rounds alike).
-curl -fsS "$HANGAR/metrics" >"$RESULTS/hangar-metrics.txt" 2>/dev/null || true
+curl -fsS -H "$AUTH_HEADER" "$HANGAR/metrics" >"$RESULTS/hangar-metrics.txt" 2>/dev/null || true
 awk -F'[{}" ]+' '/^hangar_batch_size_rows_(sum|count)\{/ {
         for (i = 2; i < NF; i++) if ($i == "deployment=") d = $(i + 1)
         if ($1 ~ /_sum$/) sum[d] = $NF; else count[d] = $NF

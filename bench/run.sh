@@ -21,6 +21,11 @@
 # pointing at the newest. Traffic goes to 127.0.0.1 only. Every process the
 # script starts is stopped on exit, by PID.
 set -euo pipefail
+# Hangar denies requests without a credential: every server here starts with
+# this administrator token and every request (to Hangar, and for equal
+# request sizes to the floor and MLServer too) carries it.
+BENCH_TOKEN="${BENCH_TOKEN:-bench-admin-token-0123456789}"
+AUTH_HEADER="authorization: Bearer $BENCH_TOKEN"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION="${BENCH_DURATION:-10s}"
@@ -75,7 +80,7 @@ wait_ready() {
     local url="$1" pid="$2" name="$3"
     for _ in $(seq 1 300); do
         kill -0 "$pid" 2>/dev/null || die "$name exited during start-up (see $RESULTS/$name.log)"
-        if curl -fsS -o /dev/null "$url" 2>/dev/null; then
+        if curl -fsS -H "$AUTH_HEADER" -o /dev/null "$url" 2>/dev/null; then
             return 0
         fi
         sleep 0.1
@@ -138,7 +143,7 @@ log "load generator: $("$OHA" --version)"
 HANGAR_PORT="$(free_port)"
 HANGAR="http://127.0.0.1:$HANGAR_PORT"
 log "starting Hangar on $HANGAR (data in $WORK/data)"
-ORT_DYLIB_PATH="$ORT" "$HANGAR_BIN" serve --data-dir "$WORK/data" --addr "127.0.0.1:$HANGAR_PORT" \
+HANGAR_ADMIN_TOKEN="$BENCH_TOKEN" ORT_DYLIB_PATH="$ORT" "$HANGAR_BIN" serve --data-dir "$WORK/data" --addr "127.0.0.1:$HANGAR_PORT" \
     >"$RESULTS/hangar.log" 2>&1 &
 HANGAR_PID=$!
 PIDS+=("$HANGAR_PID")
@@ -146,13 +151,13 @@ wait_ready "$HANGAR/v2/health/ready" "$HANGAR_PID" hangar
 
 for m in "${MODELS[@]}"; do
     log "registering and deploying $m"
-    curl -fsS -o /dev/null -X POST "$HANGAR/api/v1/models" \
+    curl -fsS -H "$AUTH_HEADER" -o /dev/null -X POST "$HANGAR/api/v1/models" \
         -H 'content-type: application/json' -d "{\"name\":\"$m\"}"
-    curl -fsS -o /dev/null -X POST "$HANGAR/api/v1/models/$m/versions" \
+    curl -fsS -H "$AUTH_HEADER" -o /dev/null -X POST "$HANGAR/api/v1/models/$m/versions" \
         -F "artifact=@$REPO/testdata/reference/models/$m/model.onnx"
-    curl -fsS -o /dev/null -X PUT "$HANGAR/api/v1/deployments/$m" \
+    curl -fsS -H "$AUTH_HEADER" -o /dev/null -X PUT "$HANGAR/api/v1/deployments/$m" \
         -H 'content-type: application/json' -d "{\"model\":\"$m:1\"}"
-    curl -fsS "$HANGAR/v2/models/$m/infer" -H 'content-type: application/json' --data-binary "@$BODY" \
+    curl -fsS -H "$AUTH_HEADER" "$HANGAR/v2/models/$m/infer" -H 'content-type: application/json' --data-binary "@$BODY" \
         >"$RESULTS/sample-$m.response.json"
     jq -e '.outputs | length > 0' "$RESULTS/sample-$m.response.json" >/dev/null ||
         die "$m answered without outputs: $(cat "$RESULTS/sample-$m.response.json")"
@@ -160,7 +165,7 @@ done
 
 if [ "$NOLOG" = 1 ]; then
     log "deploying gbdt:1 again as gbdt-nolog, with the prediction log off"
-    curl -fsS -o /dev/null -X PUT "$HANGAR/api/v1/deployments/gbdt-nolog" \
+    curl -fsS -H "$AUTH_HEADER" -o /dev/null -X PUT "$HANGAR/api/v1/deployments/gbdt-nolog" \
         -H 'content-type: application/json' -d '{"model":"gbdt:1","settings":{"log_predictions":false}}'
 fi
 
@@ -172,7 +177,7 @@ log "starting the HTTP floor on $FLOOR"
 FLOOR_PID=$!
 PIDS+=("$FLOOR_PID")
 wait_ready "$FLOOR/v2/health/ready" "$FLOOR_PID" floor
-curl -fsS "$FLOOR/v2/models/floor/infer" -H 'content-type: application/json' --data-binary "@$BODY" \
+curl -fsS -H "$AUTH_HEADER" "$FLOOR/v2/models/floor/infer" -H 'content-type: application/json' --data-binary "@$BODY" \
     >"$RESULTS/sample-floor.response.json"
 
 # ---------------------------------------------------------------- load
@@ -190,7 +195,7 @@ servers_ticks() { echo $(($(process_ticks "$HANGAR_PID") + $(process_ticks "$FLO
 oha_run() {
     local name="$1" url="$2" c="$3" r="$4"
     local run="$name-c$c-r$r"
-    local common=(--no-tui -m POST -H 'content-type: application/json' -D "$BODY" -c "$c" -w)
+    local common=(--no-tui -m POST -H 'content-type: application/json' -H "$AUTH_HEADER" -D "$BODY" -c "$c" -w)
     "$OHA" "${common[@]}" -z "$WARMUP" --output-format json "$url" >"$RESULTS/warmup-$run.json"
     log "round $r/$ROUNDS: $name c=$c for $DURATION (load average $(load_1m))"
     local t0 m0 s0 t1 m1 s1 oha_cpu
