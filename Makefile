@@ -26,10 +26,12 @@ build: setup
 run: build
 	./target/release/hangar serve --example --addr $(ADDR) --data-dir $(DATA_DIR)
 
-## Every test. The interop tests need tritonclient[http,grpc]; installed here.
+## Every test. The interop tests need tritonclient[http,grpc] and the browser
+## tests Debian's chromium and chromium-driver; both are installed here.
 test: setup
 	@$(PYTHON) -c "import tritonclient.http, tritonclient.grpc, numpy" 2>/dev/null || \
 		$(PYTHON) -m pip install --quiet -r tests/interop/requirements.txt
+	@./scripts/ensure-chromium.sh
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
