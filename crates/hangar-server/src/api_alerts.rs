@@ -12,9 +12,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{actor, JsonBody};
+use crate::api::{require, Caller};
 use crate::auth::Routes;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use hangar_core::governance::Action;
 
 pub(crate) fn routes(r: Routes) -> Routes {
     r.add("GET", "/api/v1/alerts", list_alerts)
@@ -86,8 +88,53 @@ async fn all_rules(state: &AppState, deployment: &str) -> Result<Vec<AlertRule>,
 }
 
 /// Alerts that are pending, firing or just resolved.
-async fn list_alerts(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "alerts": alerts_json(&state).await? })))
+/// Which deployments the caller sees (alerts of others are left out).
+async fn visible(state: &AppState, caller: &Caller) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::new();
+    for d in state.db.list_deployments().await? {
+        if let Some(team) = state.db.deployment_team(&d.name).await? {
+            if caller.principal.sees(&team) {
+                out.push(d.name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses unless the caller may manage alerts of `deployment` (`*`, every
+/// deployment, is for Hangar administrators).
+async fn manage(state: &AppState, caller: &Caller, deployment: &str) -> Result<(), ApiError> {
+    if deployment == ANY_DEPLOYMENT {
+        return if caller.principal.is_superuser() {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "rules for every deployment are set by a Hangar administrator; name a deployment",
+            ))
+        };
+    }
+    match state.db.deployment_team(deployment).await? {
+        Some(team) if caller.principal.sees(&team) => {
+            require(caller, Action::Deploy, &team, "manage alerts")
+        }
+        _ => Err(ApiError::not_found(format!(
+            "deployment '{deployment}' not found"
+        ))),
+    }
+}
+
+async fn list_alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let mine = visible(&state, &caller).await?;
+    let alerts: Vec<Value> = alerts_json(&state)
+        .await?
+        .into_iter()
+        .filter(|a| mine.iter().any(|d| a["deployment"] == d.as_str()))
+        .collect();
+    Ok(Json(json!({ "alerts": alerts })))
 }
 
 /// Alerts that are pending, firing or just resolved, as JSON objects.
@@ -112,21 +159,35 @@ struct EventsQuery {
 
 async fn events(
     State(state): State<AppState>,
+    caller: Caller,
     Query(q): Query<EventsQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let mine = visible(&state, &caller).await?;
     let events = state
         .db
         .alert_events(q.deployment.as_deref(), q.limit.unwrap_or(200).min(10_000))
         .await?;
     let out: Vec<_> = events
         .iter()
+        .filter(|e| mine.contains(&e.deployment))
         .map(|e| json!({"id": e.id, "rule": e.rule, "deployment": e.deployment, "kind": e.kind, "severity": e.severity, "value": e.value, "message": e.message, "at": e.at}))
         .collect();
     Ok(Json(json!({ "events": out })))
 }
 
-async fn list_rules(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let rules: Vec<_> = state.db.list_rules().await?.iter().map(rule_json).collect();
+async fn list_rules(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let mine = visible(&state, &caller).await?;
+    let rules: Vec<_> = state
+        .db
+        .list_rules()
+        .await?
+        .iter()
+        .filter(|r| r.deployment == ANY_DEPLOYMENT || mine.contains(&r.deployment))
+        .map(rule_json)
+        .collect();
     let defaults: Vec<_> = default_rules().iter().map(rule_json).collect();
     Ok(Json(json!({ "rules": rules, "defaults": defaults })))
 }
@@ -153,8 +214,15 @@ struct RuleIn {
 async fn put_rule(
     State(state): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     JsonBody(body): JsonBody<RuleIn>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    manage(
+        &state,
+        &caller,
+        body.deployment.as_deref().unwrap_or(ANY_DEPLOYMENT),
+    )
+    .await?;
     let bad = |e: hangar_core::alerts::AlertError| ApiError::bad_request(e.to_string());
     let rule = AlertRule {
         name: body.name,
@@ -186,13 +254,24 @@ struct DeleteRuleQuery {
 
 async fn delete_rule(
     State(state): State<AppState>,
+    caller: Caller,
     Path(name): Path<String>,
     Query(q): Query<DeleteRuleQuery>,
 ) -> Result<StatusCode, ApiError> {
-    state
+    let deployment = q.deployment.as_deref().unwrap_or(ANY_DEPLOYMENT);
+    let exists = state
         .db
-        .delete_rule(&name, q.deployment.as_deref().unwrap_or(ANY_DEPLOYMENT))
-        .await?;
+        .list_rules()
+        .await?
+        .iter()
+        .any(|r| r.name == name && r.deployment == deployment);
+    if !exists {
+        return Err(ApiError::not_found(format!(
+            "alert rule '{name}' for '{deployment}' not found"
+        )));
+    }
+    manage(&state, &caller, deployment).await?;
+    state.db.delete_rule(&name, deployment).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -206,8 +285,10 @@ struct AckIn {
 async fn ack(
     State(state): State<AppState>,
     headers: HeaderMap,
+    caller: Caller,
     JsonBody(body): JsonBody<AckIn>,
 ) -> Result<Json<Value>, ApiError> {
+    manage(&state, &caller, &body.deployment).await?;
     if !state.alerting.acknowledge(&body.rule, &body.deployment) {
         return Err(ApiError::not_found(format!(
             "no firing alert '{}' on '{}'",

@@ -329,6 +329,57 @@ async fn teams_do_not_see_each_others_models() {
         .unwrap();
     let (st, _, b) = f.s.send(put).await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{}", String::from_utf8_lossy(&b));
+
+    // Alert rules (a guardrail rolls canaries back) stay within the team.
+    let maintainer = token("maintainer-user");
+    let rule = |deployment: Option<&str>| {
+        let mut r = json!({"name": "errors", "metric": "traffic.error_rate", "comparison": ">", "threshold": 0.1, "guardrail": true});
+        if let Some(d) = deployment {
+            r["deployment"] = json!(d);
+        }
+        r
+    };
+    let (st, e) = call_as(
+        &f.s,
+        &maintainer,
+        "POST",
+        "/api/v1/alerts/rules",
+        rule(Some("fraud-api")),
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "another team's deployment: {e}");
+    let (st, e) = call_as(
+        &f.s,
+        &maintainer,
+        "POST",
+        "/api/v1/alerts/rules",
+        rule(None),
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "a rule for every deployment: {e}"
+    );
+    let (st, e) = call_as(
+        &f.s,
+        &maintainer,
+        "POST",
+        "/api/v1/alerts/rules",
+        rule(Some("credit-api")),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{e}");
+    let (st, rules) = call_as(
+        &f.s,
+        &token("outsider"),
+        "GET",
+        "/api/v1/alerts/rules",
+        json!(null),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(rules["rules"].as_array().unwrap().is_empty(), "{rules}");
 }
 
 #[tokio::test]
