@@ -678,15 +678,16 @@ pub(crate) async fn window_figures(
 /// The window report of a deployment's predictions over the last `secs`
 /// seconds, for one version (given, or the one that answered most rows).
 /// `None` when there were no predictions. Without a baseline the report
-/// still has performance and fairness, but no drift. Alert evaluation does
-/// not flush the log: a window past the exact cap sees the minutes the log
-/// writer has written (up to about a minute behind).
+/// still has performance and fairness, but no drift. The log is flushed
+/// first (open minutes included), so a window past the exact cap is read
+/// from aggregates that cover it, not from its newest raw rows.
 pub(crate) async fn recent_report(
     state: &AppState,
     deployment: &str,
     secs: u64,
     version: Option<u32>,
 ) -> Result<Option<WindowReport>, ApiError> {
+    state.log.flush().await;
     let to = Utc::now() + Duration::seconds(1);
     let from = to - Duration::seconds(secs as i64 + 1);
     Ok(window_figures(state, deployment, from, to, version)

@@ -116,7 +116,7 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
     ));
     let baselines = monitoring::Baselines::default();
     let (log, wanted_baselines) =
-        monitoring::PredictionLog::start(db.clone(), 4096, metrics.clone(), baselines.clone());
+        monitoring::PredictionLog::start(db.clone(), 16_384, metrics.clone(), baselines.clone());
     let state = AppState(Arc::new(state::Inner {
         db,
         artifacts,

@@ -58,7 +58,9 @@ pub struct PredictionLog {
 }
 
 /// Rows written per transaction at most.
-const BATCH_ROWS: usize = 4000;
+const BATCH_ROWS: usize = 8000;
+/// How long the writer gathers requests into one transaction at most.
+const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 /// A minute's aggregate is written this long after the minute ends (rows of
 /// requests that finished late still land in it; later ones merge in).
 const MINUTE_GRACE_SECS: i64 = 5;
@@ -207,6 +209,9 @@ async fn writer(
                 continue;
             }
         };
+        // Gather for up to BATCH_WAIT (or BATCH_ROWS rows, or a flush): one
+        // transaction, and one fsync, for many requests rather than a few.
+        let deadline = tokio::time::Instant::now() + BATCH_WAIT;
         let mut pending = Vec::new();
         let mut n = 0;
         let mut acks = Vec::new();
@@ -219,10 +224,16 @@ async fn writer(
                 }
                 LogMsg::Flush(ack) => acks.push(ack),
             }
-            if n >= BATCH_ROWS {
+            if n >= BATCH_ROWS || !acks.is_empty() {
                 break;
             }
-            next = rx.try_recv().ok();
+            next = match rx.try_recv() {
+                Ok(m) => Some(m),
+                Err(_) => tokio::time::timeout_at(deadline, rx.recv())
+                    .await
+                    .ok()
+                    .flatten(),
+            };
         }
         if !pending.is_empty() {
             let rows: Vec<PredictionRecord> = pending.iter().flat_map(prediction_records).collect();

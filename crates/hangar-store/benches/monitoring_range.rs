@@ -3,6 +3,9 @@
 //! - `aggregate/record`: what the prediction log's writer spends per row to
 //!   keep a minute's aggregate (bin counts, category counts, CBPE sums, the
 //!   sample);
+//! - `store/add_minute`: what the writer spends once a minute per deployment
+//!   and version to write a closed minute (256-row sample) and merge it into
+//!   its hour and day rows (full samples of 2 048 and 8 192 rows) in SQLite;
 //! - `report/1_day`, `report/24_hours_unaligned`, `report/30_days_unaligned`:
 //!   a window's report from the stored aggregates in a real SQLite file —
 //!   the range plan, the reads, decoding, merging and every unlabelled
@@ -196,6 +199,20 @@ fn benches(c: &mut Criterion) {
     let db = rt.block_on(Db::open(&dir.path().join("bench.db"))).unwrap();
     let first_day = 20_000 * 86_400;
     rt.block_on(fill(&db, &s, first_day));
+    let mut g = c.benchmark_group("store");
+    g.sample_size(20);
+    let mut seed = 99;
+    let minute = aggregate(&s, Resolution::Minute, 1_000, &mut seed);
+    let key = AggregateKey {
+        deployment: "bench".into(),
+        model: "credit".into(),
+        version: 1,
+        start: first_day + 5 * 86_400 + 600,
+    };
+    g.bench_function("add_minute", |b| {
+        b.iter(|| rt.block_on(db.add_aggregate(&key, &minute)).unwrap())
+    });
+    g.finish();
     let mut g = c.benchmark_group("report");
     g.sample_size(10);
     let ranges = [

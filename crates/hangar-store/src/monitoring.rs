@@ -107,8 +107,9 @@ impl Db {
 
     /// Appends prediction rows in one transaction.
     pub async fn insert_predictions(&self, rows: &[PredictionRecord]) -> Result<(), StoreError> {
-        /// Rows per statement: 16 parameters each, far below SQLite's limit.
-        const PER_STATEMENT: usize = 256;
+        /// Rows per statement: 17 parameters each, below SQLite's limit of
+        /// 32 766 (each statement is a round trip to sqlx's SQLite thread).
+        const PER_STATEMENT: usize = 1000;
         let mut tx = self.pool().begin().await?;
         for chunk in rows.chunks(PER_STATEMENT) {
             let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
@@ -504,30 +505,66 @@ pub struct LabelledRow {
     pub segments: String,
 }
 
+/// A row's feature values: a width byte, then the values little endian —
+/// as f32 (4) when every value is one exactly (FP32 inputs, the usual case:
+/// half the bytes), else as f64 (8).
 fn encode_features(values: &[f64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(values.len() * 8);
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
+    let narrow = values
+        .iter()
+        .all(|v| f64::from(*v as f32) == *v || v.is_nan());
+    let mut out = Vec::with_capacity(1 + values.len() * if narrow { 4 } else { 8 });
+    if narrow {
+        out.push(4);
+        for v in values {
+            out.extend_from_slice(&(*v as f32).to_le_bytes());
+        }
+    } else {
+        out.push(8);
+        for v in values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
     }
     out
 }
 
 fn decode_features(bytes: &[u8]) -> Result<Vec<f64>, StoreError> {
-    if !bytes.chunks_exact(8).remainder().is_empty() {
-        return Err(StoreError::Invalid(
-            "feature values are not whole f64s".into(),
-        ));
+    let bad = || StoreError::Invalid("stored feature values are malformed".into());
+    let (&width, rest) = bytes.split_first().ok_or_else(bad)?;
+    match width {
+        4 if rest.chunks_exact(4).remainder().is_empty() => Ok(rest
+            .chunks_exact(4)
+            .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect()),
+        8 if rest.chunks_exact(8).remainder().is_empty() => Ok(rest
+            .chunks_exact(8)
+            .map(|c| {
+                let mut b = [0; 8];
+                b.copy_from_slice(c);
+                f64::from_le_bytes(b)
+            })
+            .collect()),
+        _ => Err(bad()),
     }
-    Ok(bytes
-        .chunks_exact(8)
-        .map(|c| {
-            let mut b = [0; 8];
-            b.copy_from_slice(c);
-            f64::from_le_bytes(b)
-        })
-        .collect())
 }
 
 fn json<T: for<'de> serde::Deserialize<'de>>(s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feature_values_round_trip_narrow_when_they_can() {
+        for values in [vec![1.5, -2.0, 0.1f32 as f64], vec![0.1, 3.0], vec![]] {
+            let bytes = encode_features(&values);
+            assert_eq!(decode_features(&bytes).unwrap(), values);
+        }
+        assert_eq!(encode_features(&[1.5, 2.0]).len(), 9);
+        assert_eq!(encode_features(&[0.1]).len(), 9);
+        for bad in [&[][..], &[4, 1, 2][..], &[9, 0, 0, 0, 0][..]] {
+            assert!(decode_features(bad).is_err());
+        }
+    }
 }

@@ -382,10 +382,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
                 stop.cancel();
             }
         });
+        let log_state = state.clone();
         tokio::try_join!(
             hangar_server::serve(listener, state.clone(), stop.clone().cancelled_owned()),
             serve_grpc(grpc_listener, state, stop.cancelled_owned()),
         )?;
+        // The prediction log's buffer and its open minutes' aggregates.
+        log_state.log.flush().await;
         Ok(())
     })
 }

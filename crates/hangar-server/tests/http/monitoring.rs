@@ -106,6 +106,64 @@ async fn replay(s: &TestServer, deployment: &str, batch: &str) -> usize {
     rows.len()
 }
 
+/// The aggregates the log writer kept for a replayed deployment (flushed by
+/// the report) hold every row, binned against the baseline, and give the
+/// exact report's counts-based figures.
+async fn logged_aggregates_agree(s: &TestServer, deployment: &str, exact: &Value) {
+    use hangar_core::monitor::aggregate::{aggregate_report, Aggregate, Resolution};
+    use hangar_core::monitor::WindowRows;
+    let (digest, profile) = s.state.baselines.get_with_digest("credit", 1).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    for res in Resolution::ALL {
+        let counts = s
+            .state
+            .db
+            .aggregate_rows(deployment, res, now - 2 * 86_400, now + 86_400)
+            .await
+            .unwrap();
+        assert_eq!(counts.len(), 1, "{res:?}");
+        assert_eq!(counts[0].2, exact["rows"].as_u64().unwrap(), "{res:?} rows");
+    }
+    let parts = s
+        .state
+        .db
+        .aggregate_bodies(
+            deployment,
+            "credit",
+            1,
+            Resolution::Day,
+            now - 2 * 86_400,
+            now + 86_400,
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|b| Aggregate::decode(b).unwrap())
+        .collect();
+    let merged = Aggregate::merge_all_for(parts, &digest, 100_000).unwrap();
+    let r = aggregate_report(&profile, Some(&digest), &merged, &WindowRows::default());
+    assert_eq!(r.binned_rows, exact["rows"].as_u64().unwrap());
+    for (name, c) in &r.report.features {
+        let what = format!("{deployment} aggregated {name}");
+        close(
+            &json!(c.psi),
+            &exact["features"][name]["psi"],
+            &format!("{what} psi"),
+        );
+        close(
+            &json!(c.js_distance),
+            &exact["features"][name]["js_distance"],
+            &format!("{what} js"),
+        );
+    }
+    let e = r.report.estimated_performance.unwrap();
+    close(
+        &json!(e.accuracy),
+        &exact["estimated_performance"]["accuracy"],
+        &format!("{deployment} aggregated estimated accuracy"),
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_production_batches_match_every_reference_figure() {
     let s = TestServer::start().await;
@@ -165,6 +223,8 @@ async fn replayed_production_batches_match_every_reference_figure() {
         assert_eq!(st, StatusCode::OK, "{m}");
         assert_eq!(m["rows"], n);
         assert_eq!(m["labeled_rows"], n);
+        assert_eq!(m["exact"], true);
+        logged_aggregates_agree(&s, &deployment, &m).await;
 
         // Drift per feature (drift.json), and Evidently's verdict per column.
         let want = &drift["batches"][batch]["features"];
