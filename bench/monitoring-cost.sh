@@ -23,6 +23,10 @@
 # ${TMPDIR:-/tmp}/hangar-moncost-<UTC timestamp>/. Traffic goes to 127.0.0.1
 # only; every process the script starts is stopped on exit, by PID.
 set -euo pipefail
+# Hangar denies requests without a credential: the server starts with this
+# administrator token and every request carries it.
+BENCH_TOKEN="${BENCH_TOKEN:-bench-admin-token-0123456789}"
+AUTH_HEADER="authorization: Bearer $BENCH_TOKEN"
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DURATION="${MON_DURATION:-10s}"
@@ -70,23 +74,23 @@ free_port() {
 PORT="$(free_port)"
 URL="http://127.0.0.1:$PORT"
 up() {
-    ORT_DYLIB_PATH="$ORT" "$BIN" serve --data-dir "$RESULTS/data" --addr "127.0.0.1:$PORT" \
+    HANGAR_ADMIN_TOKEN="$BENCH_TOKEN" ORT_DYLIB_PATH="$ORT" "$BIN" serve --data-dir "$RESULTS/data" --addr "127.0.0.1:$PORT" \
         >>"$RESULTS/hangar.log" 2>&1 &
     PID=$!
     for _ in $(seq 1 300); do
         kill -0 "$PID" 2>/dev/null || die "hangar exited (see $RESULTS/hangar.log)"
-        curl -fsS -o /dev/null "$URL/v2/health/ready" 2>/dev/null && return 0
+        curl -fsS -H "$AUTH_HEADER" -o /dev/null "$URL/v2/health/ready" 2>/dev/null && return 0
         sleep 0.1
     done
     die "hangar did not become ready"
 }
 
 up
-curl -fsS -o /dev/null -X POST "$URL/api/v1/models" -H 'content-type: application/json' -d '{"name":"gbdt"}'
-curl -fsS -o /dev/null -X POST "$URL/api/v1/models/gbdt/versions" \
+curl -fsS -H "$AUTH_HEADER" -o /dev/null -X POST "$URL/api/v1/models" -H 'content-type: application/json' -d '{"name":"gbdt"}'
+curl -fsS -H "$AUTH_HEADER" -o /dev/null -X POST "$URL/api/v1/models/gbdt/versions" \
     -F "artifact=@$REPO/testdata/reference/models/gbdt/model.onnx"
 for d in log-on:true log-off:false; do
-    curl -fsS -o /dev/null -X PUT "$URL/api/v1/deployments/${d%%:*}" -H 'content-type: application/json' \
+    curl -fsS -H "$AUTH_HEADER" -o /dev/null -X PUT "$URL/api/v1/deployments/${d%%:*}" -H 'content-type: application/json' \
         -d "{\"model\":\"gbdt:1\",\"settings\":{\"log_predictions\":${d#*:}}}"
 done
 stop
@@ -94,11 +98,11 @@ stop
 HZ="$(getconf CLK_TCK)"
 run() {
     local name="$1" r="$2" s0 s1 t0 t1
-    "$OHA" --no-tui -m POST -H 'content-type: application/json' -D "$BODY" -c "$C" -z "$WARMUP" \
+    "$OHA" --no-tui -m POST -H 'content-type: application/json' -H "$AUTH_HEADER" -D "$BODY" -c "$C" -z "$WARMUP" \
         --output-format json "$URL/v2/models/$name/infer" >/dev/null
     log "round $r: $name c=$C for $DURATION (load average $(cut -d' ' -f1 /proc/loadavg))"
     t0="$(date +%s.%N)" s0="$(awk '{ print $14 + $15 }' "/proc/$PID/stat")"
-    "$OHA" --no-tui -m POST -H 'content-type: application/json' -D "$BODY" -c "$C" -z "$DURATION" -w \
+    "$OHA" --no-tui -m POST -H 'content-type: application/json' -H "$AUTH_HEADER" -D "$BODY" -c "$C" -z "$DURATION" -w \
         --output-format json "$URL/v2/models/$name/infer" >"$RESULTS/oha-$name-r$r.json"
     t1="$(date +%s.%N)" s1="$(awk '{ print $14 + $15 }' "/proc/$PID/stat")"
     awk -v t="$(echo "$t1 - $t0" | bc)" -v s="$((s1 - s0))" -v hz="$HZ" 'BEGIN { printf "%.2f\n", s / hz / t }' \
@@ -108,7 +112,7 @@ for r in $(seq 1 "$ROUNDS"); do
     up
     run log-off "$r"
     run log-on "$r"
-    curl -fsS "$URL/metrics" >"$RESULTS/metrics-r$r.txt" || true
+    curl -fsS -H "$AUTH_HEADER" "$URL/metrics" >"$RESULTS/metrics-r$r.txt" || true
     stop
 done
 
