@@ -35,7 +35,9 @@ use hangar_core::{ModelCard, VersionRef};
 use hangar_runtime::{InferencePool, OnnxRuntime, Runtime, RuntimeError};
 use hangar_store::{ArtifactStore, Db, StoreError};
 use tower_http::decompression::RequestDecompressionLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 
 pub use api::VersionMeta;
@@ -166,6 +168,19 @@ async fn not_found() -> impl IntoResponse {
     ApiError::not_found("no such route; the API is described at /api/v1/openapi.json")
 }
 
+/// Request ids are UUIDv7: time-ordered, so the prediction log's index on
+/// (deployment, request id) grows at its end instead of at random pages.
+#[derive(Clone, Copy)]
+struct MakeRequestUuidV7;
+
+impl MakeRequestId for MakeRequestUuidV7 {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        axum::http::HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
@@ -201,7 +216,7 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuidV7))
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.

@@ -636,7 +636,12 @@ async fn run_inference(
     let body = read_body(&state, body).await.map_err(v2_error)?;
     let (call, plan, id) =
         decode_http(&state, name.clone(), version, &headers, &body).map_err(v2_error)?;
-    let id = id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // One id per request: the body's, else the request's X-Request-Id (set
+    // by the server when the client sent none), so the answer's `id`, its
+    // header and the prediction log agree.
+    let id = id
+        .or_else(|| header_str(&headers, "x-request-id").map(str::to_string))
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let answer = infer_call_with_id(&state, call, &id)
         .await
         .map_err(v2_error)?;

@@ -320,7 +320,7 @@ impl GrpcInferenceService for Inference {
             purpose,
         };
         let id = if r.id.is_empty() {
-            uuid::Uuid::new_v4().to_string()
+            uuid::Uuid::now_v7().to_string()
         } else {
             r.id
         };
