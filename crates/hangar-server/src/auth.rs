@@ -922,7 +922,12 @@ pub async fn authorize(
     if let Some(rate) = authn.rate {
         if !state.auth.take(&authn.token_id, rate) {
             // Not audited one by one: a flood would flood the log.
-            return Denied::RateLimited.error().into_v2_response();
+            let e = Denied::RateLimited.error();
+            return if req.uri().path().starts_with("/v2/") {
+                e.into_v2_response()
+            } else {
+                e.into_response()
+            };
         }
     }
     // A session cookie authorises a change only with its CSRF token, in the

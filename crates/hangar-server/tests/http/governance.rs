@@ -445,6 +445,21 @@ async fn consumer_keys_serve_their_deployment_for_their_purpose_within_their_rat
     }
     let h = limited.expect("the key was never rate limited");
     assert_eq!(h["retry-after"], "1");
+    // Management routes answer in their own shape, with the code.
+    let (st, _, b) = s
+        .send(
+            Request::builder()
+                .uri("/api/v1/whoami")
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&b).unwrap()["code"],
+        "rate_limited"
+    );
     // A key cannot manage anything.
     let (st, _, _) = s
         .send(
