@@ -361,7 +361,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             eprintln!(
                 "\nThe first administrator, 'admin', was created. Its token is shown this once:\n\n  {token}\n\n\
                  Keep it safe. Use it with `hangar login --token {token} --server http://{local}` or HANGAR_TOKEN. \
-                 (Set HANGAR_ADMIN_TOKEN before the first start to choose it instead.)\n"
+                 (Set HANGAR_ADMIN_TOKEN before the first start to choose it instead.)\n\
+                 The dashboard (http://{local}/) signs people in with a password; create yourself a user:\n  \
+                 HANGAR_TOKEN={token} hangar user create YOUR-NAME --superuser --password-stdin --server http://{local}\n"
             );
         }
         if let Some(key) = &example_key {
