@@ -26,6 +26,12 @@ mod signing;
 mod status;
 
 use std::io::Write;
+
+/// mimalloc instead of glibc's malloc: under load the server allocates per
+/// request on many threads, and glibc's arenas (malloc, free, consolidation)
+/// took about a fifth of its CPU in a profile (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -257,6 +257,11 @@ async fn every_route_answers_every_caller_as_the_permission_table_says() {
         failures.join("\n")
     );
     assert!(checked > 70 * 13, "{checked}");
+    println!(
+        "{checked} calls ({} routes × {} callers) agree with the permission table",
+        checked / f.callers.len(),
+        f.callers.len()
+    );
 
     // Every denial is in the audit log, with who and what.
     let (st, a) =
