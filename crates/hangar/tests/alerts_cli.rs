@@ -510,8 +510,9 @@ fn the_servers_refusals_arrive_as_one_error_line() {
     let err = server
         .hangar(&["alerts", "ack", "busy", "--deployment", "credit-api"])
         .error_line();
+    // No such deployment: refused before looking for the alert.
     assert!(
-        err.contains("no firing alert 'busy' on 'credit-api'") && err.contains("HTTP 404"),
+        err.contains("deployment 'credit-api' not found") && err.contains("HTTP 404"),
         "{err}"
     );
     let err = server
