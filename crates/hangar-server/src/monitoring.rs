@@ -59,7 +59,8 @@ pub struct PredictionLog {
 
 /// Rows written per transaction at most.
 const BATCH_ROWS: usize = 8000;
-/// How long the writer gathers requests into one transaction at most.
+/// How long the writer lets requests accumulate before it takes them into
+/// one transaction.
 const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 /// A minute's aggregate is written this long after the minute ends (rows of
 /// requests that finished late still land in it; later ones merge in).
@@ -209,9 +210,15 @@ async fn writer(
                 continue;
             }
         };
-        // Gather for up to BATCH_WAIT (or BATCH_ROWS rows, or a flush): one
-        // transaction, and one fsync, for many requests rather than a few.
-        let deadline = tokio::time::Instant::now() + BATCH_WAIT;
+        // Let requests accumulate for BATCH_WAIT, then take what is there (up
+        // to BATCH_ROWS rows, or up to a flush): one transaction, and one
+        // fsync, for many requests; and one wake-up of this task per batch,
+        // not one per request (waking per request cost more CPU than the
+        // writing). A flush that finds the writer idle is answered at once;
+        // one that arrives during the wait, right after it.
+        if matches!(first, LogMsg::Rows(_)) {
+            tokio::time::sleep(BATCH_WAIT).await;
+        }
         let mut pending = Vec::new();
         let mut n = 0;
         let mut acks = Vec::new();
@@ -227,13 +234,7 @@ async fn writer(
             if n >= BATCH_ROWS || !acks.is_empty() {
                 break;
             }
-            next = match rx.try_recv() {
-                Ok(m) => Some(m),
-                Err(_) => tokio::time::timeout_at(deadline, rx.recv())
-                    .await
-                    .ok()
-                    .flatten(),
-            };
+            next = rx.try_recv().ok();
         }
         if !pending.is_empty() {
             let rows: Vec<PredictionRecord> = pending.iter().flat_map(prediction_records).collect();
