@@ -321,18 +321,8 @@ impl AuditEntry {
             h.update((field.len() as u64).to_be_bytes());
             h.update(field.as_bytes());
         }
-        hex(&h.finalize())
+        hex::encode(h.finalize())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
 }
 
 /// What the verifier found.

@@ -1089,10 +1089,10 @@ async fn list_deployments(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let teams = state.db.deployment_teams().await?;
     let mut out = Vec::new();
     for d in state.db.list_deployments().await? {
-        let team = state.db.deployment_team(&d.name).await?.unwrap_or_default();
-        if caller.principal.sees(&team) {
+        if teams.get(&d.name).is_some_and(|t| caller.principal.sees(t)) {
             out.push(deployment_out(&state, d));
         }
     }

@@ -90,15 +90,14 @@ async fn all_rules(state: &AppState, deployment: &str) -> Result<Vec<AlertRule>,
 /// Alerts that are pending, firing or just resolved.
 /// Which deployments the caller sees (alerts of others are left out).
 async fn visible(state: &AppState, caller: &Caller) -> Result<Vec<String>, ApiError> {
-    let mut out = Vec::new();
-    for d in state.db.list_deployments().await? {
-        if let Some(team) = state.db.deployment_team(&d.name).await? {
-            if caller.principal.sees(&team) {
-                out.push(d.name);
-            }
-        }
-    }
-    Ok(out)
+    Ok(state
+        .db
+        .deployment_teams()
+        .await?
+        .into_iter()
+        .filter(|(_, team)| caller.principal.sees(team))
+        .map(|(name, _)| name)
+        .collect())
 }
 
 /// Refuses unless the caller may manage alerts of `deployment` (`*`, every

@@ -140,8 +140,7 @@ async fn check_password(state: &AppState, user: &str, password: &str) -> Result<
     }
 }
 
-async fn failed_login(state: &AppState, user: &str, headers: &HeaderMap) {
-    let _ = headers;
+async fn failed_login(state: &AppState, user: &str) {
     auth::append(
         state,
         NewAuditEntry {
@@ -188,11 +187,10 @@ async fn issue(
 /// stores), 30 days unless `expires` says otherwise.
 async fn login(
     State(state): State<AppState>,
-    headers: HeaderMap,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
     if let Err(e) = check_password(&state, &body.user, &body.password).await {
-        failed_login(&state, &body.user, &headers).await;
+        failed_login(&state, &body.user).await;
         return Err(e);
     }
     let expires = match body.expires.as_deref() {
@@ -221,18 +219,14 @@ async fn login(
 }
 
 /// `POST /login`: the dashboard's login form; sets the session cookie.
-async fn login_form(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
+async fn login_form(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
     let user = auth::form_field(&body, "user").unwrap_or_default();
     let password = auth::form_field(&body, "password").unwrap_or_default();
     let next = auth::form_field(&body, "next")
         .filter(|n| n.starts_with('/') && !n.starts_with("//"))
         .unwrap_or_else(|| "/".into());
     if check_password(&state, &user, &password).await.is_err() {
-        failed_login(&state, &user, &headers).await;
+        failed_login(&state, &user).await;
         return redirect("/login?error=1", None);
     }
     let expires = Utc::now() + Duration::from_std(auth::SESSION_TTL).unwrap_or(Duration::hours(12));
@@ -724,7 +718,8 @@ async fn add_trusted(
 ) -> Result<Response, ApiError> {
     validate_name(NameKind::Key, &body.name)?;
     let pk = body.public_key.trim().to_ascii_lowercase();
-    let bytes: [u8; 32] = crate::governance::decode_hex(&pk)
+    let bytes: [u8; 32] = hex::decode(&pk)
+        .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| {
             ApiError::bad_request("public_key must be an Ed25519 public key: 32 bytes in hex")

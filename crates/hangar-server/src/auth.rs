@@ -481,11 +481,7 @@ pub fn random_hex(bytes: usize) -> String {
     use rand_core::RngCore;
     let mut buf = vec![0u8; bytes];
     rand_core::OsRng.fill_bytes(&mut buf);
-    hex(&buf)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(buf)
 }
 
 pub fn new_secret() -> NewSecret {
@@ -499,7 +495,7 @@ pub fn new_secret() -> NewSecret {
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Splits a presented token into (id, hash of its secret). A token not in
@@ -874,11 +870,8 @@ pub async fn authorize(
         return ApiError::new(ErrorCode::Forbidden, "this route has no permission rule")
             .into_response();
     };
-    let addr = address(&req);
-    let object = object_of(req.uri().path());
-    let action_name = format!("{} {}", req.method(), rule.path);
     if rule.policy == Policy::Public {
-        return audited(&state, rule, None, &addr, &action_name, &object, req, next).await;
+        return audited(&state, rule, None, req, next).await;
     }
     let params: HashMap<&str, &str> = params.iter().collect();
     let authn = match credential(req.headers()) {
@@ -893,31 +886,11 @@ pub async fn authorize(
             // A person opening a dashboard page is sent to the login form.
             return login_redirect(req.uri());
         }
-        Err(d) => {
-            return deny(
-                &state,
-                d,
-                "-",
-                &addr,
-                &action_name,
-                &object,
-                req.uri().path(),
-            )
-            .await
-        }
+        Err(d) => return deny(&state, d, denial("-", rule, &req)).await,
     };
     let who = authn.principal.name.clone();
     if let Err(d) = decide(&state, rule.policy, &authn.principal, &params).await {
-        return deny(
-            &state,
-            d,
-            &who,
-            &addr,
-            &action_name,
-            &object,
-            req.uri().path(),
-        )
-        .await;
+        return deny(&state, d, denial(&who, rule, &req)).await;
     }
     if let Some(rate) = authn.rate {
         if !state.auth.take(&authn.token_id, rate) {
@@ -937,16 +910,7 @@ pub async fn authorize(
         req = rebuilt;
         if !ok {
             let d = Denied::Forbidden("missing or wrong CSRF token; reload the page".into());
-            return deny(
-                &state,
-                d,
-                &who,
-                &addr,
-                &action_name,
-                &object,
-                req.uri().path(),
-            )
-            .await;
+            return deny(&state, d, denial(&who, rule, &req)).await;
         }
     }
     if let Ok(v) = HeaderValue::from_str(&who) {
@@ -959,19 +923,10 @@ pub async fn authorize(
     {
         req.headers_mut().insert(PURPOSE_HEADER, v);
     }
-    let principal = authn.principal.clone();
+    // Only an audited route needs the principal after the request moves on.
+    let principal = rule.audit.then(|| authn.principal.clone());
     req.extensions_mut().insert(authn);
-    audited(
-        &state,
-        rule,
-        Some(&principal),
-        &addr,
-        &action_name,
-        &object,
-        req,
-        next,
-    )
-    .await
+    audited(&state, rule, principal.as_ref(), req, next).await
 }
 
 /// The same check for a call that does not come through the HTTP router
@@ -984,46 +939,30 @@ pub(crate) async fn authorize_call(
     action: &str,
     name: &str,
 ) -> Result<Authenticated, ApiError> {
-    let object = format!("grpc/{}", name.chars().take(128).collect::<String>());
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.trim()
-                .strip_prefix("Bearer ")
-                .unwrap_or(v)
-                .trim()
-                .to_string()
-        });
+    let token = credential(headers)
+        .filter(|(_, cookie)| !cookie)
+        .map(|(t, _)| t);
     let authn = match token {
         None => Err(Denied::Unauthenticated(
             "authentication required: send `authorization: Bearer <token>` metadata",
         )),
         Some(t) => state.auth.authenticate(state, &t, false).await,
     };
-    let fail = |d: Denied, who: String| async move {
-        let e = d.error();
-        append(
-            state,
-            NewAuditEntry {
-                actor: who,
-                address: "grpc".into(),
-                action: action.to_string(),
-                object: object.clone(),
-                outcome: d.outcome().to_string(),
-                detail: serde_json::json!({ "reason": e.message }).to_string(),
-            },
-        )
-        .await;
-        e
+    let entry = |who: &str| NewAuditEntry {
+        actor: who.to_string(),
+        address: "grpc".into(),
+        action: action.to_string(),
+        object: format!("grpc/{}", name.chars().take(128).collect::<String>()),
+        ..NewAuditEntry::default()
     };
     let authn = match authn {
         Ok(a) => a,
-        Err(d) => return Err(fail(d, "-".into()).await),
+        Err(d) => return Err(record_denial(state, d, entry("-"), None).await),
     };
     let params: HashMap<&str, &str> = [("name", name)].into_iter().collect();
     if let Err(d) = decide(state, policy, &authn.principal, &params).await {
-        return Err(fail(d, authn.principal.name.clone()).await);
+        let who = authn.principal.name.clone();
+        return Err(record_denial(state, d, entry(&who), None).await);
     }
     if let Some(rate) = authn.rate {
         if !state.auth.take(&authn.token_id, rate) {
@@ -1101,7 +1040,7 @@ async fn decide(
                 tracing::error!(error = %e.message, "team lookup failed");
                 Denied::Forbidden("the model's team could not be checked".into())
             })?;
-            scoped(p, a, team.as_deref(), &format!("model '{model}'"), None)
+            scoped(p, a, team.as_deref(), &format!("model '{model}'"))
         }
         Policy::Deployment(a) => {
             let name = params.get("name").copied().unwrap_or_default();
@@ -1118,13 +1057,7 @@ async fn decide(
                 tracing::error!(error = %e.message, "team lookup failed");
                 Denied::Forbidden("the deployment's team could not be checked".into())
             })?;
-            scoped(
-                p,
-                a,
-                team.as_deref(),
-                &format!("deployment '{name}'"),
-                Some(name),
-            )
+            scoped(p, a, team.as_deref(), &format!("deployment '{name}'"))
         }
     }
 }
@@ -1132,13 +1065,7 @@ async fn decide(
 /// The check for an object that may not exist: a missing object passes for
 /// a principal who could act on one somewhere (the handler answers 404); an
 /// object of a team the principal is not in is hidden (404).
-fn scoped(
-    p: &Principal,
-    a: Action,
-    team: Option<&str>,
-    what: &str,
-    _deployment: Option<&str>,
-) -> Result<(), Denied> {
+fn scoped(p: &Principal, a: Action, team: Option<&str>, what: &str) -> Result<(), Denied> {
     match team {
         None if p.can_anywhere(a) => Ok(()),
         None => Err(Denied::Forbidden(format!("{} may not {}", p.name, verb(a)))),
@@ -1165,35 +1092,53 @@ fn verb(a: Action) -> &'static str {
     }
 }
 
+/// The audit entry's action for a route: `POST /api/v1/models`.
+fn action_of(method: &Method, rule: &Rule) -> String {
+    format!("{method} {}", rule.path)
+}
+
+/// Who did what from where, for the audit entry of a denied request, and
+/// the request's path. Synchronous: a request is not Sync, so a reference to
+/// it must not live in the middleware's future across an await.
+fn denial(who: &str, rule: &Rule, req: &Request) -> (NewAuditEntry, String) {
+    let path = req.uri().path().to_string();
+    let entry = NewAuditEntry {
+        actor: who.to_string(),
+        address: address(req),
+        action: action_of(req.method(), rule),
+        object: object_of(&path),
+        ..NewAuditEntry::default()
+    };
+    (entry, path)
+}
+
 /// Answers a denied request and appends it to the audit log.
-async fn deny(
-    state: &AppState,
-    d: Denied,
-    who: &str,
-    addr: &str,
-    action: &str,
-    object: &str,
-    path: &str,
-) -> Response {
-    let e = d.error();
-    let detail = serde_json::json!({ "path": path, "reason": e.message }).to_string();
-    append(
-        state,
-        NewAuditEntry {
-            actor: who.to_string(),
-            address: addr.to_string(),
-            action: action.to_string(),
-            object: object.to_string(),
-            outcome: d.outcome().to_string(),
-            detail,
-        },
-    )
-    .await;
+async fn deny(state: &AppState, d: Denied, (entry, path): (NewAuditEntry, String)) -> Response {
+    let e = record_denial(state, d, entry, Some(&path)).await;
     if path.starts_with("/v2/") {
         e.into_v2_response()
     } else {
         e.into_response()
     }
+}
+
+/// Appends a denial (who, from where, what: `entry`) with its outcome and
+/// reason to the audit log; returns the error to answer with.
+async fn record_denial(
+    state: &AppState,
+    d: Denied,
+    mut entry: NewAuditEntry,
+    path: Option<&str>,
+) -> ApiError {
+    let e = d.error();
+    let detail = match path {
+        Some(path) => serde_json::json!({ "path": path, "reason": e.message }),
+        None => serde_json::json!({ "reason": e.message }),
+    };
+    entry.outcome = d.outcome().to_string();
+    entry.detail = detail.to_string();
+    append(state, entry).await;
+    e
 }
 
 pub(crate) async fn append(state: &AppState, e: NewAuditEntry) {
@@ -1265,20 +1210,19 @@ fn decode(s: &[u8]) -> Option<String> {
 /// Runs the request; a successful change is appended to the audit log with
 /// what was asked (the JSON or form body, secrets removed) and what came of
 /// it (the JSON answer, secrets removed).
-#[allow(clippy::too_many_arguments)]
 async fn audited(
     state: &AppState,
     rule: &Rule,
     principal: Option<&Principal>,
-    addr: &str,
-    action: &str,
-    object: &str,
     req: Request,
     next: Next,
 ) -> Response {
     if !rule.audit {
         return next.run(req).await;
     }
+    let addr = address(&req);
+    let action = action_of(req.method(), rule);
+    let object = object_of(req.uri().path());
     let (parts, body) = req.into_parts();
     let inspectable = parts
         .headers
@@ -1342,9 +1286,9 @@ async fn audited(
         state,
         NewAuditEntry {
             actor,
-            address: addr.to_string(),
-            action: action.to_string(),
-            object: object.to_string(),
+            address: addr,
+            action,
+            object,
             outcome: "ok".into(),
             detail: detail.to_string(),
         },
@@ -1505,11 +1449,6 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp
-}
-
-/// The status a denied request gets, for tests and docs.
-pub fn denied_status(d: &Denied) -> StatusCode {
-    d.error().code.status()
 }
 
 #[cfg(test)]

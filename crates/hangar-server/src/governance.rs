@@ -51,10 +51,12 @@ pub(crate) async fn signature_check(db: &Db, model: &str, version: u32) -> Resul
 /// Checks an Ed25519 signature (hex) by `public_key` (hex) over the
 /// version's digest string (`sha256:<hex>`, as bytes).
 pub(crate) fn verify(digest: &str, public_key: &str, signature: &str) -> Result<(), String> {
-    let key: [u8; 32] = decode_hex(public_key)
+    let key: [u8; 32] = hex::decode(public_key)
+        .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or("the public key must be 32 bytes in hex")?;
-    let sig: [u8; 64] = decode_hex(signature)
+    let sig: [u8; 64] = hex::decode(signature)
+        .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or("the signature must be 64 bytes in hex")?;
     let key = VerifyingKey::from_bytes(&key).map_err(|_| "not a valid Ed25519 public key")?;
@@ -62,35 +64,20 @@ pub(crate) fn verify(digest: &str, public_key: &str, signature: &str) -> Result<
         .map_err(|_| "the signature does not match this version's digest and key".to_string())
 }
 
-pub(crate) fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use ed25519_dalek::{Signer, SigningKey};
-
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
 
     #[test]
     fn signatures_verify_over_the_digest() {
         let key = SigningKey::from_bytes(&[7u8; 32]);
         let digest = "sha256:00ff";
         let sig = key.sign(digest.as_bytes());
-        let pk = hex(key.verifying_key().as_bytes());
-        assert!(verify(digest, &pk, &hex(&sig.to_bytes())).is_ok());
-        assert!(verify("sha256:00fe", &pk, &hex(&sig.to_bytes())).is_err());
-        assert!(verify(digest, "zz", &hex(&sig.to_bytes())).is_err());
+        let pk = hex::encode(key.verifying_key().as_bytes());
+        assert!(verify(digest, &pk, &hex::encode(sig.to_bytes())).is_ok());
+        assert!(verify("sha256:00fe", &pk, &hex::encode(sig.to_bytes())).is_err());
+        assert!(verify(digest, "zz", &hex::encode(sig.to_bytes())).is_err());
         assert!(verify(digest, &pk, "00").is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! The governance tables: teams, users and their roles, tokens, approvals,
 //! signing keys and signatures, and the hash-chained audit log.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use hangar_core::governance::{AuditEntry, Decision, Role, GENESIS_HASH};
 use sqlx::sqlite::SqliteRow;
@@ -414,6 +416,15 @@ impl Db {
                 .fetch_optional(self.pool())
                 .await?,
         )
+    }
+
+    /// Every deployment's team, in one query.
+    pub async fn deployment_teams(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT name, team FROM deployments ORDER BY name")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows.into_iter().collect())
     }
 
     // ---- approvals -------------------------------------------------------

@@ -134,9 +134,10 @@ pub(crate) async fn overview(State(state): State<AppState>, Extension(a): Viewer
 }
 
 async fn overview_body(state: &AppState, a: &Authenticated) -> Result<String, ApiError> {
+    let teams = state.db.deployment_teams().await?;
     let mut rows = Vec::new();
     for d in state.db.list_deployments().await? {
-        let team = team_of_deployment(state, &d.name).await?;
+        let team = teams.get(&d.name).cloned().unwrap_or_default();
         if !a.principal.sees(&team) {
             continue;
         }
@@ -1228,12 +1229,8 @@ async fn model_body(state: &AppState, name: &str) -> Result<String, ApiError> {
 
 pub(crate) async fn alerts(State(state): State<AppState>, Extension(a): Viewer) -> Response {
     let body = async {
-        let mut visible = BTreeMap::new();
-        for d in state.db.list_deployments().await? {
-            let team = team_of_deployment(&state, &d.name).await?;
-            visible.insert(d.name.clone(), a.principal.sees(&team));
-        }
-        let sees = |d: &str| visible.get(d).copied().unwrap_or(false);
+        let teams = state.db.deployment_teams().await?;
+        let sees = |d: &str| teams.get(d).is_some_and(|t| a.principal.sees(t));
         let mut out = String::from("<h1>Alerts</h1><h2>Now</h2>");
         let current: Vec<Value> = crate::api_alerts::alerts_json(&state)
             .await?

@@ -370,17 +370,18 @@ impl GrpcInferenceService for Inference {
             .transpose()
             .map_err(status::status)?;
         let names = if r.name.is_empty() {
-            let mut names = Vec::new();
-            for d in state.serving.active() {
-                let team = state
-                    .db
-                    .deployment_team(&d.name)
-                    .await
-                    .map_err(|e| status::status(e.into()))?;
-                if team.is_some_and(|t| caller.principal.sees(&t)) {
-                    names.push(d.name.clone());
-                }
-            }
+            let teams = state
+                .db
+                .deployment_teams()
+                .await
+                .map_err(|e| status::status(e.into()))?;
+            let mut names: Vec<String> = state
+                .serving
+                .active()
+                .iter()
+                .filter(|d| teams.get(&d.name).is_some_and(|t| caller.principal.sees(t)))
+                .map(|d| d.name.clone())
+                .collect();
             names.sort();
             names
         } else {
