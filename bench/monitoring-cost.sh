@@ -2,7 +2,8 @@
 # The prediction log's cost on serving: the reference GBDT at one
 # concurrency (64 by default), with the prediction log on and, as the
 # control, off — two deployments of the same version in one Hangar process,
-# driven in turns (control first) within each round, so both see the same
+# driven in turns within each round (control first in odd rounds, log first
+# in even ones), so both see the same
 # machine. The process is restarted every round and keeps its data
 # directory, so the log (and its aggregates) grow from round to round as a
 # live deployment's would. This is the `mon-off` / `hangar-log` pair of
@@ -110,8 +111,15 @@ run() {
 }
 for r in $(seq 1 "$ROUNDS"); do
     up
-    run log-off "$r"
-    run log-on "$r"
+    # Odd rounds run the control first, even rounds the log first, so a
+    # drift of the machine's speed within a round does not favour one side.
+    if [ $((r % 2)) -eq 1 ]; then
+        run log-off "$r"
+        run log-on "$r"
+    else
+        run log-on "$r"
+        run log-off "$r"
+    fi
     curl -fsS -H "$AUTH_HEADER" "$URL/metrics" >"$RESULTS/metrics-r$r.txt" || true
     stop
 done
@@ -121,16 +129,31 @@ stat() { # stat NAME JQ: the median over rounds
     for r in $(seq 1 "$ROUNDS"); do jq -r "$2" "$RESULTS/oha-$1-r$r.json"; done | median
 }
 cpu() { for r in $(seq 1 "$ROUNDS"); do cat "$RESULTS/cpu-$1-r$r.txt"; done | median; }
+# Server CPU time per request (µs), median over rounds.
+cpu_per_request() {
+    for r in $(seq 1 "$ROUNDS"); do
+        echo "$(cat "$RESULTS/cpu-$1-r$r.txt") $(jq -r '.summary.requestsPerSec' "$RESULTS/oha-$1-r$r.json")" |
+            awk '{ printf "%.2f\n", $1 / $2 * 1e6 }'
+    done | median
+}
+# The log's cost within each round (log on against the control of the same
+# round and process), in percent.
+ratios() {
+    for r in $(seq 1 "$ROUNDS"); do
+        echo "$(jq -r '.summary.requestsPerSec' "$RESULTS/oha-log-on-r$r.json") $(jq -r '.summary.requestsPerSec' "$RESULTS/oha-log-off-r$r.json")" |
+            awk '{ printf "%+.1f\n", ($1 / $2 - 1) * 100 }'
+    done
+}
 each() { for r in $(seq 1 "$ROUNDS"); do jq -r '.summary.requestsPerSec | floor' "$RESULTS/oha-$1-r$r.json"; done | paste -sd/; }
-echo "| deployment | c | requests/s (median) | each round | p50 | p99 | server CPU (cores) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| deployment | c | requests/s (median) | each round | p50 | p99 | server CPU (cores) | CPU per request |"
+echo "|---|---|---|---|---|---|---|---|"
 for name in log-off log-on; do
-    printf '| %s | %s | %.0f | %s | %.3f ms | %.3f ms | %s |\n' "$name" "$C" \
+    printf '| %s | %s | %.0f | %s | %.3f ms | %.3f ms | %s | %s µs |\n' "$name" "$C" \
         "$(stat "$name" '.summary.requestsPerSec')" "$(each "$name")" \
         "$(echo "$(stat "$name" '.latencyPercentiles.p50') * 1000" | bc -l)" \
-        "$(echo "$(stat "$name" '.latencyPercentiles.p99') * 1000" | bc -l)" "$(cpu "$name")"
+        "$(echo "$(stat "$name" '.latencyPercentiles.p99') * 1000" | bc -l)" "$(cpu "$name")" "$(cpu_per_request "$name")"
 done
 ON="$(stat log-on '.summary.requestsPerSec')" OFF="$(stat log-off '.summary.requestsPerSec')"
 DROPPED="$(awk '/^hangar_prediction_log_dropped/ { s += $2 } END { print s + 0 }' "$RESULTS/metrics-r$ROUNDS.txt")"
 echo
-echo "log on against off: $(echo "($ON / $OFF - 1) * 100" | bc -l | xargs printf '%+.1f') % (median rounds); rows dropped by the full buffer in the last round's process: $DROPPED; raw results in $RESULTS"
+echo "log on against off: $(echo "($ON / $OFF - 1) * 100" | bc -l | xargs printf '%+.1f') % (median rounds); within each round: $(ratios | paste -sd' ') % (median $(ratios | median) %); rows dropped by the full buffer in the last round's process: $DROPPED; raw results in $RESULTS"

@@ -335,10 +335,10 @@ pub fn scores_and_labels(
     (scores, labels)
 }
 
-/// The rows of a 2-D numeric tensor as f64 values.
-pub fn tensor_rows(t: &crate::Tensor) -> Option<Vec<Vec<f64>>> {
+/// A 2-D numeric tensor's values as f64, row after row, with its row width.
+pub fn tensor_matrix(t: &crate::Tensor) -> Option<(Vec<f64>, usize)> {
     use crate::TensorData;
-    let [rows, cols] = t.shape.as_slice() else {
+    let [_, cols] = t.shape.as_slice() else {
         return None;
     };
     let flat: Vec<f64> = match &t.data {
@@ -348,11 +348,7 @@ pub fn tensor_rows(t: &crate::Tensor) -> Option<Vec<Vec<f64>>> {
         TensorData::Int32(v) => v.iter().map(|x| f64::from(*x)).collect(),
         _ => return None,
     };
-    Some(
-        (0..*rows)
-            .map(|r| flat[r * cols..(r + 1) * cols].to_vec())
-            .collect(),
-    )
+    Some((flat, *cols))
 }
 
 #[cfg(test)]

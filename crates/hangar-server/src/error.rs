@@ -156,6 +156,7 @@ impl From<StoreError> for ApiError {
             ),
             e @ (StoreError::Corrupt { .. }
             | StoreError::Db(_)
+            | StoreError::Sqlite(_)
             | StoreError::Migrate(_)
             | StoreError::Invalid(_)
             | StoreError::Io(_)) => ApiError::internal(e),

@@ -11,7 +11,7 @@ use hangar_core::monitor::aggregate::{next_key, Aggregate, Resolution, RowValues
 use hangar_core::monitor::{window_report, BaselineProfile, WindowReport, WindowRows};
 use hangar_core::stats::evidently::ColumnKind;
 use hangar_core::{DataType, Tensor, TensorData};
-use hangar_store::{AggregateKey, Db, LabelledRow, PredictionRecord};
+use hangar_store::{AggregateKey, Db, LabelledRow, LogRow, PredictionRecord, PredictionWriter};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{ApiError, ErrorCode};
@@ -119,39 +119,40 @@ struct Minutes {
 }
 
 impl Minutes {
-    fn record(&mut self, rows: &[PredictionRecord]) {
-        for r in rows {
-            let key = AggregateKey {
-                deployment: r.deployment.clone(),
-                model: r.model.clone(),
-                version: r.version,
-                start: Resolution::Minute.floor(r.at.timestamp()),
-            };
-            if !self.open.contains_key(&key) {
-                let cached = self.baselines.get_with_digest(&r.model, r.version);
-                if cached.is_none() {
-                    self.ask(&r.model, r.version);
-                }
-                let agg = Aggregate::new(
-                    Resolution::Minute.sample_cap(),
-                    cached.as_ref().map(|(d, p)| (d.as_str(), p.as_ref())),
-                );
-                self.open.insert(key.clone(), (agg, cached.map(|(_, p)| p)));
-            }
-            let Some((agg, profile)) = self.open.get_mut(&key) else {
-                continue;
-            };
-            let k = next_key(&mut self.rng);
-            agg.record(
-                profile.as_deref(),
-                RowValues {
-                    features: &r.inputs,
-                    score: r.score,
-                    predicted: r.predicted,
-                },
-                k,
-            );
+    fn new(baselines: &Baselines, want: &mpsc::Sender<(String, u32)>) -> Self {
+        Minutes {
+            open: HashMap::new(),
+            baselines: baselines.clone(),
+            want: want.clone(),
+            asked: HashMap::new(),
+            rng: seed(),
         }
+    }
+
+    /// The open minute a request's rows go to (opened on first use), with
+    /// the baseline profile its counts are binned against.
+    fn minute_of(
+        &mut self,
+        p: &PendingPrediction,
+    ) -> &mut (Aggregate, Option<Arc<BaselineProfile>>) {
+        let key = AggregateKey {
+            deployment: p.deployment.clone(),
+            model: p.model.clone(),
+            version: p.version,
+            start: Resolution::Minute.floor(p.at.timestamp()),
+        };
+        if !self.open.contains_key(&key) {
+            let cached = self.baselines.get_with_digest(&p.model, p.version);
+            if cached.is_none() {
+                self.ask(&p.model, p.version);
+            }
+            let agg = Aggregate::new(
+                Resolution::Minute.sample_cap(),
+                cached.as_ref().map(|(d, p)| (d.as_str(), p.as_ref())),
+            );
+            self.open.insert(key.clone(), (agg, cached.map(|(_, p)| p)));
+        }
+        self.open.entry(key).or_insert_with(|| (Aggregate::new(0, None), None))
     }
 
     /// Asks (at most once a minute per version) for a baseline to be loaded.
@@ -194,13 +195,8 @@ async fn writer(
     baselines: Baselines,
     want: mpsc::Sender<(String, u32)>,
 ) {
-    let mut minutes = Minutes {
-        open: HashMap::new(),
-        baselines,
-        want,
-        asked: HashMap::new(),
-        rng: seed(),
-    };
+    let mut minutes = Minutes::new(&baselines, &want);
+    let mut connection: Option<PredictionWriter> = None;
     loop {
         let first = match tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await {
             Ok(Some(m)) => m,
@@ -237,10 +233,31 @@ async fn writer(
             next = rx.try_recv().ok();
         }
         if !pending.is_empty() {
-            let rows: Vec<PredictionRecord> = pending.iter().flat_map(prediction_records).collect();
-            minutes.record(&rows);
-            if let Err(e) = db.insert_predictions(&rows).await {
-                tracing::error!(error = %e, rows = rows.len(), "prediction log write failed");
+            // Encoding, aggregating and SQLite's work are CPU-bound: a
+            // blocking thread does them, with the writer's own connection.
+            let conn = connection.take();
+            let db2 = db.clone();
+            let mut m = std::mem::replace(&mut minutes, Minutes::new(&baselines, &want));
+            let done = tokio::task::spawn_blocking(move || {
+                let result = conn
+                    .map_or_else(|| db2.prediction_writer(), Ok)
+                    .and_then(|mut conn| {
+                        let r = write_batch(&mut conn, &mut m, &pending);
+                        r.map(|_| conn)
+                    });
+                (result, m)
+            })
+            .await;
+            match done {
+                Ok((Ok(conn), m)) => {
+                    connection = Some(conn);
+                    minutes = m;
+                }
+                Ok((Err(e), m)) => {
+                    tracing::error!(error = %e, "prediction log write failed");
+                    minutes = m;
+                }
+                Err(e) => tracing::error!(error = %e, "prediction log writer failed"),
             }
         }
         minutes.flush(&db, !acks.is_empty()).await;
@@ -258,58 +275,80 @@ fn seed() -> u64 {
         ^ u64::from(std::process::id()).rotate_left(32)
 }
 
-/// One request's rows for the prediction log.
-fn prediction_records(p: &PendingPrediction) -> Vec<PredictionRecord> {
-    let rows = p.rows();
-    let features = match p.inputs.as_slice() {
-        [one] => hangar_core::monitor::tensor_rows(one),
-        _ => None,
-    };
-    let (scores, labels) = hangar_core::monitor::scores_and_labels(&p.outputs, rows);
-    let segment_names: Vec<&String> = p
-        .extras
-        .keys()
-        .filter(|k| Some(*k) != p.row_id_field.as_ref())
-        .collect();
-    let row_ids = p.row_id_field.as_ref().and_then(|f| p.extras.get(f));
-    let mut features = features.map(Vec::into_iter);
-    (0..rows)
-        .map(|i| {
-            let segments = if segment_names.is_empty() {
-                "{}".to_string()
-            } else {
-                let m: BTreeMap<&String, &String> = segment_names
-                    .iter()
-                    .filter_map(|k| p.extras.get(*k).and_then(|v| v.get(i)).map(|x| (*k, x)))
-                    .collect();
-                serde_json::to_string(&m).unwrap_or_else(|_| "{}".into())
+/// Writes the requests' rows to the prediction log (one transaction) and
+/// adds them to their minutes' aggregates.
+fn write_batch(
+    conn: &mut PredictionWriter,
+    minutes: &mut Minutes,
+    pending: &[PendingPrediction],
+) -> Result<u64, hangar_store::StoreError> {
+    conn.append(|sink| {
+        for p in pending {
+            let rows = p.rows();
+            let features = match p.inputs.as_slice() {
+                [one] => hangar_core::monitor::tensor_matrix(one),
+                _ => None,
             };
-            PredictionRecord {
-                deployment: p.deployment.clone(),
-                at: p.at,
-                request_id: p.request_id.clone(),
-                row: i as u32,
-                row_id: row_ids
-                    .and_then(|v| v.get(i))
-                    .filter(|s| !s.is_empty())
-                    .cloned(),
-                revision: p.revision,
-                model: p.model.clone(),
-                version: p.version,
-                inputs: features
-                    .as_mut()
-                    .and_then(Iterator::next)
-                    .unwrap_or_default(),
-                outputs: outputs_json(&p.outputs, rows, i),
-                score: scores[i],
-                predicted: labels[i],
-                segments,
-                latency_us: p.latency_us,
-                purpose: p.purpose.clone(),
-                label: None,
+            let row_features = |i: usize| -> &[f64] {
+                features
+                    .as_ref()
+                    .and_then(|(flat, cols)| flat.get(i * cols..(i + 1) * cols))
+                    .unwrap_or(&[])
+            };
+            let (scores, labels) = hangar_core::monitor::scores_and_labels(&p.outputs, rows);
+            let segment_names: Vec<&String> = p
+                .extras
+                .keys()
+                .filter(|k| Some(*k) != p.row_id_field.as_ref())
+                .collect();
+            let row_ids = p.row_id_field.as_ref().and_then(|f| p.extras.get(f));
+            let rng = minutes.rng;
+            let (agg, profile) = minutes.minute_of(p);
+            let mut rng = rng;
+            for i in 0..rows {
+                let segments = if segment_names.is_empty() {
+                    None
+                } else {
+                    let m: BTreeMap<&String, &String> = segment_names
+                        .iter()
+                        .filter_map(|k| p.extras.get(*k).and_then(|v| v.get(i)).map(|x| (*k, x)))
+                        .collect();
+                    Some(serde_json::to_string(&m).unwrap_or_else(|_| "{}".into()))
+                };
+                let outputs = outputs_json(&p.outputs, rows, i);
+                agg.record(
+                    profile.as_deref(),
+                    RowValues {
+                        features: row_features(i),
+                        score: scores[i],
+                        predicted: labels[i],
+                    },
+                    next_key(&mut rng),
+                );
+                sink.push(&LogRow {
+                    deployment: &p.deployment,
+                    at: p.at,
+                    request_id: &p.request_id,
+                    row: i as u32,
+                    row_id: row_ids
+                        .and_then(|v| v.get(i))
+                        .map(String::as_str)
+                        .filter(|s| !s.is_empty()),
+                    revision: p.revision,
+                    model: &p.model,
+                    version: p.version,
+                    features: row_features(i),
+                    outputs: &outputs,
+                    score: scores[i],
+                    predicted: labels[i],
+                    segments: segments.as_deref().unwrap_or("{}"),
+                    latency_us: p.latency_us,
+                    purpose: p.purpose.as_deref(),
+                });
             }
-        })
-        .collect()
+            minutes.rng = rng;
+        }
+    })
 }
 
 /// Row `i` of every output as one JSON object (`{"name": [values], ...}`).

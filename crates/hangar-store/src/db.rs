@@ -25,6 +25,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: SqlitePool,
+    /// The SQLite file (the prediction log's writer opens its own
+    /// connection to it).
+    path: std::sync::Arc<std::path::PathBuf>,
 }
 
 /// Everything about a new version except its number, which the store
@@ -207,7 +210,16 @@ impl Db {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Db { pool })
+        Ok(Db {
+            pool,
+            path: std::sync::Arc::new(path.to_path_buf()),
+        })
+    }
+
+    /// A connection for the prediction log's bulk writes (blocking: open
+    /// and use it on a blocking thread).
+    pub fn prediction_writer(&self) -> Result<crate::PredictionWriter, StoreError> {
+        crate::PredictionWriter::open(&self.path)
     }
 
     async fn model_id(&self, name: &str) -> Result<i64, StoreError> {

@@ -8,6 +8,7 @@ mod alerts;
 mod artifacts;
 mod db;
 mod governance;
+mod log_writer;
 mod monitoring;
 
 pub use alerts::{AlertEventRecord, ChannelRecord, DeliveryRecord};
@@ -17,6 +18,7 @@ pub use governance::{
     ApprovalRecord, AuditFilter, NewAuditEntry, SignatureRecord, TeamRecord, TokenRecord,
     TrustedKey, UserRecord,
 };
+pub use log_writer::{LogRow, LogSink, PredictionWriter};
 pub use monitoring::{AggregateKey, BaselineRecord, FeedbackKey, LabelledRow, PredictionRecord};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +33,8 @@ pub enum StoreError {
     Corrupt { digest: String, actual: String },
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is invalid: {0}")]

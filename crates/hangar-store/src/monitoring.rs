@@ -105,42 +105,6 @@ impl Db {
         })
     }
 
-    /// Appends prediction rows in one transaction.
-    pub async fn insert_predictions(&self, rows: &[PredictionRecord]) -> Result<(), StoreError> {
-        /// Rows per statement: 17 parameters each, below SQLite's limit of
-        /// 32 766 (each statement is a round trip to sqlx's SQLite thread).
-        const PER_STATEMENT: usize = 1000;
-        let mut tx = self.pool().begin().await?;
-        for chunk in rows.chunks(PER_STATEMENT) {
-            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO predictions (deployment, at, request_id, row, row_id, revision, model, version, features, \
-                 inputs, outputs, score, predicted, segments, latency_us, purpose, label) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
-                b.push_bind(&r.deployment)
-                    .push_bind(ts(r.at))
-                    .push_bind(&r.request_id)
-                    .push_bind(i64::from(r.row))
-                    .push_bind(&r.row_id)
-                    .push_bind(i64::from(r.revision))
-                    .push_bind(&r.model)
-                    .push_bind(i64::from(r.version))
-                    .push_bind(encode_features(&r.inputs))
-                    .push_bind("")
-                    .push_bind(&r.outputs)
-                    .push_bind(r.score)
-                    .push_bind(r.predicted)
-                    .push_bind(&r.segments)
-                    .push_bind(r.latency_us as i64)
-                    .push_bind(&r.purpose)
-                    .push_bind(r.label);
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
     /// Records true outcomes; returns the keys that matched no prediction.
     pub async fn record_feedback(
         &self,
@@ -508,11 +472,12 @@ pub struct LabelledRow {
 /// A row's feature values: a width byte, then the values little endian —
 /// as f32 (4) when every value is one exactly (FP32 inputs, the usual case:
 /// half the bytes), else as f64 (8).
-fn encode_features(values: &[f64]) -> Vec<u8> {
+pub(crate) fn encode_features_into(values: &[f64], out: &mut Vec<u8>) {
     let narrow = values
         .iter()
         .all(|v| f64::from(*v as f32) == *v || v.is_nan());
-    let mut out = Vec::with_capacity(1 + values.len() * if narrow { 4 } else { 8 });
+    out.clear();
+    out.reserve(1 + values.len() * if narrow { 4 } else { 8 });
     if narrow {
         out.push(4);
         for v in values {
@@ -524,7 +489,6 @@ fn encode_features(values: &[f64]) -> Vec<u8> {
             out.extend_from_slice(&v.to_le_bytes());
         }
     }
-    out
 }
 
 fn decode_features(bytes: &[u8]) -> Result<Vec<f64>, StoreError> {
@@ -554,6 +518,12 @@ fn json<T: for<'de> serde::Deserialize<'de>>(s: &str) -> Result<T, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn encode_features(values: &[f64]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_features_into(values, &mut out);
+        out
+    }
 
     #[test]
     fn feature_values_round_trip_narrow_when_they_can() {

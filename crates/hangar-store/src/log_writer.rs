@@ -1,0 +1,135 @@
+//! The prediction log's bulk writer: its own SQLite connection (rusqlite)
+//! with one prepared INSERT, stepped once per row inside one transaction per
+//! batch. It is blocking: the caller runs it on a blocking thread.
+//!
+//! Why not sqlx here: a multi-row INSERT through sqlx converts every bound
+//! value into an owned argument, sends the statement to sqlx's connection
+//! thread and binds 17 parameters per row there; at tens of thousands of
+//! rows a second that was as much CPU as SQLite's own work
+//! (docs/benchmarks.md). The rows go to the same `predictions` table of the
+//! same file, so every reader (sqlx) sees them as before.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, CachedStatement, Connection, TransactionBehavior};
+
+use crate::db::ts_pub as ts;
+use crate::monitoring::encode_features_into;
+use crate::StoreError;
+
+const INSERT: &str = "INSERT INTO predictions (deployment, at, request_id, row, row_id, revision, model, version, \
+     features, inputs, outputs, score, predicted, segments, latency_us, purpose) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', ?10, ?11, ?12, ?13, ?14, ?15)";
+
+/// One row of the prediction log, borrowed from the request that produced
+/// it (nothing is copied to build it).
+#[derive(Debug, Clone, Copy)]
+pub struct LogRow<'a> {
+    pub deployment: &'a str,
+    pub at: DateTime<Utc>,
+    pub request_id: &'a str,
+    pub row: u32,
+    pub row_id: Option<&'a str>,
+    pub revision: u32,
+    pub model: &'a str,
+    pub version: u32,
+    pub features: &'a [f64],
+    /// JSON object of the row's outputs.
+    pub outputs: &'a str,
+    pub score: Option<f64>,
+    pub predicted: Option<f64>,
+    /// JSON object of segment attribute values.
+    pub segments: &'a str,
+    pub latency_us: u64,
+    pub purpose: Option<&'a str>,
+}
+
+/// The prediction log's own connection to the store's SQLite file.
+pub struct PredictionWriter {
+    conn: Connection,
+}
+
+impl PredictionWriter {
+    /// Opens a connection to the SQLite file at `path` (already created and
+    /// migrated by [`crate::Db::open`]). Blocking.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        // The same durability as the store's other connections: WAL (a
+        // property of the file, set by Db::open) and a full sync at commit.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.set_prepared_statement_cache_capacity(4);
+        Ok(PredictionWriter { conn })
+    }
+
+    /// Appends the rows that `write` pushes, in one transaction: all of them
+    /// or, on an error, none. Returns how many were written.
+    pub fn append(&mut self, write: impl FnOnce(&mut LogSink<'_>)) -> Result<u64, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let written = {
+            let mut sink = LogSink {
+                stmt: tx.prepare_cached(INSERT)?,
+                at: None,
+                features: Vec::with_capacity(256),
+                written: 0,
+                error: None,
+            };
+            write(&mut sink);
+            if let Some(e) = sink.error {
+                return Err(e.into());
+            }
+            sink.written
+        };
+        tx.commit()?;
+        Ok(written)
+    }
+}
+
+/// Where [`PredictionWriter::append`]'s rows go. After a failed row the
+/// others are ignored and the whole batch is rolled back.
+pub struct LogSink<'c> {
+    stmt: CachedStatement<'c>,
+    /// The last row's time, formatted (a request's rows share one).
+    at: Option<(DateTime<Utc>, String)>,
+    features: Vec<u8>,
+    written: u64,
+    error: Option<rusqlite::Error>,
+}
+
+impl LogSink<'_> {
+    pub fn push(&mut self, r: &LogRow<'_>) {
+        if self.error.is_some() {
+            return;
+        }
+        if self.at.as_ref().is_none_or(|(t, _)| *t != r.at) {
+            self.at = Some((r.at, ts(r.at)));
+        }
+        let at = self.at.as_ref().map_or("", |(_, s)| s.as_str());
+        encode_features_into(r.features, &mut self.features);
+        let result = self.stmt.execute(params![
+            r.deployment,
+            at,
+            r.request_id,
+            r.row,
+            r.row_id,
+            r.revision,
+            r.model,
+            r.version,
+            self.features.as_slice(),
+            r.outputs,
+            r.score,
+            r.predicted,
+            r.segments,
+            r.latency_us as i64,
+            r.purpose,
+        ]);
+        match result {
+            Ok(_) => self.written += 1,
+            Err(e) => self.error = Some(e),
+        }
+    }
+}
