@@ -4,9 +4,12 @@
 # control, off — two deployments of the same version in one Hangar process,
 # driven in turns within each round (control first in odd rounds, log first
 # in even ones), so both see the same
-# machine. The process is restarted every round and keeps its data
-# directory, so the log (and its aggregates) grow from round to round as a
-# live deployment's would. This is the `mon-off` / `hangar-log` pair of
+# machine. One process serves every round, as a live server would: the log
+# (and its aggregates) grow from round to round, and the monitoring work
+# that runs in the background (alert evaluation: a window report per
+# deployment at most once a minute) falls where it falls. (Restarting the
+# process every round, as this script once did, put one such report in
+# every round's few seconds instead of one a minute.) This is the `mon-off` / `hangar-log` pair of
 # bench/compare.sh on its own, for quick iterations on the log's cost.
 #
 # Usage: bench/monitoring-cost.sh
@@ -109,8 +112,8 @@ run() {
     awk -v t="$(echo "$t1 - $t0" | bc)" -v s="$((s1 - s0))" -v hz="$HZ" 'BEGIN { printf "%.2f\n", s / hz / t }' \
         >"$RESULTS/cpu-$name-r$r.txt"
 }
+up
 for r in $(seq 1 "$ROUNDS"); do
-    up
     # Odd rounds run the control first, even rounds the log first, so a
     # drift of the machine's speed within a round does not favour one side.
     if [ $((r % 2)) -eq 1 ]; then
@@ -121,10 +124,10 @@ for r in $(seq 1 "$ROUNDS"); do
         run log-off "$r"
     fi
     curl -fsS -H "$AUTH_HEADER" "$URL/metrics" >"$RESULTS/metrics-r$r.txt" || true
-    stop
 done
+stop
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.9g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 stat() { # stat NAME JQ: the median over rounds
     for r in $(seq 1 "$ROUNDS"); do jq -r "$2" "$RESULTS/oha-$1-r$r.json"; done | median
 }
@@ -156,4 +159,4 @@ done
 ON="$(stat log-on '.summary.requestsPerSec')" OFF="$(stat log-off '.summary.requestsPerSec')"
 DROPPED="$(awk '/^hangar_prediction_log_dropped/ { s += $2 } END { print s + 0 }' "$RESULTS/metrics-r$ROUNDS.txt")"
 echo
-echo "log on against off: $(echo "($ON / $OFF - 1) * 100" | bc -l | xargs printf '%+.1f') % (median rounds); within each round: $(ratios | paste -sd' ') % (median $(ratios | median) %); rows dropped by the full buffer in the last round's process: $DROPPED; raw results in $RESULTS"
+echo "log on against off: $(echo "($ON / $OFF - 1) * 100" | bc -l | xargs printf '%+.1f') % (median rounds); within each round: $(ratios | paste -sd' ') % (median $(ratios | median) %); rows dropped by the full buffer: $DROPPED; raw results in $RESULTS"

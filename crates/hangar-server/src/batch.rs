@@ -32,6 +32,9 @@ pub struct BatchSettings {
 #[derive(Debug)]
 pub struct Executed {
     pub outputs: Vec<Tensor>,
+    /// The request's own inputs, handed back (the prediction log keeps
+    /// them without a copy).
+    pub inputs: Vec<Tensor>,
     pub queue_time: Duration,
     pub infer_time: Duration,
     pub batch_size: usize,
@@ -256,16 +259,23 @@ async fn dispatch(model: Arc<LoadedVersion>, pool: InferencePool, jobs: Vec<Job>
         .into_iter()
         .map(|j| (j.inputs, (j.enqueued, j.reply)))
         .unzip();
-    let merged: Result<Vec<Tensor>, ExecError> = if inputs.len() == 1 {
-        Ok(inputs.into_iter().next().unwrap_or_default())
+    // One request runs on its own tensors (moved to the worker and back);
+    // several are stacked into one batch.
+    let single = inputs.len() == 1;
+    let (merged, mut inputs): (Result<Vec<Tensor>, ExecError>, Vec<Vec<Tensor>>) = if single {
+        (
+            Ok(inputs.into_iter().next().unwrap_or_default()),
+            Vec::new(),
+        )
     } else {
-        (0..inputs[0].len())
+        let merged = (0..inputs[0].len())
             .map(|i| {
                 let parts: Vec<&Tensor> = inputs.iter().map(|v| &v[i]).collect();
                 Tensor::concat_rows(&parts)
                     .ok_or_else(|| ExecError::Batch("inputs do not stack".into()))
             })
-            .collect()
+            .collect();
+        (merged, inputs)
     };
     let result = match merged {
         Err(e) => Err(e),
@@ -275,14 +285,19 @@ async fn dispatch(model: Arc<LoadedVersion>, pool: InferencePool, jobs: Vec<Job>
                 .run(move || {
                     let t = Instant::now();
                     let r = runtime.infer(&merged, &outputs);
-                    (r, t.elapsed())
+                    (r, t.elapsed(), merged)
                 })
                 .await
             {
                 Err(e) => Err(ExecError::Pool(e)),
-                Ok((Err(RuntimeError::Inference(m)), _)) => Err(ExecError::Runtime(m)),
-                Ok((Err(e), _)) => Err(ExecError::Runtime(e.to_string())),
-                Ok((Ok(outs), took)) => Ok((outs, took)),
+                Ok((Err(RuntimeError::Inference(m)), _, _)) => Err(ExecError::Runtime(m)),
+                Ok((Err(e), _, _)) => Err(ExecError::Runtime(e.to_string())),
+                Ok((Ok(outs), took, merged)) => {
+                    if single {
+                        inputs = vec![merged];
+                    }
+                    Ok((outs, took))
+                }
             }
         }
     };
@@ -323,9 +338,12 @@ async fn dispatch(model: Arc<LoadedVersion>, pool: InferencePool, jobs: Vec<Job>
             };
             match per_job {
                 Ok(per_job) => {
-                    for ((enqueued, reply), outputs) in replies.into_iter().zip(per_job) {
+                    for (((enqueued, reply), outputs), inputs) in
+                        replies.into_iter().zip(per_job).zip(inputs)
+                    {
                         let _ = reply.send(Ok(Executed {
                             outputs,
+                            inputs,
                             queue_time: started.saturating_duration_since(enqueued),
                             infer_time,
                             batch_size,

@@ -88,12 +88,12 @@ impl PredictionLog {
         )
     }
 
-    pub fn record(&self, p: PendingPrediction) {
+    pub fn record(&self, p: Box<PendingPrediction>) {
         let n = p.rows() as u64;
         if n == 0 {
             return;
         }
-        if self.tx.try_send(LogMsg::Rows(Box::new(p))).is_err() {
+        if self.tx.try_send(LogMsg::Rows(p)).is_err() {
             self.dropped.fetch_add(n, Ordering::Relaxed);
             self.metrics.record_log_dropped(n);
         }
@@ -116,6 +116,8 @@ struct Minutes {
     want: mpsc::Sender<(String, u32)>,
     asked: HashMap<(String, u32), std::time::Instant>,
     rng: u64,
+    /// The key of the last request's minute.
+    last: Option<AggregateKey>,
 }
 
 impl Minutes {
@@ -126,6 +128,7 @@ impl Minutes {
             want: want.clone(),
             asked: HashMap::new(),
             rng: seed(),
+            last: None,
         }
     }
 
@@ -135,13 +138,26 @@ impl Minutes {
         &mut self,
         p: &PendingPrediction,
     ) -> &mut (Aggregate, Option<Arc<BaselineProfile>>) {
-        let key = AggregateKey {
-            deployment: p.deployment.clone(),
-            model: p.model.clone(),
-            version: p.version,
-            start: Resolution::Minute.floor(p.at.timestamp()),
-        };
-        if !self.open.contains_key(&key) {
+        let start = Resolution::Minute.floor(p.at.timestamp());
+        // Consecutive requests mostly share a minute: reuse the last key
+        // rather than building (allocating) a new one per request.
+        let same = self.last.as_ref().is_some_and(|k| {
+            k.start == start
+                && k.version == p.version
+                && k.deployment == p.deployment
+                && k.model == p.model
+        });
+        if !same {
+            self.last = Some(AggregateKey {
+                deployment: p.deployment.clone(),
+                model: p.model.clone(),
+                version: p.version,
+                start,
+            });
+        }
+        let key = self.last.as_ref().unwrap();
+        if !self.open.contains_key(key) {
+            let key = key.clone();
             let cached = self.baselines.get_with_digest(&p.model, p.version);
             if cached.is_none() {
                 self.ask(&p.model, p.version);
@@ -150,9 +166,10 @@ impl Minutes {
                 Resolution::Minute.sample_cap(),
                 cached.as_ref().map(|(d, p)| (d.as_str(), p.as_ref())),
             );
-            self.open.insert(key.clone(), (agg, cached.map(|(_, p)| p)));
+            self.open.insert(key, (agg, cached.map(|(_, p)| p)));
         }
-        self.open.entry(key).or_insert_with(|| (Aggregate::new(0, None), None))
+        let key = self.last.as_ref().unwrap();
+        self.open.get_mut(key).unwrap()
     }
 
     /// Asks (at most once a minute per version) for a baseline to be loaded.
@@ -239,12 +256,12 @@ async fn writer(
             let db2 = db.clone();
             let mut m = std::mem::replace(&mut minutes, Minutes::new(&baselines, &want));
             let done = tokio::task::spawn_blocking(move || {
-                let result = conn
-                    .map_or_else(|| db2.prediction_writer(), Ok)
-                    .and_then(|mut conn| {
-                        let r = write_batch(&mut conn, &mut m, &pending);
-                        r.map(|_| conn)
-                    });
+                let result =
+                    conn.map_or_else(|| db2.prediction_writer(), Ok)
+                        .and_then(|mut conn| {
+                            let r = write_batch(&mut conn, &mut m, &pending);
+                            r.map(|_| conn)
+                        });
                 (result, m)
             })
             .await;

@@ -286,6 +286,20 @@ pub struct InferAnswer {
     pub version: u32,
     pub revision: u32,
     pub outputs: Vec<Tensor>,
+    /// The prediction log record still to be written (without its
+    /// outputs), when the deployment logs predictions.
+    log: Option<(AppState, Box<crate::monitoring::PendingPrediction>)>,
+}
+
+impl Drop for InferAnswer {
+    /// Records the answer in the prediction log once the caller is done
+    /// with it (it has encoded the response), moving the outputs there.
+    fn drop(&mut self) {
+        if let Some((state, mut p)) = self.log.take() {
+            p.outputs = std::mem::take(&mut self.outputs);
+            state.log.record(p);
+        }
+    }
 }
 
 fn exec_error(state: &AppState, deployment: &str, version: u32, e: ExecError) -> ApiError {
@@ -442,8 +456,7 @@ pub async fn infer_call_with_id(
             .or(d.revision.settings.timeout_ms)
             .map(|ms| Instant::now() + Duration::from_millis(ms));
         let shadow_copy = (d.shadow.is_some() && route.is_some()).then(|| inputs.clone());
-        let logged_inputs = settings.log_predictions.then(|| inputs.clone());
-        let executed = match route {
+        let mut executed = match route {
             Some(r) => {
                 let submit = r.batcher.submit(inputs, call.outputs.clone(), deadline);
                 let outcome = match deadline {
@@ -458,21 +471,22 @@ pub async fn infer_call_with_id(
                 let model = target.runtime.clone();
                 let names = call.outputs.clone();
                 let t = Instant::now();
-                let outputs = state
+                let (outputs, inputs) = state
                     .pool
-                    .run(move || model.infer(&inputs, &names))
+                    .run(move || (model.infer(&inputs, &names), inputs))
                     .await
-                    .map_err(|e| exec_error(state, &name, target.version, ExecError::Pool(e)))?
-                    .map_err(|e| {
-                        exec_error(
-                            state,
-                            &name,
-                            target.version,
-                            ExecError::Runtime(e.to_string()),
-                        )
-                    })?;
+                    .map_err(|e| exec_error(state, &name, target.version, ExecError::Pool(e)))?;
+                let outputs = outputs.map_err(|e| {
+                    exec_error(
+                        state,
+                        &name,
+                        target.version,
+                        ExecError::Runtime(e.to_string()),
+                    )
+                })?;
                 Executed {
                     outputs,
+                    inputs,
                     queue_time: Duration::ZERO,
                     infer_time: t.elapsed(),
                     batch_size: 1,
@@ -488,8 +502,11 @@ pub async fn infer_call_with_id(
         if let Some(inputs) = shadow_copy {
             d.offer_shadow(&state.metrics, inputs, executed.outputs.clone());
         }
-        if let Some(inputs) = logged_inputs {
-            state.log.record(crate::monitoring::PendingPrediction {
+        // The answer writes its prediction log record when it is dropped,
+        // after the response is encoded: the outputs then move to the log
+        // instead of being copied.
+        let log = settings.log_predictions.then(|| {
+            Box::new(crate::monitoring::PendingPrediction {
                 deployment: name.clone(),
                 revision: d.revision.number,
                 model: target.model.clone(),
@@ -497,14 +514,14 @@ pub async fn infer_call_with_id(
                 request_id: request_id.to_string(),
                 at: chrono::Utc::now(),
                 latency_us: started.elapsed().as_micros() as u64,
-                inputs,
-                outputs: executed.outputs.clone(),
+                inputs: std::mem::take(&mut executed.inputs),
+                outputs: Vec::new(),
                 extras,
                 row_id_field: settings.row_id.clone(),
                 purpose: purpose.clone(),
-            });
-        }
-        Ok::<_, ApiError>(executed)
+            })
+        });
+        Ok::<_, ApiError>((executed, log))
     }
     .await;
     let status = match &result {
@@ -514,11 +531,12 @@ pub async fn infer_call_with_id(
     state
         .metrics
         .record_request(&name, target.version, status, started.elapsed());
-    let executed = result?;
+    let (executed, log) = result?;
     Ok(InferAnswer {
         version: target.version,
         revision: d.revision.number,
         outputs: executed.outputs,
+        log: log.map(|p| (state.clone(), p)),
     })
 }
 

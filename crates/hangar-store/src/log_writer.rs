@@ -2,6 +2,10 @@
 //! with one prepared INSERT, stepped once per row inside one transaction per
 //! batch. It is blocking: the caller runs it on a blocking thread.
 //!
+//! The table has no time index: each batch also records, per deployment and
+//! minute, the range of ids its rows got (`prediction_spans`), and readers
+//! find a window's rows through those ranges.
+//!
 //! Why not sqlx here: a multi-row INSERT through sqlx converts every bound
 //! value into an owned argument, sends the statement to sqlx's connection
 //! thread and binds 17 parameters per row there; at tens of thousands of
@@ -19,7 +23,13 @@ use crate::db::ts_pub as ts;
 use crate::monitoring::encode_features_into;
 use crate::StoreError;
 
-const INSERT: &str = "INSERT INTO predictions (deployment, at, request_id, row, row_id, revision, model, version, \
+/// Records (widens) the id range of a deployment's minute.
+const SPAN: &str = "INSERT INTO prediction_spans (deployment, minute, first_id, last_id, rows) VALUES (?1, ?2, ?3, ?4, ?5) \
+     ON CONFLICT (deployment, minute) DO UPDATE SET first_id = MIN(first_id, excluded.first_id), \
+     last_id = MAX(last_id, excluded.last_id), rows = rows + excluded.rows";
+
+const INSERT: &str =
+    "INSERT INTO predictions (deployment, at, request_id, row, row_id, revision, model, version, \
      features, inputs, outputs, score, predicted, segments, latency_us, purpose) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', ?10, ?11, ?12, ?13, ?14, ?15)";
 
@@ -70,11 +80,12 @@ impl PredictionWriter {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let written = {
+        let (written, spans) = {
             let mut sink = LogSink {
                 stmt: tx.prepare_cached(INSERT)?,
                 at: None,
                 features: Vec::with_capacity(256),
+                spans: Vec::new(),
                 written: 0,
                 error: None,
             };
@@ -82,8 +93,20 @@ impl PredictionWriter {
             if let Some(e) = sink.error {
                 return Err(e.into());
             }
-            sink.written
+            (sink.written, sink.spans)
         };
+        {
+            let mut span = tx.prepare_cached(SPAN)?;
+            for s in &spans {
+                span.execute(params![
+                    s.deployment,
+                    s.minute,
+                    s.first_id,
+                    s.last_id,
+                    s.rows
+                ])?;
+            }
+        }
         tx.commit()?;
         Ok(written)
     }
@@ -96,8 +119,18 @@ pub struct LogSink<'c> {
     /// The last row's time, formatted (a request's rows share one).
     at: Option<(DateTime<Utc>, String)>,
     features: Vec<u8>,
+    /// The id range of each deployment's minute in this batch.
+    spans: Vec<Span>,
     written: u64,
     error: Option<rusqlite::Error>,
+}
+
+struct Span {
+    deployment: String,
+    minute: i64,
+    first_id: i64,
+    last_id: i64,
+    rows: i64,
 }
 
 impl LogSink<'_> {
@@ -110,7 +143,7 @@ impl LogSink<'_> {
         }
         let at = self.at.as_ref().map_or("", |(_, s)| s.as_str());
         encode_features_into(r.features, &mut self.features);
-        let result = self.stmt.execute(params![
+        let result = self.stmt.insert(params![
             r.deployment,
             at,
             r.request_id,
@@ -128,7 +161,28 @@ impl LogSink<'_> {
             r.purpose,
         ]);
         match result {
-            Ok(_) => self.written += 1,
+            Ok(id) => {
+                self.written += 1;
+                let minute = r.at.timestamp().div_euclid(60) * 60;
+                match self
+                    .spans
+                    .iter_mut()
+                    .find(|s| s.minute == minute && s.deployment == r.deployment)
+                {
+                    Some(s) => {
+                        s.first_id = s.first_id.min(id);
+                        s.last_id = s.last_id.max(id);
+                        s.rows += 1;
+                    }
+                    None => self.spans.push(Span {
+                        deployment: r.deployment.to_string(),
+                        minute,
+                        first_id: id,
+                        last_id: id,
+                        rows: 1,
+                    }),
+                }
+            }
             Err(e) => self.error = Some(e),
         }
     }

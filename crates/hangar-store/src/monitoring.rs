@@ -147,7 +147,8 @@ impl Db {
         Ok(unknown)
     }
 
-    /// The prediction rows of a deployment in `[from, to)`, oldest first.
+    /// The prediction rows of a deployment in `[from, to)`, in the order they
+    /// were logged (oldest first).
     pub async fn predictions(
         &self,
         deployment: &str,
@@ -155,11 +156,11 @@ impl Db {
         to: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<PredictionRecord>, StoreError> {
-        self.predictions_ordered(deployment, from, to, limit, "ORDER BY at, id")
+        self.predictions_ordered(deployment, from, to, limit, "ORDER BY id")
             .await
     }
 
-    /// The newest `limit` prediction rows of a deployment in `[from, to)`.
+    /// The last `limit` prediction rows logged for a deployment in `[from, to)`.
     pub async fn recent_predictions(
         &self,
         deployment: &str,
@@ -167,7 +168,7 @@ impl Db {
         to: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<PredictionRecord>, StoreError> {
-        self.predictions_ordered(deployment, from, to, limit, "ORDER BY at DESC, id DESC")
+        self.predictions_ordered(deployment, from, to, limit, "ORDER BY id DESC")
             .await
     }
 
@@ -179,14 +180,16 @@ impl Db {
         limit: u64,
         order: &'static str,
     ) -> Result<Vec<PredictionRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT deployment, at, request_id, row, row_id, revision, model, version, features, inputs, outputs, score, \
-             predicted, segments, latency_us, purpose, label FROM predictions \
-             WHERE deployment = ? AND at >= ? AND at < ? {order} LIMIT ?"
-        ))
-        .bind(deployment)
-        .bind(ts(from))
-        .bind(ts(to))
+        let rows = bind_window(
+            sqlx::query(&format!(
+                "SELECT deployment, at, request_id, row, row_id, revision, model, version, features, inputs, outputs, \
+                 score, predicted, segments, latency_us, purpose, label FROM predictions \
+                 WHERE {IN_WINDOW} {order} LIMIT ?"
+            )),
+            deployment,
+            from,
+            to,
+        )
         .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
@@ -262,15 +265,14 @@ impl Db {
         to: DateTime<Utc>,
         limit: u64,
     ) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM predictions WHERE deployment = ? AND at >= ? AND at < ? LIMIT ?)",
-        )
-        .bind(deployment)
-        .bind(ts(from))
-        .bind(ts(to))
-        .bind(limit as i64)
-        .fetch_one(self.pool())
-        .await?;
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM predictions WHERE {IN_WINDOW} LIMIT ?)"
+        );
+        let n: i64 = bind_window(sqlx::query(&sql), deployment, from, to)
+            .bind(limit as i64)
+            .fetch_one(self.pool())
+            .await?
+            .try_get("n")?;
         Ok(n as u64)
     }
 
@@ -441,12 +443,55 @@ impl Db {
 
     /// Deletes prediction rows older than `before`; returns how many.
     pub async fn prune_predictions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        Ok(sqlx::query("DELETE FROM predictions WHERE at < ?")
-            .bind(ts(before))
-            .execute(self.pool())
-            .await?
-            .rows_affected())
+        // Only ids up to the last minute that starts before `before` can
+        // hold such rows: the delete walks that id range, not the table.
+        let cutoff = before.timestamp();
+        let mut tx = self.pool().begin().await?;
+        let n = sqlx::query(
+            "DELETE FROM predictions WHERE id <= (SELECT MAX(last_id) FROM prediction_spans WHERE minute <= ?) AND at < ?",
+        )
+        .bind(cutoff)
+        .bind(ts(before))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // Minutes that ended by `before` are gone entirely.
+        sqlx::query("DELETE FROM prediction_spans WHERE minute + 60 <= ?")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n)
     }
+}
+
+/// The rows of one deployment in `[from, to)`: the id range of the minutes
+/// the window touches (`prediction_spans`, kept by the log's writer), then
+/// the exact times (`+deployment` keeps SQLite from preferring the
+/// request-id index over the id range). Binds: deployment, minute bounds (twice), deployment,
+/// from, to — see [`bind_window`].
+const IN_WINDOW: &str = "id BETWEEN \
+     (SELECT MIN(first_id) FROM prediction_spans WHERE deployment = ? AND minute >= ? AND minute <= ?) AND \
+     (SELECT MAX(last_id) FROM prediction_spans WHERE deployment = ? AND minute >= ? AND minute <= ?) \
+     AND +deployment = ? AND at >= ? AND at < ?";
+
+fn bind_window<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    deployment: &'q str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let first = from.timestamp().div_euclid(60) * 60;
+    let last = to.timestamp();
+    q.bind(deployment)
+        .bind(first)
+        .bind(last)
+        .bind(deployment)
+        .bind(first)
+        .bind(last)
+        .bind(deployment)
+        .bind(ts(from))
+        .bind(ts(to))
 }
 
 /// Which aggregate a minute belongs to.

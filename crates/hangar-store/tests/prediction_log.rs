@@ -1,0 +1,178 @@
+//! The prediction log in a real SQLite file: rows written by the bulk
+//! writer are found by time window through the per-minute id ranges
+//! (`prediction_spans`), for interleaved deployments and rows whose times
+//! are not in the order they were logged; pruning removes exactly the old
+//! rows; a database written before the spans existed is migrated.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use hangar_store::{Db, LogRow};
+
+fn t(s: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_790_000_000 + s, 0).unwrap() + Duration::microseconds(250)
+}
+
+/// Logs one row per (deployment, second offset), in the order given.
+fn log(db: &Db, rows: &[(&str, i64)]) {
+    let mut w = db.prediction_writer().unwrap();
+    let ids: Vec<String> = (0..rows.len())
+        .map(|i| format!("req-{i}-{}", rows[i].1))
+        .collect();
+    let features = [1.0, 2.5];
+    let written = w
+        .append(|sink| {
+            for (i, (d, s)) in rows.iter().enumerate() {
+                sink.push(&LogRow {
+                    deployment: d,
+                    at: t(*s),
+                    request_id: &ids[i],
+                    row: 0,
+                    row_id: None,
+                    revision: 1,
+                    model: "m",
+                    version: 1,
+                    features: &features,
+                    outputs: "{\"label\":[1]}",
+                    score: Some(0.7),
+                    predicted: Some(1.0),
+                    segments: "{}",
+                    latency_us: *s as u64,
+                    purpose: None,
+                });
+            }
+        })
+        .unwrap();
+    assert_eq!(written, rows.len() as u64);
+}
+
+async fn window(db: &Db, d: &str, from: i64, to: i64) -> Vec<u64> {
+    let mut got: Vec<u64> = db
+        .predictions(d, t(from), t(to), 1_000_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.latency_us)
+        .collect();
+    got.sort();
+    got
+}
+
+#[tokio::test]
+async fn windows_find_exactly_their_rows_through_the_minute_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("hangar.db")).await.unwrap();
+    // Two deployments interleaved over four minutes, in two batches, with
+    // some rows logged after rows of a later minute.
+    let mut first = Vec::new();
+    for s in (0..180).step_by(3) {
+        first.push(("a", s));
+        first.push(("b", s + 1));
+    }
+    first.push(("a", 59)); // late row of minute 0, after minute 2's rows
+    log(&db, &first);
+    let second: Vec<(&str, i64)> = vec![("a", 30), ("a", 200), ("b", 61), ("a", 239)];
+    log(&db, &second);
+
+    let all_a: Vec<i64> = first
+        .iter()
+        .chain(&second)
+        .filter(|(d, _)| *d == "a")
+        .map(|(_, s)| *s)
+        .collect();
+    let expect = |from: i64, to: i64| {
+        let mut v: Vec<u64> = all_a
+            .iter()
+            .filter(|s| **s >= from && **s < to)
+            .map(|s| *s as u64)
+            .collect();
+        v.sort();
+        v
+    };
+    for (from, to) in [
+        (0, 240),
+        (0, 60),
+        (59, 61),
+        (30, 31),
+        (45, 200),
+        (200, 240),
+        (61, 62),
+        (300, 400),
+    ] {
+        assert_eq!(
+            window(&db, "a", from, to).await,
+            expect(from, to),
+            "window [{from}, {to})"
+        );
+    }
+    assert_eq!(
+        db.count_predictions("a", t(0), t(240), 10).await.unwrap(),
+        10,
+        "counting stops at the limit"
+    );
+    assert_eq!(
+        db.count_predictions("a", t(0), t(60), 1_000).await.unwrap(),
+        expect(0, 60).len() as u64
+    );
+    assert_eq!(window(&db, "b", 60, 62).await, vec![61, 61]);
+    // The newest rows are the last logged.
+    let newest = db.recent_predictions("a", t(0), t(240), 2).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
+        vec![239, 200]
+    );
+
+    // Pruning before second 61 removes minute 0 and second 60 of minute 1.
+    let before = db
+        .count_predictions("a", t(0), t(1_000), 1_000_000)
+        .await
+        .unwrap()
+        + db.count_predictions("b", t(0), t(1_000), 1_000_000)
+            .await
+            .unwrap();
+    let pruned = db
+        .prune_predictions(t(61) - Duration::microseconds(250))
+        .await
+        .unwrap();
+    let older = first.iter().chain(&second).filter(|(_, s)| *s < 61).count() as u64;
+    assert_eq!(pruned, older);
+    assert!(window(&db, "a", 0, 61).await.is_empty());
+    assert_eq!(window(&db, "a", 61, 240).await, expect(61, 240));
+    let after = db
+        .count_predictions("a", t(0), t(1_000), 1_000_000)
+        .await
+        .unwrap()
+        + db.count_predictions("b", t(0), t(1_000), 1_000_000)
+            .await
+            .unwrap();
+    assert_eq!(after, before - older);
+}
+
+#[tokio::test]
+async fn rows_logged_before_the_minute_ranges_existed_are_found_after_migrating() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hangar.db");
+    drop(Db::open(&path).await.unwrap());
+    // Roll the file back to the schema before 0008 and log as that writer
+    // did (no ranges recorded), then reopen: the migration fills them in.
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "DROP TABLE prediction_spans; CREATE INDEX predictions_by_time ON predictions (deployment, at);
+             DELETE FROM _sqlx_migrations WHERE version >= 8;",
+        )
+        .unwrap();
+        for (i, s) in [0i64, 10, 70, 130, 135].iter().enumerate() {
+            let at = t(*s).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            c.execute(
+                "INSERT INTO predictions (deployment, at, request_id, row, revision, model, version, inputs, outputs, latency_us) \
+                 VALUES ('a', ?1, ?2, 0, 1, 'm', 1, '[1.0]', '{}', ?3)",
+                rusqlite::params![at, format!("old-{i}"), s],
+            )
+            .unwrap();
+        }
+    }
+    let db = Db::open(&path).await.unwrap();
+    assert_eq!(window(&db, "a", 0, 200).await, vec![0, 10, 70, 130, 135]);
+    assert_eq!(window(&db, "a", 10, 131).await, vec![10, 70, 130]);
+    log(&db, &[("a", 140)]);
+    assert_eq!(window(&db, "a", 130, 200).await, vec![130, 135, 140]);
+}
