@@ -12,20 +12,15 @@ use hangar_core::monitor::{window_report, BaselineProfile, WindowReport, WindowR
 use hangar_core::stats::evidently::ColumnKind;
 use hangar_core::{DataType, Tensor, TensorData};
 use hangar_store::{AggregateKey, Db, LabelledRow, LogRow, PredictionRecord, PredictionWriter};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 use crate::serving::LoadedVersion;
 
-enum LogMsg {
-    Rows(Box<PendingPrediction>),
-    Flush(oneshot::Sender<()>),
-}
-
-/// One answered request as the prediction log receives it: the tensors are
-/// handed over as they are, and split into rows, encoded and aggregated by
-/// the writer task, off the request path.
+/// One answered request as the prediction log receives it (the request's
+/// own tensors, moved, not copied); [`PredictionLog::record`] encodes its
+/// rows into the log's buffer.
 pub struct PendingPrediction {
     pub deployment: String,
     pub revision: u32,
@@ -44,7 +39,7 @@ pub struct PendingPrediction {
 }
 
 impl PendingPrediction {
-    fn rows(&self) -> usize {
+    pub fn rows(&self) -> usize {
         self.inputs.first().map_or(0, Tensor::rows)
     }
 }
@@ -52,13 +47,20 @@ impl PendingPrediction {
 /// The prediction log's bounded buffer. Recording never waits: a full
 /// buffer drops the record and counts it.
 pub struct PredictionLog {
-    tx: mpsc::Sender<LogMsg>,
+    shared: Arc<Shared>,
+    flushes: mpsc::Sender<oneshot::Sender<()>>,
     pub dropped: AtomicU64,
     metrics: Arc<Metrics>,
 }
 
-/// Rows written per transaction at most.
-const BATCH_ROWS: usize = 8000;
+/// What requests and the writer share: the encoded records not yet taken
+/// (see [`crate::log_buffer`]) and the writer's wake-up.
+struct Shared {
+    buffer: Mutex<Vec<u8>>,
+    capacity: usize,
+    wake: Notify,
+}
+
 /// How long the writer lets requests accumulate before it takes them into
 /// one transaction.
 const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
@@ -67,20 +69,27 @@ const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 const MINUTE_GRACE_SECS: i64 = 5;
 
 impl PredictionLog {
-    /// Starts the writer. It asks for baseline profiles it does not have
-    /// (to bin a version's aggregates) on the returned channel.
+    /// Starts the writer, with a buffer of at most `capacity` bytes of
+    /// encoded records. It asks for baseline profiles it does not have (to
+    /// bin a version's aggregates) on the returned channel.
     pub fn start(
         db: Db,
         capacity: usize,
         metrics: Arc<Metrics>,
         baselines: Baselines,
     ) -> (Self, mpsc::Receiver<(String, u32)>) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let shared = Arc::new(Shared {
+            buffer: Mutex::new(Vec::new()),
+            capacity,
+            wake: Notify::new(),
+        });
+        let (flushes, flush_rx) = mpsc::channel(64);
         let (want_tx, want_rx) = mpsc::channel(64);
-        tokio::spawn(writer(db, rx, baselines, want_tx));
+        tokio::spawn(writer(db, shared.clone(), flush_rx, baselines, want_tx));
         (
             PredictionLog {
-                tx,
+                shared,
+                flushes,
                 dropped: AtomicU64::new(0),
                 metrics,
             },
@@ -88,14 +97,22 @@ impl PredictionLog {
         )
     }
 
-    pub fn record(&self, p: Box<PendingPrediction>) {
-        let n = p.rows() as u64;
-        if n == 0 {
+    /// Appends a request's rows to the buffer (or drops and counts them
+    /// when the buffer is full).
+    pub fn record(&self, p: &PendingPrediction) {
+        let mut buf = self.shared.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        let start = buf.len();
+        let rows = crate::log_buffer::encode(&mut buf, p) as u64;
+        if buf.len() > self.shared.capacity {
+            buf.truncate(start);
+            drop(buf);
+            self.dropped.fetch_add(rows, Ordering::Relaxed);
+            self.metrics.record_log_dropped(rows);
             return;
         }
-        if self.tx.try_send(LogMsg::Rows(p)).is_err() {
-            self.dropped.fetch_add(n, Ordering::Relaxed);
-            self.metrics.record_log_dropped(n);
+        drop(buf);
+        if start == 0 && rows > 0 {
+            self.shared.wake.notify_one();
         }
     }
 
@@ -103,7 +120,7 @@ impl PredictionLog {
     /// aggregates included.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(LogMsg::Flush(tx)).await.is_ok() {
+        if self.flushes.send(tx).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -136,7 +153,7 @@ impl Minutes {
     /// the baseline profile its counts are binned against.
     fn minute_of(
         &mut self,
-        p: &PendingPrediction,
+        p: &crate::log_buffer::RequestView<'_>,
     ) -> &mut (Aggregate, Option<Arc<BaselineProfile>>) {
         let start = Resolution::Minute.floor(p.at.timestamp());
         // Consecutive requests mostly share a minute: reuse the last key
@@ -149,8 +166,8 @@ impl Minutes {
         });
         if !same {
             self.last = Some(AggregateKey {
-                deployment: p.deployment.clone(),
-                model: p.model.clone(),
+                deployment: p.deployment.to_string(),
+                model: p.model.to_string(),
                 version: p.version,
                 start,
             });
@@ -158,9 +175,9 @@ impl Minutes {
         let key = self.last.as_ref().unwrap();
         if !self.open.contains_key(key) {
             let key = key.clone();
-            let cached = self.baselines.get_with_digest(&p.model, p.version);
+            let cached = self.baselines.get_with_digest(p.model, p.version);
             if cached.is_none() {
-                self.ask(&p.model, p.version);
+                self.ask(p.model, p.version);
             }
             let agg = Aggregate::new(
                 Resolution::Minute.sample_cap(),
@@ -208,50 +225,41 @@ impl Minutes {
 
 async fn writer(
     db: Db,
-    mut rx: mpsc::Receiver<LogMsg>,
+    shared: Arc<Shared>,
+    mut flushes: mpsc::Receiver<oneshot::Sender<()>>,
     baselines: Baselines,
     want: mpsc::Sender<(String, u32)>,
 ) {
     let mut minutes = Minutes::new(&baselines, &want);
     let mut connection: Option<PredictionWriter> = None;
-    loop {
-        let first = match tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv()).await {
-            Ok(Some(m)) => m,
-            Ok(None) => break,
-            Err(_) => {
-                minutes.flush(&db, false).await;
-                continue;
-            }
-        };
-        // Let requests accumulate for BATCH_WAIT, then take what is there (up
-        // to BATCH_ROWS rows, or up to a flush): one transaction, and one
-        // fsync, for many requests; and one wake-up of this task per batch,
-        // not one per request (waking per request cost more CPU than the
-        // writing). A flush that finds the writer idle is answered at once;
-        // one that arrives during the wait, right after it.
-        if matches!(first, LogMsg::Rows(_)) {
-            tokio::time::sleep(BATCH_WAIT).await;
-        }
-        let mut pending = Vec::new();
-        let mut n = 0;
+    let mut spare: Vec<u8> = Vec::new();
+    let mut closing = false;
+    while !closing {
         let mut acks = Vec::new();
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                LogMsg::Rows(p) => {
-                    n += p.rows();
-                    pending.push(*p);
-                }
-                LogMsg::Flush(ack) => acks.push(ack),
-            }
-            if n >= BATCH_ROWS || !acks.is_empty() {
-                break;
-            }
-            next = rx.try_recv().ok();
+        // Wait for rows, a flush, or five idle seconds (to write the
+        // minutes that ended). With rows, let requests accumulate for
+        // BATCH_WAIT, then take the whole buffer: one transaction, and one
+        // fsync, for many requests, and one wake-up of this task per batch.
+        // A flush is answered once what was recorded before it is written.
+        tokio::select! {
+            () = shared.wake.notified() => tokio::time::sleep(BATCH_WAIT).await,
+            ack = flushes.recv() => match ack {
+                Some(ack) => acks.push(ack),
+                None => closing = true,
+            },
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
         }
-        if !pending.is_empty() {
-            // Encoding, aggregating and SQLite's work are CPU-bound: a
-            // blocking thread does them, with the writer's own connection.
+        while let Ok(ack) = flushes.try_recv() {
+            acks.push(ack);
+        }
+        let batch = {
+            let mut buf = shared.buffer.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *buf, std::mem::take(&mut spare))
+        };
+        if !batch.is_empty() {
+            // Reading the records, aggregating and SQLite's work are
+            // CPU-bound: a blocking thread does them, with the writer's own
+            // connection.
             let conn = connection.take();
             let db2 = db.clone();
             let mut m = std::mem::replace(&mut minutes, Minutes::new(&baselines, &want));
@@ -259,30 +267,30 @@ async fn writer(
                 let result =
                     conn.map_or_else(|| db2.prediction_writer(), Ok)
                         .and_then(|mut conn| {
-                            let r = write_batch(&mut conn, &mut m, &pending);
+                            let r = write_batch(&mut conn, &mut m, &batch);
                             r.map(|_| conn)
                         });
-                (result, m)
+                (result, m, batch)
             })
             .await;
             match done {
-                Ok((Ok(conn), m)) => {
-                    connection = Some(conn);
+                Ok((result, m, mut batch)) => {
+                    match result {
+                        Ok(conn) => connection = Some(conn),
+                        Err(e) => tracing::error!(error = %e, "prediction log write failed"),
+                    }
                     minutes = m;
-                }
-                Ok((Err(e), m)) => {
-                    tracing::error!(error = %e, "prediction log write failed");
-                    minutes = m;
+                    batch.clear();
+                    spare = batch;
                 }
                 Err(e) => tracing::error!(error = %e, "prediction log writer failed"),
             }
         }
-        minutes.flush(&db, !acks.is_empty()).await;
+        minutes.flush(&db, closing || !acks.is_empty()).await;
         for ack in acks {
             let _ = ack.send(());
         }
     }
-    minutes.flush(&db, true).await;
 }
 
 fn seed() -> u64 {
@@ -292,120 +300,53 @@ fn seed() -> u64 {
         ^ u64::from(std::process::id()).rotate_left(32)
 }
 
-/// Writes the requests' rows to the prediction log (one transaction) and
+/// Writes the buffer's rows to the prediction log (one transaction) and
 /// adds them to their minutes' aggregates.
 fn write_batch(
     conn: &mut PredictionWriter,
     minutes: &mut Minutes,
-    pending: &[PendingPrediction],
+    batch: &[u8],
 ) -> Result<u64, hangar_store::StoreError> {
+    let mut features = Vec::new();
     conn.append(|sink| {
-        for p in pending {
-            let rows = p.rows();
-            let features = match p.inputs.as_slice() {
-                [one] => hangar_core::monitor::tensor_matrix(one),
-                _ => None,
-            };
-            let row_features = |i: usize| -> &[f64] {
-                features
-                    .as_ref()
-                    .and_then(|(flat, cols)| flat.get(i * cols..(i + 1) * cols))
-                    .unwrap_or(&[])
-            };
-            let (scores, labels) = hangar_core::monitor::scores_and_labels(&p.outputs, rows);
-            let segment_names: Vec<&String> = p
-                .extras
-                .keys()
-                .filter(|k| Some(*k) != p.row_id_field.as_ref())
-                .collect();
-            let row_ids = p.row_id_field.as_ref().and_then(|f| p.extras.get(f));
+        for p in crate::log_buffer::records(batch) {
             let rng = minutes.rng;
-            let (agg, profile) = minutes.minute_of(p);
+            let (agg, profile) = minutes.minute_of(&p);
             let mut rng = rng;
-            for i in 0..rows {
-                let segments = if segment_names.is_empty() {
-                    None
-                } else {
-                    let m: BTreeMap<&String, &String> = segment_names
-                        .iter()
-                        .filter_map(|k| p.extras.get(*k).and_then(|v| v.get(i)).map(|x| (*k, x)))
-                        .collect();
-                    Some(serde_json::to_string(&m).unwrap_or_else(|_| "{}".into()))
-                };
-                let outputs = outputs_json(&p.outputs, rows, i);
+            for (i, row) in p.rows.iter().enumerate() {
+                if !hangar_store::decode_features_into(row.features, &mut features) {
+                    features.clear();
+                }
                 agg.record(
                     profile.as_deref(),
                     RowValues {
-                        features: row_features(i),
-                        score: scores[i],
-                        predicted: labels[i],
+                        features: &features,
+                        score: row.score,
+                        predicted: row.predicted,
                     },
                     next_key(&mut rng),
                 );
                 sink.push(&LogRow {
-                    deployment: &p.deployment,
+                    deployment: p.deployment,
                     at: p.at,
-                    request_id: &p.request_id,
+                    request_id: p.request_id,
                     row: i as u32,
-                    row_id: row_ids
-                        .and_then(|v| v.get(i))
-                        .map(String::as_str)
-                        .filter(|s| !s.is_empty()),
+                    row_id: row.row_id,
                     revision: p.revision,
-                    model: &p.model,
+                    model: p.model,
                     version: p.version,
-                    features: row_features(i),
-                    outputs: &outputs,
-                    score: scores[i],
-                    predicted: labels[i],
-                    segments: segments.as_deref().unwrap_or("{}"),
+                    features: row.features,
+                    outputs: row.outputs,
+                    score: row.score,
+                    predicted: row.predicted,
+                    segments: row.segments,
                     latency_us: p.latency_us,
-                    purpose: p.purpose.as_deref(),
+                    purpose: p.purpose,
                 });
             }
             minutes.rng = rng;
         }
     })
-}
-
-/// Row `i` of every output as one JSON object (`{"name": [values], ...}`).
-fn outputs_json(outputs: &[Tensor], rows: usize, i: usize) -> String {
-    let mut out = Vec::with_capacity(64);
-    out.push(b'{');
-    for (k, t) in outputs.iter().enumerate() {
-        if t.rows() != rows || rows == 0 {
-            continue;
-        }
-        let width = t.data.len() / rows;
-        let (a, b) = (i * width, (i + 1) * width);
-        if k > 0 && out.len() > 1 {
-            out.push(b',');
-        }
-        let _ = serde_json::to_writer(&mut out, &t.name);
-        out.push(b':');
-        let _ = match &t.data {
-            TensorData::Bool(v) => serde_json::to_writer(&mut out, &v[a..b]),
-            TensorData::Uint8(v) => serde_json::to_writer(&mut out, &v[a..b]),
-            TensorData::Uint16(v) => serde_json::to_writer(&mut out, &v[a..b]),
-            TensorData::Uint32(v) => serde_json::to_writer(&mut out, &v[a..b]),
-            TensorData::Uint64(v) => serde_json::to_writer(&mut out, &v[a..b]),
-            TensorData::Int8(v) => serde_json::to_writer(&mut out, &v[a..b]),
-            TensorData::Int16(v) => serde_json::to_writer(&mut out, &v[a..b]),
-            TensorData::Int32(v) => serde_json::to_writer(&mut out, &v[a..b]),
-            TensorData::Int64(v) => serde_json::to_writer(&mut out, &v[a..b]),
-            TensorData::Fp32(v) => serde_json::to_writer(&mut out, &v[a..b]),
-            TensorData::Fp64(v) => serde_json::to_writer(&mut out, &v[a..b]),
-            TensorData::Bytes(v) => serde_json::to_writer(
-                &mut out,
-                &v[a..b]
-                    .iter()
-                    .map(|s| String::from_utf8_lossy(s))
-                    .collect::<Vec<_>>(),
-            ),
-        };
-    }
-    out.push(b'}');
-    String::from_utf8(out).unwrap_or_else(|_| "{}".into())
 }
 
 /// A segment or row-id value as text.

@@ -297,7 +297,7 @@ impl Drop for InferAnswer {
     fn drop(&mut self) {
         if let Some((state, mut p)) = self.log.take() {
             p.outputs = std::mem::take(&mut self.outputs);
-            state.log.record(p);
+            state.log.record(&p);
         }
     }
 }

@@ -18,7 +18,7 @@ const BATCH: usize = 2_700;
 
 struct Request {
     id: String,
-    features: Vec<f64>,
+    features: Vec<u8>,
     outputs: String,
 }
 
@@ -32,9 +32,11 @@ fn requests(n: usize, seed: u64) -> Vec<Request> {
     };
     (0..n)
         .map(|_| {
-            let features: Vec<f64> = (0..22)
+            let values: Vec<f64> = (0..22)
                 .map(|_| f64::from((next() % 10_000) as f32 / 7.0))
                 .collect();
+            let mut features = Vec::new();
+            hangar_store::encode_features_into(&values, &mut features);
             let p = (next() % 1_000) as f64 / 1_000.0;
             Request {
                 id: uuid::Uuid::now_v7().to_string(),

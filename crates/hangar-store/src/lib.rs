@@ -19,7 +19,10 @@ pub use governance::{
     TrustedKey, UserRecord,
 };
 pub use log_writer::{LogRow, LogSink, PredictionWriter};
-pub use monitoring::{AggregateKey, BaselineRecord, FeedbackKey, LabelledRow, PredictionRecord};
+pub use monitoring::{
+    decode_features_into, encode_features_into, AggregateKey, BaselineRecord, FeedbackKey,
+    LabelledRow, PredictionRecord,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

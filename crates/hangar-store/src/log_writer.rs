@@ -20,7 +20,6 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, CachedStatement, Connection, TransactionBehavior};
 
 use crate::db::ts_pub as ts;
-use crate::monitoring::encode_features_into;
 use crate::StoreError;
 
 /// Records (widens) the id range of a deployment's minute.
@@ -45,7 +44,8 @@ pub struct LogRow<'a> {
     pub revision: u32,
     pub model: &'a str,
     pub version: u32,
-    pub features: &'a [f64],
+    /// The row's feature values, encoded ([`crate::encode_features_into`]).
+    pub features: &'a [u8],
     /// JSON object of the row's outputs.
     pub outputs: &'a str,
     pub score: Option<f64>,
@@ -84,7 +84,6 @@ impl PredictionWriter {
             let mut sink = LogSink {
                 stmt: tx.prepare_cached(INSERT)?,
                 at: None,
-                features: Vec::with_capacity(256),
                 spans: Vec::new(),
                 written: 0,
                 error: None,
@@ -118,7 +117,6 @@ pub struct LogSink<'c> {
     stmt: CachedStatement<'c>,
     /// The last row's time, formatted (a request's rows share one).
     at: Option<(DateTime<Utc>, String)>,
-    features: Vec<u8>,
     /// The id range of each deployment's minute in this batch.
     spans: Vec<Span>,
     written: u64,
@@ -142,7 +140,6 @@ impl LogSink<'_> {
             self.at = Some((r.at, ts(r.at)));
         }
         let at = self.at.as_ref().map_or("", |(_, s)| s.as_str());
-        encode_features_into(r.features, &mut self.features);
         let result = self.stmt.insert(params![
             r.deployment,
             at,
@@ -152,7 +149,7 @@ impl LogSink<'_> {
             r.revision,
             r.model,
             r.version,
-            self.features.as_slice(),
+            r.features,
             r.outputs,
             r.score,
             r.predicted,

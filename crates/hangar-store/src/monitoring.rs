@@ -517,7 +517,8 @@ pub struct LabelledRow {
 /// A row's feature values: a width byte, then the values little endian —
 /// as f32 (4) when every value is one exactly (FP32 inputs, the usual case:
 /// half the bytes), else as f64 (8).
-pub(crate) fn encode_features_into(values: &[f64], out: &mut Vec<u8>) {
+/// Encodes a row's feature values as the prediction log stores them.
+pub fn encode_features_into(values: &[f64], out: &mut Vec<u8>) {
     let narrow = values
         .iter()
         .all(|v| f64::from(*v as f32) == *v || v.is_nan());
@@ -537,23 +538,36 @@ pub(crate) fn encode_features_into(values: &[f64], out: &mut Vec<u8>) {
 }
 
 fn decode_features(bytes: &[u8]) -> Result<Vec<f64>, StoreError> {
-    let bad = || StoreError::Invalid("stored feature values are malformed".into());
-    let (&width, rest) = bytes.split_first().ok_or_else(bad)?;
-    match width {
-        4 if rest.chunks_exact(4).remainder().is_empty() => Ok(rest
-            .chunks_exact(4)
-            .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect()),
-        8 if rest.chunks_exact(8).remainder().is_empty() => Ok(rest
-            .chunks_exact(8)
-            .map(|c| {
-                let mut b = [0; 8];
-                b.copy_from_slice(c);
-                f64::from_le_bytes(b)
-            })
-            .collect()),
-        _ => Err(bad()),
+    let mut out = Vec::new();
+    if decode_features_into(bytes, &mut out) {
+        Ok(out)
+    } else {
+        Err(StoreError::Invalid(
+            "stored feature values are malformed".into(),
+        ))
     }
+}
+
+/// Decodes a row's stored feature values into `out` (cleared first); false
+/// when the bytes are not such an encoding.
+pub fn decode_features_into(bytes: &[u8], out: &mut Vec<f64>) -> bool {
+    out.clear();
+    let Some((&width, rest)) = bytes.split_first() else {
+        return false;
+    };
+    match width {
+        4 if rest.len() % 4 == 0 => out.extend(
+            rest.chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        ),
+        8 if rest.len() % 8 == 0 => out.extend(rest.chunks_exact(8).map(|c| {
+            let mut b = [0; 8];
+            b.copy_from_slice(c);
+            f64::from_le_bytes(b)
+        })),
+        _ => return false,
+    }
+    true
 }
 
 fn json<T: for<'de> serde::Deserialize<'de>>(s: &str) -> Result<T, StoreError> {

@@ -17,7 +17,8 @@ fn log(db: &Db, rows: &[(&str, i64)]) {
     let ids: Vec<String> = (0..rows.len())
         .map(|i| format!("req-{i}-{}", rows[i].1))
         .collect();
-    let features = [1.0, 2.5];
+    let mut features = Vec::new();
+    hangar_store::encode_features_into(&[1.0, 2.5], &mut features);
     let written = w
         .append(|sink| {
             for (i, (d, s)) in rows.iter().enumerate() {

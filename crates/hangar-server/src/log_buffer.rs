@@ -1,0 +1,403 @@
+//! The prediction log's record format in its bounded buffer.
+//!
+//! A request appends its rows, already in the form the log stores (feature
+//! bytes, outputs and segments as JSON), to one shared byte buffer; the
+//! writer takes the whole buffer every batch and reads the rows back as
+//! borrowed slices. Nothing is allocated per request on either side (the
+//! buffer's capacity is reused), and no per-request object crosses from the
+//! request's thread to the writer's: handing tensors over and freeing them
+//! on the writer's thread cost more CPU than the copying (docs/benchmarks.md).
+//!
+//! A record, little endian:
+//!
+//! ```text
+//! u32 length of the rest
+//! str deployment, str model, str request id, opt str purpose
+//! u32 revision, u32 version, i64 time (µs since the epoch), u64 latency (µs)
+//! u32 rows, then per row:
+//!   opt str row id, opt f64 score, opt f64 predicted label,
+//!   bytes features, str outputs (JSON), str segments (JSON)
+//! ```
+//!
+//! `str`/`bytes` are a u32 length and the bytes; `opt` is a 0/1 byte, then
+//! the value when 1.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use hangar_core::{Tensor, TensorData};
+
+use crate::monitoring::PendingPrediction;
+
+fn put_u32(b: &mut Vec<u8>, v: u32) {
+    b.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_bytes(b: &mut Vec<u8>, v: &[u8]) {
+    put_u32(b, v.len() as u32);
+    b.extend_from_slice(v);
+}
+
+fn put_opt_str(b: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        Some(s) => {
+            b.push(1);
+            put_bytes(b, s.as_bytes());
+        }
+        None => b.push(0),
+    }
+}
+
+fn put_opt_f64(b: &mut Vec<u8>, v: Option<f64>) {
+    match v {
+        Some(x) => {
+            b.push(1);
+            b.extend_from_slice(&x.to_le_bytes());
+        }
+        None => b.push(0),
+    }
+}
+
+/// Writes a length-prefixed value produced by `f` (the length is patched in
+/// once the value is written).
+fn put_with(b: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
+    let at = b.len();
+    put_u32(b, 0);
+    f(b);
+    let n = (b.len() - at - 4) as u32;
+    b[at..at + 4].copy_from_slice(&n.to_le_bytes());
+}
+
+/// Appends one answered request's record; returns its number of rows (0:
+/// nothing was appended).
+pub fn encode(b: &mut Vec<u8>, p: &PendingPrediction) -> usize {
+    let rows = p.rows();
+    if rows == 0 {
+        return 0;
+    }
+    let (scores, labels) = hangar_core::monitor::scores_and_labels(&p.outputs, rows);
+    let features = match p.inputs.as_slice() {
+        [one] if one.shape.len() == 2 && one.rows() == rows => Some(one),
+        _ => None,
+    };
+    let row_ids = p.row_id_field.as_ref().and_then(|f| p.extras.get(f));
+    let has_segments = p.extras.keys().any(|k| Some(k) != p.row_id_field.as_ref());
+    let mut scratch = Vec::new();
+    put_with(b, |b| {
+        put_bytes(b, p.deployment.as_bytes());
+        put_bytes(b, p.model.as_bytes());
+        put_bytes(b, p.request_id.as_bytes());
+        put_opt_str(b, p.purpose.as_deref());
+        put_u32(b, p.revision);
+        put_u32(b, p.version);
+        b.extend_from_slice(&p.at.timestamp_micros().to_le_bytes());
+        b.extend_from_slice(&p.latency_us.to_le_bytes());
+        put_u32(b, rows as u32);
+        for i in 0..rows {
+            put_opt_str(
+                b,
+                row_ids
+                    .and_then(|v| v.get(i))
+                    .map(String::as_str)
+                    .filter(|s| !s.is_empty()),
+            );
+            put_opt_f64(b, scores[i]);
+            put_opt_f64(b, labels[i]);
+            put_with(b, |b| features_of(b, features, i, &mut scratch));
+            put_with(b, |b| outputs_json(b, &p.outputs, rows, i));
+            put_with(b, |b| {
+                if has_segments {
+                    segments_json(b, p, i)
+                } else {
+                    b.extend_from_slice(b"{}")
+                }
+            });
+        }
+    });
+    rows
+}
+
+/// Row `i` of the features tensor in the stored encoding: FP32 values as
+/// they are, other numbers through f64 (the store narrows them when exact).
+fn features_of(b: &mut Vec<u8>, t: Option<&Tensor>, i: usize, scratch: &mut Vec<f64>) {
+    let Some(t) = t else {
+        // The width byte alone: the encoding of a row without features.
+        b.push(4);
+        return;
+    };
+    let cols = t.shape[1];
+    let (lo, hi) = (i * cols, (i + 1) * cols);
+    scratch.clear();
+    match &t.data {
+        TensorData::Fp32(v) => {
+            b.push(4);
+            for x in &v[lo..hi] {
+                b.extend_from_slice(&x.to_le_bytes());
+            }
+            return;
+        }
+        TensorData::Fp64(v) => scratch.extend_from_slice(&v[lo..hi]),
+        TensorData::Int64(v) => scratch.extend(v[lo..hi].iter().map(|x| *x as f64)),
+        TensorData::Int32(v) => scratch.extend(v[lo..hi].iter().map(|x| f64::from(*x))),
+        _ => {}
+    }
+    let mut enc = Vec::new();
+    hangar_store::encode_features_into(scratch, &mut enc);
+    b.extend_from_slice(&enc);
+}
+
+/// Row `i` of every output as one JSON object (`{"name": [values], ...}`).
+fn outputs_json(out: &mut Vec<u8>, outputs: &[Tensor], rows: usize, i: usize) {
+    out.push(b'{');
+    let mut first = true;
+    for t in outputs {
+        if t.rows() != rows {
+            continue;
+        }
+        let width = t.data.len() / rows;
+        let (a, b) = (i * width, (i + 1) * width);
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        let _ = serde_json::to_writer(&mut *out, &t.name);
+        out.push(b':');
+        let _ = match &t.data {
+            TensorData::Bool(v) => serde_json::to_writer(&mut *out, &v[a..b]),
+            TensorData::Uint8(v) => serde_json::to_writer(&mut *out, &v[a..b]),
+            TensorData::Uint16(v) => serde_json::to_writer(&mut *out, &v[a..b]),
+            TensorData::Uint32(v) => serde_json::to_writer(&mut *out, &v[a..b]),
+            TensorData::Uint64(v) => serde_json::to_writer(&mut *out, &v[a..b]),
+            TensorData::Int8(v) => serde_json::to_writer(&mut *out, &v[a..b]),
+            TensorData::Int16(v) => serde_json::to_writer(&mut *out, &v[a..b]),
+            TensorData::Int32(v) => serde_json::to_writer(&mut *out, &v[a..b]),
+            TensorData::Int64(v) => serde_json::to_writer(&mut *out, &v[a..b]),
+            TensorData::Fp32(v) => serde_json::to_writer(&mut *out, &v[a..b]),
+            TensorData::Fp64(v) => serde_json::to_writer(&mut *out, &v[a..b]),
+            TensorData::Bytes(v) => serde_json::to_writer(
+                &mut *out,
+                &v[a..b]
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s))
+                    .collect::<Vec<_>>(),
+            ),
+        };
+    }
+    out.push(b'}');
+}
+
+/// Row `i`'s segment attribute values as one JSON object.
+fn segments_json(out: &mut Vec<u8>, p: &PendingPrediction, i: usize) {
+    let m: BTreeMap<&String, &String> = p
+        .extras
+        .iter()
+        .filter(|(k, _)| Some(*k) != p.row_id_field.as_ref())
+        .filter_map(|(k, v)| v.get(i).map(|x| (k, x)))
+        .collect();
+    if serde_json::to_writer(&mut *out, &m).is_err() {
+        out.extend_from_slice(b"{}");
+    }
+}
+
+/// Reads records back; every read checks its bounds (a malformed buffer
+/// ends the reading, it never panics).
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.b.len() < n {
+            return None;
+        }
+        let (head, rest) = self.b.split_at(n);
+        self.b = rest;
+        Some(head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        let b = self.take(8)?;
+        let mut a = [0; 8];
+        a.copy_from_slice(b);
+        Some(u64::from_le_bytes(a))
+    }
+    fn f64(&mut self) -> Option<f64> {
+        self.u64().map(f64::from_bits)
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+    fn str(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes()?).ok()
+    }
+    fn opt_str(&mut self) -> Option<Option<&'a str>> {
+        match self.u8()? {
+            0 => Some(None),
+            _ => self.str().map(Some),
+        }
+    }
+    fn opt_f64(&mut self) -> Option<Option<f64>> {
+        match self.u8()? {
+            0 => Some(None),
+            _ => self.f64().map(Some),
+        }
+    }
+}
+
+/// One request's record, borrowed from the buffer.
+pub struct RequestView<'a> {
+    pub deployment: &'a str,
+    pub model: &'a str,
+    pub request_id: &'a str,
+    pub purpose: Option<&'a str>,
+    pub revision: u32,
+    pub version: u32,
+    pub at: DateTime<Utc>,
+    pub latency_us: u64,
+    pub rows: Vec<RowView<'a>>,
+}
+
+/// One row of a request's record.
+pub struct RowView<'a> {
+    pub row_id: Option<&'a str>,
+    pub score: Option<f64>,
+    pub predicted: Option<f64>,
+    pub features: &'a [u8],
+    pub outputs: &'a str,
+    pub segments: &'a str,
+}
+
+fn request<'a>(r: &mut Reader<'a>) -> Option<RequestView<'a>> {
+    Some(RequestView {
+        deployment: r.str()?,
+        model: r.str()?,
+        request_id: r.str()?,
+        purpose: r.opt_str()?,
+        revision: r.u32()?,
+        version: r.u32()?,
+        at: DateTime::from_timestamp_micros(r.u64()? as i64)?,
+        latency_us: r.u64()?,
+        rows: {
+            let n = r.u32()? as usize;
+            let mut rows = Vec::with_capacity(n.min(4096));
+            for _ in 0..n {
+                rows.push(RowView {
+                    row_id: r.opt_str()?,
+                    score: r.opt_f64()?,
+                    predicted: r.opt_f64()?,
+                    features: r.bytes()?,
+                    outputs: r.str()?,
+                    segments: r.str()?,
+                });
+            }
+            rows
+        },
+    })
+}
+
+/// The records of a buffer, in the order they were appended.
+pub fn records(buf: &[u8]) -> impl Iterator<Item = RequestView<'_>> {
+    let mut r = Reader { b: buf };
+    std::iter::from_fn(move || {
+        let body = r.bytes()?;
+        request(&mut Reader { b: body })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(extras: BTreeMap<String, Vec<String>>, row_id: Option<&str>) -> PendingPrediction {
+        PendingPrediction {
+            deployment: "credit".into(),
+            revision: 3,
+            model: "gbdt".into(),
+            version: 2,
+            request_id: "req-1".into(),
+            at: DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap(),
+            latency_us: 812,
+            inputs: vec![Tensor::new(
+                "input",
+                vec![2, 3],
+                TensorData::Fp32(vec![1.0, 2.5, -3.0, 0.1, 0.0, 7.0]),
+            )
+            .unwrap()],
+            outputs: vec![
+                Tensor::new("label", vec![2], TensorData::Int64(vec![1, 0])).unwrap(),
+                Tensor::new(
+                    "probabilities",
+                    vec![2, 2],
+                    TensorData::Fp32(vec![0.25, 0.75, 0.5, 0.5]),
+                )
+                .unwrap(),
+            ],
+            extras,
+            row_id_field: row_id.map(str::to_string),
+            purpose: Some("scoring".into()),
+        }
+    }
+
+    #[test]
+    fn records_read_back_as_they_were_appended() {
+        let extras = BTreeMap::from([
+            (
+                "group".to_string(),
+                vec!["a".to_string(), "b\"".to_string()],
+            ),
+            ("row_id".to_string(), vec!["r1".to_string(), String::new()]),
+        ]);
+        let mut buf = Vec::new();
+        assert_eq!(encode(&mut buf, &pending(extras, Some("row_id"))), 2);
+        assert_eq!(encode(&mut buf, &pending(BTreeMap::new(), None)), 2);
+        let got: Vec<RequestView<'_>> = records(&buf).collect();
+        assert_eq!(got.len(), 2);
+        let r = &got[0];
+        assert_eq!(
+            (r.deployment, r.model, r.request_id, r.purpose),
+            ("credit", "gbdt", "req-1", Some("scoring"))
+        );
+        assert_eq!((r.revision, r.version, r.latency_us), (3, 2, 812));
+        assert_eq!(r.at.timestamp_micros(), 1_790_000_000_123_456);
+        assert_eq!(r.rows.len(), 2);
+        assert_eq!(r.rows[0].row_id, Some("r1"));
+        assert_eq!(r.rows[1].row_id, None, "an empty row id is none");
+        assert_eq!(
+            (r.rows[0].score, r.rows[0].predicted),
+            (Some(0.75), Some(1.0))
+        );
+        assert_eq!(
+            r.rows[1].outputs,
+            r#"{"label":[0],"probabilities":[0.5,0.5]}"#
+        );
+        assert_eq!(r.rows[1].segments, r#"{"group":"b\""}"#);
+        let mut values = Vec::new();
+        assert!(hangar_store::decode_features_into(
+            r.rows[1].features,
+            &mut values
+        ));
+        assert_eq!(values, vec![f64::from(0.1f32), 0.0, 7.0]);
+        assert_eq!(got[1].rows[0].segments, "{}");
+        assert_eq!(got[1].rows[0].row_id, None);
+    }
+
+    #[test]
+    fn a_truncated_buffer_ends_the_records_without_panicking() {
+        let mut buf = Vec::new();
+        encode(&mut buf, &pending(BTreeMap::new(), None));
+        let whole = buf.len();
+        encode(&mut buf, &pending(BTreeMap::new(), None));
+        for cut in [0, 3, 10, whole - 1, whole, whole + 7, buf.len() - 1] {
+            let n = records(&buf[..cut]).count();
+            assert_eq!(n, usize::from(cut >= whole), "cut at {cut}");
+        }
+        assert_eq!(records(&buf).count(), 2);
+    }
+}
