@@ -466,10 +466,12 @@ pub(crate) enum How {
         sample_rows: usize,
         binned_rows: u64,
         labelled_rows_read: usize,
+        labelled_rows: u64,
     },
-    /// From the newest raw rows only (a window past the exact cap with no
-    /// aggregates, e.g. rows logged before aggregates existed).
-    Newest { rows: usize },
+    /// From a uniform random sample of the raw rows (a window past the
+    /// exact cap with no aggregates, e.g. rows logged before aggregates
+    /// existed).
+    Sampled { rows: usize },
 }
 
 fn choose(
@@ -577,9 +579,9 @@ async fn aggregated_figures(
     }
     let d = state.db.get_deployment(deployment).await?;
     let segments = d.current.settings.segments.clone();
-    let labelled = state
+    let (labelled_total, labelled) = state
         .db
-        .labelled_predictions(deployment, &model, version, from, to, EXACT_ROWS)
+        .labelled_sample(deployment, &model, version, from, to, EXACT_ROWS)
         .await?;
     let (profile, baseline) = profile_or_empty(state, &model, version).await?;
     let digest = baseline
@@ -608,6 +610,10 @@ async fn aggregated_figures(
     .await
     .map_err(ApiError::internal)?;
     let covered = |t: i64| DateTime::<Utc>::from_timestamp(t, 0).unwrap_or(from);
+    let mut report = report;
+    // Performance and fairness come from the sample; the count is the
+    // window's.
+    report.report.labeled_rows = labelled_total as usize;
     Ok(Some(Figures {
         model,
         version,
@@ -618,6 +624,7 @@ async fn aggregated_figures(
             sample_rows: report.sample_rows,
             binned_rows: report.binned_rows,
             labelled_rows_read,
+            labelled_rows: labelled_total,
         },
         report: report.report,
         baseline,
@@ -669,10 +676,10 @@ pub(crate) async fn window_figures(
     }
     let records = state
         .db
-        .recent_predictions(deployment, from, to, EXACT_ROWS)
+        .sample_predictions(deployment, from, to, EXACT_ROWS)
         .await?;
     let rows = records.len();
-    raw_figures(state, deployment, records, version, How::Newest { rows }).await
+    raw_figures(state, deployment, records, version, How::Sampled { rows }).await
 }
 
 /// The window report of a deployment's predictions over the last `secs`
@@ -763,6 +770,7 @@ pub(crate) async fn report_body(
             sample_rows,
             binned_rows,
             labelled_rows_read,
+            labelled_rows,
         } => {
             body["exact"] = json!(false);
             body["sample_size"] = json!(sample_rows);
@@ -771,14 +779,16 @@ pub(crate) async fn report_body(
                 "to": to,
                 "binned_rows": binned_rows,
                 "labelled_rows_read": labelled_rows_read,
+                "labelled_rows": labelled_rows,
+                "labelled_sampled": *labelled_rows > *labelled_rows_read as u64,
                 "labelled_rows_cap": EXACT_ROWS,
             });
         }
-        How::Newest { rows } => {
+        How::Sampled { rows } => {
             body["exact"] = json!(false);
             body["sample_size"] = json!(rows);
             body["message"] = json!(format!(
-                "this range holds more than {EXACT_ROWS} rows and no aggregates: figures are from the newest {rows}"
+                "this range holds more than {EXACT_ROWS} rows and no aggregates: figures are from a uniform random sample of {rows} of them"
             ));
         }
     }

@@ -160,15 +160,16 @@ impl Db {
             .await
     }
 
-    /// The last `limit` prediction rows logged for a deployment in `[from, to)`.
-    pub async fn recent_predictions(
+    /// A uniform random sample of `limit` prediction rows of a deployment in
+    /// `[from, to)` (every row when there are no more).
+    pub async fn sample_predictions(
         &self,
         deployment: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<PredictionRecord>, StoreError> {
-        self.predictions_ordered(deployment, from, to, limit, "ORDER BY id DESC")
+        self.predictions_ordered(deployment, from, to, limit, "ORDER BY random()")
             .await
     }
 
@@ -220,9 +221,10 @@ impl Db {
             .collect()
     }
 
-    /// The labelled rows of one version in `[from, to)` (the newest `limit`),
-    /// without their features: what performance and fairness need.
-    pub async fn labelled_predictions(
+    /// The labelled rows of one version in `[from, to)`, without their
+    /// features (what performance and fairness need): how many there are,
+    /// and all of them or, past `limit`, a uniform random sample of `limit`.
+    pub async fn labelled_sample(
         &self,
         deployment: &str,
         model: &str,
@@ -230,12 +232,26 @@ impl Db {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         limit: u64,
-    ) -> Result<Vec<LabelledRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT score, predicted, label, segments FROM predictions \
-             WHERE deployment = ? AND at >= ? AND at < ? AND label IS NOT NULL AND model = ? AND version = ? \
-             ORDER BY at DESC, id DESC LIMIT ?",
-        )
+    ) -> Result<(u64, Vec<LabelledRow>), StoreError> {
+        const WHERE: &str = "WHERE deployment = ? AND at >= ? AND at < ? AND label IS NOT NULL AND model = ? AND version = ?";
+        let total: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM predictions {WHERE}"))
+            .bind(deployment)
+            .bind(ts(from))
+            .bind(ts(to))
+            .bind(model)
+            .bind(i64::from(version))
+            .fetch_one(self.pool())
+            .await?;
+        // SQLite keeps the `limit` rows with the smallest random keys while
+        // it walks the labelled rows: a uniform sample without replacement.
+        let order = if total as u64 > limit {
+            "ORDER BY random()"
+        } else {
+            ""
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT score, predicted, label, segments FROM predictions {WHERE} {order} LIMIT ?"
+        ))
         .bind(deployment)
         .bind(ts(from))
         .bind(ts(to))
@@ -244,7 +260,8 @@ impl Db {
         .bind(limit as i64)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
+        let rows = rows
+            .iter()
             .map(|r| {
                 Ok(LabelledRow {
                     score: r.try_get("score")?,
@@ -253,7 +270,8 @@ impl Db {
                     segments: r.try_get("segments")?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((total as u64, rows))
     }
 
     /// How many prediction rows `[from, to)` holds, counting at most `limit`

@@ -17,6 +17,7 @@ fn log(db: &Db, rows: &[(&str, i64)]) {
     let ids: Vec<String> = (0..rows.len())
         .map(|i| format!("req-{i}-{}", rows[i].1))
         .collect();
+    let segments: Vec<String> = rows.iter().map(|(_, s)| format!("{{\"s\":{s}}}")).collect();
     let mut features = Vec::new();
     hangar_store::encode_features_into(&[1.0, 2.5], &mut features);
     let written = w
@@ -35,7 +36,7 @@ fn log(db: &Db, rows: &[(&str, i64)]) {
                     outputs: "{\"label\":[1]}",
                     score: Some(0.7),
                     predicted: Some(1.0),
-                    segments: "{}",
+                    segments: &segments[i],
                     latency_us: *s as u64,
                     purpose: None,
                 });
@@ -114,12 +115,19 @@ async fn windows_find_exactly_their_rows_through_the_minute_ranges() {
         expect(0, 60).len() as u64
     );
     assert_eq!(window(&db, "b", 60, 62).await, vec![61, 61]);
-    // The newest rows are the last logged.
-    let newest = db.recent_predictions("a", t(0), t(240), 2).await.unwrap();
-    assert_eq!(
-        newest.iter().map(|r| r.latency_us).collect::<Vec<_>>(),
-        vec![239, 200]
-    );
+    // A sample is drawn from the window's rows, without repeats.
+    let mut sample: Vec<u64> = db
+        .sample_predictions("a", t(0), t(60), 5)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.latency_us)
+        .collect();
+    assert_eq!(sample.len(), 5);
+    sample.sort();
+    sample.dedup();
+    assert_eq!(sample.len(), 5, "no row twice");
+    assert!(sample.iter().all(|s| expect(0, 60).contains(s)));
 
     // Pruning before second 61 removes minute 0 and second 60 of minute 1.
     let before = db
@@ -176,4 +184,69 @@ async fn rows_logged_before_the_minute_ranges_existed_are_found_after_migrating(
     assert_eq!(window(&db, "a", 10, 131).await, vec![10, 70, 130]);
     log(&db, &[("a", 140)]);
     assert_eq!(window(&db, "a", 130, 200).await, vec![130, 135, 140]);
+}
+
+#[tokio::test]
+async fn past_the_limit_labelled_rows_are_a_uniform_sample_of_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("hangar.db")).await.unwrap();
+    // 1 000 rows over 1 000 seconds; the first 900 get a label, and a
+    // different model's row is labelled too (it must not count).
+    let rows: Vec<(&str, i64)> = (0..1_000).map(|s| ("a", s)).collect();
+    log(&db, &rows);
+    let items: Vec<(hangar_store::FeedbackKey, f64)> = (0..900)
+        .map(|i| {
+            (
+                hangar_store::FeedbackKey::Request {
+                    request_id: format!("req-{i}-{i}"),
+                    row: 0,
+                },
+                f64::from(i % 2),
+            )
+        })
+        .collect();
+    assert!(db.record_feedback("a", &items).await.unwrap().is_empty());
+
+    // Within the limit: every labelled row of the window.
+    let (total, all) = db
+        .labelled_sample("a", "m", 1, t(0), t(1_000), 1_000)
+        .await
+        .unwrap();
+    assert_eq!((total, all.len()), (900, 900));
+    let (total, none) = db
+        .labelled_sample("a", "other", 1, t(0), t(1_000), 1_000)
+        .await
+        .unwrap();
+    assert_eq!((total, none.len()), (0, 0));
+
+    // Past it: the count of the window and `limit` rows drawn from all of
+    // it, not the newest. Labels alternate, so a uniform sample has about
+    // as many of each; the newest 100 would too, but they would all have
+    // row latencies (their second) of 800 and more.
+    let (total, sample) = db
+        .labelled_sample("a", "m", 1, t(0), t(1_000), 100)
+        .await
+        .unwrap();
+    assert_eq!((total, sample.len()), (900, 100));
+    let ones = sample.iter().filter(|r| r.label == 1.0).count();
+    assert!((25..=75).contains(&ones), "{ones} of 100 labelled 1");
+    // Each sampled row's second is in its segments: drawn from the whole
+    // window (the newest 100 would all be from second 800 on), none twice,
+    // none unlabelled (seconds 900 and on).
+    let mut seconds: Vec<i64> = sample
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<serde_json::Value>(&r.segments).unwrap()["s"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    seconds.sort();
+    seconds.dedup();
+    assert_eq!(seconds.len(), 100);
+    assert!(seconds.iter().all(|s| *s < 900));
+    assert!(
+        seconds.iter().filter(|s| **s < 450).count() >= 20,
+        "{seconds:?}"
+    );
 }

@@ -590,6 +590,8 @@ async fn a_thirty_day_window_is_answered_from_aggregates() {
         "sample of {sample} rows"
     );
     assert_eq!(m["labeled_rows"], 0);
+    assert_eq!(m["aggregates"]["labelled_rows"], 0);
+    assert_eq!(m["aggregates"]["labelled_sampled"], false);
 
     // The direct computation: every row of the range in one exact window.
     let names = features();
