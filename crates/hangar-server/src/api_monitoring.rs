@@ -605,15 +605,15 @@ async fn aggregated_figures(
             Aggregate::new(REPORT_SAMPLE, None)
         });
         let rows = monitoring::labelled_rows(&labelled, &segments);
-        aggregate_report(&profile, Some(&digest), &merged, &rows)
+        let mut report = aggregate_report(&profile, Some(&digest), &merged, &rows);
+        // Performance and fairness come from the sample; the count is the
+        // window's.
+        report.report.labeled_rows = labelled_total as usize;
+        report
     })
     .await
     .map_err(ApiError::internal)?;
     let covered = |t: i64| DateTime::<Utc>::from_timestamp(t, 0).unwrap_or(from);
-    let mut report = report;
-    // Performance and fairness come from the sample; the count is the
-    // window's.
-    report.report.labeled_rows = labelled_total as usize;
     Ok(Some(Figures {
         model,
         version,

@@ -121,29 +121,20 @@ pub fn encode(b: &mut Vec<u8>, p: &PendingPrediction) -> usize {
 /// they are, other numbers through f64 (the store narrows them when exact).
 fn features_of(b: &mut Vec<u8>, t: Option<&Tensor>, i: usize, scratch: &mut Vec<f64>) {
     let Some(t) = t else {
-        // The width byte alone: the encoding of a row without features.
-        b.push(4);
+        hangar_store::encode_features_into(&[], b);
         return;
     };
     let cols = t.shape[1];
     let (lo, hi) = (i * cols, (i + 1) * cols);
     scratch.clear();
     match &t.data {
-        TensorData::Fp32(v) => {
-            b.push(4);
-            for x in &v[lo..hi] {
-                b.extend_from_slice(&x.to_le_bytes());
-            }
-            return;
-        }
+        TensorData::Fp32(v) => return hangar_store::encode_f32_features_into(&v[lo..hi], b),
         TensorData::Fp64(v) => scratch.extend_from_slice(&v[lo..hi]),
         TensorData::Int64(v) => scratch.extend(v[lo..hi].iter().map(|x| *x as f64)),
         TensorData::Int32(v) => scratch.extend(v[lo..hi].iter().map(|x| f64::from(*x))),
         _ => {}
     }
-    let mut enc = Vec::new();
-    hangar_store::encode_features_into(scratch, &mut enc);
-    b.extend_from_slice(&enc);
+    hangar_store::encode_features_into(scratch, b);
 }
 
 /// Row `i` of every output as one JSON object (`{"name": [values], ...}`).

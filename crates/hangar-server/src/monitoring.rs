@@ -149,12 +149,13 @@ impl Minutes {
         }
     }
 
-    /// The open minute a request's rows go to (opened on first use), with
-    /// the baseline profile its counts are binned against.
+    /// The open minute a request's rows go to (opened on first use), the
+    /// baseline profile its counts are binned against, and the sampling
+    /// keys' generator.
     fn minute_of(
         &mut self,
         p: &crate::log_buffer::RequestView<'_>,
-    ) -> &mut (Aggregate, Option<Arc<BaselineProfile>>) {
+    ) -> (&mut Aggregate, Option<&BaselineProfile>, &mut u64) {
         let start = Resolution::Minute.floor(p.at.timestamp());
         // Consecutive requests mostly share a minute: reuse the last key
         // rather than building (allocating) a new one per request.
@@ -185,8 +186,11 @@ impl Minutes {
             );
             self.open.insert(key, (agg, cached.map(|(_, p)| p)));
         }
-        let key = self.last.as_ref().unwrap();
-        self.open.get_mut(key).unwrap()
+        let Minutes {
+            open, last, rng, ..
+        } = self;
+        let (agg, profile) = open.get_mut(last.as_ref().unwrap()).unwrap();
+        (agg, profile.as_deref(), rng)
     }
 
     /// Asks (at most once a minute per version) for a baseline to be loaded.
@@ -310,21 +314,19 @@ fn write_batch(
     let mut features = Vec::new();
     conn.append(|sink| {
         for p in crate::log_buffer::records(batch) {
-            let rng = minutes.rng;
-            let (agg, profile) = minutes.minute_of(&p);
-            let mut rng = rng;
+            let (agg, profile, rng) = minutes.minute_of(&p);
             for (i, row) in p.rows.iter().enumerate() {
                 if !hangar_store::decode_features_into(row.features, &mut features) {
                     features.clear();
                 }
                 agg.record(
-                    profile.as_deref(),
+                    profile,
                     RowValues {
                         features: &features,
                         score: row.score,
                         predicted: row.predicted,
                     },
-                    next_key(&mut rng),
+                    next_key(rng),
                 );
                 sink.push(&LogRow {
                     deployment: p.deployment,
@@ -344,7 +346,6 @@ fn write_batch(
                     purpose: p.purpose,
                 });
             }
-            minutes.rng = rng;
         }
     })
 }

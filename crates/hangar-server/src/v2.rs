@@ -288,7 +288,7 @@ pub struct InferAnswer {
     pub outputs: Vec<Tensor>,
     /// The prediction log record still to be written (without its
     /// outputs), when the deployment logs predictions.
-    log: Option<(AppState, Box<crate::monitoring::PendingPrediction>)>,
+    log: Option<(AppState, crate::monitoring::PendingPrediction)>,
 }
 
 impl Drop for InferAnswer {
@@ -505,8 +505,9 @@ pub async fn infer_call_with_id(
         // The answer writes its prediction log record when it is dropped,
         // after the response is encoded: the outputs then move to the log
         // instead of being copied.
-        let log = settings.log_predictions.then(|| {
-            Box::new(crate::monitoring::PendingPrediction {
+        let log = settings
+            .log_predictions
+            .then(|| crate::monitoring::PendingPrediction {
                 deployment: name.clone(),
                 revision: d.revision.number,
                 model: target.model.clone(),
@@ -519,8 +520,7 @@ pub async fn infer_call_with_id(
                 extras,
                 row_id_field: settings.row_id.clone(),
                 purpose: purpose.clone(),
-            })
-        });
+            });
         Ok::<_, ApiError>((executed, log))
     }
     .await;

@@ -20,8 +20,8 @@ pub use governance::{
 };
 pub use log_writer::{LogRow, LogSink, PredictionWriter};
 pub use monitoring::{
-    decode_features_into, encode_features_into, AggregateKey, BaselineRecord, FeedbackKey,
-    LabelledRow, PredictionRecord,
+    decode_features_into, encode_f32_features_into, encode_features_into, AggregateKey,
+    BaselineRecord, FeedbackKey, LabelledRow, PredictionRecord,
 };
 
 #[derive(Debug, thiserror::Error)]

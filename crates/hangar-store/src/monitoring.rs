@@ -535,12 +535,11 @@ pub struct LabelledRow {
 /// A row's feature values: a width byte, then the values little endian —
 /// as f32 (4) when every value is one exactly (FP32 inputs, the usual case:
 /// half the bytes), else as f64 (8).
-/// Encodes a row's feature values as the prediction log stores them.
+/// Appends a row's feature values as the prediction log stores them.
 pub fn encode_features_into(values: &[f64], out: &mut Vec<u8>) {
     let narrow = values
         .iter()
         .all(|v| f64::from(*v as f32) == *v || v.is_nan());
-    out.clear();
     out.reserve(1 + values.len() * if narrow { 4 } else { 8 });
     if narrow {
         out.push(4);
@@ -552,6 +551,16 @@ pub fn encode_features_into(values: &[f64], out: &mut Vec<u8>) {
         for v in values {
             out.extend_from_slice(&v.to_le_bytes());
         }
+    }
+}
+
+/// Appends a row of FP32 feature values as the prediction log stores them
+/// (the narrow form, without a check per value).
+pub fn encode_f32_features_into(values: &[f32], out: &mut Vec<u8>) {
+    out.reserve(1 + values.len() * 4);
+    out.push(4);
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
     }
 }
 

@@ -215,19 +215,7 @@ async fn overview_row(
         badge(level),
         esc(team)
     );
-    let reasons: Vec<String> = health["reasons"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.as_str().map(esc))
-        .collect();
-    if !reasons.is_empty() {
-        let _ = write!(
-            h,
-            r#"<ul class="reasons"><li>{}</li></ul>"#,
-            reasons.join("</li><li>")
-        );
-    }
+    reasons_list(&mut h, &health);
     let error_rate = if traffic.requests > 0 {
         pct(traffic.errors as f64 / traffic.requests as f64)
     } else {
@@ -402,19 +390,7 @@ async fn deployment_body(
             esc(e)
         );
     }
-    let reasons: Vec<String> = health["reasons"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.as_str().map(esc))
-        .collect();
-    if !reasons.is_empty() {
-        let _ = write!(
-            out,
-            r#"<ul class="reasons"><li>{}</li></ul>"#,
-            reasons.join("</li><li>")
-        );
-    }
+    reasons_list(&mut out, &health);
 
     // Traffic split and actions.
     out.push_str(r#"<section aria-labelledby="split"><h2 id="split">Serving now</h2><table><thead><tr><th scope="col">Target</th><th scope="col">Version</th><th scope="col">Share of traffic</th></tr></thead><tbody>"#);
@@ -1389,4 +1365,21 @@ async fn audit_body(state: &AppState, q: &AuditQuery) -> Result<String, ApiError
     }
     out.push_str("</tbody></table></div>");
     Ok(out)
+}
+
+/// A health's reasons, in words, as a list (nothing when there are none).
+fn reasons_list(out: &mut String, health: &Value) {
+    let reasons: Vec<String> = health["reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.as_str().map(esc))
+        .collect();
+    if !reasons.is_empty() {
+        let _ = write!(
+            out,
+            r#"<ul class="reasons"><li>{}</li></ul>"#,
+            reasons.join("</li><li>")
+        );
+    }
 }
