@@ -54,3 +54,23 @@ m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)])
 m.ir_version = 8
 onnx.checker.check_model(m)
 onnx.save(m, "testdata/models/slow.onnx")
+
+# Hostile models: an initializer kept in "another file" (ONNX external data)
+# with a plain relative location. ONNX Runtime resolves it against the working
+# directory when a model is loaded from memory, so serving it would hand the
+# file's bytes back as the output `leak`. Hangar must refuse both at push,
+# with the same message whether or not the named file exists.
+for fname, location in [("external_data.onnx", "Cargo.toml"), ("external_data_missing.onnx", "no-such-file.bin")]:
+    secret = TensorProto(name="secret", data_type=TensorProto.UINT8, dims=[16])
+    secret.data_location = TensorProto.EXTERNAL
+    for k, v in [("location", location), ("offset", "0"), ("length", "16")]:
+        e = secret.external_data.add()
+        e.key, e.value = k, v
+    g = helper.make_graph([helper.make_node("Identity", ["secret"], ["leak"]), helper.make_node("Identity", ["x"], ["y"])],
+                          "exfiltrate", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+                          [helper.make_tensor_value_info("leak", TensorProto.UINT8, [16]),
+                           helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])], [secret])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)])
+    m.ir_version = 8
+    with open("testdata/models/" + fname, "wb") as f:
+        f.write(m.SerializeToString())

@@ -7,6 +7,7 @@
 //! **Architecture invariant:** inference is CPU-bound and never runs on the
 //! async executor's threads; callers go through [`InferencePool`].
 
+mod guard;
 mod locate;
 mod onnx;
 mod pool;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use hangar_core::{Signature, Tensor};
 
+pub use guard::{check_self_contained, GuardError};
 pub use locate::{locate_onnxruntime, OrtLocation, DEFAULT_ORT_DIR};
 pub use onnx::OnnxRuntime;
 pub use pool::{InferencePool, PoolError};
@@ -47,6 +49,10 @@ pub trait Runtime: Send + Sync {
 pub enum RuntimeError {
     #[error("the ONNX Runtime library could not be loaded from {path}: {reason}")]
     Library { path: String, reason: String },
+    /// The file asks for more than a model may (another file's bytes) or is
+    /// not a model file at all; refused before any runtime reads it.
+    #[error("model refused: {0}")]
+    Refused(#[from] GuardError),
     #[error("model cannot run on ONNX Runtime: {0}")]
     Unsupported(String),
     #[error("model failed its warm-up run: {0}")]

@@ -10,6 +10,7 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::{DynValue, TensorElementType, TensorRef, ValueType};
 
+use crate::guard::check_self_contained;
 use crate::pool::worker_index;
 use crate::{LoadedModel, Runtime, RuntimeError};
 
@@ -47,7 +48,11 @@ impl OnnxRuntime {
         }
     }
 
+    /// A session for `bytes`, which must be one self-contained ONNX model
+    /// ([`check_self_contained`]): checked on every load, before ONNX
+    /// Runtime parses the file.
     fn session(&self, bytes: &[u8]) -> Result<Session, RuntimeError> {
+        check_self_contained(bytes)?;
         let unsupported = |e: ort::Error| RuntimeError::Unsupported(e.to_string());
         Session::builder(&self.environment)
             .map_err(unsupported)?

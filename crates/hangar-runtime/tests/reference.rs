@@ -139,6 +139,21 @@ fn unsupported_operator_is_named_at_load() {
     assert!(err.to_string().contains("Frobnicate"), "{err}");
 }
 
+/// Every load checks the file, not only a push: an artifact stored before
+/// the check existed (or written around the API) is refused the same way,
+/// before ONNX Runtime could read the file it names (here `Cargo.toml`, which
+/// exists in the test's working directory).
+#[test]
+fn models_with_external_data_are_refused_at_every_load() {
+    assert!(std::path::Path::new("Cargo.toml").is_file());
+    let bytes = std::fs::read(repo().join("testdata/models/external_data.onnx")).unwrap();
+    let rt = runtime();
+    for _ in 0..2 {
+        let err = rt.load(&bytes).err().expect("refused");
+        assert!(matches!(err, RuntimeError::Refused(_)), "{err}");
+    }
+}
+
 #[test]
 fn garbage_bytes_are_rejected_not_crashing() {
     assert!(runtime()

@@ -245,7 +245,7 @@ pub struct Serving {
 /// Why a model could not be made ready to serve.
 pub fn runtime_error(e: RuntimeError) -> ApiError {
     match e {
-        RuntimeError::Unsupported(_) | RuntimeError::WarmUp(_) => {
+        RuntimeError::Unsupported(_) | RuntimeError::WarmUp(_) | RuntimeError::Refused(_) => {
             ApiError::new(ErrorCode::UnsupportedModel, e.to_string())
         }
         RuntimeError::Library { .. } | RuntimeError::Inference(_) => ApiError::internal(e),

@@ -182,6 +182,38 @@ async fn a_pushed_version_records_digest_format_signature_and_metadata() {
     assert_eq!(headers["x-hangar-digest"], v["digest"].as_str().unwrap());
 }
 
+/// Issue 11, defect 1: a model whose tensor names another file (ONNX external
+/// data, a plain relative location) would have ONNX Runtime read that file
+/// from the server's working directory and serve its bytes. Both files name
+/// a tensor `secret` kept outside the model: `external_data.onnx` points at
+/// `Cargo.toml`, which exists in the test's working directory (ONNX Runtime
+/// served its first 16 bytes before the fix), `external_data_missing.onnx`
+/// at a file that does not exist. Both are refused, with the same message.
+#[tokio::test]
+async fn models_that_reference_other_files_are_refused_without_revealing_them() {
+    let s = TestServer::start().await;
+    s.call("POST", "/api/v1/models", Some(json!({"name": "m"})))
+        .await;
+    assert!(std::path::Path::new("Cargo.toml").is_file());
+    let mut messages = Vec::new();
+    for file in ["external_data.onnx", "external_data_missing.onnx"] {
+        let bytes = std::fs::read(repo().join("testdata/models").join(file)).unwrap();
+        let (st, e) = s.upload("m", &bytes, None).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{file}: {e}");
+        assert_eq!(e["code"], "unsupported_model", "{e}");
+        let message = e["error"].as_str().unwrap().to_string();
+        assert!(message.contains("separate file"), "{message}");
+        assert!(message.contains("'secret'"), "{message}");
+        for leak in ["Cargo.toml", "no-such-file", "/", "exist"] {
+            assert!(!message.contains(leak), "{leak:?} in {message}");
+        }
+        messages.push(message);
+    }
+    assert_eq!(messages[0], messages[1]);
+    let (_, versions) = s.call("GET", "/api/v1/models/m/versions", None).await;
+    assert_eq!(versions["versions"], json!([]), "{versions}");
+}
+
 #[tokio::test]
 async fn models_that_cannot_run_are_refused_at_push_naming_the_reason() {
     let s = TestServer::start().await;
