@@ -16,7 +16,7 @@ use hangar_core::{
     ModelVersion, NameKind, Revision, RevisionKind, RiskTier, Route, Signature, TensorSpec,
     VersionRef,
 };
-use hangar_store::{AliasState, NewVersion, StoredArtifact};
+use hangar_store::{AliasState, NewVersion, Staged};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Routes;
@@ -765,12 +765,13 @@ async fn download_artifact(
     Ok(response)
 }
 
-/// Registers an artifact that is already safely stored: checks that it runs,
-/// reads its signature and records the new version.
+/// Registers a staged upload: checks that it runs, reads its signature,
+/// moves the file into the store and records the new version. A refused
+/// upload is dropped with its file.
 pub async fn register_version(
     state: &AppState,
     model: &str,
-    artifact: StoredArtifact,
+    staged: Staged,
     head: &[u8],
     meta: VersionMeta,
     actor: &str,
@@ -781,7 +782,7 @@ pub async fn register_version(
             "unrecognised artifact format: Hangar serves ONNX files (.onnx) in this release",
         )
     })?;
-    let bytes = state.artifacts.read_verified(&artifact.digest).await?;
+    let bytes = staged.read_verified().await?;
     let runtime = state.serving.runtime().clone();
     let loaded = tokio::task::spawn_blocking(move || runtime.load(&bytes))
         .await
@@ -810,6 +811,7 @@ pub async fn register_version(
             )));
         }
     }
+    let artifact = staged.commit().await?;
     let new = NewVersion {
         artifact,
         format,

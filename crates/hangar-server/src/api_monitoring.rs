@@ -119,8 +119,8 @@ async fn put_baseline(
             chunk.map_err(|e| ApiError::bad_request(format!("could not read the upload: {e}")))?;
         upload.write(&chunk).await?;
     }
-    let artifact = upload.finish().await?;
-    let bytes = state.artifacts.read_verified(&artifact.digest).await?;
+    let staged = upload.finish().await?;
+    let bytes = staged.read_verified().await?;
     let loaded = state.serving.load(&v).await?;
     let label = q.label_column.clone();
     let cats = categorical.clone();
@@ -130,6 +130,8 @@ async fn put_baseline(
     })
     .await
     .map_err(ApiError::internal)??;
+    // Only a CSV that profiled is kept; a refused one is dropped with its file.
+    let artifact = staged.commit().await?;
     let record = BaselineRecord {
         model: v.model.clone(),
         version: v.version,

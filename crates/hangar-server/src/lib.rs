@@ -102,6 +102,15 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
     tokio::fs::create_dir_all(&config.data_dir).await?;
     let db = Db::open(&config.data_dir.join("hangar.db")).await?;
     let artifacts = ArtifactStore::open(config.data_dir.join("artifacts")).await?;
+    let swept = artifacts
+        .sweep_unreferenced(&db.referenced_digests().await?)
+        .await?;
+    if swept > 0 {
+        tracing::info!(
+            files = swept,
+            "removed artifacts that no version or baseline names"
+        );
+    }
     let threads = config
         .inference_threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -316,14 +325,13 @@ pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(
         let mut upload = state.artifacts.begin(state.limits.max_upload_bytes).await?;
         upload.write(example.bytes).await?;
         let head = upload.head().to_vec();
-        let artifact = upload.finish().await?;
+        let staged = upload.finish().await?;
         let meta = VersionMeta {
             description: "bundled example".into(),
             features: Some(example.features.clone()),
             ..VersionMeta::default()
         };
-        let v =
-            api::register_version(state, example.model, artifact, &head, meta, "hangar").await?;
+        let v = api::register_version(state, example.model, staged, &head, meta, "hangar").await?;
         state
             .db
             .set_alias(example.model, "production", v.version, "hangar")

@@ -368,6 +368,18 @@ impl Db {
         rows.iter().map(version_from_row).collect()
     }
 
+    /// Every artifact digest a record names (versions and baselines): what
+    /// the artifact store keeps when it sweeps at start.
+    pub async fn referenced_digests(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT digest FROM model_versions UNION SELECT digest FROM baselines")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(d,)| d).collect())
+    }
+
     pub async fn get_version(&self, model: &str, version: u32) -> Result<ModelVersion, StoreError> {
         let id = self.model_id(model).await?;
         let row = sqlx::query(&format!(

@@ -12,7 +12,7 @@ mod log_writer;
 mod monitoring;
 
 pub use alerts::{AlertEventRecord, ChannelRecord, DeliveryRecord};
-pub use artifacts::{ArtifactStore, StoredArtifact, Upload};
+pub use artifacts::{ArtifactStore, Staged, StoredArtifact, Upload};
 pub use db::{AliasState, Db, NewVersion};
 pub use governance::{
     ApprovalRecord, AuditFilter, NewAuditEntry, SignatureRecord, TeamRecord, TokenRecord,

@@ -462,3 +462,72 @@ async fn the_openapi_document_describes_every_route() {
         }
     }
 }
+
+/// Files under the artifact store's content addresses.
+fn stored_artifacts(s: &TestServer) -> Vec<String> {
+    let mut out = Vec::new();
+    let root = s.dir.path().join("artifacts/sha256");
+    for dir in std::fs::read_dir(&root).unwrap() {
+        let dir = dir.unwrap();
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            out.push(f.unwrap().file_name().to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Issue 11, defect 9: every refused upload used to stay under
+/// `artifacts/sha256/` (and survive restarts). A refused model or baseline
+/// now leaves nothing behind, and files no record names (left by an older
+/// release or by a crash between storing a file and recording it) are swept
+/// at start.
+#[tokio::test]
+async fn refused_uploads_leave_no_files_and_orphans_are_swept_at_start() {
+    let s = TestServer::start().await;
+    s.deploy_reference("m", "logreg", "api").await;
+    let kept = stored_artifacts(&s);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+
+    // A model that cannot run, garbage, one with the wrong feature count.
+    let unsupported = std::fs::read(repo().join("testdata/models/unsupported_op.onnx")).unwrap();
+    let (st, _) = s.upload("m", &unsupported, None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = s.upload("m", b"\x08\x07not really onnx", None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = s
+        .upload(
+            "m",
+            &reference_model("gbdt"),
+            Some(json!({"features": ["a", "b"]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    // A baseline CSV that does not match the model.
+    let req = Request::builder()
+        .method("PUT")
+        .uri("/api/v1/models/m/versions/1/baseline")
+        .header("content-type", "text/csv")
+        .body(Body::from("age,income\n1,2\n"))
+        .unwrap();
+    let (st, _, _) = s.send(req).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert_eq!(stored_artifacts(&s), kept);
+    assert_eq!(
+        std::fs::read_dir(s.dir.path().join("artifacts/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    // An orphan from before: removed at the next start, the version kept.
+    let orphan = "ab".to_string() + &"0".repeat(62);
+    let dir = s.dir.path().join("artifacts/sha256/ab");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(&orphan), b"left behind").unwrap();
+    assert_eq!(stored_artifacts(&s).len(), 2);
+    let s = s.restart().await;
+    assert_eq!(stored_artifacts(&s), kept);
+    let (st, body) = s.infer("api", one_row_request()).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+}
