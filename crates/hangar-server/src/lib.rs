@@ -17,6 +17,7 @@ mod error;
 mod governance;
 #[cfg(feature = "grpc")]
 mod grpc;
+mod listen;
 mod log_buffer;
 mod metrics;
 mod monitoring;
@@ -44,6 +45,7 @@ use tower_http::trace::TraceLayer;
 pub use api::VersionMeta;
 pub use auth::bootstrap_admin;
 pub use error::{ApiError, ErrorCode};
+pub use listen::ConnectionLimits;
 pub use state::{AppState, Limits};
 
 /// Everything the server needs to start, already validated by the binary.
@@ -238,17 +240,15 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
+/// Stalled connections are closed and open ones capped
+/// ([`Limits::connections`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = state.limits.connections.clone();
+    listen::serve(listener, app(state), limits, shutdown).await
 }
 
 /// Serves the Open Inference Protocol's gRPC service

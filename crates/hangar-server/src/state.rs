@@ -19,6 +19,8 @@ pub struct Limits {
     pub max_upload_bytes: u64,
     /// Most elements one input tensor may hold.
     pub max_tensor_elements: usize,
+    /// Timeouts for stalled connections and the cap on open ones.
+    pub connections: crate::listen::ConnectionLimits,
 }
 
 impl Default for Limits {
@@ -27,6 +29,7 @@ impl Default for Limits {
             max_request_bytes: 32 * 1024 * 1024,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             max_tensor_elements: 16 * 1024 * 1024,
+            connections: crate::listen::ConnectionLimits::default(),
         }
     }
 }

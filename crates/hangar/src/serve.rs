@@ -3,11 +3,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use hangar_core::{ModelCard, RiskTier};
 use hangar_runtime::{locate_onnxruntime, OrtLocation};
-use hangar_server::{ExampleModel, Limits, ServerConfig};
+use hangar_server::{ConnectionLimits, ExampleModel, Limits, ServerConfig};
 use serde::Deserialize;
 
 const EXAMPLE_MODEL: &[u8] = include_bytes!("../../../examples/credit-risk/model.onnx");
@@ -33,7 +34,8 @@ pub struct ServeArgs {
     pub grpc_addr: Option<String>,
     /// TOML configuration file (keys: data_dir, addr, grpc_addr, ort_dylib, max_request_bytes,
     /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, model_memory, prediction_retention_days,
-    /// aggregate_retention_days, key_rate_limit, log_format)
+    /// aggregate_retention_days, key_rate_limit, header_timeout, body_timeout, idle_timeout,
+    /// max_connections, log_format)
     #[arg(long, env = "HANGAR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Path to libonnxruntime.so [default: $ORT_DYLIB_PATH, then vendor/onnxruntime/libonnxruntime.so,
@@ -73,6 +75,22 @@ pub struct ServeArgs {
     /// its own; over it, 429 with Retry-After. 0 = no default limit [default: 1000]
     #[arg(long, env = "HANGAR_KEY_RATE_LIMIT", value_name = "PER_SECOND")]
     pub key_rate_limit: Option<f64>,
+    /// Seconds a client has to send a request's headers, from its first byte; a stalled
+    /// connection is closed [default: 10]
+    #[arg(long, env = "HANGAR_HEADER_TIMEOUT", value_name = "SECONDS")]
+    pub header_timeout: Option<f64>,
+    /// Seconds a client has to send a request's body, from the end of its headers; past it the
+    /// connection is closed. Large model uploads need it long enough [default: 300]
+    #[arg(long, env = "HANGAR_BODY_TIMEOUT", value_name = "SECONDS")]
+    pub body_timeout: Option<f64>,
+    /// Seconds a keep-alive connection may stay open with no request in progress; behind a
+    /// load balancer, make it longer than the balancer's own idle timeout [default: 30]
+    #[arg(long, env = "HANGAR_IDLE_TIMEOUT", value_name = "SECONDS")]
+    pub idle_timeout: Option<f64>,
+    /// HTTP connections open at once; past it, new ones wait in the listen backlog until one
+    /// closes [default: 4096]
+    #[arg(long, env = "HANGAR_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
     /// Register and deploy the bundled example model (credit-risk) if it is not there yet
     #[arg(long)]
     pub example: bool,
@@ -95,6 +113,10 @@ struct FileConfig {
     prediction_retention_days: Option<u32>,
     key_rate_limit: Option<f64>,
     aggregate_retention_days: Option<u32>,
+    header_timeout: Option<f64>,
+    body_timeout: Option<f64>,
+    idle_timeout: Option<f64>,
+    max_connections: Option<usize>,
     log_format: Option<String>,
 }
 
@@ -156,7 +178,41 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
         other => bail!("invalid --log-format {other:?}: expected text or json"),
     };
     let defaults = Limits::default();
+    let timeout = |name: &str, value: Option<f64>, default: Duration| -> anyhow::Result<Duration> {
+        match value {
+            None => Ok(default),
+            Some(v) if v.is_finite() && v > 0.0 && v <= 86_400.0 => Ok(Duration::from_secs_f64(v)),
+            Some(v) => bail!(
+                "invalid --{name} {v}: expected a number of seconds greater than 0 (at most 86400)"
+            ),
+        }
+    };
+    let connections = ConnectionLimits {
+        header_timeout: timeout(
+            "header-timeout",
+            args.header_timeout.or(file.header_timeout),
+            defaults.connections.header_timeout,
+        )?,
+        body_timeout: timeout(
+            "body-timeout",
+            args.body_timeout.or(file.body_timeout),
+            defaults.connections.body_timeout,
+        )?,
+        idle_timeout: timeout(
+            "idle-timeout",
+            args.idle_timeout.or(file.idle_timeout),
+            defaults.connections.idle_timeout,
+        )?,
+        max_connections: args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(defaults.connections.max_connections),
+    };
+    if connections.max_connections == 0 {
+        bail!("--max-connections must be at least 1");
+    }
     let limits = Limits {
+        connections,
         max_request_bytes: args
             .max_request_bytes
             .or(file.max_request_bytes)

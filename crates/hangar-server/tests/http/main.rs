@@ -3,6 +3,7 @@
 
 mod alerts;
 mod common;
+mod connections;
 mod dashboard;
 mod deployments;
 mod email;
