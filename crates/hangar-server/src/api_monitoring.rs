@@ -806,6 +806,19 @@ pub(crate) async fn report_body(
     Ok(body)
 }
 
+/// A text cell a client chose (request and row ids) that a spreadsheet
+/// would run as a formula gets a leading `'`, as OWASP recommends against
+/// CSV injection: cells starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return. Numeric columns are the server's own and left as they
+/// are.
+fn spreadsheet_safe(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
+}
+
 #[derive(Deserialize)]
 struct ExportQuery {
     from: Option<String>,
@@ -847,9 +860,9 @@ async fn export(
         for r in records {
             let _ = w.write_record([
                 r.at.to_rfc3339(),
-                r.request_id,
+                spreadsheet_safe(r.request_id),
                 r.row.to_string(),
-                r.row_id.unwrap_or_default(),
+                spreadsheet_safe(r.row_id.unwrap_or_default()),
                 r.revision.to_string(),
                 r.model,
                 r.version.to_string(),

@@ -379,6 +379,27 @@ pub fn rule(method: &Method, path: &str) -> Option<&'static Rule> {
     all_rules().find(|r| r.path == path && r.method == method.as_str())
 }
 
+/// 405 with `Allow`: the methods the permission table has for `path`.
+fn method_not_allowed(path: &str) -> Response {
+    let mut allowed: Vec<&str> = all_rules()
+        .filter(|r| r.path == path)
+        .map(|r| r.method)
+        .collect();
+    if allowed.contains(&"GET") {
+        allowed.push("HEAD");
+    }
+    let allow = allowed.join(", ");
+    let mut response = ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        format!("this route does not take this method; it allows {allow}"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&allow) {
+        response.headers_mut().insert(axum::http::header::ALLOW, v);
+    }
+    response
+}
+
 /// Every row: the API's and the dashboard's.
 pub fn all_rules() -> impl Iterator<Item = &'static Rule> {
     RULES.iter().chain(crate::dashboard::RULES.iter())
@@ -865,10 +886,15 @@ pub async fn authorize(
 ) -> Response {
     req.headers_mut().remove(PRINCIPAL_HEADER);
     req.headers_mut().remove(PURPOSE_HEADER);
-    let Some(rule) = rule(req.method(), matched.as_str()) else {
-        // Unreachable when every route goes through `Routes::add`.
-        return ApiError::new(ErrorCode::Forbidden, "this route has no permission rule")
-            .into_response();
+    // HEAD is GET without the body (axum answers it from the GET handler).
+    let method = if req.method() == Method::HEAD {
+        &Method::GET
+    } else {
+        req.method()
+    };
+    let Some(rule) = rule(method, matched.as_str()) else {
+        // The path exists, not with this method (TRACE, OPTIONS, a typo).
+        return method_not_allowed(matched.as_str());
     };
     if rule.policy == Policy::Public {
         return audited(&state, rule, None, req, next).await;

@@ -30,6 +30,10 @@ pub enum ErrorCode {
     ApprovalRequired,
     /// A key over its request rate.
     RateLimited,
+    /// The route exists, but not with this method.
+    MethodNotAllowed,
+    /// The data directory's disk is full.
+    InsufficientStorage,
     Internal,
 }
 
@@ -51,6 +55,8 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::ApprovalRequired => "approval_required",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::InsufficientStorage => "insufficient_storage",
             ErrorCode::Internal => "internal",
         }
     }
@@ -70,6 +76,8 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorCode::Forbidden | ErrorCode::ApprovalRequired => StatusCode::FORBIDDEN,
             ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -168,4 +176,51 @@ impl From<hangar_core::NameError> for ApiError {
     fn from(e: hangar_core::NameError) -> Self {
         ApiError::new(ErrorCode::InvalidName, e.to_string())
     }
+}
+
+/// Rewrites the plain-text client errors that axum's extractors answer
+/// with (a path segment that is not UTF-8, a malformed query, an unreadable
+/// body) into the API's error shape, so every error a client sees is JSON:
+/// `{"error", "code"}`, or the V2 protocol's `{"error"}` under `/v2/`.
+pub async fn json_rejections(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let v2 = req.uri().path().starts_with("/v2/");
+    let response = next.run(req).await;
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(plain && response.status().is_client_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // A rejection is one short line; anything longer is cut.
+    let bytes = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    let code = match parts.status {
+        StatusCode::NOT_FOUND => ErrorCode::NotFound,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
+        StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
+        StatusCode::UNAUTHORIZED => ErrorCode::Unauthenticated,
+        StatusCode::FORBIDDEN => ErrorCode::Forbidden,
+        _ => ErrorCode::BadRequest,
+    };
+    let error = ApiError::new(code, text.trim().to_string());
+    let mut out = if v2 {
+        error.into_v2_response()
+    } else {
+        error.into_response()
+    };
+    *out.status_mut() = parts.status;
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
 }

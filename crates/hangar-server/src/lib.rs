@@ -101,7 +101,7 @@ impl From<ApiError> for ServerError {
 const LOG_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
 pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
-    tokio::fs::create_dir_all(&config.data_dir).await?;
+    create_data_dir(&config.data_dir)?;
     let db = Db::open(&config.data_dir.join("hangar.db")).await?;
     let artifacts = ArtifactStore::open(config.data_dir.join("artifacts")).await?;
     let swept = artifacts
@@ -163,6 +163,30 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
     Ok(state)
 }
 
+/// Creates the data directory readable by the server's user only (0700);
+/// warns when an existing one is open to others.
+fn create_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir)?;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                dir = %dir.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "the data directory is open to other users (it holds credentials' hashes and the prediction log); `chmod 700` it"
+            );
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)
+}
+
 /// Prometheus (OpenMetrics) text; gauges are refreshed at scrape time.
 async fn metrics_text(
     axum::extract::State(state): axum::extract::State<AppState>,
@@ -222,6 +246,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(not_found)
         .with_state(state)
         .layer(axum::middleware::from_fn(auth::security_headers))
+        .layer(axum::middleware::from_fn(error::json_rejections))
         // Clients may gzip or deflate request bodies (tritonclient's
         // request_compression_algorithm); size limits apply after decoding.
         .layer(RequestDecompressionLayer::new())

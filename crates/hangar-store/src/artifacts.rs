@@ -84,7 +84,13 @@ impl ArtifactStore {
             .root
             .join("tmp")
             .join(format!("upload-{}", uuid::Uuid::new_v4()));
-        let file = fs::File::create(&tmp).await?;
+        // Readable by the server's user only, like the rest of the data
+        // directory.
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let file = options.open(&tmp).await?;
         Ok(Upload {
             file: Some(file),
             tmp,

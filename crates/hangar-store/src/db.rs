@@ -195,9 +195,26 @@ fn event_from_row(r: &SqliteRow) -> Result<AliasEvent, StoreError> {
     })
 }
 
+/// Creates `path` empty with mode 0600 when it does not exist; an existing
+/// file is left as it is.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl Db {
     /// Opens (creating) the SQLite file and applies pending migrations.
+    /// A new file is created readable by its owner only (0600); SQLite
+    /// gives its WAL and shared-memory files the same permissions.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private(path)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

@@ -34,6 +34,8 @@ pub(crate) fn code(error: ErrorCode) -> Code {
         ErrorCode::Unauthenticated => Code::Unauthenticated,
         ErrorCode::Forbidden | ErrorCode::ApprovalRequired => Code::PermissionDenied,
         ErrorCode::RateLimited => Code::ResourceExhausted,
+        ErrorCode::MethodNotAllowed => Code::Unimplemented,
+        ErrorCode::InsufficientStorage => Code::ResourceExhausted,
         ErrorCode::Internal => Code::Internal,
     }
 }

@@ -8,6 +8,7 @@ mod dashboard;
 mod deployments;
 mod email;
 mod governance;
+mod hostile;
 mod monitoring;
 mod registry;
 mod rollouts;
