@@ -74,3 +74,30 @@ for fname, location in [("external_data.onnx", "Cargo.toml"), ("external_data_mi
     m.ir_version = 8
     with open("testdata/models/" + fname, "wb") as f:
         f.write(m.SerializeToString())
+
+# A model that never finishes its first run: a Loop of 2^62 iterations (ONNX
+# Runtime takes about a microsecond each). Loaded in-process, its warm-up
+# would hold a thread forever; the child process that checks new models is
+# killed after --model-check-timeout and the push is refused.
+body = helper.make_graph(
+    [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+     helper.make_node("Add", ["v_in", "one"], ["v_out"])],
+    "forever_body",
+    [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+     helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+     helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [])],
+    [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+     helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [])],
+    [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])])
+g = helper.make_graph(
+    [helper.make_node("Loop", ["trip", "cond", "v0"], ["v"], body=body),
+     helper.make_node("Add", ["x", "v"], ["y"])],
+    "forever", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+    [helper.make_tensor("trip", TensorProto.INT64, [], [2**62]),
+     helper.make_tensor("cond", TensorProto.BOOL, [], [True]),
+     helper.make_tensor("v0", TensorProto.FLOAT, [], [0.0])])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)])
+m.ir_version = 8
+onnx.checker.check_model(m)
+onnx.save(m, "testdata/models/loop_forever.onnx")

@@ -783,6 +783,14 @@ pub async fn register_version(
         )
     })?;
     let bytes = staged.read_verified().await?;
+    if let Some(check) = &state.model_check {
+        crate::model_check::check(check, &bytes)
+            .await
+            .map_err(|e| match e {
+                crate::model_check::CheckError::Unavailable(_) => ApiError::internal(e),
+                refused => ApiError::new(ErrorCode::UnsupportedModel, refused.to_string()),
+            })?;
+    }
     let runtime = state.serving.runtime().clone();
     let loaded = tokio::task::spawn_blocking(move || runtime.load(&bytes))
         .await

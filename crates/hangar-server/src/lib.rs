@@ -20,6 +20,7 @@ mod grpc;
 mod listen;
 mod log_buffer;
 mod metrics;
+pub mod model_check;
 mod monitoring;
 mod serving;
 mod state;
@@ -73,6 +74,9 @@ pub struct ServerConfig {
     /// Requests per second a consumer key may make when it names no limit
     /// of its own; 0 = no default limit.
     pub key_rate_limit: f64,
+    /// Load every new artifact in a child process first (the binary sets
+    /// it to itself); `None` loads it in-process only.
+    pub model_check: Option<model_check::ModelCheck>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +154,7 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         auth: auth::Auth::new(config.key_rate_limit),
         metrics,
         limits: config.limits.clone(),
+        model_check: config.model_check.clone(),
     }));
     state.serving.restore().await?;
     tokio::spawn(serving::guardrail_watch(serving, config.guardrail_interval));

@@ -45,6 +45,8 @@ pub struct Inner {
     pub alerting: Alerting,
     pub auth: crate::auth::Auth,
     pub limits: Limits,
+    /// How new artifacts are loaded in a child process first, if at all.
+    pub model_check: Option<crate::model_check::ModelCheck>,
 }
 
 /// Cheap to clone; everything lives behind one `Arc`.

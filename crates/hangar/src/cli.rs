@@ -256,6 +256,10 @@ pub enum Command {
     Keys(KeysArgs),
     /// Run the Hangar server (management API, inference API)
     Serve(ServeArgs),
+    /// Internal: load the model on stdin with ONNX Runtime and print the verdict as one JSON
+    /// line (the server runs this in a child process for every pushed model)
+    #[command(hide = true)]
+    ValidateModel(ValidateModelArgs),
 }
 
 /// Options shared by every client command.
@@ -2737,4 +2741,11 @@ mod tests {
         assert!(key_value("=b").is_err());
         assert!(key_value("ab").is_err());
     }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ValidateModelArgs {
+    /// Path to libonnxruntime.so
+    #[arg(long, value_name = "FILE")]
+    pub ort_dylib: std::path::PathBuf,
 }

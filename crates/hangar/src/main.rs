@@ -57,6 +57,9 @@ fn run() -> anyhow::Result<()> {
     let cli = Cli::try_parse()?;
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::ValidateModel(args) => {
+            std::process::exit(hangar_server::model_check::child_main(&args.ort_dylib))
+        }
         Command::Model(args) => block_on(model::run(args)),
         Command::Alias(args) => block_on(alias::run(args)),
         Command::Deploy(args) => block_on(deploy::run(args)),

@@ -35,7 +35,7 @@ pub struct ServeArgs {
     /// TOML configuration file (keys: data_dir, addr, grpc_addr, ort_dylib, max_request_bytes,
     /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, model_memory, prediction_retention_days,
     /// aggregate_retention_days, key_rate_limit, header_timeout, body_timeout, idle_timeout,
-    /// max_connections, log_format)
+    /// max_connections, model_check_timeout, log_format)
     #[arg(long, env = "HANGAR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Path to libonnxruntime.so [default: $ORT_DYLIB_PATH, then vendor/onnxruntime/libonnxruntime.so,
@@ -91,6 +91,11 @@ pub struct ServeArgs {
     /// closes [default: 4096]
     #[arg(long, env = "HANGAR_MAX_CONNECTIONS", value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Seconds a new model may take to load and warm up in the child process that checks
+    /// every pushed model before the server loads it (a model that crashes ONNX Runtime
+    /// or runs forever is refused instead of taking the server down) [default: 120]
+    #[arg(long, env = "HANGAR_MODEL_CHECK_TIMEOUT", value_name = "SECONDS")]
+    pub model_check_timeout: Option<f64>,
     /// Register and deploy the bundled example model (credit-risk) if it is not there yet
     #[arg(long)]
     pub example: bool,
@@ -117,6 +122,7 @@ struct FileConfig {
     body_timeout: Option<f64>,
     idle_timeout: Option<f64>,
     max_connections: Option<usize>,
+    model_check_timeout: Option<f64>,
     log_format: Option<String>,
 }
 
@@ -293,6 +299,14 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
         ),
     };
+    let model_check_timeout = timeout(
+        "model-check-timeout",
+        args.model_check_timeout.or(file.model_check_timeout),
+        Duration::from_secs(120),
+    )?;
+    let model_check =
+        hangar_server::model_check::ModelCheck::this_binary(&ort_dylib, model_check_timeout)
+            .context("cannot find the running binary to check new models with")?;
     Ok(Settings {
         addr,
         grpc_addr,
@@ -309,6 +323,7 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             aggregate_retention_days,
             alert_interval: std::time::Duration::from_secs(10),
             key_rate_limit,
+            model_check: Some(model_check),
         },
         admin_token,
     })

@@ -165,6 +165,7 @@ fn config(dir: &std::path::Path) -> ServerConfig {
         aggregate_retention_days: 400,
         alert_interval: Duration::from_millis(300),
         key_rate_limit: 0.0,
+        model_check: None,
     }
 }
 

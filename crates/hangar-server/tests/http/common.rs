@@ -74,6 +74,7 @@ pub fn config(dir: &std::path::Path, limits: Limits) -> ServerConfig {
         aggregate_retention_days: 400,
         alert_interval: std::time::Duration::from_millis(200),
         key_rate_limit: 0.0,
+        model_check: None,
     }
 }
 

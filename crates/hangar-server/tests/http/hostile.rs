@@ -149,3 +149,68 @@ async fn exported_csv_cells_cannot_run_as_spreadsheet_formulas() {
         );
     }
 }
+
+/// A check process that dies by a signal (here it aborts itself, as ONNX
+/// Runtime does on a fatal error) refuses the push, naming the signal; one
+/// that overruns its time is killed and refuses it too. The server and its
+/// deployments are untouched. (The real child, `hangar validate-model`, is
+/// tested against the binary in crates/hangar/tests/model_check.rs.)
+#[cfg(unix)]
+#[tokio::test]
+async fn a_model_check_that_crashes_or_hangs_refuses_the_push() {
+    use hangar_server::model_check::ModelCheck;
+    for (script, timeout, expect) in [
+        ("cat >/dev/null; kill -ABRT $$", 10_000, "SIGABRT"),
+        ("cat >/dev/null; kill -SEGV $$", 10_000, "SIGSEGV"),
+        (
+            "cat >/dev/null; exec sleep 30",
+            300,
+            "did not finish loading",
+        ),
+        (
+            "cat >/dev/null; echo '{\"error\": \"the checker said no\"}'; exit 1",
+            10_000,
+            "the checker said no",
+        ),
+    ] {
+        let s = TestServer::with_config(|c| {
+            c.model_check = Some(ModelCheck {
+                program: "/bin/sh".into(),
+                args: vec!["-c".into(), script.into()],
+                timeout: std::time::Duration::from_millis(timeout),
+            })
+        })
+        .await;
+        let (st, _) = s
+            .call(
+                "POST",
+                "/api/v1/models",
+                Some(serde_json::json!({"name": "m"})),
+            )
+            .await;
+        assert_eq!(st, StatusCode::CREATED);
+        let start = std::time::Instant::now();
+        let (st, e) = s.upload("m", &reference_model("logreg"), None).await;
+        assert!(start.elapsed() < std::time::Duration::from_secs(5));
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{script}: {e}");
+        assert_eq!(e["code"], "unsupported_model", "{e}");
+        assert!(
+            e["error"].as_str().unwrap().contains(expect),
+            "{script}: {e}"
+        );
+        let (_, versions) = s.call("GET", "/api/v1/models/m/versions", None).await;
+        assert_eq!(versions["versions"], serde_json::json!([]), "{versions}");
+    }
+    // A check that passes lets the push through.
+    let s = TestServer::with_config(|c| {
+        c.model_check = Some(ModelCheck {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), "cat >/dev/null; echo '{\"ok\": true}'".into()],
+            timeout: std::time::Duration::from_secs(10),
+        })
+    })
+    .await;
+    s.deploy_reference("m", "logreg", "api").await;
+    let (st, _) = s.infer("api", one_row_request()).await;
+    assert_eq!(st, StatusCode::OK);
+}
