@@ -13,6 +13,7 @@ mod api_monitoring;
 pub mod auth;
 mod batch;
 pub mod dashboard;
+mod denials;
 mod error;
 mod governance;
 #[cfg(feature = "grpc")]
@@ -22,6 +23,7 @@ mod metrics;
 mod monitoring;
 mod serving;
 mod state;
+pub mod throttle;
 mod v2;
 pub mod wire;
 
@@ -71,6 +73,19 @@ pub struct ServerConfig {
     /// Requests per second a consumer key may make when it names no limit
     /// of its own; 0 = no default limit.
     pub key_rate_limit: f64,
+    /// The URL people reach the server at (`--public-url`), when it differs
+    /// from the listening address (behind a proxy). An `https://` URL makes
+    /// every cookie `Secure`.
+    pub public_url: Option<String>,
+}
+
+impl ServerConfig {
+    /// Are the server's pages reached over HTTPS? Then cookies are `Secure`.
+    pub fn https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.len() >= 8 && u[..8].eq_ignore_ascii_case("https://"))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +154,7 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         auth: auth::Auth::new(config.key_rate_limit),
         metrics,
         limits: config.limits.clone(),
+        secure_cookies: config.https(),
     }));
     state.serving.restore().await?;
     tokio::spawn(serving::guardrail_watch(serving, config.guardrail_interval));
@@ -149,6 +165,10 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         config.aggregate_retention_days,
     ));
     tokio::spawn(monitoring::baseline_loader(state.clone(), wanted_baselines));
+    tokio::spawn(auth::flush_denials_every(
+        state.clone(),
+        std::time::Duration::from_secs(5),
+    ));
     Ok(state)
 }
 

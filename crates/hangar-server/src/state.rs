@@ -42,6 +42,8 @@ pub struct Inner {
     pub alerting: Alerting,
     pub auth: crate::auth::Auth,
     pub limits: Limits,
+    /// Cookies carry `Secure`: the server is reached over HTTPS.
+    pub secure_cookies: bool,
 }
 
 /// Cheap to clone; everything lives behind one `Arc`.
