@@ -127,6 +127,9 @@ pub enum PrincipalKind {
         deployments: Vec<String>,
         purpose: String,
     },
+    /// A metrics token: reads the Prometheus metrics (`/metrics`) and
+    /// nothing else; what a scraper holds.
+    Metrics { id: String },
 }
 
 impl Principal {
@@ -154,11 +157,21 @@ impl Principal {
         matches!(self.kind, PrincipalKind::ConsumerKey { .. })
     }
 
+    /// A person (not a consumer key, not a metrics token).
+    pub fn is_user(&self) -> bool {
+        matches!(self.kind, PrincipalKind::User { .. })
+    }
+
+    /// A metrics token: may read `/metrics`, nothing else.
+    pub fn is_metrics(&self) -> bool {
+        matches!(self.kind, PrincipalKind::Metrics { .. })
+    }
+
     /// The consumer key's declared purpose.
     pub fn purpose(&self) -> Option<&str> {
         match &self.kind {
             PrincipalKind::ConsumerKey { purpose, .. } => Some(purpose),
-            PrincipalKind::User { .. } => None,
+            PrincipalKind::User { .. } | PrincipalKind::Metrics { .. } => None,
         }
     }
 
@@ -171,7 +184,7 @@ impl Principal {
             PrincipalKind::User { memberships, .. } => memberships
                 .iter()
                 .any(|(t, r)| t == team && role_allows(*r, action)),
-            PrincipalKind::ConsumerKey { .. } => false,
+            PrincipalKind::ConsumerKey { .. } | PrincipalKind::Metrics { .. } => false,
         }
     }
 
@@ -184,7 +197,7 @@ impl Principal {
             PrincipalKind::User { memberships, .. } => {
                 memberships.iter().any(|(_, r)| role_allows(*r, action))
             }
-            PrincipalKind::ConsumerKey { .. } => false,
+            PrincipalKind::ConsumerKey { .. } | PrincipalKind::Metrics { .. } => false,
         }
     }
 
@@ -195,7 +208,7 @@ impl Principal {
                 superuser: true, ..
             } => true,
             PrincipalKind::User { memberships, .. } => memberships.iter().any(|(t, _)| t == team),
-            PrincipalKind::ConsumerKey { .. } => false,
+            PrincipalKind::ConsumerKey { .. } | PrincipalKind::Metrics { .. } => false,
         }
     }
 
@@ -207,7 +220,7 @@ impl Principal {
                 matches!(action, Action::Infer | Action::Feedback)
                     && deployments.iter().any(|d| d == deployment)
             }
-            PrincipalKind::User { .. } => false,
+            PrincipalKind::User { .. } | PrincipalKind::Metrics { .. } => false,
         }
     }
 
@@ -215,7 +228,7 @@ impl Principal {
     pub fn memberships(&self) -> &[(String, Role)] {
         match &self.kind {
             PrincipalKind::User { memberships, .. } => memberships,
-            PrincipalKind::ConsumerKey { .. } => &[],
+            PrincipalKind::ConsumerKey { .. } | PrincipalKind::Metrics { .. } => &[],
         }
     }
 }
@@ -514,6 +527,17 @@ mod tests {
         assert!(!key.key_allows(Action::Deploy, "credit"));
         assert!(!key.can(Action::Read, "default"));
         assert_eq!(key.purpose(), Some("loan decisions"));
+        // A metrics token holds no team role and no deployment.
+        let scraper = Principal {
+            name: "metrics:m1".into(),
+            kind: PrincipalKind::Metrics { id: "m1".into() },
+        };
+        assert!(scraper.is_metrics() && !scraper.is_user() && !scraper.is_consumer_key());
+        assert!(!scraper.is_superuser());
+        assert!(!scraper.sees("default"));
+        assert!(!scraper.can_anywhere(Action::Read));
+        assert!(!scraper.key_allows(Action::Infer, "credit"));
+        assert!(scraper.memberships().is_empty() && scraper.purpose().is_none());
     }
 
     #[test]

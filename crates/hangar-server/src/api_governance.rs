@@ -6,17 +6,21 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use std::time::Instant;
+
 use chrono::{DateTime, Duration, Utc};
 use hangar_core::governance::{may_decide, verify_chain, Action, AuditEntry, Principal, Role};
 use hangar_core::{validate_name, NameKind};
-use hangar_store::{ApprovalRecord, AuditFilter, NewAuditEntry, StoreError, TokenRecord};
+use hangar_store::{ApprovalRecord, AuditFilter, StoreError, TokenRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::api::{parse_time, version_number, JsonBody};
-use crate::auth::{self, Authenticated, Routes};
+use crate::auth::{self, Authenticated, ClientAddress, Routes};
+use crate::denials::Denial;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use crate::throttle::Throttled;
 
 pub(crate) fn routes(r: Routes) -> Routes {
     r.add("POST", "/api/v1/login", login)
@@ -140,19 +144,118 @@ async fn check_password(state: &AppState, user: &str, password: &str) -> Result<
     }
 }
 
-async fn failed_login(state: &AppState, user: &str) {
-    auth::append(
+/// Records a refused sign-in (a wrong password, a throttled attempt, a
+/// form without its CSRF token) as a denial of `user` from `address`: the
+/// first of its group is written at once, repeats are counted into one
+/// entry. Refusals are grouped per account, except those of an address held
+/// back as a whole (`per_address`), which are one group whatever names it
+/// tries.
+async fn refused_login(
+    state: &AppState,
+    action: &str,
+    user: &str,
+    address: &str,
+    per_address: bool,
+    outcome: &str,
+    reason: String,
+) {
+    let user: String = user.chars().take(64).collect();
+    let actor = if per_address {
+        "-".to_string()
+    } else {
+        user.clone()
+    };
+    auth::record(
         state,
-        NewAuditEntry {
-            actor: user.chars().take(64).collect(),
-            address: "-".into(),
-            action: "POST /login".into(),
-            object: format!("users/{}", user.chars().take(64).collect::<String>()),
-            outcome: "unauthenticated".into(),
-            detail: json!({"reason": "wrong user name or password"}).to_string(),
+        Denial {
+            object: format!("users/{user}"),
+            actor,
+            address: address.to_string(),
+            action: action.to_string(),
+            outcome: outcome.to_string(),
+            reason,
+            path: None,
+            teams: Vec::new(),
         },
     )
     .await;
+}
+
+/// Why a sign-in failed.
+enum LoginError {
+    /// Too many failures for the account or from the address.
+    Throttled(Throttled),
+    /// Wrong user name or password (also: a disabled user).
+    Wrong(ApiError),
+    Internal(ApiError),
+}
+
+/// Checks a password within the sign-in throttle, and records refusals.
+async fn sign_in(
+    state: &AppState,
+    action: &str,
+    user: &str,
+    password: &str,
+    address: &str,
+) -> Result<(), LoginError> {
+    if let Err(t) = state.auth.throttle.begin(user, address, Instant::now()) {
+        let reason = format!(
+            "too many failed sign-ins {}; retry after {} s",
+            if t.by == "account" {
+                "for this account"
+            } else {
+                "from this address"
+            },
+            t.retry_after_secs()
+        );
+        let per_address = t.by == "address";
+        refused_login(
+            state,
+            action,
+            user,
+            address,
+            per_address,
+            "throttled",
+            reason,
+        )
+        .await;
+        return Err(LoginError::Throttled(t));
+    }
+    match check_password(state, user, password).await {
+        Ok(()) => {
+            state.auth.throttle.succeeded(user, address, Instant::now());
+            Ok(())
+        }
+        Err(e) if e.code == ErrorCode::Unauthenticated => {
+            refused_login(
+                state,
+                action,
+                user,
+                address,
+                false,
+                "unauthenticated",
+                e.message.clone(),
+            )
+            .await;
+            Err(LoginError::Wrong(e))
+        }
+        Err(e) => Err(LoginError::Internal(e)),
+    }
+}
+
+/// 429 with the throttle's `Retry-After`.
+fn throttled_response(t: Throttled) -> Response {
+    let mut resp = ApiError::new(
+        ErrorCode::RateLimited,
+        format!(
+            "too many failed sign-ins; retry after {} s",
+            t.retry_after_secs()
+        ),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(t.retry_after_secs()));
+    resp
 }
 
 async fn issue(
@@ -187,11 +290,21 @@ async fn issue(
 /// stores), 30 days unless `expires` says otherwise.
 async fn login(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddress>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    if let Err(e) = check_password(&state, &body.user, &body.password).await {
-        failed_login(&state, &body.user).await;
-        return Err(e);
+    match sign_in(
+        &state,
+        "POST /api/v1/login",
+        &body.user,
+        &body.password,
+        &client.0,
+    )
+    .await
+    {
+        Ok(()) => {}
+        Err(LoginError::Throttled(t)) => return Ok(throttled_response(t)),
+        Err(LoginError::Wrong(e) | LoginError::Internal(e)) => return Err(e),
     }
     let expires = match body.expires.as_deref() {
         Some(e) => parse_expiry(e)?,
@@ -218,16 +331,64 @@ async fn login(
         .into_response())
 }
 
-/// `POST /login`: the dashboard's login form; sets the session cookie.
-async fn login_form(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+/// `POST /login`: the dashboard's login form; sets the session cookie. The
+/// form carries the CSRF token of its cookie (as every dashboard form
+/// carries its session's); a sign-in goes only to a path of this server.
+async fn login_form(
+    State(state): State<AppState>,
+    Extension(client): Extension<ClientAddress>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let user = auth::form_field(&body, "user").unwrap_or_default();
     let password = auth::form_field(&body, "password").unwrap_or_default();
     let next = auth::form_field(&body, "next")
-        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+        .filter(|n| auth::safe_next(n).is_some())
         .unwrap_or_else(|| "/".into());
-    if check_password(&state, &user, &password).await.is_err() {
-        failed_login(&state, &user).await;
-        return redirect("/login?error=1", None);
+    if !auth::login_csrf_ok(&headers, auth::form_field(&body, "csrf").as_deref()) {
+        refused_login(
+            &state,
+            "POST /login",
+            &user,
+            &client.0,
+            false,
+            "forbidden",
+            "missing or wrong CSRF token on the sign-in form".into(),
+        )
+        .await;
+        let mut resp = crate::dashboard::login_page(
+            &state,
+            &headers,
+            &next,
+            Some("The sign-in form had expired or did not come from this server. Sign in again."),
+        );
+        *resp.status_mut() = StatusCode::FORBIDDEN;
+        return resp;
+    }
+    match sign_in(&state, "POST /login", &user, &password, &client.0).await {
+        Ok(()) => {}
+        Err(LoginError::Throttled(t)) => {
+            let notice = format!(
+                "Too many failed sign-ins. Wait {} seconds, then try again.",
+                t.retry_after_secs()
+            );
+            let mut resp = crate::dashboard::login_page(&state, &headers, &next, Some(&notice));
+            *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(t.retry_after_secs()));
+            return resp;
+        }
+        Err(LoginError::Wrong(_)) => {
+            let to = if next == "/" {
+                "/login?error=1".to_string()
+            } else {
+                format!("/login?error=1&next={}", crate::dashboard::url(&next))
+            };
+            let mut resp = redirect(&to, None);
+            resp.extensions_mut().insert(auth::Refused);
+            return resp;
+        }
+        Err(LoginError::Internal(e)) => return e.into_response(),
     }
     let expires = Utc::now() + Duration::from_std(auth::SESSION_TTL).unwrap_or(Duration::hours(12));
     match issue(
@@ -241,11 +402,12 @@ async fn login_form(State(state): State<AppState>, body: axum::body::Bytes) -> R
     .await
     {
         Ok((secret, _)) => {
-            let cookie = format!(
-                "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+            let cookie = auth::set_cookie(
                 auth::SESSION_COOKIE,
-                secret.token,
-                auth::SESSION_TTL.as_secs()
+                &secret.token,
+                "/",
+                Some(auth::SESSION_TTL.as_secs()),
+                state.secure_cookies,
             );
             redirect(&next, Some(cookie))
         }
@@ -261,9 +423,12 @@ async fn logout(State(state): State<AppState>, Extension(a): Extension<Authentic
     }
     redirect(
         "/login",
-        Some(format!(
-            "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0",
-            auth::SESSION_COOKIE
+        Some(auth::set_cookie(
+            auth::SESSION_COOKIE,
+            "",
+            "/",
+            Some(0),
+            state.secure_cookies,
         )),
     )
 }
@@ -459,6 +624,34 @@ fn token_json(t: &TokenRecord) -> Value {
 struct TokensQuery {
     #[serde(default)]
     user: Option<String>,
+    /// `api` (the default) or `metrics` (administrators).
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+/// Only a Hangar administrator issues, lists or revokes metrics tokens:
+/// they read every team's metrics.
+fn metrics_tokens_need_an_administrator(p: &Principal) -> Result<(), ApiError> {
+    if p.is_superuser() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "metrics tokens read every team's metrics; only a Hangar administrator manages them",
+        ))
+    }
+}
+
+/// A token kind a caller may ask for by name.
+fn token_kind(kind: Option<&str>) -> Result<&'static str, ApiError> {
+    match kind.unwrap_or("api") {
+        "api" => Ok("api"),
+        "metrics" => Ok("metrics"),
+        other => Err(ApiError::bad_request(format!(
+            "unknown token kind {:?}: expected api or metrics",
+            other.chars().take(20).collect::<String>()
+        ))),
+    }
 }
 
 async fn list_tokens(
@@ -466,6 +659,17 @@ async fn list_tokens(
     Extension(a): Extension<Authenticated>,
     Query(q): Query<TokensQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    if token_kind(q.kind.as_deref())? == "metrics" {
+        metrics_tokens_need_an_administrator(&a.principal)?;
+        let tokens: Vec<Value> = state
+            .db
+            .list_tokens("metrics", None)
+            .await?
+            .iter()
+            .map(token_json)
+            .collect();
+        return Ok(Json(json!({ "tokens": tokens })));
+    }
     let user = match q.user {
         Some(u) if u != a.principal.name && !a.principal.is_superuser() => {
             return Err(ApiError::new(
@@ -494,6 +698,10 @@ struct TokenBody {
     name: Option<String>,
     #[serde(default)]
     expires: Option<String>,
+    /// `api` (the default: acts as its user) or `metrics` (reads /metrics
+    /// and nothing else; administrators only).
+    #[serde(default)]
+    kind: Option<String>,
 }
 
 async fn create_token(
@@ -501,6 +709,21 @@ async fn create_token(
     Extension(a): Extension<Authenticated>,
     JsonBody(body): JsonBody<TokenBody>,
 ) -> Result<Response, ApiError> {
+    if token_kind(body.kind.as_deref())? == "metrics" {
+        metrics_tokens_need_an_administrator(&a.principal)?;
+        if body.user.is_some() {
+            return Err(ApiError::bad_request(
+                "a metrics token belongs to no user: leave out `user`",
+            ));
+        }
+        let expires = body.expires.as_deref().map(parse_expiry).transpose()?;
+        let name: String = body.name.unwrap_or_default().chars().take(100).collect();
+        let (secret, record) =
+            issue(&state, "metrics", None, &name, expires, &a.principal.name).await?;
+        let mut v = token_json(&record);
+        v["token"] = json!(secret.token);
+        return Ok((StatusCode::CREATED, Json(v)).into_response());
+    }
     let user = body.user.unwrap_or_else(|| a.principal.name.clone());
     if user != a.principal.name && !a.principal.is_superuser() {
         return Err(ApiError::new(
@@ -533,6 +756,8 @@ async fn revoke_token(
     let t = state.db.get_token(&id).await?;
     let own = t.user.as_deref() == Some(a.principal.name.as_str());
     if t.kind == "consumer" || !(own || a.principal.is_superuser()) {
+        // Another user's token, a consumer key, or (for anyone but an
+        // administrator) a metrics token: as if it did not exist.
         return Err(ApiError::not_found(format!("token '{id}' not found")));
     }
     let t = state.db.revoke_token(&id).await?;
@@ -894,8 +1119,28 @@ fn audit_json(e: &AuditEntry) -> Value {
     })
 }
 
+/// The teams whose audit entries `p` may read: `None` for a Hangar
+/// administrator (every entry), otherwise the teams where `p` holds a role
+/// that reads the audit log (admin, approver). Entries of other teams, and
+/// entries concerning no team, are left out.
+pub(crate) fn audit_scope(p: &Principal) -> Option<Vec<String>> {
+    if p.is_superuser() {
+        return None;
+    }
+    let mut teams: Vec<String> = p
+        .memberships()
+        .iter()
+        .filter(|(t, _)| p.can(Action::Audit, t))
+        .map(|(t, _)| t.clone())
+        .collect();
+    teams.sort();
+    teams.dedup();
+    Some(teams)
+}
+
 async fn list_audit(
     State(state): State<AppState>,
+    Extension(a): Extension<Authenticated>,
     Query(q): Query<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = AuditFilter {
@@ -903,8 +1148,12 @@ async fn list_audit(
         object: q.object.filter(|s| !s.is_empty()),
         from: q.from.as_deref().map(parse_time).transpose()?,
         to: q.to.as_deref().map(parse_time).transpose()?,
+        teams: audit_scope(&a.principal),
         limit: q.limit.unwrap_or(200).min(10_000),
     };
+    // Denials still being counted are written first, so the log read is
+    // complete up to now.
+    auth::flush_denials(&state, true).await;
     let entries = state.db.list_audit(&filter).await?;
     Ok(Json(
         json!({ "entries": entries.iter().map(audit_json).collect::<Vec<_>>() }),
@@ -917,6 +1166,7 @@ async fn verify_audit(State(state): State<AppState>) -> Result<Json<Value>, ApiE
 
 /// The audit chain's verification as JSON (the API's and the dashboard's).
 pub(crate) async fn verify_json(state: &AppState) -> Result<Value, ApiError> {
+    auth::flush_denials(state, true).await;
     let (entries, head) = state.db.audit_chain().await?;
     let n = entries.len();
     let result = tokio::task::spawn_blocking(move || {

@@ -32,8 +32,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::denials::{Denial, Denials};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use crate::throttle::LoginThrottle;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,8 +57,12 @@ pub enum Policy {
     /// what the request creates (a model, a deployment, a rule).
     AnyTeam(Action),
     /// `action` outside any team: `Administer` (Hangar administrators
-    /// only) or `Audit` (administrators and approvers).
+    /// only) or `Audit` (administrators and approvers; the handler shows
+    /// each only the entries of the teams they audit).
     Global(Action),
+    /// The Prometheus metrics, which name every team's deployments: Hangar
+    /// administrators and metrics tokens (`hangar token create --metrics`).
+    Metrics,
 }
 
 /// One row of the permission table.
@@ -132,7 +138,7 @@ pub static RULES: &[Rule] = &[
         P::Deployment(A::Read),
         false,
     ),
-    r("GET", "/metrics", P::User, false),
+    r("GET", "/metrics", P::Metrics, false),
     // Registry.
     r("GET", "/api/v1/openapi.json", P::Principal, false),
     r("GET", "/api/v1/models", P::User, false),
@@ -464,7 +470,11 @@ pub fn expected(
     let Some(p) = principal else {
         return policy == Policy::Public;
     };
+    if p.is_metrics() {
+        return matches!(policy, Policy::Public | Policy::Metrics);
+    }
     match policy {
+        Policy::Metrics => p.is_superuser(),
         Policy::Public | Policy::Principal => true,
         Policy::User => !p.is_consumer_key(),
         Policy::Model(a) => p.can(a, team),
@@ -540,6 +550,83 @@ pub fn csrf_token(secret_hash: &str) -> String {
     sha256_hex(format!("hangar-csrf:{secret_hash}").as_bytes())
 }
 
+/// The cookie that carries the sign-in form's CSRF secret (there is no
+/// session yet to derive one from).
+pub const LOGIN_COOKIE: &str = "hangar_login";
+
+/// The sign-in form's CSRF token: derived from the random secret in its
+/// cookie, which a page of another site can neither read nor set.
+pub fn login_csrf_token(secret: &str) -> String {
+    sha256_hex(format!("hangar-login-csrf:{secret}").as_bytes())
+}
+
+/// Does the sign-in form's `csrf` field belong to its cookie? Constant time.
+pub fn login_csrf_ok(headers: &HeaderMap, field: Option<&str>) -> bool {
+    match (cookie(headers, LOGIN_COOKIE), field) {
+        (Some(secret), Some(field)) if is_login_secret(&secret) => {
+            bool::from(field.as_bytes().ct_eq(login_csrf_token(&secret).as_bytes()))
+        }
+        _ => false,
+    }
+}
+
+/// A secret Hangar could have issued: 64 hex digits.
+pub fn is_login_secret(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    for c in headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+    {
+        for part in c.split(';') {
+            if let Some((k, v)) = part.trim().split_once('=') {
+                if k == name && !v.is_empty() {
+                    return Some(v.to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// A `Set-Cookie` value: HttpOnly, SameSite=Strict, and Secure when the
+/// server is reached over HTTPS; `max_age` none = until the browser closes.
+pub fn set_cookie(
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<u64>,
+    secure: bool,
+) -> String {
+    let mut c = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict");
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    c
+}
+
+/// Where to go after signing in, when it is a path of this server: one
+/// leading `/` not followed by `/` or `\`, no `\` anywhere, printable
+/// ASCII only (no control characters or spaces, which browsers strip or
+/// reinterpret), at most 2 KiB. Anything else (`//evil.example`,
+/// `/\evil.example`, `https://…`, `javascript:…`) is refused: the caller
+/// goes to `/`.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let b = next.as_bytes();
+    let ok = b.first() == Some(&b'/')
+        && !matches!(b.get(1), Some(b'/' | b'\\'))
+        && b.len() <= 2048
+        && b.iter().all(|c| (0x21..0x7f).contains(c) && *c != b'\\');
+    ok.then_some(next)
+}
+
 /// Argon2id password hashing with the crate's default (OWASP) parameters.
 pub fn hash_password(password: &str) -> Result<String, ApiError> {
     use argon2::password_hash::{PasswordHasher, SaltString};
@@ -589,6 +676,10 @@ pub struct Auth {
     /// Requests per second a consumer key may make when it names no limit;
     /// 0 disables the default limit.
     pub default_key_rate: f64,
+    /// Denials counted into aggregated audit entries.
+    pub(crate) denials: Denials,
+    /// Sign-in backoff per account and per address.
+    pub(crate) throttle: LoginThrottle,
 }
 
 /// How a request authenticated.
@@ -641,6 +732,8 @@ impl Auth {
             buckets: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
             default_key_rate,
+            denials: Denials::default(),
+            throttle: LoginThrottle::default(),
         }
     }
 
@@ -816,6 +909,12 @@ impl Auth {
 }
 
 async fn principal_of(state: &AppState, t: &TokenRecord) -> Result<Option<Principal>, StoreError> {
+    if t.kind == "metrics" {
+        return Ok(Some(Principal {
+            name: format!("metrics:{}", t.id),
+            kind: PrincipalKind::Metrics { id: t.id.clone() },
+        }));
+    }
     if t.kind == "consumer" {
         return Ok(Some(Principal {
             name: format!("key:{}", t.id),
@@ -850,18 +949,19 @@ fn credential(headers: &HeaderMap) -> Option<(String, bool)> {
             .trim();
         return Some((token.to_string(), false));
     }
-    let cookies = headers.get_all(header::COOKIE);
-    for c in cookies.iter().filter_map(|v| v.to_str().ok()) {
-        for part in c.split(';') {
-            if let Some((k, v)) = part.trim().split_once('=') {
-                if k == SESSION_COOKIE && !v.is_empty() {
-                    return Some((v.to_string(), true));
-                }
-            }
-        }
-    }
-    None
+    cookie(headers, SESSION_COOKIE).map(|v| (v, true))
 }
+
+/// Marks an answer that looks like a success (a redirect back to the
+/// sign-in form) but refused the request: it is not audited as a change
+/// (the handler recorded the refusal).
+#[derive(Debug, Clone, Copy)]
+pub struct Refused;
+
+/// The caller's address as the permission check saw it, handed to the
+/// public routes' handlers (the sign-in throttle and its audit entries).
+#[derive(Debug, Clone)]
+pub struct ClientAddress(pub String);
 
 /// The caller's address: the connection's peer, when the server was started
 /// with connection info (always, outside in-process tests).
@@ -897,7 +997,10 @@ pub async fn authorize(
         return method_not_allowed(matched.as_str());
     };
     if rule.policy == Policy::Public {
-        return audited(&state, rule, None, req, next).await;
+        // The sign-in handlers throttle and audit by address.
+        let client = ClientAddress(address(&req));
+        req.extensions_mut().insert(client);
+        return audited(&state, rule, None, &[], req, next).await;
     }
     let params: HashMap<&str, &str> = params.iter().collect();
     let authn = match credential(req.headers()) {
@@ -912,11 +1015,11 @@ pub async fn authorize(
             // A person opening a dashboard page is sent to the login form.
             return login_redirect(req.uri());
         }
-        Err(d) => return deny(&state, d, denial("-", rule, &req)).await,
+        Err(d) => return deny(&state, d, denial("-", rule, &req), rule, &params).await,
     };
     let who = authn.principal.name.clone();
     if let Err(d) = decide(&state, rule.policy, &authn.principal, &params).await {
-        return deny(&state, d, denial(&who, rule, &req)).await;
+        return deny(&state, d, denial(&who, rule, &req), rule, &params).await;
     }
     if let Some(rate) = authn.rate {
         if !state.auth.take(&authn.token_id, rate) {
@@ -936,7 +1039,7 @@ pub async fn authorize(
         req = rebuilt;
         if !ok {
             let d = Denied::Forbidden("missing or wrong CSRF token; reload the page".into());
-            return deny(&state, d, denial(&who, rule, &req)).await;
+            return deny(&state, d, denial(&who, rule, &req), rule, &params).await;
         }
     }
     if let Ok(v) = HeaderValue::from_str(&who) {
@@ -949,10 +1052,19 @@ pub async fn authorize(
     {
         req.headers_mut().insert(PURPOSE_HEADER, v);
     }
-    // Only an audited route needs the principal after the request moves on.
+    // Only an audited route needs the principal and the path's objects
+    // after the request moves on.
     let principal = rule.audit.then(|| authn.principal.clone());
+    let params: Vec<(String, String)> = if rule.audit {
+        params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     req.extensions_mut().insert(authn);
-    audited(&state, rule, principal.as_ref(), req, next).await
+    audited(&state, rule, principal.as_ref(), &params, req, next).await
 }
 
 /// The same check for a call that does not come through the HTTP router
@@ -974,21 +1086,28 @@ pub(crate) async fn authorize_call(
         )),
         Some(t) => state.auth.authenticate(state, &t, false).await,
     };
-    let entry = |who: &str| NewAuditEntry {
+    let entry = |who: &str| Denial {
         actor: who.to_string(),
         address: "grpc".into(),
         action: action.to_string(),
         object: format!("grpc/{}", name.chars().take(128).collect::<String>()),
-        ..NewAuditEntry::default()
+        outcome: String::new(),
+        reason: String::new(),
+        path: None,
+        teams: Vec::new(),
     };
     let authn = match authn {
         Ok(a) => a,
-        Err(d) => return Err(record_denial(state, d, entry("-"), None).await),
+        Err(d) => return Err(record_denial(state, d, entry("-")).await),
     };
     let params: HashMap<&str, &str> = [("name", name)].into_iter().collect();
     if let Err(d) = decide(state, policy, &authn.principal, &params).await {
         let who = authn.principal.name.clone();
-        return Err(record_denial(state, d, entry(&who), None).await);
+        let mut denial = entry(&who);
+        if let Ok(Some(t)) = state.auth.team(state, false, name).await {
+            denial.teams.push(t);
+        }
+        return Err(record_denial(state, d, denial).await);
     }
     if let Some(rate) = authn.rate {
         if !state.auth.take(&authn.token_id, rate) {
@@ -1048,7 +1167,14 @@ async fn decide(
     params: &HashMap<&str, &str>,
 ) -> Result<(), Denied> {
     let forbidden = |what: &str| Denied::Forbidden(format!("{} may not {what}", p.name));
+    if p.is_metrics() && !matches!(policy, Policy::Public | Policy::Metrics) {
+        return Err(forbidden("do anything but read /metrics"));
+    }
     match policy {
+        Policy::Metrics if p.is_superuser() || p.is_metrics() => Ok(()),
+        Policy::Metrics => Err(forbidden(
+            "read the metrics: they cover every team; a Hangar administrator or a metrics token may",
+        )),
         Policy::Public | Policy::Principal => Ok(()),
         Policy::User if p.is_consumer_key() => {
             Err(forbidden("call this route with a consumer key"))
@@ -1123,53 +1249,172 @@ fn action_of(method: &Method, rule: &Rule) -> String {
     format!("{method} {}", rule.path)
 }
 
-/// Who did what from where, for the audit entry of a denied request, and
-/// the request's path. Synchronous: a request is not Sync, so a reference to
-/// it must not live in the middleware's future across an await.
-fn denial(who: &str, rule: &Rule, req: &Request) -> (NewAuditEntry, String) {
-    let path = req.uri().path().to_string();
-    let entry = NewAuditEntry {
+/// Who did what from where, for the audit entry of a denied request (its
+/// outcome, reason and teams are filled in by [`deny`]). Synchronous: a
+/// request is not Sync, so a reference to it must not live in the
+/// middleware's future across an await.
+fn denial(who: &str, rule: &Rule, req: &Request) -> Denial {
+    let path = req.uri().path();
+    Denial {
         actor: who.to_string(),
         address: address(req),
         action: action_of(req.method(), rule),
-        object: object_of(&path),
-        ..NewAuditEntry::default()
-    };
-    (entry, path)
+        object: object_of(path),
+        outcome: String::new(),
+        reason: String::new(),
+        path: Some(crate::denials::cap(path, crate::denials::PATH_CHARS)),
+        teams: Vec::new(),
+    }
 }
 
-/// Answers a denied request and appends it to the audit log.
-async fn deny(state: &AppState, d: Denied, (entry, path): (NewAuditEntry, String)) -> Response {
-    let e = record_denial(state, d, entry, Some(&path)).await;
-    if path.starts_with("/v2/") {
+/// Answers a denied request and records it in the audit log. The teams
+/// owning what was asked for are looked up for authenticated callers only
+/// (anonymous requests cause no lookups; their denials are for
+/// administrators).
+async fn deny(
+    state: &AppState,
+    d: Denied,
+    mut denial: Denial,
+    rule: &Rule,
+    params: &HashMap<&str, &str>,
+) -> Response {
+    if !matches!(d, Denied::Unauthenticated(_)) {
+        let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, *v)).collect();
+        denial.teams = path_teams(state, rule, &pairs).await;
+    }
+    let v2 = denial
+        .path
+        .as_deref()
+        .is_some_and(|p| p.starts_with("/v2/"));
+    let e = record_denial(state, d, denial).await;
+    if v2 {
         e.into_v2_response()
     } else {
         e.into_response()
     }
 }
 
-/// Appends a denial (who, from where, what: `entry`) with its outcome and
-/// reason to the audit log; returns the error to answer with.
-async fn record_denial(
-    state: &AppState,
-    d: Denied,
-    mut entry: NewAuditEntry,
-    path: Option<&str>,
-) -> ApiError {
+/// Records a denial (who, from where, what) with its outcome and reason in
+/// the audit log; returns the error to answer with.
+async fn record_denial(state: &AppState, d: Denied, mut denial: Denial) -> ApiError {
     let e = d.error();
-    let detail = match path {
-        Some(path) => serde_json::json!({ "path": path, "reason": e.message }),
-        None => serde_json::json!({ "reason": e.message }),
-    };
-    entry.outcome = d.outcome().to_string();
-    entry.detail = detail.to_string();
-    append(state, entry).await;
+    denial.outcome = d.outcome().to_string();
+    denial.reason = e.message.clone();
+    record(state, denial).await;
     e
 }
 
-pub(crate) async fn append(state: &AppState, e: NewAuditEntry) {
+/// Records a denial: written at once when it is the first of its group,
+/// otherwise counted into the group's aggregated entry (see `denials`).
+pub(crate) async fn record(state: &AppState, denial: Denial) {
+    if let Some(entry) = state
+        .auth
+        .denials
+        .record(denial, Instant::now(), Utc::now())
+    {
+        append(state, entry).await;
+    }
+}
+
+/// Appends the aggregated entries of the denial groups whose window has
+/// closed (every open group when `all`: before the log is read, and at
+/// shutdown).
+pub async fn flush_denials(state: &AppState, all: bool) {
+    for entry in state.auth.denials.due(Instant::now(), all) {
+        append(state, entry).await;
+    }
+}
+
+/// Closes denial groups as their windows end, until the server stops.
+pub(crate) async fn flush_denials_every(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        flush_denials(&state, false).await;
+    }
+}
+
+/// The longest actor, address and action kept in an audit entry.
+const FIELD_CHARS: usize = 128;
+/// The longest detail kept in an audit entry (JSON text); a longer one is
+/// replaced by a note of its length and a prefix.
+const DETAIL_BYTES: usize = 16 * 1024;
+
+/// Appends an entry, every field capped.
+pub(crate) async fn append(state: &AppState, mut e: NewAuditEntry) {
+    use crate::denials::{cap, PATH_CHARS};
+    e.actor = cap(&e.actor, FIELD_CHARS);
+    e.address = cap(&e.address, FIELD_CHARS);
+    e.action = cap(&e.action, FIELD_CHARS);
+    e.object = cap(&e.object, PATH_CHARS);
+    e.outcome = cap(&e.outcome, FIELD_CHARS);
+    if e.detail.len() > DETAIL_BYTES {
+        let mut end = DETAIL_BYTES / 2;
+        while !e.detail.is_char_boundary(end) {
+            end -= 1;
+        }
+        e.detail = serde_json::json!({
+            "truncated": true,
+            "bytes": e.detail.len(),
+            "prefix": &e.detail[..end],
+        })
+        .to_string();
+    }
+    e.teams.truncate(16);
     if let Err(err) = state.db.append_audit(&e).await {
         tracing::error!(error = %err, action = %e.action, "could not append to the audit log");
+    }
+}
+
+/// Does `{name}` in this route name a deployment (not an alert rule or a
+/// notification channel)?
+fn names_deployment(path: &str) -> bool {
+    ["/api/v1/deployments/", "/deployments/", "/v2/models/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+}
+
+/// The teams owning the model (`{model}`) or deployment (`{name}`) a
+/// route's path names.
+async fn path_teams(state: &AppState, rule: &Rule, params: &[(&str, &str)]) -> Vec<String> {
+    let mut teams = Vec::new();
+    for &(k, v) in params {
+        let model = match k {
+            "model" => true,
+            "name" if names_deployment(rule.path) => false,
+            _ => continue,
+        };
+        if let Ok(Some(t)) = state.auth.team(state, model, v).await {
+            if !teams.contains(&t) {
+                teams.push(t);
+            }
+        }
+    }
+    teams
+}
+
+/// The teams a change's request, query or answer names: a model's `owner_team`,
+/// a `deployment` or the `deployments` of a consumer key or alert rule.
+async fn body_teams(state: &AppState, bodies: [&Value; 3], teams: &mut Vec<String>) {
+    for v in bodies {
+        let mut deployments: Vec<&str> = Vec::new();
+        if let Some(t) = v.get("owner_team").and_then(Value::as_str) {
+            if !teams.iter().any(|x| x == t) {
+                teams.push(t.to_string());
+            }
+        }
+        deployments.extend(v.get("deployment").and_then(Value::as_str));
+        if let Some(ds) = v.get("deployments").and_then(Value::as_array) {
+            deployments.extend(ds.iter().filter_map(Value::as_str).take(16));
+        }
+        for d in deployments {
+            if let Ok(Some(t)) = state.auth.team(state, false, d).await {
+                if !teams.contains(&t) {
+                    teams.push(t);
+                }
+            }
+        }
     }
 }
 
@@ -1240,15 +1485,29 @@ async fn audited(
     state: &AppState,
     rule: &Rule,
     principal: Option<&Principal>,
+    params: &[(String, String)],
     req: Request,
     next: Next,
 ) -> Response {
     if !rule.audit {
         return next.run(req).await;
     }
+    // Before the change (a deleted deployment has no team after it).
+    let pairs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let mut teams = path_teams(state, rule, &pairs).await;
     let addr = address(&req);
     let action = action_of(req.method(), rule);
     let object = object_of(req.uri().path());
+    // `DELETE /api/v1/alerts/rules/{name}?deployment=…` names its deployment
+    // in the query.
+    let query = req
+        .uri()
+        .query()
+        .and_then(|q| form_field(q.as_bytes(), "deployment"))
+        .map_or(Value::Null, |d| serde_json::json!({ "deployment": d }));
     let (parts, body) = req.into_parts();
     let inspectable = parts
         .headers
@@ -1273,7 +1532,9 @@ async fn audited(
     };
     let response = next.run(req).await;
     let status = response.status();
-    if !(status.is_success() || status.is_redirection()) {
+    if !(status.is_success() || status.is_redirection())
+        || response.extensions().get::<Refused>().is_some()
+    {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -1302,6 +1563,18 @@ async fn audited(
                 .map(String::from)
         })
         .unwrap_or_else(|| "-".into());
+    // After the change (a created deployment or model has one now).
+    for t in path_teams(state, rule, &pairs).await {
+        if !teams.contains(&t) {
+            teams.push(t);
+        }
+    }
+    body_teams(
+        state,
+        [&request_detail, &response_detail, &query],
+        &mut teams,
+    )
+    .await;
     let detail = serde_json::json!({
         "status": status.as_u16(),
         "request": request_detail,
@@ -1317,11 +1590,15 @@ async fn audited(
             object,
             outcome: "ok".into(),
             detail: detail.to_string(),
+            teams,
         },
     )
     .await;
     Response::from_parts(parts, body)
 }
+
+/// The most of a request or answer body kept in an audit entry.
+const SUMMARY_BYTES: usize = 4 * 1024;
 
 /// A body for the audit log: JSON (or a form) with every secret-looking
 /// field replaced, truncated to a sane size.
@@ -1336,8 +1613,8 @@ fn summarize(bytes: &[u8]) -> Value {
     };
     redact(&mut v);
     let text = v.to_string();
-    if text.len() > 16 * 1024 {
-        let mut end = 16 * 1024;
+    if text.len() > SUMMARY_BYTES {
+        let mut end = SUMMARY_BYTES;
         while !text.is_char_boundary(end) {
             end -= 1;
         }
@@ -1440,6 +1717,7 @@ pub async fn bootstrap_admin(
             object: "users/admin".into(),
             outcome: "ok".into(),
             detail: "{}".into(),
+            teams: Vec::new(),
         },
     )
     .await;
@@ -1511,6 +1789,55 @@ mod tests {
         let f = summarize(b"user=a&password=p%21&csrf=x");
         assert_eq!(f["password"], "[redacted]");
         assert_eq!(f["user"], "a");
+    }
+
+    #[test]
+    fn only_same_origin_paths_are_followed_after_sign_in() {
+        for good in [
+            "/",
+            "/deployments/credit-api?range=24h",
+            "/models/a%2Fb",
+            "/a:b",
+        ] {
+            assert_eq!(safe_next(good), Some(good), "{good}");
+        }
+        for bad in [
+            "",
+            "//evil.example",
+            "/\\evil.example",
+            "/a\\b",
+            "\\\\evil.example",
+            "https://evil.example",
+            "javascript:alert(1)",
+            "evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "/\u{7f}",
+            "/é",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+        assert_eq!(safe_next(&format!("/{}", "a".repeat(3000))), None);
+    }
+
+    #[test]
+    fn the_login_form_token_belongs_to_its_cookie() {
+        let secret = random_hex(32);
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            format!("other=1; {LOGIN_COOKIE}={secret}").parse().unwrap(),
+        );
+        assert!(login_csrf_ok(&h, Some(&login_csrf_token(&secret))));
+        assert!(!login_csrf_ok(&h, Some(&login_csrf_token("x"))));
+        assert!(!login_csrf_ok(&h, None));
+        assert!(!login_csrf_ok(
+            &HeaderMap::new(),
+            Some(&login_csrf_token(&secret))
+        ));
+        assert!(set_cookie("a", "b", "/", None, true).ends_with("; Secure"));
+        assert!(!set_cookie("a", "b", "/", Some(5), false).contains("Secure"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod api_monitoring;
 pub mod auth;
 mod batch;
 pub mod dashboard;
+mod denials;
 mod error;
 mod governance;
 #[cfg(feature = "grpc")]
@@ -24,6 +25,7 @@ pub mod model_check;
 mod monitoring;
 mod serving;
 mod state;
+pub mod throttle;
 mod v2;
 pub mod wire;
 
@@ -77,6 +79,19 @@ pub struct ServerConfig {
     /// Load every new artifact in a child process first (the binary sets
     /// it to itself); `None` loads it in-process only.
     pub model_check: Option<model_check::ModelCheck>,
+    /// The URL people reach the server at (`--public-url`), when it differs
+    /// from the listening address (behind a proxy). An `https://` URL makes
+    /// every cookie `Secure`.
+    pub public_url: Option<String>,
+}
+
+impl ServerConfig {
+    /// Are the server's pages reached over HTTPS? Then cookies are `Secure`.
+    pub fn https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.len() >= 8 && u[..8].eq_ignore_ascii_case("https://"))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +170,7 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         metrics,
         limits: config.limits.clone(),
         model_check: config.model_check.clone(),
+        secure_cookies: config.https(),
     }));
     state.serving.restore().await?;
     tokio::spawn(serving::guardrail_watch(serving, config.guardrail_interval));
@@ -165,6 +181,10 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         config.aggregate_retention_days,
     ));
     tokio::spawn(monitoring::baseline_loader(state.clone(), wanted_baselines));
+    tokio::spawn(auth::flush_denials_every(
+        state.clone(),
+        std::time::Duration::from_secs(5),
+    ));
     Ok(state)
 }
 

@@ -47,6 +47,8 @@ pub struct Inner {
     pub limits: Limits,
     /// How new artifacts are loaded in a child process first, if at all.
     pub model_check: Option<crate::model_check::ModelCheck>,
+    /// Cookies carry `Secure`: the server is reached over HTTPS.
+    pub secure_cookies: bool,
 }
 
 /// Cheap to clone; everything lives behind one `Arc`.

@@ -94,6 +94,10 @@ pub struct NewAuditEntry {
     pub object: String,
     pub outcome: String,
     pub detail: String,
+    /// The teams the entry concerns: their admins and approvers may read it
+    /// (Hangar administrators read every entry). Not part of the hashed
+    /// entry; an index of who may read it.
+    pub teams: Vec<String>,
 }
 
 /// Filters of the audit listing; all optional.
@@ -104,6 +108,8 @@ pub struct AuditFilter {
     pub object: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// Only entries concerning one of these teams; `None`: every entry.
+    pub teams: Option<Vec<String>>,
     pub limit: u32,
 }
 
@@ -603,6 +609,13 @@ impl Db {
         .bind(&entry.hash)
         .execute(&mut *tx)
         .await?;
+        for team in &e.teams {
+            sqlx::query("INSERT OR IGNORE INTO audit_teams (team, seq) VALUES (?, ?)")
+                .bind(team)
+                .bind(entry.seq)
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query(
             "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
@@ -620,7 +633,9 @@ impl Db {
         let rows = sqlx::query(&format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_log \
              WHERE (? IS NULL OR actor = ?) AND (? IS NULL OR object = ? OR object LIKE ? ESCAPE '\\') \
-             AND (? IS NULL OR at >= ?) AND (? IS NULL OR at < ?) ORDER BY seq DESC LIMIT ?"
+             AND (? IS NULL OR at >= ?) AND (? IS NULL OR at < ?) \
+             AND (? IS NULL OR seq IN (SELECT seq FROM audit_teams WHERE team IN (SELECT value FROM json_each(?)))) \
+             ORDER BY seq DESC LIMIT ?"
         ))
         .bind(&f.actor)
         .bind(&f.actor)
@@ -636,6 +651,8 @@ impl Db {
         .bind(f.from.map(ts))
         .bind(f.to.map(ts))
         .bind(f.to.map(ts))
+        .bind(f.teams.as_ref().map(|_| 1))
+        .bind(f.teams.as_ref().map(|t| serde_json::Value::from(t.clone()).to_string()))
         .bind(i64::from(f.limit.max(1)))
         .fetch_all(self.pool())
         .await?;

@@ -1485,15 +1485,20 @@ pub struct TokenArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
-    /// Create an API token; it is printed once and never shown again
+    /// Create an API token (or a metrics token); it is printed once and never shown again
     #[command(
         long_about = "Create an API token for yourself, or (administrators) for --user. The \
             token acts with the user's roles; it is printed once and stored by the server \
             only as a hash, so keep it now. Without --expires it does not expire; revoke it \
-            with `hangar token revoke ID`.",
+            with `hangar token revoke ID`.\n\n\
+            With --metrics (administrators), a metrics token instead: it belongs to no user \
+            and may read /metrics (which covers every team's deployments) and nothing else. \
+            Give it to a Prometheus scraper as its bearer token (`authorization: \
+            credentials_file:` in the scrape config).",
         after_help = "Examples:\n  \
             hangar token create --name ci --expires 90d\n  \
-            hangar token create --user ada --expires 30d --output json | jq -r .token"
+            hangar token create --user ada --expires 30d --output json | jq -r .token\n  \
+            hangar token create --metrics --name prometheus --output json | jq -r .token > /etc/prometheus/hangar-token"
     )]
     Create(TokenCreateArgs),
     /// List API tokens (never their secrets): expiry, last use, revocation
@@ -1517,6 +1522,11 @@ pub struct TokenCreateArgs {
     /// A name saying what the token is for
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
+
+    /// A metrics token: reads /metrics and nothing else, for a Prometheus scraper
+    /// (administrators)
+    #[arg(long, conflicts_with = "user")]
+    pub metrics: bool,
 }
 
 #[derive(Args, Debug)]
@@ -1524,6 +1534,10 @@ pub struct TokenListArgs {
     /// List this user's tokens [default: yours]; others' need an administrator
     #[arg(long, value_name = "USER", value_parser = user_name)]
     pub user: Option<String>,
+
+    /// List the metrics tokens instead (administrators)
+    #[arg(long, conflicts_with = "user")]
+    pub metrics: bool,
 }
 
 #[derive(Args, Debug)]

@@ -200,6 +200,9 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<()> {
             if let Some(e) = c.expires {
                 body.insert("expires".into(), json!(e));
             }
+            if c.metrics {
+                body.insert("kind".into(), json!("metrics"));
+            }
             let v = client
                 .send_json(Method::POST, &["api", "v1", "tokens"], &Value::Object(body))
                 .await?;
@@ -209,7 +212,10 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<()> {
             })
         }
         TokenCommand::List(l) => {
-            let query: Vec<(&str, String)> = l.user.map(|u| ("user", u)).into_iter().collect();
+            let mut query: Vec<(&str, String)> = l.user.map(|u| ("user", u)).into_iter().collect();
+            if l.metrics {
+                query.push(("kind", "metrics".into()));
+            }
             let v = client.get_json(&["api", "v1", "tokens"], &query).await?;
             output::print(&match format {
                 OutputFormat::Json => output::json(&v),
@@ -235,12 +241,16 @@ fn created_token(v: &Value) -> String {
         Some(t) => format!("expires {}", output::time(t)),
         None => "does not expire".to_owned(),
     };
+    let whom = if v["kind"] == "metrics" {
+        "reading /metrics only".to_owned()
+    } else {
+        format!("for {}", output::value(&v["user"]))
+    };
     format!(
-        "created token {} for {} ({expiry})\n\n  {}\n\n\
+        "created token {} {whom} ({expiry})\n\n  {}\n\n\
          This token will not be shown again: store it now. Revoke it with \
          `hangar token revoke {}`.\n",
         output::value(&v["id"]),
-        output::value(&v["user"]),
         output::value(&v["token"]),
         output::value(&v["id"]),
     )
@@ -315,6 +325,15 @@ mod tests {
         assert!(text.contains("\n  hgr_0123456789abcdef_s3cret\n"), "{text}");
         assert!(text.contains("will not be shown again"), "{text}");
         assert!(text.contains("does not expire"), "{text}");
+        assert!(
+            text.contains("created token 0123456789abcdef for ada"),
+            "{text}"
+        );
+        let text = created_token(&json!({
+            "id": "0123456789abcdef", "kind": "metrics", "user": null, "token": "hgr_x",
+            "expires_at": null,
+        }));
+        assert!(text.contains("reading /metrics only"), "{text}");
     }
 
     #[test]

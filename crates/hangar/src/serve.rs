@@ -35,7 +35,7 @@ pub struct ServeArgs {
     /// TOML configuration file (keys: data_dir, addr, grpc_addr, ort_dylib, max_request_bytes,
     /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, model_memory, prediction_retention_days,
     /// aggregate_retention_days, key_rate_limit, header_timeout, body_timeout, idle_timeout,
-    /// max_connections, model_check_timeout, log_format)
+    /// max_connections, model_check_timeout, log_format, public_url)
     #[arg(long, env = "HANGAR_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Path to libonnxruntime.so [default: $ORT_DYLIB_PATH, then vendor/onnxruntime/libonnxruntime.so,
@@ -96,6 +96,11 @@ pub struct ServeArgs {
     /// or runs forever is refused instead of taking the server down) [default: 120]
     #[arg(long, env = "HANGAR_MODEL_CHECK_TIMEOUT", value_name = "SECONDS")]
     pub model_check_timeout: Option<f64>,
+    /// The URL people and clients reach this server at, when a reverse proxy or load balancer
+    /// stands in front of it (e.g. https://hangar.example.com). An https:// URL marks the
+    /// dashboard's cookies Secure, so browsers send them over HTTPS only [default: none]
+    #[arg(long, env = "HANGAR_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
     /// Register and deploy the bundled example model (credit-risk) if it is not there yet
     #[arg(long)]
     pub example: bool,
@@ -124,6 +129,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     model_check_timeout: Option<f64>,
     log_format: Option<String>,
+    public_url: Option<String>,
 }
 
 /// Validated settings.
@@ -282,6 +288,10 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             "--aggregate-retention-days ({aggregate_retention_days}) must be at least --prediction-retention-days ({prediction_retention_days}): aggregates are what is left of a day once its rows are gone"
         );
     }
+    let public_url = match args.public_url.or(file.public_url) {
+        Some(u) => Some(public_url(&u)?),
+        None => None,
+    };
     let configured = args.ort_dylib.or(file.ort_dylib);
     let env = std::env::var_os("ORT_DYLIB_PATH")
         .filter(|v| !v.is_empty())
@@ -324,9 +334,30 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             alert_interval: std::time::Duration::from_secs(10),
             key_rate_limit,
             model_check: Some(model_check),
+            public_url,
         },
         admin_token,
     })
+}
+
+/// `--public-url`: an absolute http:// or https:// URL with a host, kept
+/// without a trailing `/`.
+fn public_url(raw: &str) -> anyhow::Result<String> {
+    let u = raw.trim().trim_end_matches('/');
+    let lower = u.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default());
+    match host {
+        Some(h) if !h.is_empty() && !h.contains(char::is_whitespace) && !u.contains(char::is_control) => {
+            Ok(u.to_string())
+        }
+        _ => bail!(
+            "invalid --public-url {:?}: expected the URL people reach Hangar at, e.g. https://hangar.example.com",
+            raw.chars().take(100).collect::<String>()
+        ),
+    }
 }
 
 fn init_logging(json: bool) {
@@ -462,6 +493,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         )?;
         // The prediction log's buffer and its open minutes' aggregates.
         log_state.log.flush().await;
+        // Denials still being counted go into the audit log.
+        hangar_server::auth::flush_denials(&log_state, true).await;
         Ok(())
     })
 }
@@ -558,6 +591,50 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("must differ from --addr"));
+    }
+
+    #[test]
+    fn a_public_url_is_an_http_or_https_url_from_flag_file_or_environment() {
+        assert_eq!(settings(args()).unwrap().server.public_url, None);
+        assert!(!settings(args()).unwrap().server.https());
+        let mut a = args();
+        a.public_url = Some("https://hangar.example.com/".into());
+        let s = settings(a).unwrap();
+        assert_eq!(
+            s.server.public_url.as_deref(),
+            Some("https://hangar.example.com")
+        );
+        assert!(s.server.https());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hangar.toml");
+        std::fs::write(&file, "public_url = \"http://10.0.0.5:8080\"\n").unwrap();
+        let mut a = args();
+        a.config = Some(file);
+        let s = settings(a).unwrap();
+        assert_eq!(s.server.public_url.as_deref(), Some("http://10.0.0.5:8080"));
+        assert!(!s.server.https());
+        for bad in ["hangar.example.com", "ftp://x", "https://", "https:// x"] {
+            let mut a = args();
+            a.public_url = Some(bad.into());
+            let msg = settings(a).unwrap_err().to_string();
+            assert!(msg.contains("invalid --public-url"), "{bad}: {msg}");
+        }
+        // The environment variable is the flag's.
+        use clap::CommandFactory;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let cmd = Cli::command();
+        let flag = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == Some("public-url"))
+            .unwrap();
+        assert_eq!(
+            flag.get_env().and_then(|e| e.to_str()),
+            Some("HANGAR_PUBLIC_URL")
+        );
     }
 
     #[test]

@@ -589,3 +589,69 @@ fn governance_commands_check_their_arguments_and_document_themselves() {
         );
     }
 }
+
+/// One plain HTTP/1.1 `GET` with extra header lines: the status and the
+/// whole answer as text.
+fn get(addr: std::net::SocketAddr, path: &str, headers: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    (text[9..12].parse().unwrap(), text)
+}
+
+#[test]
+fn a_metrics_token_from_the_cli_scrapes_metrics_and_cookies_are_secure_behind_https() {
+    let server = Server::start_with(&["--public-url", "https://hangar.example.com"]);
+    let created = server
+        .hangar(&[
+            "token",
+            "create",
+            "--metrics",
+            "--name",
+            "prometheus",
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(created["kind"], "metrics", "{created}");
+    let token = created["token"].as_str().unwrap();
+    let bearer = format!("Authorization: Bearer {token}\r\n");
+    let (status, text) = get(server.addr, "/metrics", &bearer);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("hangar_loaded_models"), "{text}");
+    let (status, _) = get(server.addr, "/api/v1/models", &bearer);
+    assert_eq!(status, 403, "a metrics token reads /metrics only");
+    // A person who is no administrator does not read them.
+    let viewer = user_with_token(&server, "vic", "default", "viewer");
+    let (status, _) = get(
+        server.addr,
+        "/metrics",
+        &format!("Authorization: Bearer {viewer}\r\n"),
+    );
+    assert_eq!(status, 403);
+    let listed = server.hangar(&["token", "list", "--metrics"]).ok();
+    assert!(listed.stdout.contains("prometheus"), "{listed:#?}");
+    let err = server
+        .hangar_as(Some(&viewer), &["token", "create", "--metrics"])
+        .error_line();
+    assert!(err.contains("administrator"), "{err}");
+
+    // --public-url https://…: the dashboard's cookies are Secure.
+    let (status, text) = get(server.addr, "/login", "");
+    assert_eq!(status, 200);
+    let cookie = text
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}

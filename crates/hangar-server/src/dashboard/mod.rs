@@ -8,6 +8,8 @@
 mod charts;
 mod pages;
 
+pub(crate) use pages::login_page;
+
 use std::fmt::Write;
 
 use axum::http::{header, StatusCode};

@@ -166,6 +166,7 @@ fn config(dir: &std::path::Path) -> ServerConfig {
         alert_interval: Duration::from_millis(300),
         key_rate_limit: 0.0,
         model_check: None,
+        public_url: None,
     }
 }
 
@@ -397,11 +398,31 @@ async fn scenario() {
     v.quit().await;
 
     // ...and the server refuses the viewer's POST anyway (session + CSRF).
+    // Signing in takes the form's own cookie and CSRF token.
+    let form = http.get(format!("{base}/login")).send().await.unwrap();
+    let login_cookie = form
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let form = form.text().await.unwrap();
+    let login_csrf = form
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the sign-in form carries a CSRF token")
+        .to_string();
     let r = http
         .post(format!("{base}/login"))
         .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &login_cookie)
         .body(format!(
-            "user=victor&password={}",
+            "csrf={login_csrf}&user=victor&password={}",
             PASSWORD.replace(' ', "+")
         ))
         .send()

@@ -75,6 +75,7 @@ pub fn config(dir: &std::path::Path, limits: Limits) -> ServerConfig {
         alert_interval: std::time::Duration::from_millis(200),
         key_rate_limit: 0.0,
         model_check: None,
+        public_url: None,
     }
 }
 
@@ -234,6 +235,51 @@ impl TestServer {
         )
         .await
     }
+}
+
+/// The sign-in form's cookie (`name=value`) and CSRF token, as a browser
+/// gets them from `GET /login`.
+pub async fn login_form(s: &TestServer) -> (String, String) {
+    let req = Request::builder()
+        .uri("/login")
+        .header("x-test-anonymous", "1")
+        .body(Body::empty())
+        .unwrap();
+    let (st, h, body) = s.send(req).await;
+    assert_eq!(st, StatusCode::OK);
+    let cookie = h["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = String::from_utf8(body).unwrap();
+    let csrf = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("the sign-in form carries a CSRF token")
+        .to_string();
+    (cookie, csrf)
+}
+
+/// Posts the sign-in form as a browser does, with the form's cookie and
+/// CSRF token; `fields` is the rest of the form (`user=…&password=…`).
+pub async fn post_login(
+    s: &TestServer,
+    fields: &str,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let (cookie, csrf) = login_form(s).await;
+    let req = Request::builder()
+        .method("POST")
+        .uri("/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-test-anonymous", "1")
+        .header("cookie", cookie)
+        .body(Body::from(format!("csrf={csrf}&{fields}")))
+        .unwrap();
+    s.send(req).await
 }
 
 pub fn one_row_request() -> Value {

@@ -11,17 +11,11 @@ const PASSWORD: &str = "a long enough password";
 
 /// Signs `user` in through the login form; returns the session cookie.
 async fn session(s: &TestServer, user: &str) -> String {
-    let req = Request::builder()
-        .method("POST")
-        .uri("/login")
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-test-anonymous", "1")
-        .body(Body::from(format!(
-            "user={user}&password={}",
-            PASSWORD.replace(' ', "+")
-        )))
-        .unwrap();
-    let (st, h, _) = s.send(req).await;
+    let (st, h, _) = post_login(
+        s,
+        &format!("user={user}&password={}", PASSWORD.replace(' ', "+")),
+    )
+    .await;
     assert_eq!(st, StatusCode::SEE_OTHER);
     h[header::SET_COOKIE]
         .to_str()

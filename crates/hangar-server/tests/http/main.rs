@@ -2,6 +2,7 @@
 //! SQLite file, artifact files, ONNX Runtime and the inference pool.
 
 mod alerts;
+mod auth_hardening;
 mod common;
 mod connections;
 mod dashboard;
