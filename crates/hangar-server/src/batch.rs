@@ -125,6 +125,11 @@ impl Batcher {
         self.capacity
     }
 
+    /// No room for another request right now: a submit would be refused.
+    pub fn is_full(&self) -> bool {
+        self.tx.capacity() == 0
+    }
+
     /// Queues a request and waits for its result. Refuses at once when the
     /// queue is full.
     pub async fn submit(

@@ -109,6 +109,9 @@ pub struct Metrics {
     log_dropped: Counter,
     log_dropped_warned: AtomicU64,
     log_dropped_unwarned: AtomicU64,
+    /// Second of the last shedding warning, and sheds since.
+    shed_warned: AtomicU64,
+    shed_unwarned: AtomicU64,
     stats: Mutex<HashMap<(String, u32), Arc<VersionStats>>>,
 }
 
@@ -207,6 +210,8 @@ impl Metrics {
             log_dropped,
             log_dropped_warned: AtomicU64::new(0),
             log_dropped_unwarned: AtomicU64::new(0),
+            shed_warned: AtomicU64::new(0),
+            shed_unwarned: AtomicU64::new(0),
             registry,
             requests,
             latency,
@@ -309,15 +314,30 @@ impl Metrics {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a shed request; warns at most once a second (with the count
+    /// since the last warning): shedding happens when the server is busiest,
+    /// and a line per refusal would add to the load and flood the log.
     pub fn record_shed(&self, deployment: &str, version: u32) {
-        tracing::warn!(
-            deployment,
-            version,
-            "request shed: queue full or concurrency limit reached"
-        );
         self.shed
             .get_or_create(&Self::labels(deployment, version))
             .inc();
+        let now = now_secs();
+        let last = self.shed_warned.load(Ordering::Relaxed);
+        let pending = self.shed_unwarned.fetch_add(1, Ordering::Relaxed) + 1;
+        if now > last
+            && self
+                .shed_warned
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.shed_unwarned.fetch_sub(pending, Ordering::Relaxed);
+            tracing::warn!(
+                deployment,
+                version,
+                shed = pending,
+                "requests shed (queue full or concurrency limit reached) since the last warning"
+            );
+        }
     }
 
     pub fn record_timeout(&self, deployment: &str, version: u32) {

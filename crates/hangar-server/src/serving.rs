@@ -160,6 +160,13 @@ impl Agreement {
     }
 }
 
+/// Why a deployment would shed a request right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Saturation {
+    ConcurrencyLimit(u32),
+    QueuesFull(u32),
+}
+
 /// A deployment's current revision, live.
 pub struct ActiveDeployment {
     pub name: String,
@@ -172,6 +179,25 @@ pub struct ActiveDeployment {
 }
 
 impl ActiveDeployment {
+    /// Why a request would be refused at once, were it sent now: the
+    /// deployment is at its concurrency limit, or every route that takes
+    /// traffic has a full queue (with the first such route's version).
+    /// Checked before a request's body is read, so shedding costs no reading
+    /// or parsing. `None` when some route could take the request.
+    pub fn saturated(&self) -> Option<Saturation> {
+        if self
+            .concurrency
+            .as_ref()
+            .is_some_and(|s| s.available_permits() == 0)
+        {
+            return Some(Saturation::ConcurrencyLimit(self.routes[0].version.version));
+        }
+        let mut live = self.routes.iter().filter(|r| r.weight > 0).peekable();
+        let first = live.peek().map(|r| r.version.version)?;
+        live.all(|r| r.batcher.is_full())
+            .then_some(Saturation::QueuesFull(first))
+    }
+
     /// Hands a copy of a request and the primary's answer to the shadow.
     /// Never waits: a full shadow queue drops the copy and counts it.
     pub fn offer_shadow(&self, metrics: &Metrics, inputs: Vec<Tensor>, primary: Vec<Tensor>) {

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::auth::Routes;
 use crate::batch::{ExecError, Executed};
 use crate::error::{ApiError, ErrorCode};
-use crate::serving::{ActiveDeployment, LoadedVersion};
+use crate::serving::{ActiveDeployment, LoadedVersion, Saturation};
 use crate::state::AppState;
 use crate::wire::{self, InferRequest, OutputPlan};
 
@@ -302,6 +302,14 @@ impl Drop for InferAnswer {
     }
 }
 
+fn concurrency_limited(state: &AppState, deployment: &str, version: u32) -> ApiError {
+    state.metrics.record_shed(deployment, version);
+    ApiError::new(
+        ErrorCode::Overloaded,
+        format!("deployment '{deployment}' is at its concurrency limit; retry shortly"),
+    )
+}
+
 fn exec_error(state: &AppState, deployment: &str, version: u32, e: ExecError) -> ApiError {
     match e {
         ExecError::QueueFull => {
@@ -442,13 +450,11 @@ pub async fn infer_call_with_id(
             .check_outputs(&call.outputs)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let _permit = match &d.concurrency {
-            Some(sem) => Some(sem.clone().try_acquire_owned().map_err(|_| {
-                state.metrics.record_shed(&name, target.version);
-                ApiError::new(
-                    ErrorCode::Overloaded,
-                    format!("deployment '{name}' is at its concurrency limit; retry shortly"),
-                )
-            })?),
+            Some(sem) => Some(
+                sem.clone()
+                    .try_acquire_owned()
+                    .map_err(|_| concurrency_limited(state, &name, target.version))?,
+            ),
             None => None,
         };
         let deadline = call
@@ -644,13 +650,27 @@ async fn run_inference(
     headers: HeaderMap,
     body: Body,
 ) -> V2Result {
-    // Unknown deployments are refused before reading the body.
-    deployment(&state, &name).map_err(v2_error)?;
+    // Unknown deployments are refused before reading the body, and so is a
+    // request that would be shed: under overload, refusing must cost less
+    // than serving (no body read, no parsing).
+    let d = deployment(&state, &name).map_err(v2_error)?;
     let version = version
         .as_deref()
         .map(parse_version)
         .transpose()
         .map_err(v2_error)?;
+    if version.is_none() {
+        match d.saturated() {
+            None => {}
+            Some(Saturation::QueuesFull(v)) => {
+                return Err(v2_error(exec_error(&state, &name, v, ExecError::QueueFull)))
+            }
+            Some(Saturation::ConcurrencyLimit(v)) => {
+                return Err(v2_error(concurrency_limited(&state, &name, v)))
+            }
+        }
+    }
+    drop(d);
     let body = read_body(&state, body).await.map_err(v2_error)?;
     let (call, plan, id) =
         decode_http(&state, name.clone(), version, &headers, &body).map_err(v2_error)?;

@@ -58,7 +58,11 @@ fn a_model_that_never_finishes_loading_is_refused_and_the_server_keeps_serving()
         .ok()
         .json();
     assert_eq!(versions["model"]["latest_version"], 1, "{versions}");
-    assert_eq!(versions["versions"].as_array().unwrap().len(), 1, "{versions}");
+    assert_eq!(
+        versions["versions"].as_array().unwrap().len(),
+        1,
+        "{versions}"
+    );
     assert_eq!(http_status(server.addr, "/v2/health/ready"), Some(200));
     let out = server
         .hangar(&[

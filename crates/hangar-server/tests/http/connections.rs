@@ -171,3 +171,101 @@ async fn connections_past_the_cap_wait_until_one_closes() {
     .unwrap();
     stop.cancel();
 }
+
+/// Load shedding done right (issue 11): a request that would be refused
+/// because the deployment is saturated is refused before its body is read.
+/// The client here sends only its headers (announcing 10 MB) and gets 429 at
+/// once, while one slow request holds the deployment's only slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shed_request_is_refused_before_its_body_is_read() {
+    let (s, addr, stop) = listen(ConnectionLimits::default()).await;
+    s.call(
+        "POST",
+        "/api/v1/models",
+        Some(serde_json::json!({"name": "slow"})),
+    )
+    .await;
+    let slow = std::fs::read(repo().join("testdata/models/slow.onnx")).unwrap();
+    let (st, v) = s.upload("slow", &slow, None).await;
+    assert_eq!(st, axum::http::StatusCode::CREATED, "{v}");
+    let (st, v) = s
+        .call(
+            "PUT",
+            "/api/v1/deployments/api",
+            Some(serde_json::json!({"model": "slow:1", "settings": {"max_concurrency": 1}})),
+        )
+        .await;
+    assert_eq!(st, axum::http::StatusCode::OK, "{v}");
+    // One long request (2,000 rows of about 1-2 ms each) holds the slot.
+    let row = first_row();
+    let data: Vec<f64> = (0..2000).flat_map(|_| row.clone()).collect();
+    let long = serde_json::json!({"inputs": [{"name": "input", "shape": [2000, 22], "datatype": "FP32", "data": data}]});
+    let holder = {
+        let body = serde_json::to_vec(&long).unwrap();
+        tokio::task::spawn_blocking(move || {
+            let mut c = connect(addr);
+            c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            c.write_all(
+                format!(
+                    "POST /v2/models/api/infer HTTP/1.1\r\nhost: hangar\r\n\
+                     authorization: Bearer {ADMIN_TOKEN}\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+            c.write_all(&body).unwrap();
+            let mut buf = [0u8; 64];
+            let n = c.read(&mut buf).unwrap();
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        })
+    };
+    // Wait until it holds the deployment's one slot.
+    let t = Instant::now();
+    while s
+        .state
+        .serving
+        .deployment("api")
+        .and_then(|d| d.concurrency.as_ref().map(|c| c.available_permits()))
+        != Some(0)
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the long request never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut c = connect(addr);
+        c.write_all(
+            format!(
+                "POST /v2/models/api/infer HTTP/1.1\r\nhost: hangar\r\n\
+                 authorization: Bearer {ADMIN_TOKEN}\r\ncontent-type: application/json\r\n\
+                 content-length: 10000000\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        // No body is sent: the answer must come without it.
+        let start = Instant::now();
+        let mut buf = [0u8; 1024];
+        let n = c.read(&mut buf).unwrap();
+        (
+            start.elapsed(),
+            String::from_utf8_lossy(&buf[..n]).into_owned(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(answer.1.starts_with("HTTP/1.1 429"), "{}", answer.1);
+    assert!(
+        answer.1.to_ascii_lowercase().contains("retry-after: 1"),
+        "{}",
+        answer.1
+    );
+    assert!(answer.0 < Duration::from_secs(2), "{:?}", answer.0);
+    let held = holder.await.unwrap();
+    assert!(held.starts_with("HTTP/1.1 200"), "{held}");
+    stop.cancel();
+}
