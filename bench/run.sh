@@ -14,6 +14,8 @@
 #   BENCH_CRITERION    quick | full | skip (criterion's own defaults) [quick]
 #   BENCH_NOLOG        1: also drive a GBDT deployment with the prediction
 #                      log off ("settings": {"log_predictions": false})   [0]
+#   BENCH_TOKEN        the administrator token the servers start with and
+#                      every request carries       [bench-admin-token-0123456789]
 #   ORT_DYLIB_PATH     libonnxruntime.so [vendor/onnxruntime/libonnxruntime.so]
 #
 # Prints a markdown table on stdout and progress on stderr; raw results go to

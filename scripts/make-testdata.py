@@ -101,3 +101,14 @@ m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)])
 m.ir_version = 8
 onnx.checker.check_model(m)
 onnx.save(m, "testdata/models/loop_forever.onnx")
+
+# A tiny runnable model whose input differs from the reference models'
+# (x: FP32 [-1, 3] -> Identity -> y): a new version of a model with other
+# inputs inherits no feature names.
+g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "three_columns",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)])
+m.ir_version = 8
+onnx.checker.check_model(m)
+onnx.save(m, "testdata/models/three_columns.onnx")

@@ -309,7 +309,7 @@ impl Outbound {
     ) -> Result<Self, String> {
         let body = match c.kind.as_str() {
             "slack" => {
-                serde_json::json!({ "text": format!("[{}] {}", e.severity, e.message) })
+                serde_json::json!({ "text": slack_text(e) })
             }
             "webhook" => serde_json::json!({
                 "rule": e.rule,
@@ -523,6 +523,17 @@ fn clip(s: &str) -> String {
     }
 }
 
+/// A Slack message: the event's message, which already starts with its
+/// severity (`[critical] …`); the severity is added only when it does not.
+fn slack_text(e: &AlertEventRecord) -> String {
+    let tag = format!("[{}]", e.severity);
+    if e.message.starts_with(&tag) {
+        e.message.clone()
+    } else {
+        format!("{tag} {}", e.message)
+    }
+}
+
 /// `[hangar][critical] firing: rule on deployment`.
 pub fn email_subject(e: &AlertEventRecord) -> String {
     format!(
@@ -652,6 +663,68 @@ mod tests {
         let many: Vec<String> = (0..51).map(|i| format!("u{i}@example.com")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         check_target(&many, ok, Err("at most 50"));
+    }
+
+    #[test]
+    fn a_slack_message_names_the_severity_once() {
+        let mut e = AlertEventRecord {
+            id: 1,
+            rule: "error-rate-high".into(),
+            deployment: "credit".into(),
+            kind: "firing".into(),
+            severity: "critical".into(),
+            value: Some(0.08),
+            message: String::new(),
+            at: "2025-01-02T03:04:05Z".parse().unwrap(),
+        };
+        let rule = AlertRule {
+            name: "error-rate-high".into(),
+            deployment: "credit".into(),
+            metric: "traffic.error_rate".parse().unwrap(),
+            comparison: ">".parse().unwrap(),
+            threshold: 0.05,
+            window_secs: 300,
+            for_secs: 0,
+            severity: "critical".parse().unwrap(),
+            guardrail: false,
+        };
+        // What the evaluator records: the message already carries "[critical]".
+        e.message = hangar_core::alerts::event_message(
+            &rule,
+            "credit",
+            &hangar_core::alerts::AlertEvent {
+                kind: hangar_core::alerts::AlertEventKind::Firing,
+                value: 0.08,
+                at: 0,
+            },
+        );
+        assert!(
+            e.message.starts_with("[critical] error-rate-high"),
+            "{}",
+            e.message
+        );
+        assert_eq!(slack_text(&e), e.message);
+        assert!(!slack_text(&e).contains("[critical] [critical]"));
+        e.message = "requests went up".into();
+        assert_eq!(slack_text(&e), "[critical] requests went up");
+        let c = ChannelRecord {
+            name: "chat".into(),
+            kind: "slack".into(),
+            url: "http://127.0.0.1:9/hooks".into(),
+            email_to: vec![],
+            email_from: None,
+            created_at: e.at,
+            created_by: "admin".into(),
+        };
+        match Outbound::prepare(&c, &rule, &e, 1).unwrap() {
+            Outbound::Http { body, .. } => {
+                assert_eq!(
+                    body,
+                    serde_json::json!({"text": "[critical] requests went up"})
+                )
+            }
+            Outbound::Email { .. } => panic!("a slack channel posts JSON"),
+        }
     }
 
     #[test]

@@ -138,6 +138,9 @@ struct ModelOut {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     created_by: String,
+    /// After a move to another team: the deployments that moved with it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    deployments_moved: Vec<String>,
 }
 
 fn model_out(m: Model, aliases: Vec<AliasState>) -> ModelOut {
@@ -154,6 +157,7 @@ fn model_out(m: Model, aliases: Vec<AliasState>) -> ModelOut {
         created_at: m.created_at,
         updated_at: m.updated_at,
         created_by: m.created_by,
+        deployments_moved: Vec::new(),
     }
 }
 
@@ -620,9 +624,23 @@ async fn create_model(
     JsonBody(body): JsonBody<CreateModel>,
 ) -> Result<(StatusCode, Json<ModelOut>), ApiError> {
     validate_name(NameKind::Model, &body.name)?;
-    let mut card = body.card.apply(ModelCard::default())?;
-    // Without a team, a model belongs to the creator's only team where it
-    // may push (or the default team).
+    let card = new_card(&state, &caller, body.card).await?;
+    let m = state
+        .db
+        .create_model(&body.name, &card, &actor(&headers))
+        .await?;
+    Ok((StatusCode::CREATED, Json(model_out(m, Vec::new()))))
+}
+
+/// The card of a model about to be created, checked: without a team, a
+/// model belongs to the creator's only team where they may push (or the
+/// default team); the team must exist and the creator may push there.
+async fn new_card(
+    state: &AppState,
+    caller: &Caller,
+    patch: CardPatch,
+) -> Result<ModelCard, ApiError> {
+    let mut card = patch.apply(ModelCard::default())?;
     if card.owner_team.is_none() {
         let mut teams: Vec<&str> = caller
             .principal
@@ -636,12 +654,8 @@ async fn create_model(
             card.owner_team = Some(only.to_string());
         }
     }
-    check_team(&state, &caller, team_of(&card)).await?;
-    let m = state
-        .db
-        .create_model(&body.name, &card, &actor(&headers))
-        .await?;
-    Ok((StatusCode::CREATED, Json(model_out(m, Vec::new()))))
+    check_team(state, caller, team_of(&card)).await?;
+    Ok(card)
 }
 
 async fn get_model(
@@ -666,19 +680,117 @@ async fn check_team(state: &AppState, caller: &Caller, team: &str) -> Result<(),
 async fn update_model(
     State(state): State<AppState>,
     Path(model): Path<String>,
+    headers: HeaderMap,
     caller: Caller,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     JsonBody(patch): JsonBody<CardPatch>,
 ) -> Result<Json<ModelOut>, ApiError> {
+    // What is deployed must not change between the checks and the write.
+    let _hold = state.serving.hold_changes().await;
     let current = state.db.get_model(&model).await?;
     let old_team = team_of(&current.card).to_string();
+    let was_high = current.card.risk_tier == RiskTier::High;
     let card = patch.apply(current.card)?;
-    if team_of(&card) != old_team {
-        check_team(&state, &caller, team_of(&card)).await?;
-        state.auth.forget_team(true, &model);
+    let new_team = team_of(&card).to_string();
+    let mut moving = Vec::new();
+    if new_team != old_team {
+        check_team(&state, &caller, &new_team).await?;
+        moving = deployments_of(&state, &model, &old_team).await?;
+        if !moving.is_empty() {
+            for team in [&old_team, &new_team] {
+                if !caller.principal.can(Action::Deploy, team) {
+                    return Err(ApiError::new(
+                        ErrorCode::Forbidden,
+                        format!(
+                            "moving {model} to team '{new_team}' moves its deployments ({}) with it, which needs \
+                             the deploy permission in team '{old_team}' and in team '{new_team}'; {} has none in team '{team}'",
+                            moving.join(", "),
+                            caller.principal.name
+                        ),
+                    ));
+                }
+            }
+        }
     }
-    let m = state.db.update_card(&model, &card).await?;
+    if card.risk_tier == RiskTier::High && !was_high {
+        crate::governance::raise_to_high_check(&state.db, &model).await?;
+    }
+    let m = state.db.update_card_moving(&model, &card, &moving).await?;
+    state.auth.forget_team(true, &model);
+    for d in &moving {
+        state.auth.forget_team(false, d);
+        tracing::info!(deployment = %d, model = %model, from = %old_team, to = %new_team, "deployment moved to another team with its model");
+        crate::auth::append(
+            &state,
+            hangar_store::NewAuditEntry {
+                actor: actor(&headers),
+                address: peer
+                    .as_ref()
+                    .map(|p| p.0 .0.ip().to_string())
+                    .unwrap_or_else(|| "local".into()),
+                action: "PATCH /api/v1/models/{model}".into(),
+                object: format!("deployments/{d}"),
+                outcome: "ok".into(),
+                detail: serde_json::json!({
+                    "moved": {"from_team": old_team, "to_team": new_team, "with_model": model}
+                })
+                .to_string(),
+                // Both teams' admins and approvers see the move.
+                teams: vec![old_team.clone(), new_team.clone()],
+            },
+        )
+        .await;
+    }
     let aliases = state.db.list_aliases(&model).await?;
-    Ok(Json(model_out(m, aliases)))
+    let mut out = model_out(m, aliases);
+    out.deployments_moved = moving;
+    Ok(Json(out))
+}
+
+/// A model's deployments: those of its team whose every route and shadow
+/// serve it. They follow the model to another team. A deployment of its
+/// team that also serves other models cannot follow it, so the move is
+/// refused, naming it.
+async fn deployments_of(
+    state: &AppState,
+    model: &str,
+    team: &str,
+) -> Result<Vec<String>, ApiError> {
+    let teams = state.db.deployment_teams().await?;
+    let mut own = Vec::new();
+    let mut mixed = Vec::new();
+    for d in state.db.list_deployments().await? {
+        if teams.get(&d.name).map(String::as_str) != Some(team) {
+            continue;
+        }
+        let t = &d.current.table;
+        let models: std::collections::BTreeSet<&str> = t
+            .routes
+            .iter()
+            .map(|r| r.target.model.as_str())
+            .chain(t.shadow.iter().map(|s| s.target.model.as_str()))
+            .collect();
+        if !models.contains(model) {
+            continue;
+        }
+        if models.len() == 1 {
+            own.push(d.name.clone());
+        } else {
+            let others: Vec<&str> = models.into_iter().filter(|m| *m != model).collect();
+            mixed.push(format!("{} (also serves {})", d.name, others.join(", ")));
+        }
+    }
+    if !mixed.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "{model} cannot move to another team: its deployments move with it, but {} of team '{team}' \
+                 also serve other models; deploy {model} or the others alone there first",
+                mixed.join(", ")
+            ),
+        ));
+    }
+    Ok(own)
 }
 
 // ---- versions ----------------------------------------------------------------
@@ -766,16 +878,23 @@ async fn download_artifact(
 }
 
 /// Registers a staged upload: checks that it runs, reads its signature,
-/// moves the file into the store and records the new version. A refused
-/// upload is dropped with its file.
+/// moves the file into the store and records the new version; a refused
+/// upload is dropped with its file. With `create`, a model that does not
+/// exist yet is created with that card together with its first version,
+/// and only if that version is accepted. Says whether the model was
+/// created.
+///
+/// Feature names come from `meta`, else from the model file, else from the
+/// model's latest version when its inputs are exactly the new version's.
 pub async fn register_version(
     state: &AppState,
     model: &str,
+    create: Option<&ModelCard>,
     staged: Staged,
     head: &[u8],
     meta: VersionMeta,
     actor: &str,
-) -> Result<ModelVersion, ApiError> {
+) -> Result<(ModelVersion, bool), ApiError> {
     let format = ArtifactFormat::sniff(head).ok_or_else(|| {
         ApiError::new(
             ErrorCode::UnsupportedModel,
@@ -796,7 +915,10 @@ pub async fn register_version(
         .await
         .map_err(ApiError::internal)?
         .map_err(runtime_error)?;
-    let feature_names = meta.features.or_else(|| loaded.declared_feature_names());
+    let mut feature_names = meta.features.or_else(|| loaded.declared_feature_names());
+    if feature_names.is_none() {
+        feature_names = inherited_features(state, model, loaded.signature()).await?;
+    }
     if let Some(names) = &feature_names {
         let spec = hangar_core::features::tabular_input(loaded.signature())
             .map_err(|e| ApiError::bad_request(format!("feature names given, but {e}")))?;
@@ -831,17 +953,70 @@ pub async fn register_version(
         metrics: meta.metrics,
         metadata: meta.metadata,
     };
-    Ok(state.db.add_version(model, &new, actor).await?)
+    Ok(state
+        .db
+        .add_version_creating(model, create, &new, actor)
+        .await?)
+}
+
+/// The feature names of the model's latest version, when its inputs are
+/// exactly `signature`'s (same names, datatypes and shapes).
+async fn inherited_features(
+    state: &AppState,
+    model: &str,
+    signature: &Signature,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let latest = match state.db.get_model(model).await {
+        Ok(m) => m.latest_version,
+        Err(hangar_store::StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let Some(latest) = latest else {
+        return Ok(None);
+    };
+    let previous = state.db.get_version(model, latest).await?;
+    Ok(previous
+        .feature_names
+        .filter(|_| previous.signature.inputs == signature.inputs))
+}
+
+/// `POST /api/v1/models/{model}/versions?create=true[&owner_team=T]`: push
+/// the first version of a model that does not exist yet.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PushQuery {
+    #[serde(default)]
+    create: bool,
+    owner_team: Option<String>,
 }
 
 async fn push_version(
     State(state): State<AppState>,
     Path(model): Path<String>,
+    Query(query): Query<PushQuery>,
     headers: HeaderMap,
+    caller: Caller,
     mut multipart: Multipart,
-) -> Result<(StatusCode, Json<VersionOut>), ApiError> {
-    // Fail fast, before streaming a large file, when the model is unknown.
-    state.db.get_model(&model).await?;
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    // Fail fast, before streaming a large file, when the model is unknown
+    // (and not to be created) or may not be created.
+    let create = match state.db.get_model(&model).await {
+        // (The permission layer checked the model's team, unless the model
+        // appeared since; then it is checked here.)
+        Ok(m) => {
+            require(&caller, Action::Push, team_of(&m.card), "push versions")?;
+            None
+        }
+        Err(hangar_store::StoreError::NotFound(_)) if query.create => {
+            validate_name(NameKind::Model, &model)?;
+            let patch = CardPatch {
+                owner_team: query.owner_team.map(Some),
+                ..CardPatch::default()
+            };
+            Some(new_card(&state, &caller, patch).await?)
+        }
+        Err(e) => return Err(e.into()),
+    };
     let bad = |e: axum::extract::multipart::MultipartError| {
         ApiError::bad_request(format!("invalid multipart upload: {}", e.body_text()))
     };
@@ -882,9 +1057,25 @@ async fn push_version(
     let (artifact, head) = artifact.ok_or_else(|| {
         ApiError::bad_request("missing multipart field 'artifact' (the model file)")
     })?;
-    let v = register_version(&state, &model, artifact, &head, meta, &actor(&headers)).await?;
-    tracing::info!(model = %v.model, version = v.version, digest = %v.digest, "version pushed");
-    Ok((StatusCode::CREATED, Json(version_out(v))))
+    let (v, created) = register_version(
+        &state,
+        &model,
+        create.as_ref(),
+        artifact,
+        &head,
+        meta,
+        &actor(&headers),
+    )
+    .await?;
+    tracing::info!(model = %v.model, version = v.version, digest = %v.digest, created_model = created, "version pushed");
+    let mut out = serde_json::to_value(version_out(v)).map_err(ApiError::internal)?;
+    if let (true, Some(card), Some(map)) = (created, &create, out.as_object_mut()) {
+        map.insert(
+            "created_model".into(),
+            serde_json::json!({ "name": model, "owner_team": card.owner_team }),
+        );
+    }
+    Ok((StatusCode::CREATED, Json(out)))
 }
 
 // ---- aliases -----------------------------------------------------------------
@@ -983,21 +1174,25 @@ async fn set_alias(
         .model_team(&model)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("model '{model}' not found")))?;
-    let live = alias == "production" || state.serving.alias_is_live(&model, &alias).await?;
-    if live {
-        // Moving an alias that production traffic follows is a deployment.
-        require(
-            &caller,
-            Action::Deploy,
-            &team,
-            &format!("move the '{alias}' alias (production traffic follows it)"),
-        )?;
-        crate::governance::production_check(&state.db, &model, body.version).await?;
-    }
-    let event = state
-        .db
-        .set_alias(&model, &alias, body.version, &who)
-        .await?;
+    let event = {
+        // No deployment or risk tier changes between the check and the move.
+        let _hold = state.serving.hold_changes().await;
+        let live = alias == "production" || state.serving.alias_is_live(&model, &alias).await?;
+        if live {
+            // Moving an alias that production traffic follows is a deployment.
+            require(
+                &caller,
+                Action::Deploy,
+                &team,
+                &format!("move the '{alias}' alias (production traffic follows it)"),
+            )?;
+            crate::governance::production_check(&state.db, &model, body.version).await?;
+        }
+        state
+            .db
+            .set_alias(&model, &alias, body.version, &who)
+            .await?
+    };
     state.serving.alias_moved(&model, &alias, &who).await?;
     Ok(Json(event_out(event)))
 }

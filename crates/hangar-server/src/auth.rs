@@ -1025,7 +1025,7 @@ pub async fn authorize(
         if !state.auth.take(&authn.token_id, rate) {
             // Not audited one by one: a flood would flood the log.
             let e = Denied::RateLimited.error();
-            return if req.uri().path().starts_with("/v2/") {
+            return if is_v2(req.uri().path()) {
                 e.into_v2_response()
             } else {
                 e.into_response()
@@ -1282,16 +1282,29 @@ async fn deny(
         let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, *v)).collect();
         denial.teams = path_teams(state, rule, &pairs).await;
     }
-    let v2 = denial
-        .path
-        .as_deref()
-        .is_some_and(|p| p.starts_with("/v2/"));
+    let path = denial.path.clone().unwrap_or_default();
     let e = record_denial(state, d, denial).await;
-    if v2 {
+    if is_v2(&path) {
         e.into_v2_response()
+    } else if is_page_route(&path) && e.code != ErrorCode::Unauthenticated {
+        // A signed-in person who may not see a dashboard page gets a page
+        // saying so, not the API's JSON.
+        crate::dashboard::error_page(None, e)
     } else {
         e.into_response()
     }
+}
+
+/// A route of the inference protocol, whose errors have its shape
+/// (`{"error": "…"}`): `/v2` itself and everything under it.
+fn is_v2(path: &str) -> bool {
+    path == "/v2" || path.starts_with("/v2/")
+}
+
+/// A route of the dashboard (a page or one of its forms), not of the
+/// management API, the inference protocol or metrics.
+fn is_page_route(path: &str) -> bool {
+    !(path.starts_with("/api/") || is_v2(path) || path == "/metrics")
 }
 
 /// Records a denial (who, from where, what) with its outcome and reason in

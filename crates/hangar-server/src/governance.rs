@@ -2,10 +2,12 @@
 //! versions and Ed25519 signatures by trusted keys. The decisions themselves
 //! are `hangar_core::governance`'s.
 
+use std::collections::BTreeMap;
+
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use hangar_core::governance::production_allowed;
+use hangar_core::governance::{production_allowed, FourEyesError};
 use hangar_core::RiskTier;
-use hangar_store::Db;
+use hangar_store::{Db, StoreError};
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -24,6 +26,64 @@ pub(crate) async fn production_check(db: &Db, model: &str, version: u32) -> Resu
         .collect();
     production_allowed(model, version, true, &v.digest, &v.created_by, &decisions)
         .map_err(|e| ApiError::new(ErrorCode::ApprovalRequired, e.to_string()))
+}
+
+/// Refuses to make `model` high-risk while a version of it that lacks
+/// four-eyes approval gets production traffic (a route weight above zero
+/// on any deployment, or the `production` alias): the rule of a high-risk
+/// model would not hold the moment the card changed. The message names
+/// each such version and where it serves.
+pub(crate) async fn raise_to_high_check(db: &Db, model: &str) -> Result<(), ApiError> {
+    let mut serving: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for d in db.list_deployments().await? {
+        for r in d.current.table.routes.iter() {
+            if r.weight > 0 && r.target.model == model {
+                serving
+                    .entry(r.version)
+                    .or_default()
+                    .push(format!("{}% of deployment {}", r.weight, d.name));
+            }
+        }
+    }
+    match db.get_alias(model, "production").await {
+        Ok(a) => serving
+            .entry(a.version)
+            .or_default()
+            .push("the production alias".into()),
+        Err(StoreError::NotFound(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut refused = Vec::new();
+    for (version, uses) in serving {
+        let v = db.get_version(model, version).await?;
+        let decisions: Vec<_> = db
+            .decisions(model, version)
+            .await?
+            .iter()
+            .map(|d| d.decision())
+            .collect();
+        let why =
+            match production_allowed(model, version, true, &v.digest, &v.created_by, &decisions) {
+                Ok(()) => continue,
+                Err(FourEyesError::NotApproved { pushed_by, .. }) => {
+                    format!("pushed by {pushed_by}, not approved")
+                }
+                Err(FourEyesError::Rejected { by, .. }) => format!("rejected by {by}"),
+            };
+        refused.push(format!("{model}:{version} ({}; {why})", uses.join(", ")));
+    }
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        ErrorCode::ApprovalRequired,
+        format!(
+            "{model} cannot become high-risk while versions without four-eyes approval get production traffic: {}. \
+             Have an approver other than the pusher approve them (`hangar approve {model}:VERSION`), \
+             or move that traffic to approved versions first",
+            refused.join("; ")
+        ),
+    ))
 }
 
 /// Refuses a version without a valid signature by a trusted key.

@@ -358,6 +358,16 @@ pub struct ExampleModel {
 
 /// Registers and deploys the example unless it is already there. Idempotent.
 pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(), ServerError> {
+    // The team the example's card names exists, so that people can be given
+    // roles in it (also in a data directory made before it was created).
+    if let Some(team) = &example.card.owner_team {
+        if !state.db.team_exists(team).await? {
+            match state.db.create_team(team, "hangar").await {
+                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
     if state.db.get_deployment(example.deployment).await.is_ok() {
         return Ok(());
     }
@@ -381,7 +391,9 @@ pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(
             features: Some(example.features.clone()),
             ..VersionMeta::default()
         };
-        let v = api::register_version(state, example.model, staged, &head, meta, "hangar").await?;
+        let (v, _) =
+            api::register_version(state, example.model, None, staged, &head, meta, "hangar")
+                .await?;
         state
             .db
             .set_alias(example.model, "production", v.version, "hangar")

@@ -312,6 +312,13 @@ impl Serving {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// Holds off deployment changes while a model card change that depends
+    /// on what is deployed (a move to another team, a rise to high risk) is
+    /// checked and written.
+    pub(crate) async fn hold_changes(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.changes.lock().await
+    }
+
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.runtime
     }

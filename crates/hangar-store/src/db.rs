@@ -302,6 +302,19 @@ impl Db {
     }
 
     pub async fn update_card(&self, name: &str, card: &ModelCard) -> Result<Model, StoreError> {
+        self.update_card_moving(name, card, &[]).await
+    }
+
+    /// Writes a model card and, in the same transaction, moves `deployments`
+    /// to the card's team (the model's deployments follow it when it moves
+    /// to another team).
+    pub async fn update_card_moving(
+        &self,
+        name: &str,
+        card: &ModelCard,
+        deployments: &[String],
+    ) -> Result<Model, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let n = sqlx::query(
             "UPDATE models SET description = ?, owner_team = ?, intended_use = ?, out_of_scope_uses = ?, \
              risk_tier = ?, tags = ?, updated_at = ? WHERE name = ?",
@@ -314,12 +327,28 @@ impl Db {
         .bind(to_json(&card.tags))
         .bind(ts(Utc::now()))
         .bind(name)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if n == 0 {
             return Err(StoreError::NotFound(format!("model '{name}'")));
         }
+        let team = card
+            .owner_team
+            .as_deref()
+            .unwrap_or(hangar_core::governance::DEFAULT_TEAM);
+        for d in deployments {
+            let moved = sqlx::query("UPDATE deployments SET team = ? WHERE name = ?")
+                .bind(team)
+                .bind(d)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if moved == 0 {
+                return Err(StoreError::NotFound(format!("deployment '{d}'")));
+            }
+        }
+        tx.commit().await?;
         self.get_model(name).await
     }
 
@@ -331,12 +360,60 @@ impl Db {
         v: &NewVersion,
         actor: &str,
     ) -> Result<ModelVersion, StoreError> {
+        self.add_version_creating(model, None, v, actor)
+            .await
+            .map(|(v, _)| v)
+    }
+
+    /// [`Db::add_version`], or with `create` the first version of a model
+    /// that does not exist yet: the model is created with that card in the
+    /// same transaction (so a refused first push never leaves an empty model
+    /// behind), and a model that exists by then is a conflict. Says whether
+    /// the model was created.
+    pub async fn add_version_creating(
+        &self,
+        model: &str,
+        create: Option<&ModelCard>,
+        v: &NewVersion,
+        actor: &str,
+    ) -> Result<(ModelVersion, bool), StoreError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let model_id: i64 = sqlx::query_scalar("SELECT id FROM models WHERE name = ?")
+        let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM models WHERE name = ?")
             .bind(model)
             .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("model '{model}'")))?;
+            .await?;
+        let (model_id, created) = match (existing, create) {
+            (Some(id), None) => (id, false),
+            // Created by someone else since the caller looked: their model,
+            // perhaps in another team, is not the one the caller meant.
+            (Some(_), Some(_)) => {
+                return Err(StoreError::Conflict(format!(
+                    "model '{model}' was created by someone else meanwhile; push again to add a version to it"
+                )))
+            }
+            (None, Some(card)) => {
+                let now = ts(Utc::now());
+                let id = sqlx::query(
+                    "INSERT INTO models (name, description, owner_team, intended_use, out_of_scope_uses, risk_tier, tags, \
+                     created_at, updated_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(model)
+                .bind(&card.description)
+                .bind(&card.owner_team)
+                .bind(&card.intended_use)
+                .bind(to_json(&card.out_of_scope_uses))
+                .bind(card.risk_tier.as_str())
+                .bind(to_json(&card.tags))
+                .bind(&now)
+                .bind(&now)
+                .bind(actor)
+                .execute(&mut *tx)
+                .await?
+                .last_insert_rowid();
+                (id, true)
+            }
+            (None, None) => return Err(StoreError::NotFound(format!("model '{model}'"))),
+        };
         let next: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model_id = ?",
         )
@@ -370,7 +447,7 @@ impl Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.get_version(model, next as u32).await
+        Ok((self.get_version(model, next as u32).await?, created))
     }
 
     pub async fn list_versions(&self, model: &str) -> Result<Vec<ModelVersion>, StoreError> {
@@ -624,7 +701,8 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         // A new deployment belongs to the team of the model its first route
-        // serves; the team never changes afterwards.
+        // serves; it changes only when that model moves to another team and
+        // takes its deployments along (`update_card_moving`).
         sqlx::query(
             "INSERT INTO deployments (name, revision, created_at, team) VALUES (?, ?, ?, \
              COALESCE((SELECT owner_team FROM models WHERE name = ?), 'default')) \

@@ -112,6 +112,36 @@ async fn model_card_updates_persist() {
 }
 
 #[tokio::test]
+async fn a_first_version_can_create_its_model_in_one_step() {
+    let (_dir, db) = open().await;
+    let card = ModelCard {
+        owner_team: Some("risk".into()),
+        ..ModelCard::default()
+    };
+    let (v, created) = db
+        .add_version_creating("fresh", Some(&card), &new_version(1), "ada")
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(v.version, 1);
+    let m = db.get_model("fresh").await.unwrap();
+    assert_eq!(m.card.owner_team.as_deref(), Some("risk"));
+    assert_eq!(m.created_by, "ada");
+    assert_eq!(m.latest_version, Some(1));
+    // A model that exists by then was made by someone else: a conflict.
+    assert!(matches!(
+        db.add_version_creating("fresh", Some(&card), &new_version(2), "bob")
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let (v, created) = db
+        .add_version_creating("fresh", None, &new_version(2), "bob")
+        .await
+        .unwrap();
+    assert_eq!((v.version, created), (2, false));
+}
+
+#[tokio::test]
 async fn versions_are_immutable_in_the_database() {
     let (dir, db) = open().await;
     db.create_model("a", &ModelCard::default(), "x")

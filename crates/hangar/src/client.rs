@@ -53,10 +53,6 @@ impl ClientError {
         matches!(self, ClientError::Api { status, .. } if *status == StatusCode::NOT_FOUND)
     }
 
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, ClientError::Api { status, .. } if *status == StatusCode::CONFLICT)
-    }
-
     pub fn is_unauthenticated(&self) -> bool {
         matches!(self, ClientError::Api { status, .. } if *status == StatusCode::UNAUTHORIZED)
     }
@@ -120,6 +116,15 @@ pub struct Version {
     pub feature_names: Option<Vec<String>>,
     #[serde(default)]
     pub created_at: String,
+    /// In a push's answer: the model this first version created.
+    #[serde(default)]
+    pub created_model: Option<CreatedModel>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CreatedModel {
+    #[serde(default)]
+    pub owner_team: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -856,20 +861,6 @@ impl Client {
     }
 
     /// Creates a model, owned by `team` when one is given.
-    pub async fn create_model(
-        &self,
-        name: &str,
-        team: Option<&str>,
-    ) -> Result<Fetched<Model>, ClientError> {
-        let url = self.url(&["api", "v1", "models"]);
-        let mut body = json!({ "name": name });
-        if let Some(team) = team {
-            body["owner_team"] = json!(team);
-        }
-        self.call(self.http.post(url.clone()).json(&body), &url)
-            .await
-    }
-
     /// Every model, with the raw JSON of each.
     pub async fn list_models(&self) -> Result<Vec<Fetched<Model>>, ClientError> {
         let url = self.url(&["api", "v1", "models"]);
@@ -901,13 +892,23 @@ impl Client {
         self.call(self.http.get(url.clone()), &url).await
     }
 
+    /// Pushes a version. With `create` (`Some(team)`, `Some(None)`: the
+    /// server picks the team), a model that does not exist yet is created
+    /// with it, only if the server accepts the version.
     pub async fn push_version(
         &self,
         model: &str,
+        create: Option<Option<&str>>,
         metadata: &NewVersion,
         artifact: Artifact,
     ) -> Result<Fetched<Version>, ClientError> {
-        let url = self.url(&["api", "v1", "models", model, "versions"]);
+        let mut url = self.url(&["api", "v1", "models", model, "versions"]);
+        if let Some(team) = create {
+            url.query_pairs_mut().append_pair("create", "true");
+            if let Some(team) = team {
+                url.query_pairs_mut().append_pair("owner_team", team);
+            }
+        }
         let metadata = serde_json::to_string(metadata).map_err(|e| ClientError::Decode {
             url: url.to_string(),
             cause: e.to_string(),
@@ -1439,7 +1440,7 @@ mod tests {
 
         let e = api_error(StatusCode::CONFLICT, b"");
         assert_eq!(e.to_string(), "Conflict (HTTP 409)");
-        assert!(e.is_conflict());
+        assert!(!e.is_not_found());
     }
 
     #[test]

@@ -60,26 +60,15 @@ async fn push(client: &Client, format: OutputFormat, args: PushArgs) -> anyhow::
         None => None,
     };
 
-    match client.get_model(&args.name).await {
-        Ok(_) => {}
-        Err(e) if e.is_not_found() => {
-            match client.create_model(&args.name, args.team.as_deref()).await {
-                Ok(created) => note(&format!(
-                    "created model {}{}",
-                    args.name,
-                    created
-                        .body
-                        .owner_team
-                        .map(|t| format!(" in team {t}"))
-                        .unwrap_or_default()
-                )),
-                // Someone else created it in the meantime: push to theirs.
-                Err(e) if e.is_conflict() => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+    // A model that does not exist yet is created by the push itself, and
+    // only if the server accepts the version: a refused first push leaves
+    // nothing behind.
+    let (exists, previous) = match client.get_model(&args.name).await {
+        Ok(m) => (true, m.body.latest_version),
+        Err(e) if e.is_not_found() => (false, None),
         Err(e) => return Err(e.into()),
-    }
+    };
+    let create = (!exists).then_some(args.team.as_deref());
 
     let bar = upload_bar(info.len(), &file_name(path));
     let artifact = Artifact {
@@ -92,9 +81,40 @@ async fn push(client: &Client, format: OutputFormat, args: PushArgs) -> anyhow::
             "uploaded; the server is checking the model",
         )),
     };
-    let pushed = client.push_version(&args.name, &metadata, artifact).await;
+    let pushed = client
+        .push_version(&args.name, create, &metadata, artifact)
+        .await;
     bar.finish_and_clear();
     let version = pushed.map_err(|e| too_large(e, info.len()))?;
+    // Said after the version is shown.
+    let mut notes = Vec::new();
+    if let Some(created) = &version.body.created_model {
+        notes.push(format!(
+            "created model {}{}",
+            args.name,
+            created
+                .owner_team
+                .as_ref()
+                .map(|t| format!(" in team {t}"))
+                .unwrap_or_default()
+        ));
+    }
+    if metadata.features.is_none() {
+        let tabular =
+            matches!(version.body.signature.inputs.as_slice(), [one] if one.shape.len() == 2);
+        match (&version.body.feature_names, previous) {
+            (Some(_), Some(p)) => notes.push(format!(
+                "feature names as in {}:{p}, whose inputs are the same (--features sets others)",
+                args.name
+            )),
+            (None, _) if tabular => notes.push(format!(
+                "{}:{} has no feature names, so CSV and named-feature requests cannot reach it; \
+                 push with --features to name its input's columns",
+                args.name, version.body.version
+            )),
+            _ => {}
+        }
+    }
 
     let signed = match &signing_key {
         None => None,
@@ -177,7 +197,11 @@ async fn push(client: &Client, format: OutputFormat, args: PushArgs) -> anyhow::
             }
             text
         }
-    })
+    })?;
+    for n in notes {
+        note(&n);
+    }
+    Ok(())
 }
 
 /// `hangar model card`: change the fields given, then show the card.
@@ -188,6 +212,22 @@ async fn card(client: &Client, format: OutputFormat, args: CardArgs) -> anyhow::
     } else {
         client.update_card(&args.name, &patch).await?
     };
+    // A move to another team takes the model's deployments along.
+    if let Some(moved) = model.raw["deployments_moved"].as_array() {
+        let names: Vec<&str> = moved.iter().filter_map(Value::as_str).collect();
+        if !names.is_empty() {
+            note(&format!(
+                "moved with it to team {}: {} {}",
+                model.body.owner_team.as_deref().unwrap_or("default"),
+                if names.len() == 1 {
+                    "deployment"
+                } else {
+                    "deployments"
+                },
+                names.join(", ")
+            ));
+        }
+    }
     output::print(&match format {
         OutputFormat::Json => output::json(&model.raw),
         OutputFormat::Table => card_text(&model.body),

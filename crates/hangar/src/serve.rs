@@ -461,20 +461,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         if let Some(token) = &admin_token {
             // Printed once, on the first start; only its hash is stored.
             eprintln!(
-                "\nThe first administrator, 'admin', was created. Its token is shown this once:\n\n  {token}\n\n\
-                 Keep it safe. Use it with `hangar login --token {token} --server http://{local}` or HANGAR_TOKEN. \
+                "\nThe first administrator, 'admin', was created. Its token is shown this once; keep it safe.\n\
+                 Set it in the shell where you run `hangar` or `curl`:\n\n  \
+                 export HANGAR_ADMIN_TOKEN={token}\n\n\
+                 then `hangar login --token \"$HANGAR_ADMIN_TOKEN\"` stores it for the CLI. \
                  (Set HANGAR_ADMIN_TOKEN before the first start to choose it instead.)\n\
-                 The dashboard (http://{local}/) signs people in with a password; create yourself a user:\n  \
-                 HANGAR_TOKEN={token} hangar user create YOUR-NAME --superuser --password-stdin --server http://{local}\n"
+                 The dashboard (http://{local}/) signs people in with a password of at least 12 characters; \
+                 create yourself a user:\n  \
+                 printf '%s' \"$PASSWORD\" | hangar user create YOUR-NAME --superuser --password-stdin --token \"$HANGAR_ADMIN_TOKEN\" --server http://{local}\n"
             );
         }
         if let Some(key) = &example_key {
             eprintln!(
                 "The example deployment 'credit-risk' is ready. Its consumer key (purpose: trying out the bundled example; \
-                 a new one is issued at every start) is:\n  {key}\nTry:\n  \
-                 curl -s http://{local}/v2/models/credit-risk/infer -H 'authorization: Bearer {key}' -H 'content-type: application/json' -d @examples/credit-risk/request.json\n  \
-                 curl -s http://{local}/v2/models/credit-risk/infer -H 'authorization: Bearer {key}' -H 'content-type: application/json' -d @examples/credit-risk/instances.json\n  \
-                 HANGAR_TOKEN={key} hangar predict credit-risk --csv examples/credit-risk/applicants.csv --server http://{local}"
+                 a new one is issued at every start) is:\n\n  \
+                 export KEY={key}\n\n\
+                 Try:\n  \
+                 curl -s http://{local}/v2/models/credit-risk/infer -H \"authorization: Bearer $KEY\" -H 'content-type: application/json' -d @examples/credit-risk/request.json\n  \
+                 curl -s http://{local}/v2/models/credit-risk/infer -H \"authorization: Bearer $KEY\" -H 'content-type: application/json' -d @examples/credit-risk/instances.json\n  \
+                 HANGAR_TOKEN=$KEY hangar predict credit-risk --csv examples/credit-risk/applicants.csv --server http://{local}"
             );
         }
         // One signal stops both servers; each lets its in-flight calls finish.

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_port, hangar, read_json, reference, table_rows, Server};
+use common::{free_port, hangar, read_json, reference, repo, table_rows, Server};
 use serde_json::Value;
 
 /// Who the server records as acting: the administrator whose token the
@@ -824,4 +824,93 @@ fn help_documents_every_command_with_examples() {
     for needle in ["--json", "--csv", "instances"] {
         assert!(predict.stdout.contains(needle), "{needle}: {predict:#?}");
     }
+}
+
+/// Issue 18: a first push that the server refuses leaves no empty model
+/// behind; a later push without --features says where its feature names
+/// came from, or that it has none.
+#[test]
+fn a_refused_first_push_creates_no_model_and_feature_names_carry_over() {
+    let server = Server::start();
+    let bad = repo().join("testdata/models/unsupported_op.onnx");
+    let err = server
+        .hangar(&["model", "push", bad.to_str().unwrap(), "--name", "ghost"])
+        .error_line();
+    assert!(err.contains("Frobnicate"), "{err}");
+    let list = server
+        .hangar(&["model", "list", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(list, serde_json::json!({"models": []}), "no empty model");
+
+    let features = feature_names().join(",");
+    let gbdt = reference("models/gbdt/model.onnx");
+    let first = server
+        .hangar(&[
+            "model",
+            "push",
+            gbdt.to_str().unwrap(),
+            "--name",
+            "credit",
+            "--features",
+            &features,
+        ])
+        .ok();
+    assert!(first.stderr.contains("created model credit"), "{first:#?}");
+    let logreg = reference("models/logreg/model.onnx");
+    let second = server
+        .hangar(&[
+            "model",
+            "push",
+            logreg.to_str().unwrap(),
+            "--name",
+            "credit",
+        ])
+        .ok();
+    assert!(
+        second
+            .stderr
+            .contains("feature names as in credit:1, whose inputs are the same"),
+        "{second:#?}"
+    );
+    let v2 = server
+        .hangar(&["model", "show", "credit", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(
+        v2["versions"][1]["feature_names"].as_array().map(Vec::len),
+        Some(22),
+        "{v2}"
+    );
+    let three = repo().join("testdata/models/three_columns.onnx");
+    let third = server
+        .hangar(&["model", "push", three.to_str().unwrap(), "--name", "credit"])
+        .ok();
+    assert!(
+        third.stderr.contains("credit:3 has no feature names"),
+        "{third:#?}"
+    );
+}
+
+/// Issue 18: `hangar serve --example` creates the team its model belongs
+/// to, so people can be given roles there.
+#[test]
+fn the_example_comes_with_its_team() {
+    let server = Server::start_with(&["--example"]);
+    let teams = server
+        .hangar(&["team", "list", "--output", "json"])
+        .ok()
+        .json();
+    let names: Vec<&str> = teams["teams"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{teams}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"examples"), "{teams}");
+    let model = server
+        .hangar(&["model", "show", "credit-risk", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(model["model"]["owner_team"], "examples", "{model}");
 }

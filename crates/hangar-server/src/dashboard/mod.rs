@@ -198,10 +198,10 @@ pub(crate) fn error_page(viewer: Option<&Authenticated>, e: ApiError) -> Respons
     };
     let body = format!(
         r#"<h1>{}</h1><p class="notice bad">{}</p><p><a href="/">Back to the overview</a></p>"#,
-        if status == StatusCode::NOT_FOUND {
-            "Not found"
-        } else {
-            "Something went wrong"
+        match status {
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::FORBIDDEN => "Not allowed",
+            _ => "Something went wrong",
         },
         esc(&message)
     );

@@ -121,9 +121,13 @@ async fn pages_follow_the_viewers_roles_and_the_server_enforces_them() {
     )
     .await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    // Another team's user does not see it at all, nor on the overview.
-    let (st, _) = get(&s, Some(&olga), "/deployments/credit-api").await;
+    // Another team's user does not see it at all, nor on the overview; the
+    // answer is a page, not the API's JSON (issue 18).
+    let (st, page) = get(&s, Some(&olga), "/deployments/credit-api").await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    assert!(page.contains("<h1>Not found</h1>"), "{page}");
+    assert!(page.contains("deployment &#39;credit-api&#39;"), "{page}");
     let (_, overview) = get(&s, Some(&olga), "/").await;
     assert!(!overview.contains("credit-api"));
     assert!(
@@ -159,8 +163,11 @@ async fn pages_follow_the_viewers_roles_and_the_server_enforces_them() {
 
     // The audit page is for auditors; a maintainer gets 403. The
     // administrator sees the page's own rollback, and the chain verifies.
-    let (st, _) = get(&s, Some(&maria), "/audit").await;
+    let (st, page) = get(&s, Some(&maria), "/audit").await;
     assert_eq!(st, StatusCode::FORBIDDEN);
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    assert!(page.contains("<h1>Not allowed</h1>"), "{page}");
+    assert!(page.contains("maria may not read the audit log"), "{page}");
     let (st, audit) = s.call("GET", "/audit?actor=maria", None).await;
     assert_eq!(st, StatusCode::OK);
     let audit = audit.as_str().unwrap();

@@ -922,3 +922,228 @@ async fn passwords_log_in_and_sessions_need_their_csrf_token_to_change_anything(
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["x-frame-options"], "DENY");
 }
+
+/// Issue 18: a model's deployments move with it to another team (audited),
+/// only for someone who may deploy in both teams, and not when one of them
+/// also serves another model.
+#[tokio::test]
+async fn a_models_deployments_move_with_it_to_another_team() {
+    let s = TestServer::start().await;
+    team(&s, "risk").await;
+    team(&s, "credit").await;
+    user(&s, "maria", "credit", "maintainer").await;
+    user(&s, "dora", "risk", "data-scientist").await;
+    let (st, _) = s
+        .call(
+            "POST",
+            "/api/v1/users/dora/roles",
+            Some(json!({"team": "credit", "role": "data-scientist"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (maria, dora) = (token_for(&s, "maria").await, token_for(&s, "dora").await);
+    model_in(&s, "scorer", "risk", "scorer-api", "gbdt").await;
+    let (st, _) = call_as(
+        &s,
+        &maria,
+        "GET",
+        "/api/v1/deployments/scorer-api",
+        json!(null),
+    )
+    .await;
+    assert_eq!(
+        st,
+        StatusCode::NOT_FOUND,
+        "another team's deployment is hidden"
+    );
+
+    // A data scientist of both teams may move models, not deployments.
+    let (st, e) = call_as(
+        &s,
+        &dora,
+        "PATCH",
+        "/api/v1/models/scorer",
+        json!({"owner_team": "credit"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    let msg = e["error"].as_str().unwrap();
+    assert!(
+        msg.contains("scorer-api") && msg.contains("deploy permission"),
+        "{e}"
+    );
+    let (_, m) = s.call("GET", "/api/v1/models/scorer", None).await;
+    assert_eq!(m["owner_team"], "risk", "a refused move changes nothing");
+
+    // The administrator moves it: the deployment follows, in one step.
+    let (st, m) = s
+        .call(
+            "PATCH",
+            "/api/v1/models/scorer",
+            Some(json!({"owner_team": "credit", "description": "moved"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{m}");
+    assert_eq!(m["owner_team"], "credit");
+    assert_eq!(m["deployments_moved"], json!(["scorer-api"]));
+    let (st, d) = call_as(
+        &s,
+        &maria,
+        "GET",
+        "/api/v1/deployments/scorer-api",
+        json!(null),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "the new team's maintainer sees it: {d}");
+    let (st, r) = call_as(
+        &s,
+        &maria,
+        "PUT",
+        "/api/v1/deployments/scorer-api",
+        json!({"model": "scorer:1", "message": "ours now"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "...and may deploy it: {r}");
+    assert_eq!(
+        s.state
+            .db
+            .deployment_team("scorer-api")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("credit")
+    );
+    // The move is in the audit log under the deployment's name.
+    let (_, log) = s
+        .call("GET", "/api/v1/audit?object=deployments/scorer-api", None)
+        .await;
+    let entries = log["entries"].as_array().unwrap();
+    let moved = entries
+        .iter()
+        .find(|e| e["action"] == "PATCH /api/v1/models/{model}")
+        .unwrap_or_else(|| panic!("no audit entry for the move: {log}"));
+    assert_eq!(moved["actor"], "admin");
+    let detail: Value = match &moved["detail"] {
+        Value::String(s) => serde_json::from_str(s).unwrap(),
+        other => other.clone(),
+    };
+    assert_eq!(
+        detail["moved"],
+        json!({"from_team": "risk", "to_team": "credit", "with_model": "scorer"}),
+        "{moved}"
+    );
+
+    // A deployment that also serves another model of the team cannot follow.
+    model_in(&s, "basic", "credit", "mixed-api", "logreg").await;
+    let (st, d) = s
+        .call(
+            "PUT",
+            "/api/v1/deployments/mixed-api",
+            Some(json!({"model": "basic:1", "canary": {"model": "scorer:1", "weight": 10}})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{d}");
+    let (st, e) = s
+        .call(
+            "PATCH",
+            "/api/v1/models/scorer",
+            Some(json!({"owner_team": "risk"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CONFLICT, "{e}");
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("mixed-api (also serves basic)"),
+        "{e}"
+    );
+    assert_eq!(
+        s.state
+            .db
+            .deployment_team("scorer-api")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("credit"),
+        "nothing moved"
+    );
+}
+
+/// Issue 18: a model becomes high-risk only when no version of it gets
+/// production traffic without four-eyes approval; the refusal names them.
+#[tokio::test]
+async fn raising_a_model_to_high_risk_waits_until_its_serving_versions_are_approved() {
+    let s = TestServer::start().await;
+    team(&s, "risk").await;
+    user(&s, "alex", "risk", "approver").await;
+    let alex = token_for(&s, "alex").await;
+    model_in(&s, "loan", "risk", "loan-api", "gbdt").await;
+    let (st, _) = s
+        .call(
+            "PUT",
+            "/api/v1/models/loan/aliases/production",
+            Some(json!({"version": 1})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, v) = s.upload("loan", &reference_model("logreg"), None).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+
+    let (st, e) = s
+        .call(
+            "PATCH",
+            "/api/v1/models/loan",
+            Some(json!({"risk_tier": "high"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+    assert_eq!(e["code"], "approval_required");
+    let msg = e["error"].as_str().unwrap();
+    assert!(
+        msg.contains("loan:1 (100% of deployment loan-api, the production alias; pushed by admin, not approved)"),
+        "{msg}"
+    );
+    assert!(!msg.contains("loan:2"), "version 2 serves nothing: {msg}");
+    let (_, m) = s.call("GET", "/api/v1/models/loan", None).await;
+    assert_eq!(m["risk_tier"], "low", "the refused change changed nothing");
+
+    // Other fields of the card can still change.
+    let (st, m) = s
+        .call(
+            "PATCH",
+            "/api/v1/models/loan",
+            Some(json!({"intended_use": "pre-screening"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{m}");
+
+    // Approved by someone other than its pusher, it may become high-risk.
+    let (st, a) = call_as(
+        &s,
+        &alex,
+        "POST",
+        "/api/v1/models/loan/versions/1/approvals",
+        json!({"decision": "approve", "comment": "validation report reviewed"}),
+    )
+    .await;
+    assert_eq!(st, StatusCode::CREATED, "{a}");
+    let (st, m) = s
+        .call(
+            "PATCH",
+            "/api/v1/models/loan",
+            Some(json!({"risk_tier": "high"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{m}");
+    assert_eq!(m["risk_tier"], "high");
+    // From now on the unapproved version 2 gets no production traffic.
+    let (st, e) = s
+        .call(
+            "PUT",
+            "/api/v1/deployments/loan-api",
+            Some(json!({"model": "loan:2"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{e}");
+}

@@ -378,3 +378,31 @@ async fn gzip_request_bodies_are_accepted_and_bounded_after_decoding() {
     let (st, _, _) = s.send(send(gzip(&bomb))).await;
     assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// Issue 18: every `/v2` route, `/v2` itself included, answers a missing
+/// credential in the protocol's error shape: `{"error": "…"}`, no `code`.
+#[tokio::test]
+async fn unauthenticated_v2_calls_get_the_protocols_error_shape() {
+    let s = TestServer::start().await;
+    s.deploy_reference("credit", "gbdt", "credit-api").await;
+    for (method, uri) in [
+        ("GET", "/v2"),
+        ("GET", "/v2/models/credit-api"),
+        ("GET", "/v2/models/credit-api/ready"),
+        ("POST", "/v2/models/credit-api/infer"),
+    ] {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("x-test-anonymous", "1")
+            .header("content-type", "application/json")
+            .body(Body::from(if method == "POST" { "{}" } else { "" }))
+            .unwrap();
+        let (st, h, b) = s.send(req).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{uri}");
+        assert!(h.contains_key("www-authenticate"), "{uri}");
+        let body: Value = serde_json::from_slice(&b).unwrap();
+        let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["error"], "{uri}: {body}");
+    }
+}
