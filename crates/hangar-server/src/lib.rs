@@ -14,6 +14,7 @@ pub mod auth;
 mod batch;
 pub mod dashboard;
 mod error;
+mod feedback;
 mod governance;
 #[cfg(feature = "grpc")]
 mod grpc;
@@ -135,6 +136,7 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         serving: serving.clone(),
         log,
         baselines,
+        label_rules: feedback::LabelRules::default(),
         alerting: alerting::Alerting::new(config.alert_interval),
         auth: auth::Auth::new(config.key_rate_limit),
         metrics,

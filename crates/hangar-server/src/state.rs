@@ -19,6 +19,8 @@ pub struct Limits {
     pub max_upload_bytes: u64,
     /// Most elements one input tensor may hold.
     pub max_tensor_elements: usize,
+    /// Largest feedback upload (CSV or JSON), in bytes.
+    pub max_feedback_bytes: u64,
 }
 
 impl Default for Limits {
@@ -27,6 +29,7 @@ impl Default for Limits {
             max_request_bytes: 32 * 1024 * 1024,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             max_tensor_elements: 16 * 1024 * 1024,
+            max_feedback_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -39,6 +42,7 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     pub log: PredictionLog,
     pub baselines: Baselines,
+    pub label_rules: crate::feedback::LabelRules,
     pub alerting: Alerting,
     pub auth: crate::auth::Auth,
     pub limits: Limits,

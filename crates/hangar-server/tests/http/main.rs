@@ -6,6 +6,7 @@ mod common;
 mod dashboard;
 mod deployments;
 mod email;
+mod feedback;
 mod governance;
 mod monitoring;
 mod registry;
