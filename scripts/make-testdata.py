@@ -112,3 +112,15 @@ m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)])
 m.ir_version = 8
 onnx.checker.check_model(m)
 onnx.save(m, "testdata/models/three_columns.onnx")
+
+# A regressor with the reference models' input (FP32 [-1, 22]): one output
+# `variable` FP32 [-1, 1], the sum of the features. Feedback takes any number
+# as its true outcome.
+w = onnx.numpy_helper.from_array(np.ones((22, 1), dtype=np.float32), "w")
+g = helper.make_graph([helper.make_node("MatMul", ["input", "w"], ["variable"])], "regressor",
+                      [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 22])],
+                      [helper.make_tensor_value_info("variable", TensorProto.FLOAT, [None, 1])], [w])
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)])
+m.ir_version = 8
+onnx.checker.check_model(m)
+onnx.save(m, "testdata/models/regressor.onnx")

@@ -387,6 +387,22 @@ class TritonGrpcClientInterop(unittest.TestCase):
         result = self.client.infer("gbdt", [self._infer_input(self.inputs[:3])], request_id="interop-42")
         self.assertEqual(result.get_response().id, "interop-42")
 
+    def test_a_request_id_past_128_bytes_raises_invalid_argument_like_http(self):
+        longest = "i" * 128
+        result = self.client.infer("gbdt", [self._infer_input(self.inputs[:1])], request_id=longest)
+        self.assertEqual(result.get_response().id, longest)
+        error = self._raises(
+            "INVALID_ARGUMENT", self.client.infer, "gbdt", [self._infer_input(self.inputs[:1])], request_id="i" * 129
+        )
+        self.assertIn("at most 128 bytes", error.message())
+        status, http = _http(
+            "POST",
+            "/v2/models/gbdt/infer",
+            {"id": "i" * 129, "inputs": [{"name": "input", "shape": [1, 22], "datatype": "FP32", "data": [0.0] * 22}]},
+        )
+        self.assertEqual(status, 400)
+        self.assertIn("at most 128 bytes", http["error"])
+
     def test_routing_key_parameter_is_accepted(self):
         result = self.client.infer(
             "gbdt", [self._infer_input(self.inputs)], parameters={"routing_key": "customer-17"}

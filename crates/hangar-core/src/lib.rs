@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod features;
+pub mod feedback;
 pub mod governance;
 pub mod health;
 pub mod model;

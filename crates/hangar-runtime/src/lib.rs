@@ -7,6 +7,7 @@
 //! **Architecture invariant:** inference is CPU-bound and never runs on the
 //! async executor's threads; callers go through [`InferencePool`].
 
+mod classes;
 mod guard;
 mod locate;
 mod onnx;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 
 use hangar_core::{Signature, Tensor};
 
+pub use classes::declared_classes;
 pub use guard::{check_self_contained, GuardError};
 pub use locate::{locate_onnxruntime, OrtLocation, DEFAULT_ORT_DIR};
 pub use onnx::OnnxRuntime;

@@ -17,7 +17,7 @@ use hangar_core::monitor::aggregate::{
 };
 use hangar_core::monitor::{BaselineProfile, ColumnReport, WindowReport};
 use hangar_core::stats::evidently::ColumnKind;
-use hangar_store::{BaselineRecord, FeedbackKey};
+use hangar_store::BaselineRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -38,10 +38,12 @@ pub(crate) fn routes(r: Routes) -> Routes {
         "/api/v1/models/{model}/versions/{version}/baseline",
         put(put_baseline).layer(DefaultBodyLimit::disable()),
     )
+    // Feedback has its own limit (--max-feedback-bytes), applied as it
+    // streams.
     .add_with(
         "POST",
         "/api/v1/deployments/{name}/feedback",
-        post(feedback).layer(DefaultBodyLimit::max(64 << 20)),
+        post(feedback).layer(DefaultBodyLimit::disable()),
     )
     .add(
         "GET",
@@ -197,144 +199,16 @@ async fn get_baseline(
 
 // ---- feedback -------------------------------------------------------------------
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FeedbackItem {
-    #[serde(default)]
-    row_id: Option<Value>,
-    #[serde(default)]
-    request_id: Option<String>,
-    #[serde(default)]
-    row: Option<u32>,
-    label: f64,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FeedbackBody {
-    feedback: Vec<FeedbackItem>,
-}
-
-fn key_of(item: FeedbackItem, i: usize) -> Result<(FeedbackKey, f64), ApiError> {
-    if !item.label.is_finite() {
-        return Err(ApiError::bad_request(format!(
-            "feedback {i}: label must be a number"
-        )));
-    }
-    let key = match (item.row_id, item.request_id, item.row) {
-        (Some(id), None, None) => FeedbackKey::RowId(match id {
-            Value::String(s) => s,
-            Value::Number(n) => n.to_string(),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "feedback {i}: row_id must be a string or number"
-                )))
-            }
-        }),
-        (None, Some(request_id), row) => FeedbackKey::Request {
-            request_id,
-            row: row.unwrap_or(0),
-        },
-        _ => {
-            return Err(ApiError::bad_request(format!(
-                "feedback {i}: give either row_id, or request_id (and row)"
-            )))
-        }
-    };
-    Ok((key, item.label))
-}
-
-fn key_json(k: &FeedbackKey) -> Value {
-    match k {
-        FeedbackKey::RowId(id) => json!({ "row_id": id }),
-        FeedbackKey::Request { request_id, row } => json!({ "request_id": request_id, "row": row }),
-    }
-}
-
 /// True outcomes by row id or by request id and row, singly or in bulk;
-/// JSON (`{"feedback": [...]}`) or CSV (`row_id,label` or `request_id,row,label`).
+/// JSON (`{"feedback": [...]}`) or CSV (`row_id,label` or
+/// `request_id,row,label`), applied in short batches ([`crate::feedback`]).
 async fn feedback(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Json<Value>, ApiError> {
-    state.db.get_deployment(&name).await?;
-    let is_csv = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("text/csv"));
-    let items: Vec<(FeedbackKey, f64)> = if is_csv {
-        let mut reader = csv::Reader::from_reader(body.as_ref());
-        let hdr = reader
-            .headers()
-            .map_err(|e| ApiError::bad_request(format!("feedback CSV: {e}")))?
-            .clone();
-        let col = |n: &str| hdr.iter().position(|h| h.trim() == n);
-        let label = col("label")
-            .ok_or_else(|| ApiError::bad_request("feedback CSV needs a 'label' column"))?;
-        let (row_id, request_id, row) = (col("row_id"), col("request_id"), col("row"));
-        if row_id.is_none() && request_id.is_none() {
-            return Err(ApiError::bad_request(
-                "feedback CSV needs 'row_id', or 'request_id' and 'row'",
-            ));
-        }
-        reader
-            .records()
-            .enumerate()
-            .map(|(i, r)| {
-                let r = r.map_err(|e| ApiError::bad_request(format!("feedback CSV: {e}")))?;
-                let get = |c: Option<usize>| {
-                    c.and_then(|c| r.get(c))
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                };
-                let label: f64 =
-                    get(Some(label))
-                        .and_then(|l| l.parse().ok())
-                        .ok_or_else(|| {
-                            ApiError::bad_request(format!(
-                                "feedback CSV line {}: label is not a number",
-                                i + 2
-                            ))
-                        })?;
-                let key = match (get(row_id), get(request_id)) {
-                    (Some(id), _) => FeedbackKey::RowId(id.to_string()),
-                    (None, Some(req)) => FeedbackKey::Request {
-                        request_id: req.to_string(),
-                        row: get(row).and_then(|r| r.parse().ok()).unwrap_or(0),
-                    },
-                    (None, None) => {
-                        return Err(ApiError::bad_request(format!(
-                            "feedback CSV line {}: no row_id or request_id",
-                            i + 2
-                        )))
-                    }
-                };
-                Ok((key, label))
-            })
-            .collect::<Result<_, _>>()?
-    } else {
-        let parsed: FeedbackBody = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid feedback JSON: {e}")))?;
-        parsed
-            .feedback
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| key_of(item, i))
-            .collect::<Result<_, _>>()?
-    };
-    if items.is_empty() {
-        return Err(ApiError::bad_request("no feedback given"));
-    }
-    // Predictions still in the log's buffer must be findable.
-    state.log.flush().await;
-    let unknown = state.db.record_feedback(&name, &items).await?;
-    Ok(Json(json!({
-        "received": items.len(),
-        "updated": items.len() - unknown.len(),
-        "unknown": unknown.iter().map(key_json).collect::<Vec<_>>(),
-    })))
+    body: Body,
+) -> Result<Response, ApiError> {
+    crate::feedback::upload(state, name, &headers, body).await
 }
 
 // ---- reports --------------------------------------------------------------------

@@ -15,6 +15,7 @@ mod batch;
 pub mod dashboard;
 mod denials;
 mod error;
+mod feedback;
 mod governance;
 #[cfg(feature = "grpc")]
 mod grpc;
@@ -165,6 +166,7 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         serving: serving.clone(),
         log,
         baselines,
+        label_rules: feedback::LabelRules::default(),
         alerting: alerting::Alerting::new(config.alert_interval),
         auth: auth::Auth::new(config.key_rate_limit),
         metrics,

@@ -21,6 +21,8 @@ pub struct Limits {
     pub max_tensor_elements: usize,
     /// Timeouts for stalled connections and the cap on open ones.
     pub connections: crate::listen::ConnectionLimits,
+    /// Largest feedback upload (CSV or JSON), in bytes.
+    pub max_feedback_bytes: u64,
 }
 
 impl Default for Limits {
@@ -30,6 +32,7 @@ impl Default for Limits {
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             max_tensor_elements: 16 * 1024 * 1024,
             connections: crate::listen::ConnectionLimits::default(),
+            max_feedback_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -42,6 +45,7 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     pub log: PredictionLog,
     pub baselines: Baselines,
+    pub label_rules: crate::feedback::LabelRules,
     pub alerting: Alerting,
     pub auth: crate::auth::Auth,
     pub limits: Limits,

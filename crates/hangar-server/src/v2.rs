@@ -398,13 +398,30 @@ fn split_extras(
     })
 }
 
+/// The longest request id (the body's `id`, X-Request-Id, gRPC's `id`)
+/// accepted, in bytes. The prediction log keeps it once per request.
+pub const MAX_REQUEST_ID_BYTES: usize = 128;
+
+/// Refuses a request id past [`MAX_REQUEST_ID_BYTES`].
+pub fn check_request_id(id: &str, what: &str) -> Result<(), ApiError> {
+    if id.len() > MAX_REQUEST_ID_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "the request id ({what}) is {} bytes long; at most {MAX_REQUEST_ID_BYTES} bytes are accepted",
+            id.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Routes, checks and runs one call (any transport), recording it in the
-/// metrics and the prediction log under the caller's request id.
+/// metrics and the prediction log under the caller's request id (at most
+/// [`MAX_REQUEST_ID_BYTES`]; a longer one is refused).
 pub async fn infer_call_with_id(
     state: &AppState,
     call: InferCall,
     request_id: &str,
 ) -> Result<InferAnswer, ApiError> {
+    check_request_id(request_id, "its id")?;
     let started = Instant::now();
     let name = call.deployment;
     let purpose = call.purpose;
@@ -650,10 +667,18 @@ async fn run_inference(
     headers: HeaderMap,
     body: Body,
 ) -> V2Result {
-    // Unknown deployments are refused before reading the body, and so is a
-    // request that would be shed: under overload, refusing must cost less
-    // than serving (no body read, no parsing).
+    // Unknown deployments and oversized request ids are refused before
+    // reading the body, and so is a request that would be shed: under
+    // overload, refusing must cost less than serving (no body read, no
+    // parsing).
     let d = deployment(&state, &name).map_err(v2_error)?;
+    if let Some(id) = headers.get("x-request-id") {
+        check_request_id(
+            &String::from_utf8_lossy(id.as_bytes()),
+            "the X-Request-Id header",
+        )
+        .map_err(v2_error)?;
+    }
     let version = version
         .as_deref()
         .map(parse_version)
@@ -677,6 +702,9 @@ async fn run_inference(
     // One id per request: the body's, else the request's X-Request-Id (set
     // by the server when the client sent none), so the answer's `id`, its
     // header and the prediction log agree.
+    if let Some(id) = &id {
+        check_request_id(id, "the body's \"id\"").map_err(v2_error)?;
+    }
     let id = id
         .or_else(|| header_str(&headers, "x-request-id").map(str::to_string))
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());

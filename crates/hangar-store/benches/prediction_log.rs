@@ -4,6 +4,8 @@
 //!   (what the writer gathers in 100 ms at 27 000 requests/s), each row with
 //!   22 features, the GBDT's two outputs, a UUIDv7 request id — the table
 //!   and every index the schema keeps.
+//! - `append/2700_rows_in_27_requests`: the same rows as 27 requests of 100
+//!   rows each (batched clients).
 //!
 //! The file already holds 200 000 rows before measuring, so the indexes
 //! are past the size of SQLite's page cache, as on a live server.
@@ -52,16 +54,24 @@ fn requests(n: usize, seed: u64) -> Vec<Request> {
         .collect()
 }
 
-fn append(writer: &mut PredictionWriter, batch: &[Request], at: chrono::DateTime<Utc>) -> u64 {
+/// Appends `batch` as requests of `rows` rows each (the request id and time
+/// of each request's first row).
+fn append(
+    writer: &mut PredictionWriter,
+    batch: &[Request],
+    at: chrono::DateTime<Utc>,
+    rows: usize,
+) -> u64 {
     writer
         .append(|sink| {
             for (i, r) in batch.iter().enumerate() {
+                let first = &batch[i - i % rows];
                 let score = (i % 1_000) as f64 / 1_000.0;
                 sink.push(&LogRow {
                     deployment: "credit-risk",
-                    at: at + Duration::microseconds(i as i64 * 37),
-                    request_id: &r.id,
-                    row: 0,
+                    at: at + Duration::microseconds((i - i % rows) as i64 * 37),
+                    request_id: &first.id,
+                    row: (i % rows) as u32,
                     row_id: None,
                     revision: 3,
                     model: "credit",
@@ -94,6 +104,7 @@ fn benches(c: &mut Criterion) {
             &mut writer,
             &batch,
             start + Duration::milliseconds(k as i64 * 100),
+            1,
         );
     }
     let mut group = c.benchmark_group("append");
@@ -101,21 +112,23 @@ fn benches(c: &mut Criterion) {
     group.sample_size(30);
     let mut at = Utc::now();
     let mut seed = 1_000;
-    group.bench_function("2700_rows", |b| {
-        b.iter_batched(
-            || {
-                // Fresh (time-ordered) request ids for every batch, as on a
-                // live server.
-                seed += 1;
-                requests(BATCH, seed)
-            },
-            |batch| {
-                at += Duration::milliseconds(100);
-                append(&mut writer, &batch, at)
-            },
-            criterion::BatchSize::PerIteration,
-        )
-    });
+    for (name, rows) in [("2700_rows", 1), ("2700_rows_in_27_requests", 100)] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    // Fresh (time-ordered) request ids for every batch, as on
+                    // a live server.
+                    seed += 1;
+                    requests(BATCH, seed)
+                },
+                |batch| {
+                    at += Duration::milliseconds(100);
+                    append(&mut writer, &batch, at, rows)
+                },
+                criterion::BatchSize::PerIteration,
+            )
+        });
+    }
     group.finish();
 }
 

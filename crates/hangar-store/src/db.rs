@@ -239,6 +239,12 @@ impl Db {
         crate::PredictionWriter::open(&self.path)
     }
 
+    /// A connection for applying feedback in short batches (blocking: open
+    /// and use it on a blocking thread).
+    pub fn feedback_writer(&self) -> Result<crate::FeedbackWriter, StoreError> {
+        crate::FeedbackWriter::open(&self.path)
+    }
+
     async fn model_id(&self, name: &str) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT id FROM models WHERE name = ?")
             .bind(name)

@@ -7,6 +7,7 @@
 mod alerts;
 mod artifacts;
 mod db;
+mod feedback;
 mod governance;
 mod log_writer;
 mod monitoring;
@@ -14,6 +15,7 @@ mod monitoring;
 pub use alerts::{AlertEventRecord, ChannelRecord, DeliveryRecord};
 pub use artifacts::{ArtifactStore, Staged, StoredArtifact, Upload};
 pub use db::{AliasState, Db, NewVersion};
+pub use feedback::{FeedbackWriter, FoundRow};
 pub use governance::{
     ApprovalRecord, AuditFilter, NewAuditEntry, SignatureRecord, TeamRecord, TokenRecord,
     TrustedKey, UserRecord,

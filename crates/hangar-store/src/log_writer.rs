@@ -6,6 +6,10 @@
 //! minute, the range of ids its rows got (`prediction_spans`), and readers
 //! find a window's rows through those ranges.
 //!
+//! A request's id is stored once, not per row: a request's rows get
+//! consecutive ids (row r at the id of row 0 plus r, given explicitly) and
+//! its id goes to `prediction_requests` under the id of its row 0.
+//!
 //! Why not sqlx here: a multi-row INSERT through sqlx converts every bound
 //! value into an owned argument, sends the statement to sqlx's connection
 //! thread and binds 17 parameters per row there; at tens of thousands of
@@ -27,18 +31,29 @@ const SPAN: &str = "INSERT INTO prediction_spans (deployment, minute, first_id, 
      ON CONFLICT (deployment, minute) DO UPDATE SET first_id = MIN(first_id, excluded.first_id), \
      last_id = MAX(last_id, excluded.last_id), rows = rows + excluded.rows";
 
+/// `?1` is the row's id: none (the next one) for row 0, row 0's plus the row
+/// for the others.
 const INSERT: &str =
-    "INSERT INTO predictions (deployment, at, request_id, row, row_id, revision, model, version, \
+    "INSERT INTO predictions (id, deployment, at, row, row_id, revision, model, version, \
      features, inputs, outputs, score, predicted, segments, latency_us, purpose) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, '', ?10, ?11, ?12, ?13, ?14, ?15)";
 
+/// A request's id, once, under the id of its row 0.
+const REQUEST: &str = "INSERT INTO prediction_requests (id, request_id) VALUES (?1, ?2)";
+
 /// One row of the prediction log, borrowed from the request that produced
 /// it (nothing is copied to build it).
+///
+/// A request's rows are pushed one after the other, row 0 first: row 0
+/// records the request (its `request_id` is stored once, from row 0); the
+/// other rows' request fields are not read again.
 #[derive(Debug, Clone, Copy)]
 pub struct LogRow<'a> {
     pub deployment: &'a str,
     pub at: DateTime<Utc>,
+    /// Stored once per request (read from row 0).
     pub request_id: &'a str,
+    /// The row's number within its request: 0, then each next one.
     pub row: u32,
     pub row_id: Option<&'a str>,
     pub revision: u32,
@@ -83,6 +98,8 @@ impl PredictionWriter {
         let (written, spans) = {
             let mut sink = LogSink {
                 stmt: tx.prepare_cached(INSERT)?,
+                request: tx.prepare_cached(REQUEST)?,
+                current: None,
                 at: None,
                 spans: Vec::new(),
                 written: 0,
@@ -90,7 +107,7 @@ impl PredictionWriter {
             };
             write(&mut sink);
             if let Some(e) = sink.error {
-                return Err(e.into());
+                return Err(e);
             }
             (sink.written, sink.spans)
         };
@@ -115,12 +132,15 @@ impl PredictionWriter {
 /// others are ignored and the whole batch is rolled back.
 pub struct LogSink<'c> {
     stmt: CachedStatement<'c>,
+    request: CachedStatement<'c>,
+    /// The id of the current request's row 0 and the row expected next.
+    current: Option<(i64, u32)>,
     /// The last row's time, formatted (a request's rows share one).
     at: Option<(DateTime<Utc>, String)>,
     /// The id range of each deployment's minute in this batch.
     spans: Vec<Span>,
     written: u64,
-    error: Option<rusqlite::Error>,
+    error: Option<StoreError>,
 }
 
 struct Span {
@@ -140,10 +160,23 @@ impl LogSink<'_> {
             self.at = Some((r.at, ts(r.at)));
         }
         let at = self.at.as_ref().map_or("", |(_, s)| s.as_str());
+        // Row 0 takes the next id; row r of the same request row 0's plus r,
+        // so that the request is found from any of its rows.
+        let id = match (r.row, self.current) {
+            (0, _) => None,
+            (row, Some((first, next))) if row == next => Some(first + i64::from(row)),
+            (row, _) => {
+                self.error = Some(StoreError::Invalid(format!(
+                    "prediction log row {row} of request {:?} does not follow the row before it",
+                    r.request_id
+                )));
+                return;
+            }
+        };
         let result = self.stmt.insert(params![
+            id,
             r.deployment,
             at,
-            r.request_id,
             r.row,
             r.row_id,
             r.revision,
@@ -157,6 +190,15 @@ impl LogSink<'_> {
             r.latency_us as i64,
             r.purpose,
         ]);
+        let result = result.and_then(|id| {
+            if r.row == 0 {
+                self.request.execute(params![id, r.request_id])?;
+                self.current = Some((id, 1));
+            } else if let Some((_, next)) = &mut self.current {
+                *next += 1;
+            }
+            Ok(id)
+        });
         match result {
             Ok(id) => {
                 self.written += 1;
@@ -180,7 +222,7 @@ impl LogSink<'_> {
                     }),
                 }
             }
-            Err(e) => self.error = Some(e),
+            Err(e) => self.error = Some(e.into()),
         }
     }
 }

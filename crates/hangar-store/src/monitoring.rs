@@ -105,48 +105,6 @@ impl Db {
         })
     }
 
-    /// Records true outcomes; returns the keys that matched no prediction.
-    pub async fn record_feedback(
-        &self,
-        deployment: &str,
-        items: &[(FeedbackKey, f64)],
-    ) -> Result<Vec<FeedbackKey>, StoreError> {
-        let now = ts(Utc::now());
-        let mut unknown = Vec::new();
-        let mut tx = self.pool().begin().await?;
-        for (key, label) in items {
-            let n = match key {
-                FeedbackKey::RowId(id) => {
-                    sqlx::query("UPDATE predictions SET label = ?, labeled_at = ? WHERE deployment = ? AND row_id = ?")
-                        .bind(label)
-                        .bind(&now)
-                        .bind(deployment)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?
-                }
-                FeedbackKey::Request { request_id, row } => {
-                    sqlx::query(
-                        "UPDATE predictions SET label = ?, labeled_at = ? WHERE deployment = ? AND request_id = ? AND row = ?",
-                    )
-                    .bind(label)
-                    .bind(&now)
-                    .bind(deployment)
-                    .bind(request_id)
-                    .bind(i64::from(*row))
-                    .execute(&mut *tx)
-                    .await?
-                }
-            }
-            .rows_affected();
-            if n == 0 {
-                unknown.push(key.clone());
-            }
-        }
-        tx.commit().await?;
-        Ok(unknown)
-    }
-
     /// The prediction rows of a deployment in `[from, to)`, in the order they
     /// were logged (oldest first).
     pub async fn predictions(
@@ -156,7 +114,7 @@ impl Db {
         to: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<PredictionRecord>, StoreError> {
-        self.predictions_ordered(deployment, from, to, limit, "ORDER BY id")
+        self.predictions_ordered(deployment, from, to, limit, "ORDER BY p.id")
             .await
     }
 
@@ -183,8 +141,9 @@ impl Db {
     ) -> Result<Vec<PredictionRecord>, StoreError> {
         let rows = bind_window(
             sqlx::query(&format!(
-                "SELECT deployment, at, request_id, row, row_id, revision, model, version, features, inputs, outputs, \
-                 score, predicted, segments, latency_us, purpose, label FROM predictions \
+                "SELECT p.deployment, p.at, q.request_id, p.row, p.row_id, p.revision, p.model, p.version, \
+                 p.features, p.inputs, p.outputs, p.score, p.predicted, p.segments, p.latency_us, p.purpose, \
+                 p.label FROM predictions p LEFT JOIN prediction_requests q ON q.id = p.id - p.row \
                  WHERE {IN_WINDOW} {order} LIMIT ?"
             )),
             deployment,
@@ -199,7 +158,9 @@ impl Db {
                 Ok(PredictionRecord {
                     deployment: r.try_get("deployment")?,
                     at: parse_ts(&r.try_get::<String, _>("at")?)?,
-                    request_id: r.try_get("request_id")?,
+                    request_id: r
+                        .try_get::<Option<String>, _>("request_id")?
+                        .unwrap_or_default(),
                     row: r.try_get::<i64, _>("row")? as u32,
                     row_id: r.try_get("row_id")?,
                     revision: r.try_get::<i64, _>("revision")? as u32,
@@ -284,7 +245,7 @@ impl Db {
         limit: u64,
     ) -> Result<u64, StoreError> {
         let sql = format!(
-            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM predictions WHERE {IN_WINDOW} LIMIT ?)"
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM predictions p WHERE {IN_WINDOW} LIMIT ?)"
         );
         let n: i64 = bind_window(sqlx::query(&sql), deployment, from, to)
             .bind(limit as i64)
@@ -303,7 +264,10 @@ impl Db {
         minute: &Aggregate,
     ) -> Result<(), StoreError> {
         let now = ts(Utc::now());
-        let mut tx = self.pool().begin().await?;
+        // It reads, then writes: IMMEDIATE takes the write lock first (with
+        // the busy timeout), where a deferred transaction would fail at once
+        // ("database is locked") if another writer committed in between.
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         for res in Resolution::ALL {
             let start = res.floor(key.start);
             let existing: Option<Vec<u8>> = sqlx::query_scalar(
@@ -473,6 +437,15 @@ impl Db {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // A request's rows share their time, so they went together; its id
+        // goes with its row 0.
+        sqlx::query(
+            "DELETE FROM prediction_requests WHERE id <= (SELECT MAX(last_id) FROM prediction_spans WHERE minute <= ?) \
+             AND NOT EXISTS (SELECT 1 FROM predictions p WHERE p.id = prediction_requests.id)",
+        )
+        .bind(cutoff)
+        .execute(&mut *tx)
+        .await?;
         // Minutes that ended by `before` are gone entirely.
         sqlx::query("DELETE FROM prediction_spans WHERE minute + 60 <= ?")
             .bind(cutoff)
@@ -483,15 +456,16 @@ impl Db {
     }
 }
 
-/// The rows of one deployment in `[from, to)`: the id range of the minutes
-/// the window touches (`prediction_spans`, kept by the log's writer), then
-/// the exact times (`+deployment` keeps SQLite from preferring the
-/// request-id index over the id range). Binds: deployment, minute bounds (twice), deployment,
-/// from, to — see [`bind_window`].
-const IN_WINDOW: &str = "id BETWEEN \
+/// The rows `p` (of `predictions p`) of one deployment in `[from, to)`: the
+/// id range of the minutes the window touches (`prediction_spans`, kept by
+/// the log's writer), then the exact times (`+p.deployment` keeps SQLite
+/// from preferring an index on the deployment over the id range). Binds:
+/// deployment, minute bounds (twice), deployment, from, to — see
+/// [`bind_window`].
+const IN_WINDOW: &str = "p.id BETWEEN \
      (SELECT MIN(first_id) FROM prediction_spans WHERE deployment = ? AND minute >= ? AND minute <= ?) AND \
      (SELECT MAX(last_id) FROM prediction_spans WHERE deployment = ? AND minute >= ? AND minute <= ?) \
-     AND +deployment = ? AND at >= ? AND at < ?";
+     AND +p.deployment = ? AND p.at >= ? AND p.at < ?";
 
 fn bind_window<'q>(
     q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,

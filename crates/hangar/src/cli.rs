@@ -769,12 +769,19 @@ FILE is CSV, sent as-is: a header `row_id,label` (the deployment's --row-id fiel
 sent with each row) or `request_id,row,label` (the inference request's id and the \
 0-based row within it), then one line per outcome. --json FILE sends \
 {\"feedback\": [{\"row_id\": \"...\", \"label\": 1} | {\"request_id\": \"...\", \"row\": 0, \"label\": 0}]} \
-instead. Labels are 0 or 1; a label sent again replaces the earlier one.
+instead. A label must be one of the classes of the model version that made the \
+prediction (0 or 1 for a binary classifier; any number for a regressor); a label \
+sent again replaces the earlier one. The server applies a large file in short \
+batches as it arrives (other changes go on meanwhile), up to its \
+--max-feedback-bytes (64 MiB by default).
 
 Prints how many labels were received and how many updated a prediction, then lists \
-the ids that matched no logged prediction (mistyped, not predicted yet, predicted \
-before prediction logging or the row id was set, or already removed by retention). \
-Exits with 1 when none matched; some unknown ids alone are not a failure.";
+the lines the server rejected, by line number (a row that is not a whole number from \
+0, a label that is not a number or not one of the model's classes), and the ids that \
+matched no logged prediction (mistyped, not predicted yet, predicted before \
+prediction logging or the row id was set, or already removed by retention). The \
+other lines are applied. Exits with 1 when any line was rejected or none matched; \
+some unknown ids alone are not a failure.";
 
 const FEEDBACK_EXAMPLES: &str = "\
 Examples:

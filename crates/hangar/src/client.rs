@@ -455,9 +455,25 @@ pub struct FeedbackReceipt {
     pub received: u64,
     pub updated: u64,
     /// The keys that matched no logged prediction, as sent back:
-    /// `{"row_id"}` or `{"request_id", "row"}`.
+    /// `{"row_id"}` or `{"request_id", "row"}` (the first 1 000).
     #[serde(default)]
     pub unknown: Vec<Value>,
+    /// How many keys matched nothing (a server that does not say: the
+    /// list's length).
+    #[serde(default)]
+    pub unknown_count: Option<u64>,
+    /// Lines refused, `{"line" (CSV) or "item" (JSON), "error"}` (the first
+    /// 1 000).
+    #[serde(default)]
+    pub rejected: Vec<Value>,
+    #[serde(default)]
+    pub rejected_count: u64,
+}
+
+impl FeedbackReceipt {
+    pub fn unknown_count(&self) -> u64 {
+        self.unknown_count.unwrap_or(self.unknown.len() as u64)
+    }
 }
 
 /// The time range of a report or export; `None` leaves the server's default

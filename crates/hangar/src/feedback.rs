@@ -30,13 +30,22 @@ pub async fn run(args: FeedbackArgs) -> anyhow::Result<()> {
         .feedback(&args.deployment, body, content_type)
         .await?;
     let r = &receipt.body;
-    if r.received > 0 && r.updated == 0 {
+    if r.received > 0 && r.updated == 0 && r.rejected_count == 0 {
         bail!("{}", nothing_matched(&args.deployment, r));
     }
     output::print(&match args.client.output {
         OutputFormat::Json => output::json(&receipt.raw),
         OutputFormat::Table => receipt_text(r),
-    })
+    })?;
+    if r.rejected_count > 0 {
+        bail!(
+            "{} of {} {} rejected (listed above); the others were applied",
+            r.rejected_count,
+            r.received,
+            plural(r.received, "line was", "lines were"),
+        );
+    }
+    Ok(())
 }
 
 /// The header must name `label` and `row_id` or `request_id` (with `row`).
@@ -76,24 +85,63 @@ fn check_json(bytes: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-/// `received 300 labels, updated 298 predictions`, then the unknown ids.
+/// `received 300 labels, updated 298 predictions`, then the rejected lines
+/// and the unknown ids.
 fn receipt_text(r: &FeedbackReceipt) -> String {
     let mut text = format!(
-        "received {} {}, updated {} {}\n",
+        "received {} {}, updated {} {}",
         r.received,
         plural(r.received, "label", "labels"),
         r.updated,
         plural(r.updated, "prediction", "predictions")
     );
+    if r.rejected_count > 0 {
+        text.push_str(&format!(", rejected {}", r.rejected_count));
+    }
+    text.push('\n');
+    if !r.rejected.is_empty() {
+        text.push_str(&format!(
+            "\n{} rejected{}:\n",
+            r.rejected_count,
+            shown(r.rejected.len(), r.rejected_count)
+        ));
+        text.push_str(&rejected_table(&r.rejected).render());
+    }
+    let unknown = r.unknown_count();
     if !r.unknown.is_empty() {
         text.push_str(&format!(
-            "\n{} unknown (no logged prediction has {}):\n",
-            r.unknown.len(),
-            plural(r.unknown.len() as u64, "this id", "these ids")
+            "\n{} unknown (no logged prediction has {}){}:\n",
+            unknown,
+            plural(unknown, "this id", "these ids"),
+            shown(r.unknown.len(), unknown)
         ));
         text.push_str(&unknown_table(&r.unknown).render());
     }
     text
+}
+
+/// `, the first 1000 listed` when the server listed fewer than it counted.
+fn shown(listed: usize, count: u64) -> String {
+    if (listed as u64) < count {
+        format!(", the first {listed} listed")
+    } else {
+        String::new()
+    }
+}
+
+/// `LINE  ERROR` (CSV) or `ITEM  ERROR` (JSON).
+fn rejected_table(rejected: &[Value]) -> Table {
+    let unit = if rejected.iter().any(|r| r.get("line").is_some()) {
+        "line"
+    } else {
+        "item"
+    };
+    let mut table = Table::new([unit.to_uppercase(), "ERROR".to_owned()]);
+    for r in rejected {
+        let cell = |name: &str| r.get(name).map_or_else(|| "-".to_owned(), output::value);
+        table.row(vec![cell(unit), cell("error")]);
+    }
+    table
 }
 
 /// `ROW_ID`, or `REQUEST_ID  ROW`, or all three when both kinds were sent.
@@ -156,6 +204,44 @@ fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn rejected_lines_are_listed_with_their_numbers() {
+        let r: FeedbackReceipt = serde_json::from_value(json!({
+            "received": 4, "updated": 1, "unknown": [{"request_id": "q", "row": 0}], "unknown_count": 1,
+            "rejected": [{"line": 3, "error": "label 2 is not one of the model's classes (0, 1)"},
+                         {"line": 5, "error": "row \"-1\" is not a row number"}],
+            "rejected_count": 2,
+        }))
+        .unwrap();
+        assert_eq!(
+            receipt_text(&r),
+            "received 4 labels, updated 1 prediction, rejected 2\n\
+             \n\
+             2 rejected:\n\
+             LINE  ERROR\n\
+             3     label 2 is not one of the model's classes (0, 1)\n\
+             5     row \"-1\" is not a row number\n\
+             \n\
+             1 unknown (no logged prediction has this id):\n\
+             REQUEST_ID  ROW\n\
+             q           0\n"
+        );
+        let many: FeedbackReceipt = serde_json::from_value(json!({
+            "received": 5000, "updated": 0, "rejected": [{"item": 0, "error": "x"}], "rejected_count": 3000,
+            "unknown": [{"row_id": "a"}], "unknown_count": 2000,
+        }))
+        .unwrap();
+        let text = receipt_text(&many);
+        assert!(
+            text.contains("3000 rejected, the first 1 listed:\nITEM  ERROR\n0     x\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2000 unknown (no logged prediction has these ids), the first 1 listed"),
+            "{text}"
+        );
+    }
 
     fn receipt(received: u64, updated: u64, unknown: Value) -> FeedbackReceipt {
         serde_json::from_value(

@@ -33,7 +33,7 @@ pub struct ServeArgs {
     #[arg(long, env = "HANGAR_GRPC_ADDR", value_name = "HOST:PORT")]
     pub grpc_addr: Option<String>,
     /// TOML configuration file (keys: data_dir, addr, grpc_addr, ort_dylib, max_request_bytes,
-    /// max_upload_bytes, max_tensor_elements, inference_threads, inference_queue, model_memory, prediction_retention_days,
+    /// max_upload_bytes, max_tensor_elements, max_feedback_bytes, inference_threads, inference_queue, model_memory, prediction_retention_days,
     /// aggregate_retention_days, key_rate_limit, header_timeout, body_timeout, idle_timeout,
     /// max_connections, model_check_timeout, log_format, public_url)
     #[arg(long, env = "HANGAR_CONFIG", value_name = "FILE")]
@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// Most elements one input tensor may hold [default: 16777216]
     #[arg(long, env = "HANGAR_MAX_TENSOR_ELEMENTS", value_name = "N")]
     pub max_tensor_elements: Option<usize>,
+    /// Largest feedback upload (true outcomes, CSV or JSON) in bytes; CSV is applied
+    /// as it streams, in short batches [default: 67108864]
+    #[arg(long, env = "HANGAR_MAX_FEEDBACK_BYTES", value_name = "BYTES")]
+    pub max_feedback_bytes: Option<u64>,
     /// Inference worker threads [default: one per core]
     #[arg(long, env = "HANGAR_INFERENCE_THREADS", value_name = "N")]
     pub inference_threads: Option<usize>,
@@ -117,6 +121,7 @@ struct FileConfig {
     max_request_bytes: Option<usize>,
     max_upload_bytes: Option<u64>,
     max_tensor_elements: Option<usize>,
+    max_feedback_bytes: Option<u64>,
     inference_threads: Option<usize>,
     inference_queue: Option<usize>,
     model_memory: Option<u64>,
@@ -237,10 +242,15 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             .max_tensor_elements
             .or(file.max_tensor_elements)
             .unwrap_or(defaults.max_tensor_elements),
+        max_feedback_bytes: args
+            .max_feedback_bytes
+            .or(file.max_feedback_bytes)
+            .unwrap_or(defaults.max_feedback_bytes),
     };
     if limits.max_request_bytes == 0
         || limits.max_upload_bytes == 0
         || limits.max_tensor_elements == 0
+        || limits.max_feedback_bytes == 0
     {
         bail!("size limits must be greater than zero");
     }

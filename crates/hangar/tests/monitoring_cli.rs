@@ -187,6 +187,43 @@ fn baseline_feedback_monitor_and_export_on_covariate_drift() {
         "{err}"
     );
 
+    // Labels the model could not have predicted are rejected by line; with
+    // nothing else in the file that is a failure naming them.
+    let first = labels_csv.lines().nth(1).unwrap().to_owned();
+    let first_id = first.split(',').next().unwrap();
+    let bad = server.write(
+        "bad.csv",
+        &format!("row_id,label\n{first_id},2\n{first_id},0.5\n"),
+    );
+    let err = server
+        .hangar(&["feedback", "credit-api", &bad])
+        .error_line();
+    assert!(
+        err.contains(
+            "no feedback applied: every line was rejected (line 2: label 2 is not one of the model's classes (0, 1)"
+        ) && err.contains("line 3: label 0.5"),
+        "{err}"
+    );
+    // Beside good lines, the good ones are applied, the rejected ones
+    // listed, and the exit code says so.
+    let mixed = server.write(
+        "mixed.csv",
+        &format!("row_id,label\n{first}\n{first_id},7\n"),
+    );
+    let run = server.hangar(&["feedback", "credit-api", &mixed]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stdout.starts_with(
+            "received 2 labels, updated 1 prediction, rejected 1\n\n1 rejected:\nLINE  ERROR\n3     label 7 is not one of"
+        ),
+        "{run:#?}"
+    );
+    assert!(
+        run.stderr
+            .contains("1 of 2 lines were rejected (listed above); the others were applied"),
+        "{run:#?}"
+    );
+
     // The report: rows, drift worst first with income among the drifted,
     // performance on the labelled rows, fairness by group.
     let report = server.hangar(&["monitor", "credit-api"]).ok();

@@ -291,8 +291,10 @@ impl GrpcInferenceService for Inference {
             )
             .await?;
         let purpose = caller.principal.purpose().map(str::to_string);
-        // Unknown deployments are refused before the inputs are decoded.
+        // Unknown deployments and oversized request ids are refused before
+        // the inputs are decoded.
         let d = v2::deployment(state, &r.model_name).map_err(status::status)?;
+        v2::check_request_id(&r.id, "the request's \"id\"").map_err(status::status)?;
         let version = version_arg(&r.model_version)
             .map(v2::parse_version)
             .transpose()

@@ -8,6 +8,7 @@ mod connections;
 mod dashboard;
 mod deployments;
 mod email;
+mod feedback;
 mod governance;
 mod hostile;
 mod monitoring;
