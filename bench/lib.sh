@@ -63,3 +63,14 @@ find_oha() {
         echo "$HOME/.cargo/bin/oha"
     fi
 }
+
+# Builds the release binary, unless BENCH_SKIP_BUILD=1 (measure the binary
+# already in target/release, e.g. the build a previous run made).
+build_release() {
+    if [ "${BENCH_SKIP_BUILD:-0}" = 1 ]; then
+        log "using the release binary already built (BENCH_SKIP_BUILD=1)"
+    else
+        log "building the release binary (cargo build --release -p hangar)"
+        (cd "$REPO" && cargo build --release -p hangar) >&2
+    fi
+}

@@ -14,6 +14,7 @@
 #   OVERLOAD_QUEUE        the deployment's queue_capacity               [128]
 #   OVERLOAD_CONNECTIONS  connections during the overload               [1024]
 #   OVERLOAD_DURATION     length of each run, as oha's -z takes it      [15s]
+#   BENCH_SKIP_BUILD 1: measure target/release/hangar as it is, without building  [0]
 #   BENCH_TOKEN           the administrator token                       [bench-admin-token-0123456789]
 #   ORT_DYLIB_PATH        libonnxruntime.so [vendor/onnxruntime/libonnxruntime.so]
 #
@@ -44,8 +45,7 @@ mkdir -p "$RESULTS"
 # Each connection is a descriptor on both sides.
 ulimit -n "$((CONNECTIONS * 2 + 1024))" 2>/dev/null || log "could not raise the descriptor limit; oha may fail to open $CONNECTIONS connections"
 
-log "building the release binary (cargo build --release -p hangar)"
-(cd "$REPO" && cargo build --release -p hangar) >&2
+build_release
 HANGAR_BIN="$CARGO_TARGET/release/hangar"
 OHA="$(find_oha)"
 

@@ -14,6 +14,7 @@
 #   SOAK_DURATION   minutes of load                                  [30]
 #   SOAK_WARMUP     minutes left out of the slopes                   [5]
 #   SOAK_RATE       requests/s to send (default: half the measured capacity)
+#   BENCH_SKIP_BUILD 1: measure target/release/hangar as it is, without building  [0]
 #   BENCH_TOKEN     the administrator token the server starts with   [bench-admin-token-0123456789]
 #   ORT_DYLIB_PATH  libonnxruntime.so [vendor/onnxruntime/libonnxruntime.so]
 #
@@ -43,8 +44,7 @@ command -v jq >/dev/null || die "jq is needed to read oha's JSON"
 [[ "$WARMUP_MIN" =~ ^[0-9]+$ ]] && [ "$WARMUP_MIN" -lt "$MINUTES" ] || die "SOAK_WARMUP must be a whole number below SOAK_DURATION"
 mkdir -p "$RESULTS"
 
-log "building the release binary (cargo build --release -p hangar)"
-(cd "$REPO" && cargo build --release -p hangar) >&2
+build_release
 HANGAR_BIN="$CARGO_TARGET/release/hangar"
 OHA="$(find_oha)"
 
