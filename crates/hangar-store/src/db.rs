@@ -231,7 +231,8 @@ impl Db {
             // and every later `BEGIN IMMEDIATE` on that connection would fail
             // ("non-zero transaction depth") long after the disk has room.
             .after_release(|conn, _| {
-                let depth = <Sqlite as sqlx::Database>::TransactionManager::get_transaction_depth(conn);
+                let depth =
+                    <Sqlite as sqlx::Database>::TransactionManager::get_transaction_depth(conn);
                 Box::pin(async move { Ok(depth == 0) })
             })
             .connect_with(options)

@@ -114,7 +114,11 @@ mod tests {
     fn a_full_file_system_is_told_apart_from_other_io_errors() {
         for (errno, full) in [(28, true), (122, true), (13, false), (5, false)] {
             let e = StoreError::from(std::io::Error::from_raw_os_error(errno));
-            assert_eq!(matches!(e, StoreError::StorageFull(_)), full, "errno {errno}: {e:?}");
+            assert_eq!(
+                matches!(e, StoreError::StorageFull(_)),
+                full,
+                "errno {errno}: {e:?}"
+            );
         }
     }
 
