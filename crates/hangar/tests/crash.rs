@@ -580,6 +580,7 @@ fn kill_9_during_deploys_leaves_the_last_committed_revision_serving() {
     let mut sent: BTreeMap<String, u32> = BTreeMap::new();
     let mut acked: BTreeMap<String, u64> = BTreeMap::new();
     let mut current_version = 1;
+    let (mut committed, mut unaudited) = (0, 0);
     for i in 0..8 {
         let delay = c.rng.delay(Duration::from_millis(50));
         let tag = format!("deploy-{i}");
@@ -668,13 +669,19 @@ fn kill_9_during_deploys_leaves_the_last_committed_revision_serving() {
             .ok()
             .json()
             .to_string();
+        let audited =
+            |m: &str| audit.contains(&format!("{m}\\\"")) || audit.contains(&format!("{m}\""));
         for message in acked.keys() {
             assert!(
-                audit.contains(&format!("{message}\\\""))
-                    || audit.contains(&format!("{message}\"")),
+                audited(message),
                 "acknowledged deploy {message} is not in the audit log"
             );
         }
+        // A deploy committed but killed before its answer may have no
+        // entry (the entry is appended after the change): counted, and
+        // documented in docs/security.md.
+        unaudited = seen.iter().filter(|m| !audited(m)).count();
+        committed = seen.len();
         c.check_traffic();
     }
     assert!(
@@ -684,10 +691,10 @@ fn kill_9_during_deploys_leaves_the_last_committed_revision_serving() {
     );
     c.report("deploys");
     println!(
-        "deploys: {} sent, {} acknowledged, {} revisions after the last restart",
+        "deploys: {} sent, {} acknowledged, {committed} committed ({unaudited} of them, killed \
+         between the commit and the audit entry, without one)",
         sent.len(),
         acked.len(),
-        c.check_revisions().len()
     );
 }
 
