@@ -26,9 +26,11 @@
 //! the upload had held the database), and print the largest gap seen.
 //!
 //! The kills are placed by a seeded generator (the same every run): a random
-//! 0–50 ms after a deploy loop or a roll-up loop started, or a random point
-//! within the time a whole feedback upload takes. The figures each test
-//! prints are in docs/reliability.md.
+//! 0–50 ms after a loop of back-to-back deploys or of roll-ups got under
+//! way, or a random point of the n-th of five slices of twice a feedback
+//! upload's measured duration. The figures each test prints
+//! (`cargo test -p hangar --test crash -- --nocapture`) are in
+//! docs/reliability.md.
 
 mod common;
 
@@ -1005,10 +1007,12 @@ fn kill_9_during_a_large_feedback_upload_applies_it_whole_or_not_at_all() {
     // that finished before its kill (a loaded machine varies a lot).
     let mut estimate = took;
     for b in 1..BLOCKS {
-        // Spread over an upload's duration (body, parsing, the database's
-        // work, the answer): kill `b` lands at a random point of the
-        // `b`-th of `BLOCKS - 1` equal slices of it.
-        let slice = estimate / (BLOCKS as u32 - 1);
+        // Spread over twice an upload's estimated duration (body, parsing,
+        // the database's work, the answer): uploads after a kill run up to
+        // half as long again as the calibration, and the last kills may
+        // come after the answer. Kill `b` lands at a random point of the
+        // `b`-th of `BLOCKS - 1` equal slices of that.
+        let slice = estimate * 2 / (BLOCKS as u32 - 1);
         let delay = slice * (b as u32 - 1) + c.rng.delay(slice);
         let ((status, finished), killed, op_age) = c.crash(
             &format!("feedback-{b}"),
