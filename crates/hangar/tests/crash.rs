@@ -195,16 +195,32 @@ async fn traffic(
 /// Requests of an operation started and finished, to tell whether the kill
 /// landed while one was in flight; and whether the operation is under way
 /// (the kill's delay counts from then).
-#[derive(Default)]
 struct Progress {
     started: AtomicUsize,
     finished: AtomicUsize,
-    armed: std::sync::atomic::AtomicBool,
+    armed: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            started: AtomicUsize::new(0),
+            finished: AtomicUsize::new(0),
+            armed: tokio::sync::watch::channel(false).0,
+        }
+    }
 }
 
 impl Progress {
     fn arm(&self) {
-        self.armed.store(true, Ordering::SeqCst);
+        self.armed.send_replace(true);
+    }
+
+    /// Returns once [`Progress::arm`] was called.
+    async fn under_way(&self) {
+        let mut armed = self.armed.subscribe();
+        // The sender lives in `self`: the wait cannot fail.
+        let _ = armed.wait_for(|a| *a).await;
     }
 
     fn in_flight(&self) -> bool {
@@ -315,14 +331,9 @@ impl Crashes {
         let (out, killed, op_age) = self.rt.block_on(async {
             tokio::time::sleep(WARM_UP).await;
             let op_task = tokio::spawn(op_future);
-            let deadline = Instant::now() + CALL_TIMEOUT;
-            while !progress.armed.load(Ordering::SeqCst) {
-                assert!(
-                    Instant::now() < deadline,
-                    "the operation never got under way"
-                );
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
+            tokio::time::timeout(CALL_TIMEOUT, progress.under_way())
+                .await
+                .expect("the operation never got under way");
             let op_started = Instant::now();
             tokio::time::sleep(delay).await;
             let mid = progress.in_flight();
@@ -840,9 +851,7 @@ fn kill_9_during_aggregate_roll_ups_keeps_each_minute_and_its_hour_and_day_toget
                 // day in one transaction; every tenth is a monitoring report,
                 // which reads them.
                 let mut answered = 0;
-                while !progress.armed.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
+                progress.under_way().await;
                 loop {
                     progress.started.fetch_add(1, Ordering::SeqCst);
                     let done = if answered % 10 == 9 {
