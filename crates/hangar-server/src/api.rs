@@ -941,21 +941,26 @@ pub async fn register_version(
             )));
         }
     }
-    let artifact = staged.commit().await?;
-    let new = NewVersion {
-        artifact,
-        format,
-        signature: loaded.signature().clone(),
-        feature_names,
-        description: meta.description,
-        source_commit: meta.source_commit,
-        training_run: meta.training_run,
-        metrics: meta.metrics,
-        metadata: meta.metadata,
-    };
-    Ok(state
-        .db
-        .add_version_creating(model, create, &new, actor)
+    // The file goes into the store, then the row that names it; if the
+    // row cannot be written (a full disk), the file is taken back out.
+    Ok(staged
+        .commit_with(|artifact| async move {
+            let new = NewVersion {
+                artifact,
+                format,
+                signature: loaded.signature().clone(),
+                feature_names,
+                description: meta.description,
+                source_commit: meta.source_commit,
+                training_run: meta.training_run,
+                metrics: meta.metrics,
+                metadata: meta.metadata,
+            };
+            state
+                .db
+                .add_version_creating(model, create, &new, actor)
+                .await
+        })
         .await?)
 }
 

@@ -132,19 +132,23 @@ async fn put_baseline(
     })
     .await
     .map_err(ApiError::internal)??;
-    // Only a CSV that profiled is kept; a refused one is dropped with its file.
-    let artifact = staged.commit().await?;
-    let record = BaselineRecord {
-        model: v.model.clone(),
-        version: v.version,
-        digest: artifact.digest,
-        label_column: q.label_column,
-        categorical,
-        rows: profile.rows as u64,
-        created_at: Utc::now(),
-        created_by: actor(&headers),
-    };
-    state.db.put_baseline(&record).await?;
+    // Only a CSV that profiled is kept; a refused one is dropped with its
+    // file, and so is one whose record cannot be written (a full disk).
+    let record = staged
+        .commit_with(|artifact| async {
+            let record = BaselineRecord {
+                model: v.model.clone(),
+                version: v.version,
+                digest: artifact.digest,
+                label_column: q.label_column,
+                categorical,
+                rows: profile.rows as u64,
+                created_at: Utc::now(),
+                created_by: actor(&headers),
+            };
+            state.db.put_baseline(&record).await.map(|()| record)
+        })
+        .await?;
     let out = baseline_out(&record, &profile);
     state
         .baselines

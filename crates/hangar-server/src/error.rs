@@ -105,6 +105,16 @@ impl ApiError {
         Self::new(ErrorCode::NotFound, message)
     }
 
+    /// The data directory's disk is full: logs `cause` and says so (507)
+    /// without revealing where the server keeps its files.
+    pub fn storage_full(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "refused: the data directory's disk is full");
+        Self::new(
+            ErrorCode::InsufficientStorage,
+            "the server's disk is full: nothing was stored; free space in its data directory, then retry",
+        )
+    }
+
     /// Logs `cause` and returns an error that does not reveal it.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -162,6 +172,7 @@ impl From<StoreError> for ApiError {
                 ErrorCode::PayloadTooLarge,
                 format!("artifact is larger than the upload limit of {limit} bytes"),
             ),
+            StoreError::StorageFull(cause) => ApiError::storage_full(cause),
             e @ (StoreError::Corrupt { .. }
             | StoreError::Db(_)
             | StoreError::Sqlite(_)

@@ -33,6 +33,14 @@ pub struct DeploymentLabels {
     pub deployment: String,
 }
 
+/// Why prediction rows were dropped: `buffer_full` (requests outpaced the
+/// writer) or `write_failed` (the database refused the batch, e.g. a full
+/// disk).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    pub reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ModelLabels {
     pub model: String,
@@ -89,6 +97,35 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// A count reported in a log line at most once per 10 s.
+#[derive(Default)]
+struct Throttled {
+    /// Second of the last line.
+    at: AtomicU64,
+    /// Counted since the last line.
+    pending: AtomicU64,
+}
+
+impl Throttled {
+    /// Adds `n`; returns the count to report when a line is due.
+    fn add(&self, n: u64) -> Option<u64> {
+        let now = now_secs();
+        let last = self.at.load(Ordering::Relaxed);
+        let pending = self.pending.fetch_add(n, Ordering::Relaxed) + n;
+        if now >= last + 10
+            && self
+                .at
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.pending.fetch_sub(pending, Ordering::Relaxed);
+            Some(pending)
+        } else {
+            None
+        }
+    }
+}
+
 /// Longest guardrail window kept, in seconds.
 const WINDOW_SECS: usize = 3600;
 
@@ -106,9 +143,9 @@ pub struct Metrics {
     shadow_compared: Family<DeploymentLabels, Counter>,
     loaded_models: Gauge,
     model_memory: Family<ModelLabels, Gauge>,
-    log_dropped: Counter,
-    log_dropped_warned: AtomicU64,
-    log_dropped_unwarned: AtomicU64,
+    log_dropped: Family<DropLabels, Counter>,
+    log_full_warning: Throttled,
+    log_failed_warning: Throttled,
     /// Second of the last shedding warning, and sheds since.
     shed_warned: AtomicU64,
     shed_unwarned: AtomicU64,
@@ -200,16 +237,16 @@ impl Metrics {
             "Approximate memory of each loaded model version",
             model_memory.clone(),
         );
-        let log_dropped = Counter::default();
+        let log_dropped = Family::<DropLabels, Counter>::default();
         registry.register(
             "prediction_log_dropped",
-            "Prediction rows dropped because the prediction log's buffer was full",
+            "Prediction rows dropped: the prediction log's buffer was full (reason buffer_full) or the database refused to store them, e.g. a full disk (reason write_failed)",
             log_dropped.clone(),
         );
         Metrics {
             log_dropped,
-            log_dropped_warned: AtomicU64::new(0),
-            log_dropped_unwarned: AtomicU64::new(0),
+            log_full_warning: Throttled::default(),
+            log_failed_warning: Throttled::default(),
             shed_warned: AtomicU64::new(0),
             shed_unwarned: AtomicU64::new(0),
             registry,
@@ -355,24 +392,38 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts dropped prediction rows; warns at most once per 10 s (with the
-    /// count since the last warning) so a full buffer cannot flood the log.
+    /// Counts prediction rows dropped because the buffer was full; warns at
+    /// most once per 10 s (with the count since the last warning) so a full
+    /// buffer cannot flood the log.
     pub fn record_log_dropped(&self, rows: u64) {
-        self.log_dropped.inc_by(rows);
-        let now = now_secs();
-        let last = self.log_dropped_warned.load(Ordering::Relaxed);
-        let pending = self.log_dropped_unwarned.fetch_add(rows, Ordering::Relaxed) + rows;
-        if now >= last + 10
-            && self
-                .log_dropped_warned
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.log_dropped_unwarned
-                .fetch_sub(pending, Ordering::Relaxed);
+        self.log_dropped
+            .get_or_create(&DropLabels {
+                reason: "buffer_full",
+            })
+            .inc_by(rows);
+        if let Some(pending) = self.log_full_warning.add(rows) {
             tracing::warn!(
                 rows = pending,
                 "prediction log buffer full: rows dropped since the last warning"
+            );
+        }
+    }
+
+    /// Counts the rows of a batch the database refused (a full disk, a
+    /// locked or failing file): they are dropped, not retried, and the
+    /// writer goes on with the next batch. Logged at most once per 10 s,
+    /// with the count since the last line and the latest cause.
+    pub fn record_log_write_failed(&self, rows: u64, cause: &dyn std::fmt::Display) {
+        self.log_dropped
+            .get_or_create(&DropLabels {
+                reason: "write_failed",
+            })
+            .inc_by(rows);
+        if let Some(pending) = self.log_failed_warning.add(rows) {
+            tracing::error!(
+                rows = pending,
+                error = %cause,
+                "prediction log write failed: rows dropped since the last report"
             );
         }
     }

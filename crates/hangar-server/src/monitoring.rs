@@ -67,6 +67,10 @@ const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 /// A minute's aggregate is written this long after the minute ends (rows of
 /// requests that finished late still land in it; later ones merge in).
 const MINUTE_GRACE_SECS: i64 = 5;
+/// A minute's aggregate that could not be written for lack of disk space is
+/// kept and retried at each flush for this long after its minute began,
+/// then given up.
+const AGGREGATE_RETRY_SECS: i64 = 3600;
 
 impl PredictionLog {
     /// Starts the writer, with a buffer of at most `capacity` bytes of
@@ -85,7 +89,14 @@ impl PredictionLog {
         });
         let (flushes, flush_rx) = mpsc::channel(64);
         let (want_tx, want_rx) = mpsc::channel(64);
-        tokio::spawn(writer(db, shared.clone(), flush_rx, baselines, want_tx));
+        tokio::spawn(writer(
+            db,
+            shared.clone(),
+            flush_rx,
+            baselines,
+            want_tx,
+            metrics.clone(),
+        ));
         (
             PredictionLog {
                 shared,
@@ -208,7 +219,9 @@ impl Minutes {
         let _ = self.want.try_send(k);
     }
 
-    /// Writes the minutes that ended (all of them with `all`).
+    /// Writes the minutes that ended (all of them with `all`). A minute the
+    /// disk has no room for stays open and is tried again at the next flush
+    /// (for up to an hour), so a full disk that is freed loses no aggregate.
     async fn flush(&mut self, db: &Db, all: bool) {
         let now = Utc::now().timestamp();
         let due: Vec<AggregateKey> = self
@@ -218,9 +231,18 @@ impl Minutes {
             .cloned()
             .collect();
         for key in due {
-            if let Some((agg, _)) = self.open.remove(&key) {
-                if let Err(e) = db.add_aggregate(&key, &agg).await {
-                    tracing::error!(error = %e, deployment = %key.deployment, "monitoring aggregate write failed");
+            if let Some((agg, profile)) = self.open.remove(&key) {
+                match db.add_aggregate(&key, &agg).await {
+                    Ok(()) => {}
+                    Err(e @ hangar_store::StoreError::StorageFull(_))
+                        if key.start + AGGREGATE_RETRY_SECS > now =>
+                    {
+                        tracing::warn!(error = %e, deployment = %key.deployment, "monitoring aggregate not written yet: retried at the next flush");
+                        self.open.insert(key, (agg, profile));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, deployment = %key.deployment, "monitoring aggregate write failed");
+                    }
                 }
             }
         }
@@ -233,6 +255,7 @@ async fn writer(
     mut flushes: mpsc::Receiver<oneshot::Sender<()>>,
     baselines: Baselines,
     want: mpsc::Sender<(String, u32)>,
+    metrics: Arc<Metrics>,
 ) {
     let mut minutes = Minutes::new(&baselines, &want);
     let mut connection: Option<PredictionWriter> = None;
@@ -274,6 +297,10 @@ async fn writer(
                             let r = write_batch(&mut conn, &mut m, &batch);
                             r.map(|_| conn)
                         });
+                // A refused batch (a full disk, a failing file) is dropped
+                // and counted; the connection is opened afresh for the next
+                // one, so the writer goes on as soon as the disk has room.
+                let result = result.map_err(|e| (e, batch_rows(&batch)));
                 (result, m, batch)
             })
             .await;
@@ -281,7 +308,7 @@ async fn writer(
                 Ok((result, m, mut batch)) => {
                     match result {
                         Ok(conn) => connection = Some(conn),
-                        Err(e) => tracing::error!(error = %e, "prediction log write failed"),
+                        Err((e, rows)) => metrics.record_log_write_failed(rows, &e),
                     }
                     minutes = m;
                     batch.clear();
@@ -304,30 +331,24 @@ fn seed() -> u64 {
         ^ u64::from(std::process::id()).rotate_left(32)
 }
 
-/// Writes the buffer's rows to the prediction log (one transaction) and
-/// adds them to their minutes' aggregates.
+/// How many rows the encoded records of `batch` hold.
+fn batch_rows(batch: &[u8]) -> u64 {
+    crate::log_buffer::records(batch)
+        .map(|p| p.rows.len() as u64)
+        .sum()
+}
+
+/// Writes the buffer's rows to the prediction log (one transaction), then
+/// adds them to their minutes' aggregates: only rows that were stored are
+/// counted there, so a refused batch leaves the aggregates as they were.
 fn write_batch(
     conn: &mut PredictionWriter,
     minutes: &mut Minutes,
     batch: &[u8],
 ) -> Result<u64, hangar_store::StoreError> {
-    let mut features = Vec::new();
-    conn.append(|sink| {
+    let written = conn.append(|sink| {
         for p in crate::log_buffer::records(batch) {
-            let (agg, profile, rng) = minutes.minute_of(&p);
             for (i, row) in p.rows.iter().enumerate() {
-                if !hangar_store::decode_features_into(row.features, &mut features) {
-                    features.clear();
-                }
-                agg.record(
-                    profile,
-                    RowValues {
-                        features: &features,
-                        score: row.score,
-                        predicted: row.predicted,
-                    },
-                    next_key(rng),
-                );
                 sink.push(&LogRow {
                     deployment: p.deployment,
                     at: p.at,
@@ -347,7 +368,26 @@ fn write_batch(
                 });
             }
         }
-    })
+    })?;
+    let mut features = Vec::new();
+    for p in crate::log_buffer::records(batch) {
+        let (agg, profile, rng) = minutes.minute_of(&p);
+        for row in &p.rows {
+            if !hangar_store::decode_features_into(row.features, &mut features) {
+                features.clear();
+            }
+            agg.record(
+                profile,
+                RowValues {
+                    features: &features,
+                    score: row.score,
+                    predicted: row.predicted,
+                },
+                next_key(rng),
+            );
+        }
+    }
+    Ok(written)
 }
 
 /// A segment or row-id value as text.

@@ -4,11 +4,16 @@
 //! is [`Staged`]: complete and fsynced, but still under `tmp/`, where the
 //! caller checks it (does the model load? does the CSV parse?). Only
 //! [`Staged::commit`] moves it to its content address, so a crash mid-upload
-//! or a refused upload never leaves a file behind. At start, `tmp/` is
-//! emptied and [`ArtifactStore::sweep_unreferenced`] removes addressed files
-//! that no record names (a crash between the move and the record).
+//! or a refused upload never leaves a file behind. [`Staged::commit_with`]
+//! also writes the record that names the file and takes the file back out
+//! when that record cannot be written (a full disk), so a failed push leaves
+//! nothing either. At start, `tmp/` is emptied and
+//! [`ArtifactStore::sweep_unreferenced`] removes addressed files that no
+//! record names (a crash between the move and the record).
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use tokio::fs;
@@ -19,6 +24,9 @@ use crate::StoreError;
 #[derive(Debug, Clone)]
 pub struct ArtifactStore {
     root: PathBuf,
+    /// Held from a commit's move until its record is written (or the file
+    /// taken back): see [`Staged::commit_with`].
+    commits: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// An artifact safely on disk.
@@ -35,6 +43,7 @@ pub struct StoredArtifact {
 pub struct Staged {
     tmp: Option<PathBuf>,
     final_dir: PathBuf,
+    commits: Arc<tokio::sync::Mutex<()>>,
     artifact: StoredArtifact,
 }
 
@@ -45,6 +54,7 @@ pub struct Upload {
     file: Option<fs::File>,
     tmp: PathBuf,
     final_dir: PathBuf,
+    commits: Arc<tokio::sync::Mutex<()>>,
     hasher: Sha256,
     size: u64,
     limit: u64,
@@ -63,7 +73,10 @@ impl ArtifactStore {
             tracing::info!(path = %e.path().display(), "removing interrupted upload");
             let _ = fs::remove_file(e.path()).await;
         }
-        Ok(ArtifactStore { root })
+        Ok(ArtifactStore {
+            root,
+            commits: Arc::default(),
+        })
     }
 
     fn path_of(&self, digest: &str) -> Result<PathBuf, StoreError> {
@@ -95,6 +108,7 @@ impl ArtifactStore {
             file: Some(file),
             tmp,
             final_dir: self.root.join("sha256"),
+            commits: self.commits.clone(),
             hasher: Sha256::new(),
             size: 0,
             limit,
@@ -209,6 +223,7 @@ impl Upload {
         Ok(Staged {
             tmp: Some(std::mem::take(&mut self.tmp)),
             final_dir: self.final_dir.clone(),
+            commits: self.commits.clone(),
             artifact: StoredArtifact {
                 digest: format!("sha256:{hex}"),
                 size_bytes: self.size,
@@ -241,8 +256,46 @@ impl Staged {
     }
 
     /// Moves the file into its content address (durably). An identical
-    /// artifact already stored is kept as it is.
-    pub async fn commit(mut self) -> Result<StoredArtifact, StoreError> {
+    /// artifact already stored is kept as it is. A caller that then records
+    /// the artifact should use [`Staged::commit_with`], which takes the file
+    /// back when the record fails.
+    pub async fn commit(self) -> Result<StoredArtifact, StoreError> {
+        let _commit = self.commits.clone().lock_owned().await;
+        self.place().await.map(|(artifact, _)| artifact)
+    }
+
+    /// Moves the file into its content address, then runs `record` (the
+    /// database row that names it). When `record` fails — a full disk, for
+    /// one — a file this commit put in place is removed again, so nothing
+    /// is left behind; an identical file that was already there stays.
+    ///
+    /// Commits are serialised from the move to the record, so no other
+    /// commit of the same bytes can find the file in place, keep it, and
+    /// have its record name a file that is then removed.
+    pub async fn commit_with<T, F, Fut>(self, record: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(StoredArtifact) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let _commit = self.commits.clone().lock_owned().await;
+        let (artifact, placed) = self.place().await?;
+        match record(artifact).await {
+            Ok(out) => Ok(out),
+            Err(e) => {
+                if let Some(path) = placed {
+                    if let Err(rm) = fs::remove_file(&path).await {
+                        // Swept at the next start: no record names it.
+                        tracing::warn!(error = %rm, "could not remove an artifact whose record failed");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The move itself; says where the file went when this call put it
+    /// there (`None` when an identical file was already stored).
+    async fn place(mut self) -> Result<(StoredArtifact, Option<PathBuf>), StoreError> {
         let tmp = self
             .tmp
             .take()
@@ -254,20 +307,21 @@ impl Staged {
             let dest = dir.join(hex);
             if fs::try_exists(&dest).await? {
                 fs::remove_file(&tmp).await?;
+                Ok(None)
             } else {
                 fs::rename(&tmp, &dest).await?;
                 // Make the rename itself durable.
                 if let Ok(d) = fs::File::open(&dir).await {
                     let _ = d.sync_all().await;
                 }
+                Ok::<_, StoreError>(Some(dest))
             }
-            Ok::<_, StoreError>(())
         }
         .await;
         if result.is_err() {
             let _ = fs::remove_file(&tmp).await;
         }
-        result.map(|()| self.artifact.clone())
+        result.map(|placed| (self.artifact.clone(), placed))
     }
 }
 
@@ -362,6 +416,64 @@ mod tests {
                 "{sub}"
             );
         }
+    }
+
+    async fn staged(store: &ArtifactStore, body: &[u8]) -> Staged {
+        let mut up = store.begin(100).await.unwrap();
+        up.write(body).await.unwrap();
+        up.finish().await.unwrap()
+    }
+
+    fn addressed_files(dir: &Path) -> usize {
+        std::fs::read_dir(dir.join("sha256"))
+            .unwrap()
+            .map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
+            .sum()
+    }
+
+    /// Issue 11 (a full disk): the file is placed, the record that would
+    /// name it fails, and the file goes again: nothing is left behind.
+    #[tokio::test]
+    async fn a_commit_whose_record_fails_takes_its_file_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).await.unwrap();
+        let result: Result<(), _> = staged(&store, b"no room for its row")
+            .await
+            .commit_with(|a| async move {
+                // The file is in place while the record is written.
+                assert!(store.file_path(&a.digest).unwrap().is_file());
+                Err(StoreError::StorageFull("database or disk is full".into()))
+            })
+            .await;
+        assert!(matches!(result, Err(StoreError::StorageFull(_))));
+        assert_eq!(addressed_files(dir.path()), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+    }
+
+    /// The same bytes stored before (another version names them) stay when
+    /// a later commit of them fails to record.
+    #[tokio::test]
+    async fn a_failed_record_keeps_an_identical_file_stored_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).await.unwrap();
+        let kept = staged(&store, b"shared bytes")
+            .await
+            .commit_with(|a| async move { Ok(a) })
+            .await
+            .unwrap();
+        let result: Result<(), _> = staged(&store, b"shared bytes")
+            .await
+            .commit_with(|_| async { Err(StoreError::Conflict("no".into())) })
+            .await;
+        assert!(result.is_err());
+        assert_eq!(
+            store.read_verified(&kept.digest).await.unwrap(),
+            b"shared bytes"
+        );
+        assert_eq!(addressed_files(dir.path()), 1);
     }
 
     #[tokio::test]

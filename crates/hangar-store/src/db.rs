@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool, TransactionManager};
 
 use crate::{StoreError, StoredArtifact};
 
@@ -224,6 +224,17 @@ impl Db {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A connection still inside a transaction when it comes back is
+            // closed, not reused. That happens when SQLite itself rolled the
+            // transaction back (a COMMIT that failed with SQLITE_FULL): sqlx's
+            // own ROLLBACK then fails, its transaction depth stays at one,
+            // and every later `BEGIN IMMEDIATE` on that connection would fail
+            // ("non-zero transaction depth") long after the disk has room.
+            .after_release(|conn, _| {
+                let depth =
+                    <Sqlite as sqlx::Database>::TransactionManager::get_transaction_depth(conn);
+                Box::pin(async move { Ok(depth == 0) })
+            })
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;

@@ -163,7 +163,7 @@ fn conflict_or(e: sqlx::Error, what: String) -> StoreError {
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
             StoreError::NotFound(format!("the team or user of {what}"))
         }
-        other => StoreError::Db(other),
+        other => other.into(),
     }
 }
 

@@ -185,8 +185,9 @@ async fn rows_logged_before_the_minute_ranges_existed_are_found_after_migrating(
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hangar.db");
     drop(Db::open(&path).await.unwrap());
-    // Roll the file back to the schema before 0008 and log as that writer
-    // did (no ranges recorded), then reopen: the migration fills them in.
+    // Undo 0008 (later migrations do not touch these tables, and stay
+    // applied) and log as the writer before it did (no ranges recorded),
+    // then reopen: the migration fills them in.
     {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(&format!(

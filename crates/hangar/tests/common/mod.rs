@@ -164,6 +164,10 @@ pub struct Server {
     pub url: String,
     pub log: PathBuf,
     pub dir: tempfile::TempDir,
+    /// `--data-dir`: `data` under [`Server::dir`], or the test's own.
+    pub data: PathBuf,
+    /// The flags it was started with, for [`Server::restart`].
+    flags: Vec<String>,
 }
 
 impl Drop for Server {
@@ -187,7 +191,43 @@ impl Server {
         Server::spawn(&[], true)
     }
 
+    /// On the test's own data directory (which outlives the server: a
+    /// small file system, or one to start again on).
+    pub fn start_on(data: &Path, flags: &[&str]) -> Server {
+        Server::launch(tempfile::tempdir().unwrap(), Some(data), flags, false)
+    }
+
     fn spawn(flags: &[&str], grpc: bool) -> Server {
+        Server::launch(tempfile::tempdir().unwrap(), None, flags, grpc)
+    }
+
+    fn launch(dir: tempfile::TempDir, data: Option<&Path>, flags: &[&str], grpc: bool) -> Server {
+        let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
+        let log = dir.path().join("server.log");
+        let addrs = free_addrs(2);
+        let (addr, grpc_addr) = (addrs[0], grpc.then_some(addrs[1]));
+        let mut server = Server {
+            child: Server::serve(&data, addr, grpc_addr, flags, &log),
+            addr,
+            grpc_addr,
+            url: format!("http://{addr}"),
+            log,
+            dir,
+            data,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+        };
+        server.wait_until_ready();
+        server
+    }
+
+    /// Starts `hangar serve`, its output appended to `log`.
+    fn serve(
+        data: &Path,
+        addr: SocketAddr,
+        grpc_addr: Option<SocketAddr>,
+        flags: &[impl AsRef<std::ffi::OsStr>],
+        log: &Path,
+    ) -> Child {
         let ort = std::env::var_os("ORT_DYLIB_PATH")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo().join("vendor/onnxruntime/libonnxruntime.so"));
@@ -196,15 +236,11 @@ impl Server {
             "{} is missing; run scripts/fetch-onnxruntime.sh",
             ort.display()
         );
-        let dir = tempfile::tempdir().unwrap();
-        let addrs = free_addrs(2);
-        let (addr, grpc_addr) = (addrs[0], grpc.then_some(addrs[1]));
-        let log = dir.path().join("server.log");
-        let log_file = File::create(&log).unwrap();
+        let log_file = File::options().create(true).append(true).open(log).unwrap();
         let mut cmd = Command::new(HANGAR);
         cmd.arg("serve")
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(data)
             .arg("--addr")
             .arg(addr.to_string());
         if let Some(g) = grpc_addr {
@@ -221,16 +257,38 @@ impl Server {
         for var in ["HANGAR_CONFIG", "HANGAR_DATA_DIR", "HANGAR_ADDR"] {
             cmd.env_remove(var);
         }
-        let mut server = Server {
-            child: cmd.spawn().expect("start target/debug/hangar"),
-            addr,
-            grpc_addr,
-            url: format!("http://{addr}"),
-            log,
-            dir,
-        };
-        server.wait_until_ready();
-        server
+        cmd.spawn().expect("start target/debug/hangar")
+    }
+
+    /// Kills the server at once with SIGKILL (`kill -9` of its process id,
+    /// which `Child::kill` sends on Unix): no shutdown code runs, as in a
+    /// crash. Returns when the process is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on the same data directory and flags (on
+    /// new free ports: the old ones may still be held), after killing the
+    /// running one if there is one; returns when it is ready.
+    pub fn restart(&mut self) {
+        self.kill();
+        let addrs = free_addrs(2);
+        self.addr = addrs[0];
+        self.grpc_addr = self.grpc_addr.map(|_| addrs[1]);
+        self.url = format!("http://{}", self.addr);
+        let _ = File::options()
+            .append(true)
+            .open(&self.log)
+            .and_then(|mut f| f.write_all(b"\n---- started again by the test ----\n"));
+        self.child = Server::serve(
+            &self.data,
+            self.addr,
+            self.grpc_addr,
+            &self.flags,
+            &self.log,
+        );
+        self.wait_until_ready();
     }
 
     fn wait_until_ready(&mut self) {
