@@ -11,94 +11,67 @@
 //! attributes, nested graphs of `If`/`Loop`/`Scan`, functions and training
 //! graphs) before ONNX Runtime sees the bytes, on every load.
 //!
-//! Only the fields that can reference a file are declared here; prost skips
-//! every other field (weights included) without copying it, and its
-//! recursion limit bounds how deeply a hostile file can nest graphs.
-
-use prost::Message;
+//! The check walks the protobuf wire format itself, following only the
+//! fields that lead to a tensor and skipping every other field (weights
+//! included) without copying it. It allocates nothing, whatever the file
+//! says: a decoder that builds the messages (prost did, until fuzzing showed
+//! it) turns each two-byte empty node or attribute into a struct of a few
+//! hundred bytes, so a file of empty messages held 250 times its size. The
+//! nesting depth is bounded as prost bounds it (100 messages), so a hostile
+//! file cannot overflow the stack either.
 
 /// ONNX `TensorProto.DataLocation.EXTERNAL`.
 const EXTERNAL: i32 = 1;
 
-#[derive(Clone, PartialEq, Message)]
-struct ModelProto {
-    #[prost(message, optional, tag = "7")]
-    graph: Option<GraphProto>,
-    #[prost(message, repeated, tag = "20")]
-    training_info: Vec<TrainingInfoProto>,
-    #[prost(message, repeated, tag = "25")]
-    functions: Vec<FunctionProto>,
+/// How deeply messages may nest (prost's and protobuf's default limit).
+const RECURSION_LIMIT: u32 = 100;
+
+/// The messages whose fields the walk follows; every other message is
+/// `Opaque` (checked to be well formed, nothing read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Model,
+    TrainingInfo,
+    Function,
+    Graph,
+    Node,
+    Attribute,
+    SparseTensor,
+    Tensor,
+    Opaque,
 }
 
-#[derive(Clone, PartialEq, Message)]
-struct TrainingInfoProto {
-    #[prost(message, optional, tag = "1")]
-    initialization: Option<GraphProto>,
-    #[prost(message, optional, tag = "2")]
-    algorithm: Option<GraphProto>,
+impl Kind {
+    /// The message a field of this message holds, for the fields that can
+    /// lead to a tensor (numbers from onnx.proto).
+    fn child(self, field: u32) -> Option<Kind> {
+        Some(match (self, field) {
+            // ModelProto: graph, training_info, functions.
+            (Kind::Model, 7) => Kind::Graph,
+            (Kind::Model, 20) => Kind::TrainingInfo,
+            (Kind::Model, 25) => Kind::Function,
+            // TrainingInfoProto: initialization, algorithm.
+            (Kind::TrainingInfo, 1 | 2) => Kind::Graph,
+            // FunctionProto: node.
+            (Kind::Function, 7) => Kind::Node,
+            // GraphProto: node, initializer, sparse_initializer.
+            (Kind::Graph, 1) => Kind::Node,
+            (Kind::Graph, 5) => Kind::Tensor,
+            (Kind::Graph, 15) => Kind::SparseTensor,
+            // NodeProto: attribute.
+            (Kind::Node, 5) => Kind::Attribute,
+            // AttributeProto: t, g, tensors, graphs, sparse_tensor, sparse_tensors.
+            (Kind::Attribute, 5 | 10) => Kind::Tensor,
+            (Kind::Attribute, 6 | 11) => Kind::Graph,
+            (Kind::Attribute, 22 | 23) => Kind::SparseTensor,
+            // SparseTensorProto: values, indices.
+            (Kind::SparseTensor, 1 | 2) => Kind::Tensor,
+            // TensorProto: external_data (key/value entries, not read).
+            (Kind::Tensor, 13) => Kind::Opaque,
+            _ => return None,
+        })
+    }
 }
-
-#[derive(Clone, PartialEq, Message)]
-struct FunctionProto {
-    #[prost(message, repeated, tag = "7")]
-    node: Vec<NodeProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct GraphProto {
-    #[prost(message, repeated, tag = "1")]
-    node: Vec<NodeProto>,
-    #[prost(message, repeated, tag = "5")]
-    initializer: Vec<TensorProto>,
-    #[prost(message, repeated, tag = "15")]
-    sparse_initializer: Vec<SparseTensorProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct NodeProto {
-    #[prost(message, repeated, tag = "5")]
-    attribute: Vec<AttributeProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct AttributeProto {
-    #[prost(message, optional, tag = "5")]
-    t: Option<TensorProto>,
-    #[prost(message, optional, boxed, tag = "6")]
-    g: Option<Box<GraphProto>>,
-    #[prost(message, repeated, tag = "10")]
-    tensors: Vec<TensorProto>,
-    #[prost(message, repeated, tag = "11")]
-    graphs: Vec<GraphProto>,
-    #[prost(message, optional, tag = "22")]
-    sparse_tensor: Option<SparseTensorProto>,
-    #[prost(message, repeated, tag = "23")]
-    sparse_tensors: Vec<SparseTensorProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct SparseTensorProto {
-    #[prost(message, optional, tag = "1")]
-    values: Option<TensorProto>,
-    #[prost(message, optional, tag = "2")]
-    indices: Option<TensorProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TensorProto {
-    /// `name`, read as bytes: only shown in the refusal, never trusted.
-    #[prost(bytes = "vec", tag = "8")]
-    name: Vec<u8>,
-    /// `external_data`: key/value entries (`location`, `offset`, …); their
-    /// presence alone refuses the model, so their content is not read.
-    #[prost(message, repeated, tag = "13")]
-    external_data: Vec<Empty>,
-    #[prost(int32, tag = "14")]
-    data_location: i32,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Empty {}
 
 /// Why a model file was refused before ONNX Runtime saw it. The messages
 /// never repeat a location the file names, and say the same whether or not
@@ -126,65 +99,159 @@ pub fn check_self_contained(bytes: &[u8]) -> Result<(), GuardError> {
     if bytes.get(4..8) == Some(b"ORTM".as_slice()) {
         return Err(GuardError::OrtFormat);
     }
-    let model = ModelProto::decode(bytes).map_err(|e| GuardError::Malformed(e.to_string()))?;
-    let graph = model.graph.as_ref().ok_or(GuardError::NoGraph)?;
-    check_graph(graph)?;
-    for info in &model.training_info {
-        for g in [&info.initialization, &info.algorithm]
-            .into_iter()
-            .flatten()
-        {
-            check_graph(g)?;
+    let mut walk = Walk::default();
+    walk.message(bytes, Kind::Model, 0)
+        .map_err(|e| GuardError::Malformed(e.to_string()))?;
+    if !walk.has_graph {
+        return Err(GuardError::NoGraph);
+    }
+    match walk.external {
+        Some(name) => Err(GuardError::ExternalData {
+            tensor: String::from_utf8_lossy(name)
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// What the walk found: whether the model has a graph, and the name of the
+/// first tensor (in file order) that keeps its data elsewhere.
+#[derive(Default)]
+struct Walk<'a> {
+    has_graph: bool,
+    external: Option<&'a [u8]>,
+}
+
+/// Protobuf wire types.
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const LENGTH_DELIMITED: u8 = 2;
+const START_GROUP: u8 = 3;
+const END_GROUP: u8 = 4;
+const FIXED32: u8 = 5;
+
+impl<'a> Walk<'a> {
+    /// Walks one message of `kind`, the whole of `buf`.
+    fn message(&mut self, mut buf: &'a [u8], kind: Kind, depth: u32) -> Result<(), &'static str> {
+        if depth > RECURSION_LIMIT {
+            return Err("recursion limit reached");
+        }
+        // A tensor's fields: the last `name` and `data_location` win, as
+        // when protobuf merges a message's fields.
+        let mut name: &[u8] = &[];
+        let mut external = false;
+        let mut location = 0;
+        while !buf.is_empty() {
+            let (field, wire) = key(&mut buf)?;
+            match (kind, field, kind.child(field)) {
+                (_, _, Some(child)) => {
+                    let inner = length_delimited(&mut buf, wire)?;
+                    if kind == Kind::Model && field == 7 {
+                        self.has_graph = true;
+                    }
+                    if child == Kind::Opaque {
+                        external = true;
+                    }
+                    self.message(inner, child, depth + 1)?;
+                }
+                (Kind::Tensor, 8, None) => name = length_delimited(&mut buf, wire)?,
+                (Kind::Tensor, 14, None) => {
+                    if wire != VARINT {
+                        return Err("invalid wire type for data_location");
+                    }
+                    // An int32 field keeps the low 32 bits of its varint.
+                    location = varint(&mut buf)? as i32;
+                }
+                _ => skip(&mut buf, field, wire, depth)?,
+            }
+        }
+        if kind == Kind::Tensor && (external || location == EXTERNAL) && self.external.is_none() {
+            self.external = Some(name);
+        }
+        Ok(())
+    }
+}
+
+fn varint(buf: &mut &[u8]) -> Result<u64, &'static str> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let (&byte, rest) = buf.split_first().ok_or("truncated varint")?;
+        *buf = rest;
+        // The tenth byte may only carry the 64th bit.
+        if i == 9 && byte > 1 {
+            return Err("invalid varint");
+        }
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return Ok(value);
         }
     }
-    for function in &model.functions {
-        check_nodes(&function.node)?;
+    Err("invalid varint")
+}
+
+/// A field's number and wire type (the checks of protobuf's decoders).
+fn key(buf: &mut &[u8]) -> Result<(u32, u8), &'static str> {
+    let key = u32::try_from(varint(buf)?).map_err(|_| "invalid key")?;
+    let (field, wire) = (key >> 3, (key & 7) as u8);
+    if wire > FIXED32 {
+        return Err("invalid wire type");
     }
-    Ok(())
-}
-
-fn check_graph(graph: &GraphProto) -> Result<(), GuardError> {
-    graph.initializer.iter().try_for_each(check_tensor)?;
-    graph.sparse_initializer.iter().try_for_each(check_sparse)?;
-    check_nodes(&graph.node)
-}
-
-fn check_nodes(nodes: &[NodeProto]) -> Result<(), GuardError> {
-    for attribute in nodes.iter().flat_map(|n| &n.attribute) {
-        attribute.t.iter().try_for_each(check_tensor)?;
-        attribute.tensors.iter().try_for_each(check_tensor)?;
-        attribute.sparse_tensor.iter().try_for_each(check_sparse)?;
-        attribute.sparse_tensors.iter().try_for_each(check_sparse)?;
-        if let Some(g) = &attribute.g {
-            check_graph(g)?;
-        }
-        attribute.graphs.iter().try_for_each(check_graph)?;
+    if field == 0 {
+        return Err("invalid field number 0");
     }
-    Ok(())
+    Ok((field, wire))
 }
 
-fn check_sparse(sparse: &SparseTensorProto) -> Result<(), GuardError> {
-    [&sparse.values, &sparse.indices]
-        .into_iter()
-        .flatten()
-        .try_for_each(check_tensor)
-}
-
-fn check_tensor(tensor: &TensorProto) -> Result<(), GuardError> {
-    if tensor.data_location == EXTERNAL || !tensor.external_data.is_empty() {
-        let name: String = String::from_utf8_lossy(&tensor.name)
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(64)
-            .collect();
-        return Err(GuardError::ExternalData { tensor: name });
+fn take<'a>(buf: &mut &'a [u8], n: usize) -> Result<&'a [u8], &'static str> {
+    if buf.len() < n {
+        return Err("truncated field");
     }
-    Ok(())
+    let (head, rest) = buf.split_at(n);
+    *buf = rest;
+    Ok(head)
+}
+
+fn length_delimited<'a>(buf: &mut &'a [u8], wire: u8) -> Result<&'a [u8], &'static str> {
+    if wire != LENGTH_DELIMITED {
+        return Err("invalid wire type for a message or bytes field");
+    }
+    let n = usize::try_from(varint(buf)?).map_err(|_| "truncated field")?;
+    take(buf, n)
+}
+
+/// Skips a field the walk does not read; a group is skipped up to its end.
+fn skip(buf: &mut &[u8], field: u32, wire: u8, depth: u32) -> Result<(), &'static str> {
+    if depth >= RECURSION_LIMIT {
+        return Err("recursion limit reached");
+    }
+    match wire {
+        VARINT => varint(buf).map(drop),
+        FIXED64 => take(buf, 8).map(drop),
+        LENGTH_DELIMITED => length_delimited(buf, wire).map(drop),
+        FIXED32 => take(buf, 4).map(drop),
+        START_GROUP => loop {
+            let (inner, inner_wire) = key(buf)?;
+            if inner_wire == END_GROUP {
+                return if inner == field {
+                    Ok(())
+                } else {
+                    Err("unexpected end group")
+                };
+            }
+            skip(buf, inner, inner_wire, depth + 1)?;
+        },
+        END_GROUP => Err("unexpected end group"),
+        _ => Err("invalid wire type"),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
 
     /// A key/value entry as ONNX writes it (`StringStringEntryProto`).
     #[derive(Clone, PartialEq, Message)]

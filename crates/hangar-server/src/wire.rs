@@ -242,7 +242,9 @@ pub(crate) fn decode_binary(
         DataType::Fp32 => fixed!(f32, Fp32),
         DataType::Fp64 => fixed!(f64, Fp64),
         DataType::Bytes => {
-            let mut items = Vec::with_capacity(count);
+            // Each element takes at least its 4-byte length: reserve for what
+            // the data can hold, not for what the shape declares.
+            let mut items = Vec::with_capacity(count.min(raw.len() / 4));
             let mut rest = raw;
             while !rest.is_empty() {
                 if rest.len() < 4 {
