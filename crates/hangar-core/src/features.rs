@@ -161,6 +161,25 @@ mod tests {
             vec![row(&[("age", 1.0), ("income", 1.0), ("zip", 1.0)])],
             "instance 0: unknown feature 'zip'; known features: age,income",
         );
+        check_err(
+            2,
+            Some(names()),
+            vec![
+                row(&[("age", 1.0), ("income", 1.0)]),
+                row(&[("age", 1.0), ("age", 2.0)]),
+            ],
+            "instance 1: feature 'age' given twice",
+        );
+        check_err(
+            2,
+            Some(names()),
+            vec![
+                row(&[("age", 1.0), ("income", 1.0)]),
+                vec![],
+                row(&[("zip", 1.0)]),
+            ],
+            "instance 1: missing feature 'age'",
+        );
         check_err(2, Some(names()), vec![], "\"instances\" is empty");
         check_err(
             3,

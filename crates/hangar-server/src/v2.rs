@@ -661,7 +661,7 @@ pub fn decode_body(
                 .enumerate()
                 .map(|(i, obj)| {
                     obj.into_iter()
-                        .map(|(k, v)| match wire::scalar_of(&v) {
+                        .map(|(k, v)| match v {
                             Some(s) => Ok((k, s)),
                             None => Err(format!(
                                 "instance {i}: feature '{k}' must be a number, boolean or string"

@@ -161,7 +161,7 @@ fn aggregate() -> impl Strategy<Value = Aggregate> {
 
 #[test]
 fn fuzz_aggregate_roundtrip() {
-    fuzz("aggregate_roundtrip", 600, aggregate(), |a| {
+    fuzz("aggregate_roundtrip", 1200, aggregate(), |a| {
         let bytes = a.encode();
         let back = Aggregate::decode(&bytes).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(canonical(&back), canonical(&a));
@@ -175,7 +175,7 @@ fn fuzz_aggregate_decode() {
     let damaged = (aggregate(), mutations(6)).prop_map(|(a, damage)| mutate(a.encode(), &damage));
     fuzz(
         "aggregate_decode",
-        1500,
+        3000,
         prop_oneof![1 => random_bytes(1024), 3 => damaged],
         |bytes| {
             let (decoded, peak) = measure(|| Aggregate::decode(&bytes));

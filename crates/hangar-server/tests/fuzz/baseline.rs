@@ -204,7 +204,7 @@ fn random_case() -> impl Strategy<Value = Case> {
 fn fuzz_baseline_csv() {
     fuzz(
         "baseline_csv",
-        1000,
+        2000,
         prop_oneof![1 => random_case(), 4 => structured()],
         check,
     );

@@ -17,9 +17,13 @@ use prost::Message;
 use crate::gen;
 use crate::harness::{fuzz, measure, mutate, mutations, random_bytes, within_cap, Cap};
 
+/// At most 48 bytes per message byte plus 64 KiB, plus 768 bytes for each
+/// of the 4,096 top-level fields a request may hold (an empty input is two
+/// bytes on the wire and about 330 decoded, twice that while its vector
+/// grows): 3.1 MiB in all for the worst message of 8 KiB.
 const CAP: Cap = Cap {
     per_byte: 48,
-    fixed: 64 * 1024,
+    fixed: 64 * 1024 + 4096 * 768,
 };
 
 #[derive(Debug, Clone)]
@@ -178,6 +182,47 @@ fn request() -> impl Strategy<Value = Case> {
         })
 }
 
+/// Many copies of the smallest repeated field of one kind: what costs the
+/// decoder most memory per byte.
+fn flood() -> impl Strategy<Value = Case> {
+    (0usize..5, 1usize..6000, gen::max_elements()).prop_map(|(kind, n, max_elements)| {
+        let mut message = Vec::new();
+        match kind {
+            // Empty inputs, outputs, raw contents.
+            0 => message = [0x2a, 0x00].repeat(n),
+            1 => message = [0x32, 0x00].repeat(n),
+            2 => message = [0x3a, 0x00].repeat(n),
+            // One input with many parameters (distinct two-byte keys).
+            3 => {
+                let mut input = Vec::new();
+                for i in 0..n {
+                    let k = (i as u16).to_le_bytes();
+                    input.extend_from_slice(&[0x22, 0x04, 0x0a, 0x02, k[0] | 0x40, k[1] | 0x40]);
+                }
+                message.push(0x2a);
+                prost::encoding::encode_varint(input.len() as u64, &mut message);
+                message.extend(input);
+            }
+            // One BYTES input with many empty elements.
+            _ => {
+                let contents = [0x42, 0x00].repeat(n);
+                let mut input = vec![0x12, 0x05];
+                input.extend_from_slice(b"BYTES");
+                input.push(0x2a);
+                prost::encoding::encode_varint(contents.len() as u64, &mut input);
+                input.extend(contents);
+                message.push(0x2a);
+                prost::encoding::encode_varint(input.len() as u64, &mut message);
+                message.extend(input);
+            }
+        }
+        Case {
+            message,
+            max_elements,
+        }
+    })
+}
+
 #[test]
 fn fuzz_grpc_infer() {
     let random =
@@ -187,8 +232,20 @@ fn fuzz_grpc_infer() {
         });
     fuzz(
         "grpc_infer",
-        1500,
-        prop_oneof![1 => random, 3 => request()],
+        3000,
+        prop_oneof![2 => random, 1 => flood(), 6 => request()],
         check,
     );
+}
+
+/// Regression: prost decoded every field before any check, and an empty
+/// input (two bytes) costs about 330 bytes decoded: a 32 MiB message of
+/// them asked for 10 GB. The codec counts a request's fields first.
+#[test]
+fn a_message_of_many_empty_inputs_is_refused_before_it_is_decoded() {
+    let message = [0x2a, 0x00].repeat(100_000);
+    let (result, peak) = measure(|| decode_infer_inputs(&message, 16 * 1024 * 1024));
+    let error = result.unwrap_err();
+    assert!(error.contains("at most 4096 fields"), "{error}");
+    assert!(peak < 4096, "held {peak} bytes to refuse it");
 }

@@ -361,7 +361,7 @@ fn fuzz_onnx_guard() {
         .prop_map(|b| (None, vec![crate::harness::Mutation::Insert(0, b)]));
     fuzz(
         "onnx_guard",
-        1500,
+        3000,
         prop_oneof![1 => random, 4 => structured],
         |(model, damage)| {
             let bytes = match &model {
@@ -422,7 +422,7 @@ fn a_graph_of_empty_attributes_costs_no_memory() {
 fn fuzz_onnx_guard_deep_nesting() {
     fuzz(
         "onnx_guard_nesting",
-        40,
+        100,
         (1usize..400, any::<bool>()),
         |(depth, external)| {
             let mut graph = Graph {

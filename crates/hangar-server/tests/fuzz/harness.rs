@@ -141,7 +141,7 @@ pub fn within_cap(
 }
 
 fn env_number(name: &str) -> Option<u64> {
-    let raw = std::env::var(name).ok()?;
+    let raw = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
     match raw.trim().parse() {
         Ok(n) => Some(n),
         Err(_) => panic!("{name} must be a whole number, got {raw:?}"),

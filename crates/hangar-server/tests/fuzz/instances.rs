@@ -183,7 +183,7 @@ fn empty_rows() -> impl Strategy<Value = Case> {
 fn fuzz_instances() {
     fuzz(
         "instances",
-        1500,
+        3000,
         prop_oneof![
             6 => case(),
             1 => empty_rows(),

@@ -283,7 +283,7 @@ fn check_record(p: &PendingPrediction, r: &RequestView<'_>) -> Result<(), TestCa
 fn fuzz_log_buffer_roundtrip() {
     fuzz(
         "log_buffer_roundtrip",
-        800,
+        1600,
         prop::collection::vec(pending(), 1..4),
         |batch| {
             let mut buf = Vec::new();
@@ -327,7 +327,7 @@ fn fuzz_log_buffer_read() {
     });
     fuzz(
         "log_buffer_read",
-        2000,
+        4000,
         prop_oneof![2 => random_bytes(2048), 3 => damaged, 1 => claims],
         |buf| {
             let (records, peak) = measure(|| read_all(&buf));

@@ -20,7 +20,7 @@ fn fuzz_sniff() {
     });
     fuzz(
         "sniff",
-        3000,
+        10000,
         prop_oneof![random_bytes(256), onnx_like],
         |bytes| {
             let (format, peak) = measure(|| ArtifactFormat::sniff(&bytes));

@@ -275,15 +275,65 @@ fn json_fragments() -> impl Strategy<Value = Case> {
     })
 }
 
+/// Many copies of one small piece where a body may repeat it: what costs
+/// the decoder most memory per byte.
+fn flood() -> impl Strategy<Value = Case> {
+    let pieces: [(&str, &str, &str); 8] = [
+        (
+            r#"{"inputs":[],"parameters":{"x":["#,
+            r#"{"a":0},"#,
+            r#"{}]}}"#,
+        ),
+        (r#"{"inputs":[],"parameters":{"x":["#, r#"[0],"#, r#"[]]}}"#),
+        (r#"{"instances":["#, r#"{"a":0},"#, r#"{}]}"#),
+        (
+            r#"{"inputs":[],"outputs":["#,
+            r#"{"name":""},"#,
+            r#"{"name":""}]}"#,
+        ),
+        (
+            r#"{"inputs":["#,
+            r#"{"name":"","shape":[],"datatype":"","parameters":{"a":0}},"#,
+            r#"{}]}"#,
+        ),
+        (
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP64","data":["#,
+            "0,",
+            "0]}]}",
+        ),
+        (
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","data":["#,
+            r#""","#,
+            r#""]}]}"#,
+        ),
+        (
+            r#"{"inputs":[{"name":"x","shape":[1],"datatype":"BOOL","data":["#,
+            "[0],",
+            "0]}]}",
+        ),
+    ];
+    (
+        prop::sample::select(pieces.to_vec()),
+        1usize..6000,
+        gen::max_elements(),
+    )
+        .prop_map(|((head, piece, tail), n, max_elements)| Case {
+            body: [head, &piece.repeat(n), tail].concat().into_bytes(),
+            header_length: None,
+            max_elements,
+        })
+}
+
 #[test]
 fn fuzz_v2_json() {
     fuzz(
         "v2_json",
-        1500,
+        3000,
         prop_oneof![
-            1 => random_case(),
-            1 => json_fragments(),
-            3 => request(false),
+            2 => random_case(),
+            2 => json_fragments(),
+            1 => flood(),
+            6 => request(false),
         ],
         |case| check(case, "v2_json"),
     );
@@ -293,7 +343,7 @@ fn fuzz_v2_json() {
 fn fuzz_v2_binary() {
     fuzz(
         "v2_binary",
-        1500,
+        3000,
         prop_oneof![
             1 => random_case().prop_map(|mut c| {
                 c.header_length = Some(c.header_length.unwrap_or(0).min(c.body.len()));
@@ -319,4 +369,29 @@ fn a_bytes_input_declaring_many_elements_reserves_only_what_its_data_holds() {
         max_elements: 16 * 1024 * 1024,
     };
     check(case, "v2_binary regression").unwrap();
+}
+
+/// Regression: `instances` rows and `parameters` were read as JSON values,
+/// whose every non-empty object is a B-tree node of about 630 bytes: rows
+/// of one feature (`{"a":0},`, 8 bytes) held 82 bytes per body byte (32
+/// MiB asked for 2.6 GB), and so did objects nested in a parameter.
+#[test]
+fn objects_in_instances_and_parameters_cost_a_few_dozen_bytes_per_byte() {
+    for body in [
+        format!(r#"{{"instances":[{}{{}}]}}"#, r#"{"a":0},"#.repeat(20_000)),
+        format!(
+            r#"{{"inputs":[],"parameters":{{"x":[{}{{}}]}}}}"#,
+            r#"{"a":0},"#.repeat(20_000)
+        ),
+    ] {
+        check(
+            Case {
+                body: body.into_bytes(),
+                header_length: None,
+                max_elements: 16 * 1024 * 1024,
+            },
+            "v2_json regression",
+        )
+        .unwrap();
+    }
 }
