@@ -589,7 +589,8 @@ impl Aggregate {
             1 => {
                 let baseline = r.string()?;
                 let brows = r.u64()?;
-                let n = r.len(1)?;
+                // A column is at least its kind and a u32 count.
+                let n = r.len(5)?;
                 let mut columns = Vec::with_capacity(n);
                 for _ in 0..n {
                     columns.push(match r.u8()? {

@@ -247,3 +247,26 @@ fn merging_huge_stored_counts_saturates() {
     let report = aggregate_report(baseline(), Some(DIGEST), &merged, &WindowRows::default());
     assert_eq!(report.binned_rows, u64::MAX);
 }
+
+/// Regression (found reading the decoder for this target's cap): the column
+/// count was checked at one byte per column, so a count claiming every
+/// remaining byte reserved 32 bytes per byte before the first column was
+/// read. A column takes at least 5 bytes.
+#[test]
+fn a_column_count_reserves_only_what_the_bytes_can_hold() {
+    let columns: u32 = 100_000;
+    let mut bytes = vec![1];
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    bytes.push(1);
+    bytes.extend_from_slice(&0u32.to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    bytes.extend_from_slice(&columns.to_le_bytes());
+    bytes.extend(std::iter::repeat_n(0xff, columns as usize));
+    let (decoded, peak) = measure(|| Aggregate::decode(&bytes));
+    assert!(decoded.is_err());
+    assert!(
+        peak <= 8 * bytes.len(),
+        "held {peak} bytes for {} bytes",
+        bytes.len()
+    );
+}

@@ -123,7 +123,11 @@ pub fn within_cap(
     cap: Cap,
 ) -> Result<(), TestCaseError> {
     let limit = cap.of(input_len);
-    let share = peak as f64 / limit as f64;
+    let share = match (peak, limit) {
+        (0, _) => 0.0,
+        (_, 0) => f64::INFINITY,
+        _ => peak as f64 / limit as f64,
+    };
     {
         let mut closest = CLOSEST.lock().unwrap_or_else(|p| p.into_inner());
         match closest.iter_mut().find(|(t, ..)| t == target) {
