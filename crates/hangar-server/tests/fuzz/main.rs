@@ -2,8 +2,8 @@
 //! a client, a model file or the server's own stores hand it: the V2 JSON
 //! body and the binary tensor data extension, the gRPC `ModelInfer`
 //! message, named-feature instances, baseline CSV, the prediction log's
-//! record buffer, stored monitoring aggregates, model-format sniffing and
-//! the ONNX self-containment guard.
+//! record buffer, stored monitoring aggregates, model-format sniffing, the
+//! ONNX self-containment guard and the classes a classifier declares.
 //!
 //! Each target feeds random bytes and structure-aware inputs (valid inputs
 //! built from generated parts, then mutated) and checks that decoding never
@@ -21,6 +21,7 @@
 
 mod aggregate;
 mod baseline;
+mod classes;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod guard;
