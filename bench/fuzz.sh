@@ -60,7 +60,7 @@ elapsed=$(( $(date +%s) - started ))
 
 echo "| target | cases | seconds | most memory held / input (share of the target's cap) |"
 echo "| --- | ---: | ---: | --- |"
-sed -n 's/^fuzz \([a-z0-9_]*\): \([0-9]*\) cases in \([0-9.]*\) s (seed [0-9]*)\(; closest to the cap: \(.*\)\)\{0,1\}$/| \1 | \2 | \3 | \5 |/p' \
+sed -n 's/^.*fuzz \([a-z0-9_]*\): \([0-9]*\) cases in \([0-9.]*\) s (seed [0-9]*)\(; closest to the cap: \(.*\)\)\{0,1\}$/| \1 | \2 | \3 | \5 |/p' \
     "$RESULTS/fuzz.log" | sort
 echo
 echo "Total: ${elapsed} s, $THREADS targets at a time. Log: ${RESULTS#"$REPO"/}/fuzz.log"
