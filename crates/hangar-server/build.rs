@@ -31,6 +31,8 @@ mod grpc {
             // Tensor bytes stay `Bytes` (cheap slices) rather than `Vec<u8>`.
             .bytes(".inference.ModelInferRequest.raw_input_contents")
             .bytes(".inference.ModelInferResponse.raw_output_contents")
+            // prost's codec with a bound on a request's fields (src/grpc/codec.rs).
+            .codec_path("crate::grpc::codec::BoundedCodec")
             .emit_rerun_if_changed(false)
             .compile_fds(descriptors);
         if let Err(e) = generated {

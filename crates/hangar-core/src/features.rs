@@ -60,7 +60,11 @@ pub fn instances_to_tensor(
         return Err(FeatureError::Empty);
     }
     let rows = instances.len();
-    let mut flat: Vec<Option<Scalar>> = vec![None; rows * names.len()];
+    // Row by row, so that memory follows the values sent: a row with a
+    // feature missing is refused before the next row is looked at (sized by
+    // rows × features up front, 3 bytes of `{},` cost a whole row of slots).
+    let mut values: Vec<Scalar> = Vec::new();
+    let mut row: Vec<Option<Scalar>> = vec![None; names.len()];
     for (index, instance) in instances.into_iter().enumerate() {
         for (name, value) in instance {
             let Some(col) = names.iter().position(|n| *n == name) else {
@@ -70,23 +74,19 @@ pub fn instances_to_tensor(
                     known: names.join(","),
                 });
             };
-            let slot = &mut flat[index * names.len() + col];
-            if slot.is_some() {
+            if row[col].is_some() {
                 return Err(FeatureError::Duplicate { index, name });
             }
-            *slot = Some(value);
+            row[col] = Some(value);
         }
+        if let Some(missing) = row.iter().position(Option::is_none) {
+            return Err(FeatureError::Missing {
+                index,
+                name: names[missing].clone(),
+            });
+        }
+        values.extend(row.iter_mut().filter_map(Option::take));
     }
-    let values = flat
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| {
-            v.ok_or_else(|| FeatureError::Missing {
-                index: i / names.len(),
-                name: names[i % names.len()].clone(),
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let data = TensorData::from_scalars(&spec.name, spec.datatype, values)?;
     Ok(Tensor::new(
         spec.name.clone(),
@@ -160,6 +160,25 @@ mod tests {
             Some(names()),
             vec![row(&[("age", 1.0), ("income", 1.0), ("zip", 1.0)])],
             "instance 0: unknown feature 'zip'; known features: age,income",
+        );
+        check_err(
+            2,
+            Some(names()),
+            vec![
+                row(&[("age", 1.0), ("income", 1.0)]),
+                row(&[("age", 1.0), ("age", 2.0)]),
+            ],
+            "instance 1: feature 'age' given twice",
+        );
+        check_err(
+            2,
+            Some(names()),
+            vec![
+                row(&[("age", 1.0), ("income", 1.0)]),
+                vec![],
+                row(&[("zip", 1.0)]),
+            ],
+            "instance 1: missing feature 'age'",
         );
         check_err(2, Some(names()), vec![], "\"instances\" is empty");
         check_err(

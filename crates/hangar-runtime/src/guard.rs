@@ -11,94 +11,66 @@
 //! attributes, nested graphs of `If`/`Loop`/`Scan`, functions and training
 //! graphs) before ONNX Runtime sees the bytes, on every load.
 //!
-//! Only the fields that can reference a file are declared here; prost skips
-//! every other field (weights included) without copying it, and its
-//! recursion limit bounds how deeply a hostile file can nest graphs.
+//! The check walks the protobuf wire format itself, following only the
+//! fields that lead to a tensor and skipping every other field (weights
+//! included) without copying it. It allocates nothing, whatever the file
+//! says: a decoder that builds the messages (prost did, until fuzzing showed
+//! it) turns each two-byte empty node or attribute into a struct of a few
+//! hundred bytes, so a file of empty messages held 250 times its size. The
+//! nesting depth is bounded as prost bounds it (100 messages), so a hostile
+//! file cannot overflow the stack either.
 
-use prost::Message;
+use crate::protowire::{key, length_delimited, skip, varint, RECURSION_LIMIT, VARINT};
 
 /// ONNX `TensorProto.DataLocation.EXTERNAL`.
 const EXTERNAL: i32 = 1;
 
-#[derive(Clone, PartialEq, Message)]
-struct ModelProto {
-    #[prost(message, optional, tag = "7")]
-    graph: Option<GraphProto>,
-    #[prost(message, repeated, tag = "20")]
-    training_info: Vec<TrainingInfoProto>,
-    #[prost(message, repeated, tag = "25")]
-    functions: Vec<FunctionProto>,
+/// The messages whose fields the walk follows; every other message is
+/// `Opaque` (checked to be well formed, nothing read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Model,
+    TrainingInfo,
+    Function,
+    Graph,
+    Node,
+    Attribute,
+    SparseTensor,
+    Tensor,
+    Opaque,
 }
 
-#[derive(Clone, PartialEq, Message)]
-struct TrainingInfoProto {
-    #[prost(message, optional, tag = "1")]
-    initialization: Option<GraphProto>,
-    #[prost(message, optional, tag = "2")]
-    algorithm: Option<GraphProto>,
+impl Kind {
+    /// The message a field of this message holds, for the fields that can
+    /// lead to a tensor (numbers from onnx.proto).
+    fn child(self, field: u32) -> Option<Kind> {
+        Some(match (self, field) {
+            // ModelProto: graph, training_info, functions.
+            (Kind::Model, 7) => Kind::Graph,
+            (Kind::Model, 20) => Kind::TrainingInfo,
+            (Kind::Model, 25) => Kind::Function,
+            // TrainingInfoProto: initialization, algorithm.
+            (Kind::TrainingInfo, 1 | 2) => Kind::Graph,
+            // FunctionProto: node.
+            (Kind::Function, 7) => Kind::Node,
+            // GraphProto: node, initializer, sparse_initializer.
+            (Kind::Graph, 1) => Kind::Node,
+            (Kind::Graph, 5) => Kind::Tensor,
+            (Kind::Graph, 15) => Kind::SparseTensor,
+            // NodeProto: attribute.
+            (Kind::Node, 5) => Kind::Attribute,
+            // AttributeProto: t, g, tensors, graphs, sparse_tensor, sparse_tensors.
+            (Kind::Attribute, 5 | 10) => Kind::Tensor,
+            (Kind::Attribute, 6 | 11) => Kind::Graph,
+            (Kind::Attribute, 22 | 23) => Kind::SparseTensor,
+            // SparseTensorProto: values, indices.
+            (Kind::SparseTensor, 1 | 2) => Kind::Tensor,
+            // TensorProto: external_data (key/value entries, not read).
+            (Kind::Tensor, 13) => Kind::Opaque,
+            _ => return None,
+        })
+    }
 }
-
-#[derive(Clone, PartialEq, Message)]
-struct FunctionProto {
-    #[prost(message, repeated, tag = "7")]
-    node: Vec<NodeProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct GraphProto {
-    #[prost(message, repeated, tag = "1")]
-    node: Vec<NodeProto>,
-    #[prost(message, repeated, tag = "5")]
-    initializer: Vec<TensorProto>,
-    #[prost(message, repeated, tag = "15")]
-    sparse_initializer: Vec<SparseTensorProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct NodeProto {
-    #[prost(message, repeated, tag = "5")]
-    attribute: Vec<AttributeProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct AttributeProto {
-    #[prost(message, optional, tag = "5")]
-    t: Option<TensorProto>,
-    #[prost(message, optional, boxed, tag = "6")]
-    g: Option<Box<GraphProto>>,
-    #[prost(message, repeated, tag = "10")]
-    tensors: Vec<TensorProto>,
-    #[prost(message, repeated, tag = "11")]
-    graphs: Vec<GraphProto>,
-    #[prost(message, optional, tag = "22")]
-    sparse_tensor: Option<SparseTensorProto>,
-    #[prost(message, repeated, tag = "23")]
-    sparse_tensors: Vec<SparseTensorProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct SparseTensorProto {
-    #[prost(message, optional, tag = "1")]
-    values: Option<TensorProto>,
-    #[prost(message, optional, tag = "2")]
-    indices: Option<TensorProto>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TensorProto {
-    /// `name`, read as bytes: only shown in the refusal, never trusted.
-    #[prost(bytes = "vec", tag = "8")]
-    name: Vec<u8>,
-    /// `external_data`: key/value entries (`location`, `offset`, …); their
-    /// presence alone refuses the model, so their content is not read.
-    #[prost(message, repeated, tag = "13")]
-    external_data: Vec<Empty>,
-    #[prost(int32, tag = "14")]
-    data_location: i32,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Empty {}
 
 /// Why a model file was refused before ONNX Runtime saw it. The messages
 /// never repeat a location the file names, and say the same whether or not
@@ -126,65 +98,78 @@ pub fn check_self_contained(bytes: &[u8]) -> Result<(), GuardError> {
     if bytes.get(4..8) == Some(b"ORTM".as_slice()) {
         return Err(GuardError::OrtFormat);
     }
-    let model = ModelProto::decode(bytes).map_err(|e| GuardError::Malformed(e.to_string()))?;
-    let graph = model.graph.as_ref().ok_or(GuardError::NoGraph)?;
-    check_graph(graph)?;
-    for info in &model.training_info {
-        for g in [&info.initialization, &info.algorithm]
-            .into_iter()
-            .flatten()
-        {
-            check_graph(g)?;
+    let mut walk = Walk::default();
+    walk.message(bytes, Kind::Model, 0)
+        .map_err(|e| GuardError::Malformed(e.to_string()))?;
+    if !walk.has_graph {
+        return Err(GuardError::NoGraph);
+    }
+    match walk.external {
+        Some(name) => Err(GuardError::ExternalData {
+            tensor: String::from_utf8_lossy(name)
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(64)
+                .collect(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// What the walk found: whether the model has a graph, and the name of the
+/// first tensor (in file order) that keeps its data elsewhere.
+#[derive(Default)]
+struct Walk<'a> {
+    has_graph: bool,
+    external: Option<&'a [u8]>,
+}
+
+impl<'a> Walk<'a> {
+    /// Walks one message of `kind`, the whole of `buf`.
+    fn message(&mut self, mut buf: &'a [u8], kind: Kind, depth: u32) -> Result<(), &'static str> {
+        if depth > RECURSION_LIMIT {
+            return Err("recursion limit reached");
         }
-    }
-    for function in &model.functions {
-        check_nodes(&function.node)?;
-    }
-    Ok(())
-}
-
-fn check_graph(graph: &GraphProto) -> Result<(), GuardError> {
-    graph.initializer.iter().try_for_each(check_tensor)?;
-    graph.sparse_initializer.iter().try_for_each(check_sparse)?;
-    check_nodes(&graph.node)
-}
-
-fn check_nodes(nodes: &[NodeProto]) -> Result<(), GuardError> {
-    for attribute in nodes.iter().flat_map(|n| &n.attribute) {
-        attribute.t.iter().try_for_each(check_tensor)?;
-        attribute.tensors.iter().try_for_each(check_tensor)?;
-        attribute.sparse_tensor.iter().try_for_each(check_sparse)?;
-        attribute.sparse_tensors.iter().try_for_each(check_sparse)?;
-        if let Some(g) = &attribute.g {
-            check_graph(g)?;
+        // A tensor's fields: the last `name` and `data_location` win, as
+        // when protobuf merges a message's fields.
+        let mut name: &[u8] = &[];
+        let mut external = false;
+        let mut location = 0;
+        while !buf.is_empty() {
+            let (field, wire) = key(&mut buf)?;
+            match (kind, field, kind.child(field)) {
+                (_, _, Some(child)) => {
+                    let inner = length_delimited(&mut buf, wire)?;
+                    if kind == Kind::Model && field == 7 {
+                        self.has_graph = true;
+                    }
+                    if child == Kind::Opaque {
+                        external = true;
+                    }
+                    self.message(inner, child, depth + 1)?;
+                }
+                (Kind::Tensor, 8, None) => name = length_delimited(&mut buf, wire)?,
+                (Kind::Tensor, 14, None) => {
+                    if wire != VARINT {
+                        return Err("invalid wire type for data_location");
+                    }
+                    // An int32 field keeps the low 32 bits of its varint.
+                    location = varint(&mut buf)? as i32;
+                }
+                _ => skip(&mut buf, field, wire, depth)?,
+            }
         }
-        attribute.graphs.iter().try_for_each(check_graph)?;
+        if kind == Kind::Tensor && (external || location == EXTERNAL) && self.external.is_none() {
+            self.external = Some(name);
+        }
+        Ok(())
     }
-    Ok(())
-}
-
-fn check_sparse(sparse: &SparseTensorProto) -> Result<(), GuardError> {
-    [&sparse.values, &sparse.indices]
-        .into_iter()
-        .flatten()
-        .try_for_each(check_tensor)
-}
-
-fn check_tensor(tensor: &TensorProto) -> Result<(), GuardError> {
-    if tensor.data_location == EXTERNAL || !tensor.external_data.is_empty() {
-        let name: String = String::from_utf8_lossy(&tensor.name)
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(64)
-            .collect();
-        return Err(GuardError::ExternalData { tensor: name });
-    }
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use prost::Message;
 
     /// A key/value entry as ONNX writes it (`StringStringEntryProto`).
     #[derive(Clone, PartialEq, Message)]

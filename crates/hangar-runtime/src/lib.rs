@@ -12,6 +12,7 @@ mod guard;
 mod locate;
 mod onnx;
 mod pool;
+mod protowire;
 
 use std::sync::Arc;
 

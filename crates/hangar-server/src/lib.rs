@@ -30,6 +30,28 @@ pub mod throttle;
 mod v2;
 pub mod wire;
 
+/// The decoders of outside bytes that no public route reaches without a
+/// running server, for the fuzz tests (`tests/fuzz/`). Not an API: nothing
+/// else may use it, and it changes with the code it exposes.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::log_buffer::{encode as encode_log_record, records as log_records};
+    pub use crate::log_buffer::{RequestView, RowView};
+    pub use crate::monitoring::{parse_baseline, BaselineData, PendingPrediction};
+    pub use crate::v2::{decode_body as decode_http_body, split_extras, CallInputs, DecodedBody};
+
+    /// The gRPC `ModelInfer` message and its parts, to build structured inputs.
+    #[cfg(feature = "grpc")]
+    pub mod grpc {
+        pub use crate::grpc::decode_infer_inputs;
+        pub use crate::grpc::proto::model_infer_request::InferInputTensor;
+        pub use crate::grpc::proto::{
+            infer_parameter::ParameterChoice, InferParameter, InferTensorContents,
+            ModelInferRequest,
+        };
+    }
+}
+
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -265,6 +265,10 @@ pub struct RowView<'a> {
     pub segments: &'a str,
 }
 
+/// The smallest encoded row: three absent options (a byte each) and three
+/// empty length-prefixed values.
+const MIN_ROW_BYTES: usize = 3 + 3 * 4;
+
 fn request<'a>(r: &mut Reader<'a>) -> Option<RequestView<'a>> {
     Some(RequestView {
         deployment: r.str()?,
@@ -277,7 +281,9 @@ fn request<'a>(r: &mut Reader<'a>) -> Option<RequestView<'a>> {
         latency_us: r.u64()?,
         rows: {
             let n = r.u32()? as usize;
-            let mut rows = Vec::with_capacity(n.min(4096));
+            // A row takes at least MIN_ROW_BYTES: a corrupt count cannot
+            // reserve more views than the record's bytes can hold.
+            let mut rows = Vec::with_capacity(n.min(r.b.len() / MIN_ROW_BYTES));
             for _ in 0..n {
                 rows.push(RowView {
                     row_id: r.opt_str()?,

@@ -21,6 +21,7 @@ use crate::serving::LoadedVersion;
 /// One answered request as the prediction log receives it (the request's
 /// own tensors, moved, not copied); [`PredictionLog::record`] encodes its
 /// rows into the log's buffer.
+#[derive(Debug)]
 pub struct PendingPrediction {
     pub deployment: String,
     pub revision: u32,

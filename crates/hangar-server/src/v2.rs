@@ -338,7 +338,7 @@ fn exec_error(state: &AppState, deployment: &str, version: u32, e: ExecError) ->
 
 /// Splits segment attributes and the row id out of a call's inputs: they
 /// are recorded, never fed to the model.
-fn split_extras(
+pub fn split_extras(
     inputs: CallInputs,
     names: &[&String],
 ) -> Result<(CallInputs, BTreeMap<String, Vec<String>>), ApiError> {
@@ -599,14 +599,11 @@ fn decode_http(
                 })?,
         ),
     };
-    let (json_part, binary) =
-        wire::split_body(body, header_length).map_err(ApiError::bad_request)?;
-    let request: InferRequest = serde_json::from_slice(&json_part)
-        .map_err(|e| ApiError::bad_request(format!("invalid inference request: {e}")))?;
+    let decoded = decode_body(body, header_length, state.limits.max_tensor_elements)?;
     let routing_key = header_str(headers, ROUTING_KEY_HEADER)
         .map(str::to_string)
         .or_else(|| {
-            request
+            decoded
                 .parameters
                 .as_ref()
                 .and_then(|p| p.get("routing_key"))
@@ -616,10 +613,47 @@ fn decode_http(
                     _ => None,
                 })
         });
+    let DecodedBody {
+        id, inputs, plan, ..
+    } = decoded;
+    let call = InferCall {
+        deployment: name,
+        version,
+        inputs,
+        outputs: plan.names.clone(),
+        routing_key,
+        deadline_ms: parse_deadline(headers)?,
+        purpose: headers
+            .get(crate::auth::PURPOSE_HEADER)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+    };
+    Ok((call, plan, id))
+}
+
+/// What an HTTP inference body says, read from the body alone (the
+/// deployment is not known yet).
+pub struct DecodedBody {
+    pub id: Option<String>,
+    pub parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    pub inputs: CallInputs,
+    pub plan: OutputPlan,
+}
+
+/// Decodes an HTTP inference body: JSON, or a JSON header of
+/// `header_length` bytes and the binary tensor data after it. Every error
+/// is the caller's (400). The fuzz tests (tests/fuzz/) feed it hostile bodies.
+pub fn decode_body(
+    body: &bytes::Bytes,
+    header_length: Option<usize>,
+    max_elements: usize,
+) -> Result<DecodedBody, ApiError> {
+    let (json_part, binary) =
+        wire::split_body(body, header_length).map_err(ApiError::bad_request)?;
+    let request: InferRequest = serde_json::from_slice(&json_part)
+        .map_err(|e| ApiError::bad_request(format!("invalid inference request: {e}")))?;
     let inputs = match (request.inputs, request.instances) {
         (Some(inputs), None) => CallInputs::Tensors(
-            wire::decode_inputs(inputs, binary, state.limits.max_tensor_elements)
-                .map_err(ApiError::bad_request)?,
+            wire::decode_inputs(inputs, binary, max_elements).map_err(ApiError::bad_request)?,
         ),
         (None, Some(instances)) => CallInputs::Instances(
             instances
@@ -627,7 +661,7 @@ fn decode_http(
                 .enumerate()
                 .map(|(i, obj)| {
                     obj.into_iter()
-                        .map(|(k, v)| match wire::scalar_of(&v) {
+                        .map(|(k, v)| match v {
                             Some(s) => Ok((k, s)),
                             None => Err(format!(
                                 "instance {i}: feature '{k}' must be a number, boolean or string"
@@ -646,18 +680,12 @@ fn decode_http(
         (None, None) => return Err(ApiError::bad_request("the request has no \"inputs\"")),
     };
     let plan = OutputPlan::from_request(&request.parameters, request.outputs);
-    let call = InferCall {
-        deployment: name,
-        version,
+    Ok(DecodedBody {
+        id: request.id,
+        parameters: request.parameters,
         inputs,
-        outputs: plan.names.clone(),
-        routing_key,
-        deadline_ms: parse_deadline(headers)?,
-        purpose: headers
-            .get(crate::auth::PURPOSE_HEADER)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
-    };
-    Ok((call, plan, request.id))
+        plan,
+    })
 }
 
 async fn run_inference(

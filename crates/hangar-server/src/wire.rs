@@ -7,26 +7,33 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 use hangar_core::tensor::{shape_from_wire, Scalar};
 use hangar_core::{DataType, Tensor, TensorData};
-use serde::de::{DeserializeSeed, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 pub const HEADER_LENGTH: &str = "inference-header-content-length";
+
+// Memory: a body is decoded into at most a few dozen bytes per byte (the
+// fuzz tests, tests/fuzz/, hold it to 48). Two JSON forms would cost far
+// more as `serde_json::Value`s, whose every non-empty object is a B-tree
+// node of about 630 bytes: `parameters` keep only their scalar values (the
+// protocol's parameters are booleans, numbers and strings; nested values
+// are skipped unread), and `instances` are read straight into rows.
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InferRequest {
     #[serde(default)]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar_parameters")]
     pub parameters: Option<Map<String, Value>>,
     #[serde(default)]
     pub inputs: Option<Vec<InferInput>>,
     #[serde(default)]
     pub outputs: Option<Vec<RequestedOutput>>,
     /// The named-features convenience form.
-    #[serde(default)]
-    pub instances: Option<Vec<Map<String, Value>>>,
+    #[serde(default, deserialize_with = "instances")]
+    pub instances: Option<Vec<Instance>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -34,7 +41,7 @@ pub struct InferInput {
     pub name: String,
     pub shape: Vec<i64>,
     pub datatype: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar_parameters")]
     pub parameters: Option<Map<String, Value>>,
     #[serde(default)]
     pub data: Option<FlatData>,
@@ -43,8 +50,128 @@ pub struct InferInput {
 #[derive(Debug, Deserialize)]
 pub struct RequestedOutput {
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "scalar_parameters")]
     pub parameters: Option<Map<String, Value>>,
+}
+
+/// A scalar JSON value (`null` included), or `None` for an array or object,
+/// which is skipped without being kept.
+struct ScalarOrSkipped(Option<Value>);
+
+impl<'de> Deserialize<'de> for ScalarOrSkipped {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ScalarOrSkipped;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(ScalarOrSkipped(Some(Value::Bool(v))))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(ScalarOrSkipped(Some(Value::from(v))))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(ScalarOrSkipped(Some(Value::from(v))))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(ScalarOrSkipped(Some(Value::from(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ScalarOrSkipped(Some(Value::String(v.to_string()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(ScalarOrSkipped(Some(Value::String(v))))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(ScalarOrSkipped(Some(Value::Null)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ScalarOrSkipped(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(ScalarOrSkipped(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `parameters` with their scalar values; nested values are skipped.
+fn scalar_parameters<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Map<String, Value>>, D::Error> {
+    struct Params;
+    impl<'de> Visitor<'de> for Params {
+        type Value = Option<Map<String, Value>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of parameters")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Map::new();
+            while let Some((k, v)) = map.next_entry::<String, ScalarOrSkipped>()? {
+                if let Some(v) = v.0 {
+                    out.insert(k, v);
+                }
+            }
+            Ok(Some(out))
+        }
+    }
+    d.deserialize_any(Params)
+}
+
+/// One row of the named-features form, in the order sent: each feature and
+/// its value, `None` when the value is not a number, boolean or string.
+pub type Instance = Vec<(String, Option<Scalar>)>;
+
+/// `instances`: rows read straight into [`Instance`]s.
+fn instances<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<Instance>>, D::Error> {
+    struct Row;
+    impl<'de> DeserializeSeed<'de> for Row {
+        type Value = Instance;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Instance, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Row {
+        type Value = Instance;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of feature values")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Instance, A::Error> {
+            let mut row = Vec::new();
+            while let Some((k, v)) = map.next_entry::<String, ScalarOrSkipped>()? {
+                row.push((k, v.0.as_ref().and_then(scalar_of)));
+            }
+            // A row holds what it was sent, not a vector's spare room.
+            row.shrink_to_fit();
+            Ok(row)
+        }
+    }
+    struct Rows;
+    impl<'de> Visitor<'de> for Rows {
+        type Value = Option<Vec<Instance>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an array of objects")
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut rows = Vec::new();
+            while let Some(row) = seq.next_element_seed(Row)? {
+                rows.push(row);
+            }
+            Ok(Some(rows))
+        }
+    }
+    d.deserialize_any(Rows)
 }
 
 /// `data` flattened in row-major order, whether it arrived flat or nested.
@@ -242,7 +369,9 @@ pub(crate) fn decode_binary(
         DataType::Fp32 => fixed!(f32, Fp32),
         DataType::Fp64 => fixed!(f64, Fp64),
         DataType::Bytes => {
-            let mut items = Vec::with_capacity(count);
+            // Each element takes at least its 4-byte length: reserve for what
+            // the data can hold, not for what the shape declares.
+            let mut items = Vec::with_capacity(count.min(raw.len() / 4));
             let mut rest = raw;
             while !rest.is_empty() {
                 if rest.len() < 4 {
@@ -478,6 +607,52 @@ mod tests {
         check(
             r#"{"inputs":[{"name":"x","shape":[1],"datatype":"FP32","data":[1]}],"bogus":1}"#,
             "unknown field",
+        );
+    }
+
+    #[test]
+    fn parameters_keep_their_scalars_and_skip_nested_values() {
+        let req: InferRequest = serde_json::from_str(
+            r#"{"parameters":{"routing_key":"k","binary_data_output":true,"headers":{"a":[1,2]},"n":null},
+                "outputs":[{"name":"p","parameters":{"binary_data":false,"x":[{"y":1}]}}]}"#,
+        )
+        .unwrap();
+        let p = req.parameters.unwrap();
+        assert_eq!(p.get("routing_key"), Some(&Value::from("k")));
+        assert_eq!(p.get("binary_data_output"), Some(&Value::Bool(true)));
+        assert_eq!(p.get("n"), Some(&Value::Null));
+        assert!(!p.contains_key("headers"));
+        let out = &req.outputs.unwrap()[0];
+        assert_eq!(param_bool(&out.parameters, "binary_data"), Some(false));
+        assert!(!out.parameters.as_ref().unwrap().contains_key("x"));
+        let err = serde_json::from_str::<InferRequest>(r#"{"parameters":[1]}"#).unwrap_err();
+        assert!(err.to_string().contains("an object of parameters"), "{err}");
+    }
+
+    #[test]
+    fn instances_are_read_as_rows_in_the_order_sent() {
+        let req: InferRequest = serde_json::from_str(
+            r#"{"instances":[{"b":2.5,"a":-1,"c":"x","d":true,"e":[1],"f":null,"a":3},{}]}"#,
+        )
+        .unwrap();
+        let rows = req.instances.unwrap();
+        assert_eq!(
+            rows[0],
+            vec![
+                ("b".to_string(), Some(Scalar::Float(2.5))),
+                ("a".to_string(), Some(Scalar::Int(-1))),
+                ("c".to_string(), Some(Scalar::Str("x".into()))),
+                ("d".to_string(), Some(Scalar::Bool(true))),
+                ("e".to_string(), None),
+                ("f".to_string(), None),
+                ("a".to_string(), Some(Scalar::Int(3))),
+            ]
+        );
+        assert!(rows[1].is_empty());
+        let err = serde_json::from_str::<InferRequest>(r#"{"instances":[1]}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("an object of feature values"),
+            "{err}"
         );
     }
 

@@ -276,7 +276,7 @@ pub struct CbpeSums {
 
 impl CbpeSums {
     fn add(&mut self, o: &CbpeSums) {
-        self.rows += o.rows;
+        self.rows = self.rows.saturating_add(o.rows);
         self.tp += o.tp;
         self.fp += o.fp;
         self.fn_ += o.fn_;
@@ -347,7 +347,7 @@ impl Binned {
             }
             _ => None,
         };
-        self.rows += o.rows;
+        self.rows = self.rows.saturating_add(o.rows);
         Ok(())
     }
 }
@@ -424,14 +424,14 @@ impl Aggregate {
                             sums.fn_ += c;
                             sums.tn += 1.0 - c;
                         }
-                        sums.rows += 1;
+                        sums.rows = sums.rows.saturating_add(1);
                     }
                     None => b.cbpe = None,
                 }
             }
-            b.rows += 1;
+            b.rows = b.rows.saturating_add(1);
         }
-        self.rows += 1;
+        self.rows = self.rows.saturating_add(1);
         if self.sample.would_keep(key) {
             self.sample.offer(SampleRow {
                 key,
@@ -452,7 +452,7 @@ impl Aggregate {
             (_, Some(b)) => self.binned = Some(b.clone()),
             (_, None) => {}
         }
-        self.rows += other.rows;
+        self.rows = self.rows.saturating_add(other.rows);
         self.sample.merge(&other.sample);
         Ok(())
     }
@@ -465,7 +465,7 @@ impl Aggregate {
             (None, Some(b)) if b.baseline == digest => self.binned = Some(b.clone()),
             _ => {}
         }
-        self.rows += other.rows;
+        self.rows = self.rows.saturating_add(other.rows);
         self.sample.merge(&other.sample);
         Ok(())
     }
@@ -491,7 +491,7 @@ impl Aggregate {
                 (None, Some(b)) if b.baseline == digest => out.binned = Some(b),
                 _ => {}
             }
-            out.rows += p.rows;
+            out.rows = out.rows.saturating_add(p.rows);
             rows.extend(
                 p.sample
                     .rows
@@ -589,7 +589,8 @@ impl Aggregate {
             1 => {
                 let baseline = r.string()?;
                 let brows = r.u64()?;
-                let n = r.len(1)?;
+                // A column is at least its kind and a u32 count.
+                let n = r.len(5)?;
                 let mut columns = Vec::with_capacity(n);
                 for _ in 0..n {
                     columns.push(match r.u8()? {

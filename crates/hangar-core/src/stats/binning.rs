@@ -102,8 +102,10 @@ impl Histogram {
         &self.counts
     }
 
+    /// Counts saturate rather than wrap or panic: stored aggregates are read
+    /// back and merged, and a damaged one must not take a report down.
     pub fn total(&self) -> u64 {
-        self.counts.iter().sum()
+        self.counts.iter().fold(0u64, |t, &n| t.saturating_add(n))
     }
 
     /// Adds one value's bin (from [`BinEdges::bin_of`]); out-of-range bins are
@@ -114,7 +116,7 @@ impl Histogram {
             left: bins,
             right: bin + 1,
         })?;
-        *slot += 1;
+        *slot = slot.saturating_add(1);
         Ok(())
     }
 
@@ -127,7 +129,7 @@ impl Histogram {
             });
         }
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
+            *a = a.saturating_add(*b);
         }
         Ok(())
     }

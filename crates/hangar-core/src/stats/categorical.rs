@@ -39,12 +39,16 @@ impl<K: Ord + Clone> CategoryCounts<K> {
     }
 
     pub fn record(&mut self, value: K) {
-        *self.counts.entry(value).or_insert(0) += 1;
+        let n = self.counts.entry(value).or_insert(0);
+        *n = n.saturating_add(1);
     }
 
+    /// Counts saturate (as [`crate::stats::Histogram`]'s): stored counts are
+    /// merged, and a damaged one must not take a report down.
     pub fn merge(&mut self, other: &CategoryCounts<K>) {
         for (k, &n) in &other.counts {
-            *self.counts.entry(k.clone()).or_insert(0) += n;
+            let c = self.counts.entry(k.clone()).or_insert(0);
+            *c = c.saturating_add(n);
         }
     }
 
@@ -53,7 +57,7 @@ impl<K: Ord + Clone> CategoryCounts<K> {
     }
 
     pub fn total(&self) -> u64 {
-        self.counts.values().sum()
+        self.counts.values().fold(0u64, |t, &n| t.saturating_add(n))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&K, u64)> {
@@ -94,7 +98,8 @@ pub struct ChiSquaredTest {
 pub fn chi_squared_2xk(reference: &[u64], current: &[u64]) -> Result<ChiSquaredTest, StatsError> {
     same_len("chi-squared categories", reference.len(), current.len())?;
     let rows = [reference, current];
-    let row_totals = rows.map(|r| r.iter().sum::<u64>() as f64);
+    // Sums in f64 (exact below 2^53): stored counts may be anything.
+    let row_totals = rows.map(|r| r.iter().map(|&c| c as f64).sum::<f64>());
     if row_totals[0] == 0.0 {
         return Err(StatsError::Empty {
             what: "reference counts",
@@ -108,7 +113,7 @@ pub fn chi_squared_2xk(reference: &[u64], current: &[u64]) -> Result<ChiSquaredT
     let total = row_totals[0] + row_totals[1];
     let mut statistic = 0.0;
     for k in 0..reference.len() {
-        let col_total = (reference[k] + current[k]) as f64;
+        let col_total = reference[k] as f64 + current[k] as f64;
         if col_total == 0.0 {
             return Err(StatsError::Empty {
                 what: "a category column of the chi-squared table",

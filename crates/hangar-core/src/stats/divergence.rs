@@ -17,11 +17,12 @@ pub enum LogBase {
 }
 
 fn proportions(what: &'static str, counts: &[u64]) -> Result<Vec<f64>, StatsError> {
-    let n: u64 = counts.iter().sum();
-    if n == 0 {
+    // Summed in f64 (exact below 2^53): stored counts may be anything.
+    let n: f64 = counts.iter().map(|&c| c as f64).sum();
+    if n == 0.0 {
         return Err(StatsError::Empty { what });
     }
-    Ok(counts.iter().map(|&c| c as f64 / n as f64).collect())
+    Ok(counts.iter().map(|&c| c as f64 / n).collect())
 }
 
 /// Population stability index of `current` against `reference` counts on the

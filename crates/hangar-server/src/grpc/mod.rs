@@ -12,11 +12,12 @@
 //! `proto/grpc_service.proto`; RPCs of Triton's file that are not in it are
 //! answered UNIMPLEMENTED by the generated server.
 
+mod codec;
 mod status;
 mod tensors;
 
 #[allow(clippy::all, missing_docs)]
-mod proto {
+pub(crate) mod proto {
     tonic::include_proto!("inference");
 }
 
@@ -47,6 +48,20 @@ const PLATFORM: &str = "onnxruntime_onnx";
 /// Client deadlines longer than this are left to the deployment's own
 /// timeout, as `X-Hangar-Deadline-Ms` is bounded over HTTP.
 const MAX_DEADLINE_MS: u64 = 3_600_000;
+
+/// The input tensors of a `ModelInfer` request's bytes, decoded as
+/// `model_infer` decodes them (the codec's field count, prost, then the
+/// same checks). For the fuzz
+/// tests (tests/fuzz/), through [`crate::fuzzing`].
+pub fn decode_infer_inputs(
+    message: &[u8],
+    max_elements: usize,
+) -> Result<Vec<hangar_core::Tensor>, String> {
+    use prost::Message;
+    codec::check_fields(message)?;
+    let r = ModelInferRequest::decode(message).map_err(|e| e.to_string())?;
+    tensors::decode_inputs(r.inputs, r.raw_input_contents, max_elements)
+}
 
 /// Serves the gRPC service on `listener` until `shutdown` resolves, then
 /// lets in-flight calls finish.
