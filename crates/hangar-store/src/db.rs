@@ -209,6 +209,33 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Inserts a model row with its card: for creating a model alone, or with
+/// its first version in the same transaction.
+async fn insert_model<'e, E: sqlx::Executor<'e, Database = Sqlite>>(
+    executor: E,
+    name: &str,
+    card: &ModelCard,
+    actor: &str,
+) -> Result<sqlx::sqlite::SqliteQueryResult, sqlx::Error> {
+    let now = ts(Utc::now());
+    sqlx::query(
+        "INSERT INTO models (name, description, owner_team, intended_use, out_of_scope_uses, risk_tier, tags, \
+         created_at, updated_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(name)
+    .bind(&card.description)
+    .bind(&card.owner_team)
+    .bind(&card.intended_use)
+    .bind(to_json(&card.out_of_scope_uses))
+    .bind(card.risk_tier.as_str())
+    .bind(to_json(&card.tags))
+    .bind(&now)
+    .bind(&now)
+    .bind(actor)
+    .execute(executor)
+    .await
+}
+
 impl Db {
     /// Opens (creating) the SQLite file and applies pending migrations.
     /// A new file is created readable by its owner only (0600); SQLite
@@ -270,23 +297,7 @@ impl Db {
         card: &ModelCard,
         actor: &str,
     ) -> Result<Model, StoreError> {
-        let now = ts(Utc::now());
-        let result = sqlx::query(
-            "INSERT INTO models (name, description, owner_team, intended_use, out_of_scope_uses, risk_tier, tags, \
-             created_at, updated_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(name)
-        .bind(&card.description)
-        .bind(&card.owner_team)
-        .bind(&card.intended_use)
-        .bind(to_json(&card.out_of_scope_uses))
-        .bind(card.risk_tier.as_str())
-        .bind(to_json(&card.tags))
-        .bind(&now)
-        .bind(&now)
-        .bind(actor)
-        .execute(&self.pool)
-        .await;
+        let result = insert_model(&self.pool, name, card, actor).await;
         match result {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 return Err(StoreError::Conflict(format!(
@@ -409,24 +420,9 @@ impl Db {
                 )))
             }
             (None, Some(card)) => {
-                let now = ts(Utc::now());
-                let id = sqlx::query(
-                    "INSERT INTO models (name, description, owner_team, intended_use, out_of_scope_uses, risk_tier, tags, \
-                     created_at, updated_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(model)
-                .bind(&card.description)
-                .bind(&card.owner_team)
-                .bind(&card.intended_use)
-                .bind(to_json(&card.out_of_scope_uses))
-                .bind(card.risk_tier.as_str())
-                .bind(to_json(&card.tags))
-                .bind(&now)
-                .bind(&now)
-                .bind(actor)
-                .execute(&mut *tx)
-                .await?
-                .last_insert_rowid();
+                let id = insert_model(&mut *tx, model, card, actor)
+                    .await?
+                    .last_insert_rowid();
                 (id, true)
             }
             (None, None) => return Err(StoreError::NotFound(format!("model '{model}'"))),

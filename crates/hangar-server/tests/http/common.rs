@@ -165,6 +165,18 @@ impl TestServer {
         bytes: &[u8],
         metadata: Option<Value>,
     ) -> (StatusCode, Value) {
+        self.upload_to(&format!("/api/v1/models/{model}/versions"), bytes, metadata)
+            .await
+    }
+
+    /// Pushes `bytes` (and `metadata`) as a multipart upload to `uri`, a
+    /// versions route with its query.
+    pub async fn upload_to(
+        &self,
+        uri: &str,
+        bytes: &[u8],
+        metadata: Option<Value>,
+    ) -> (StatusCode, Value) {
         let boundary = "hangarboundary7d1";
         let mut body = Vec::new();
         if let Some(meta) = metadata {
@@ -183,7 +195,7 @@ impl TestServer {
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         let req = Request::builder()
             .method("POST")
-            .uri(format!("/api/v1/models/{model}/versions"))
+            .uri(uri)
             .header(
                 "content-type",
                 format!("multipart/form-data; boundary={boundary}"),

@@ -533,59 +533,19 @@ async fn refused_uploads_leave_no_files_and_orphans_are_swept_at_start() {
     assert_eq!(st, StatusCode::OK, "{body}");
 }
 
-/// Pushes `bytes` to `uri` (a versions route, with its query) as the
-/// administrator.
-async fn push_to(
-    s: &TestServer,
-    uri: &str,
-    bytes: &[u8],
-    metadata: Option<serde_json::Value>,
-) -> (StatusCode, serde_json::Value) {
-    let boundary = "hangarboundary18";
-    let mut body = Vec::new();
-    if let Some(meta) = metadata {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{meta}\r\n").as_bytes(),
-        );
-    }
-    body.extend_from_slice(
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"artifact\"; filename=\"m.onnx\"\r\n\
-             Content-Type: application/octet-stream\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let req = Request::builder()
-        .method("POST")
-        .uri(uri)
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(Body::from(body))
-        .unwrap();
-    let (st, _, b) = s.send(req).await;
-    (
-        st,
-        serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null),
-    )
-}
-
 /// Issue 18: the first push of a new model creates it only if the version is
 /// accepted; a refused push leaves no empty model behind.
 #[tokio::test]
 async fn a_refused_first_push_leaves_no_model_behind() {
     let s = TestServer::start().await;
     let unsupported = std::fs::read(repo().join("testdata/models/unsupported_op.onnx")).unwrap();
-    let (st, e) = push_to(
-        &s,
-        "/api/v1/models/ghost/versions?create=true",
-        &unsupported,
-        None,
-    )
-    .await;
+    let (st, e) = s
+        .upload_to(
+            "/api/v1/models/ghost/versions?create=true",
+            &unsupported,
+            None,
+        )
+        .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
     assert_eq!(e["code"], "unsupported_model");
     let (st, _) = s.call("GET", "/api/v1/models/ghost", None).await;
@@ -595,22 +555,22 @@ async fn a_refused_first_push_leaves_no_model_behind() {
         "the refused push created no model"
     );
     // Without create=true an unknown model is still 404.
-    let (st, _) = push_to(
-        &s,
-        "/api/v1/models/ghost/versions",
-        &reference_model("gbdt"),
-        None,
-    )
-    .await;
+    let (st, _) = s
+        .upload_to(
+            "/api/v1/models/ghost/versions",
+            &reference_model("gbdt"),
+            None,
+        )
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND);
     // Into a team that does not exist: refused before anything is stored.
-    let (st, e) = push_to(
-        &s,
-        "/api/v1/models/ghost/versions?create=true&owner_team=nowhere",
-        &reference_model("gbdt"),
-        None,
-    )
-    .await;
+    let (st, e) = s
+        .upload_to(
+            "/api/v1/models/ghost/versions?create=true&owner_team=nowhere",
+            &reference_model("gbdt"),
+            None,
+        )
+        .await;
     assert_eq!(st, StatusCode::NOT_FOUND, "{e}");
     assert!(
         e["error"].as_str().unwrap().contains("team 'nowhere'"),
@@ -621,13 +581,13 @@ async fn a_refused_first_push_leaves_no_model_behind() {
         .call("POST", "/api/v1/teams", Some(json!({"name": "risk"})))
         .await;
     assert_eq!(st, StatusCode::CREATED);
-    let (st, v) = push_to(
-        &s,
-        "/api/v1/models/ghost/versions?create=true&owner_team=risk",
-        &reference_model("gbdt"),
-        Some(json!({"features": features()})),
-    )
-    .await;
+    let (st, v) = s
+        .upload_to(
+            "/api/v1/models/ghost/versions?create=true&owner_team=risk",
+            &reference_model("gbdt"),
+            Some(json!({"features": features()})),
+        )
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["version"], 1);
     assert_eq!(
@@ -638,13 +598,13 @@ async fn a_refused_first_push_leaves_no_model_behind() {
     assert_eq!(m["owner_team"], "risk");
     assert_eq!(m["latest_version"], 1);
     // A second push with create=true goes to the existing model.
-    let (st, v) = push_to(
-        &s,
-        "/api/v1/models/ghost/versions?create=true",
-        &reference_model("gbdt"),
-        None,
-    )
-    .await;
+    let (st, v) = s
+        .upload_to(
+            "/api/v1/models/ghost/versions?create=true",
+            &reference_model("gbdt"),
+            None,
+        )
+        .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     assert_eq!(v["version"], 2);
     assert!(v.get("created_model").is_none(), "{v}");
