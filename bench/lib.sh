@@ -74,3 +74,29 @@ build_release() {
         (cd "$REPO" && cargo build --release -p hangar) >&2
     fi
 }
+
+# start_hangar: serves target/release/hangar on a free loopback port with a
+# fresh data directory under $WORK and the administrator token $BENCH_TOKEN,
+# its log in $RESULTS/hangar.log; sets URL and PID, and defines `api` (a
+# JSON call as the administrator).
+start_hangar() {
+    local port
+    port="$(free_port)"
+    URL="http://127.0.0.1:$port"
+    log "starting Hangar on $URL"
+    HANGAR_ADMIN_TOKEN="$BENCH_TOKEN" ORT_DYLIB_PATH="$ORT" "$CARGO_TARGET/release/hangar" serve \
+        --data-dir "$WORK/data" --addr "127.0.0.1:$port" >"$RESULTS/hangar.log" 2>&1 &
+    PID=$!
+    PIDS+=("$PID")
+    wait_ready "$URL/v2/health/ready" "$PID" hangar
+}
+
+api() { curl -fsS -H "authorization: Bearer $BENCH_TOKEN" -H 'content-type: application/json' "$@"; }
+
+# push_gbdt: registers model `gbdt` (once) and pushes the reference GBDT as
+# a new version of it.
+push_gbdt() {
+    api -o /dev/null -X POST "$URL/api/v1/models" -d '{"name":"gbdt"}' 2>/dev/null || true
+    curl -fsS -H "authorization: Bearer $BENCH_TOKEN" -o /dev/null -X POST "$URL/api/v1/models/gbdt/versions" \
+        -F "artifact=@$REPO/testdata/reference/models/gbdt/model.onnx"
+}

@@ -46,22 +46,10 @@ mkdir -p "$RESULTS"
 ulimit -n "$((CONNECTIONS * 2 + 1024))" 2>/dev/null || log "could not raise the descriptor limit; oha may fail to open $CONNECTIONS connections"
 
 build_release
-HANGAR_BIN="$CARGO_TARGET/release/hangar"
 OHA="$(find_oha)"
 
-PORT="$(free_port)"
-URL="http://127.0.0.1:$PORT"
-log "starting Hangar on $URL"
-HANGAR_ADMIN_TOKEN="$BENCH_TOKEN" ORT_DYLIB_PATH="$ORT" "$HANGAR_BIN" serve --data-dir "$WORK/data" \
-    --addr "127.0.0.1:$PORT" >"$RESULTS/hangar.log" 2>&1 &
-PID=$!
-PIDS+=("$PID")
-wait_ready "$URL/v2/health/ready" "$PID" hangar
-
-api() { curl -fsS -H "$AUTH_HEADER" -H 'content-type: application/json' "$@"; }
-api -o /dev/null -X POST "$URL/api/v1/models" -d '{"name":"gbdt"}'
-curl -fsS -H "$AUTH_HEADER" -o /dev/null -X POST "$URL/api/v1/models/gbdt/versions" \
-    -F "artifact=@$REPO/testdata/reference/models/gbdt/model.onnx"
+start_hangar
+push_gbdt
 api -o /dev/null -X PUT "$URL/api/v1/deployments/gbdt" -d "{\"model\":\"gbdt:1\",\"settings\":{\"queue_capacity\":$QUEUE}}"
 
 OHA_ARGS=(--no-tui -m POST -H 'content-type: application/json' -H "$AUTH_HEADER" -D "$BODY" -w

@@ -45,24 +45,11 @@ command -v jq >/dev/null || die "jq is needed to read oha's JSON"
 mkdir -p "$RESULTS"
 
 build_release
-HANGAR_BIN="$CARGO_TARGET/release/hangar"
 OHA="$(find_oha)"
 
-PORT="$(free_port)"
-URL="http://127.0.0.1:$PORT"
-log "starting Hangar on $URL"
-HANGAR_ADMIN_TOKEN="$BENCH_TOKEN" ORT_DYLIB_PATH="$ORT" "$HANGAR_BIN" serve --data-dir "$WORK/data" \
-    --addr "127.0.0.1:$PORT" >"$RESULTS/hangar.log" 2>&1 &
-PID=$!
-PIDS+=("$PID")
-wait_ready "$URL/v2/health/ready" "$PID" hangar
-
-api() { curl -fsS -H "$AUTH_HEADER" -H 'content-type: application/json' "$@"; }
-api -o /dev/null -X POST "$URL/api/v1/models" -d '{"name":"gbdt"}'
-for _ in 1 2; do
-    curl -fsS -H "$AUTH_HEADER" -o /dev/null -X POST "$URL/api/v1/models/gbdt/versions" \
-        -F "artifact=@$REPO/testdata/reference/models/gbdt/model.onnx"
-done
+start_hangar
+push_gbdt
+push_gbdt
 api -o /dev/null -X PUT "$URL/api/v1/deployments/gbdt" -d '{"model":"gbdt:1"}'
 
 OHA_ARGS=(--no-tui -m POST -H 'content-type: application/json' -H "$AUTH_HEADER" -D "$BODY" -w --output-format json)
