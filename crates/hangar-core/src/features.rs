@@ -95,6 +95,13 @@ pub fn instances_to_tensor(
     )?)
 }
 
+/// Names for the features of a model pushed without names: `input[0]`,
+/// `input[1]`, … by position in its input row, so that a report can name a
+/// column it has no other name for.
+pub fn positional_names(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("input[{i}]")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,5 +204,14 @@ mod tests {
             ]],
             "input 'input': element 0 (\"x\") is not a valid FP32",
         );
+    }
+
+    #[test]
+    fn features_without_names_are_named_by_position() {
+        assert_eq!(
+            super::positional_names(3),
+            ["input[0]", "input[1]", "input[2]"]
+        );
+        assert!(super::positional_names(0).is_empty());
     }
 }

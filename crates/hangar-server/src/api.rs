@@ -1325,6 +1325,10 @@ async fn put_deployment(
     JsonBody(body): JsonBody<PutDeployment>,
 ) -> Result<Json<DeploymentOut>, ApiError> {
     validate_name(NameKind::Deployment, &name)?;
+    // The permission checks and the settings merge see the deployment as
+    // the change will replace it: two changes at once cannot lose one's
+    // settings, nor pass a check against a state that is already gone.
+    let held = state.serving.hold_changes().await;
     if let Some(team) = state.db.deployment_team(&name).await? {
         if !caller.principal.sees(&team) {
             return Err(ApiError::not_found(format!(
@@ -1372,21 +1376,23 @@ async fn put_deployment(
     };
     let shadow = body.shadow.as_deref().map(version_ref).transpose()?;
     let settings = match body.settings {
-        Some(patch) => {
-            let current = match state.db.get_deployment(&name).await {
-                Ok(d) => d.current.settings,
-                Err(hangar_store::StoreError::NotFound(_)) => DeploymentSettings::default(),
-                Err(e) => return Err(e.into()),
-            };
-            Some(patch.apply(current))
-        }
+        Some(patch) => Some(patch.apply(state.serving.settings_held(&held, &name).await?)),
         None => None,
     };
     let message = message_of(body.message)?;
     state
         .serving
-        .apply(&name, routes, shadow, settings, &message, &actor(&headers))
+        .apply_held(
+            &held,
+            &name,
+            routes,
+            shadow,
+            settings,
+            &message,
+            &actor(&headers),
+        )
         .await?;
+    drop(held);
     Ok(Json(deployment_out(
         &state,
         state.db.get_deployment(&name).await?,

@@ -405,12 +405,15 @@ async fn raw_figures(
     };
     let d = state.db.get_deployment(deployment).await?;
     let v = state.db.get_version(&model, version).await?;
-    let features = v.feature_names.clone().unwrap_or_default();
     let segments = d.current.settings.segments.clone();
     let records: Vec<_> = records
         .into_iter()
         .filter(|r| r.model == model && r.version == version)
         .collect();
+    // A version pushed without names: its columns are named by position.
+    let features = v.feature_names.clone().unwrap_or_else(|| {
+        hangar_core::features::positional_names(records.first().map_or(0, |r| r.inputs.len()))
+    });
     let rows =
         tokio::task::spawn_blocking(move || monitoring::rows_for(&records, &features, &segments))
             .await

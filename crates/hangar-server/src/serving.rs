@@ -269,6 +269,9 @@ pub struct Serving {
 }
 
 /// Why a model could not be made ready to serve.
+/// Proof that the deployment-change lock is held ([`Serving::hold_changes`]).
+pub(crate) struct ChangeGuard<'a>(#[allow(dead_code)] tokio::sync::MutexGuard<'a, ()>);
+
 pub fn runtime_error(e: RuntimeError) -> ApiError {
     match e {
         RuntimeError::Unsupported(_) | RuntimeError::WarmUp(_) | RuntimeError::Refused(_) => {
@@ -312,11 +315,13 @@ impl Serving {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Holds off deployment changes while a model card change that depends
-    /// on what is deployed (a move to another team, a rise to high risk) is
-    /// checked and written.
-    pub(crate) async fn hold_changes(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.changes.lock().await
+    /// Holds off deployment changes while a change that depends on what is
+    /// deployed is checked and written: a model card change (a move to
+    /// another team, a rise to high risk), or a deployment change whose
+    /// permission checks and settings merge must see the state it replaces
+    /// ([`Serving::apply_held`]).
+    pub(crate) async fn hold_changes(&self) -> ChangeGuard<'_> {
+        ChangeGuard(self.changes.lock().await)
     }
 
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
@@ -639,8 +644,25 @@ impl Serving {
         message: &str,
         actor: &str,
     ) -> Result<Revision, ApiError> {
+        let held = self.hold_changes().await;
+        self.apply_held(&held, name, routes, shadow, settings, message, actor)
+            .await
+    }
+
+    /// [`Serving::apply`] while the caller holds the change lock, so that
+    /// what it checked and merged under the lock is what gets committed.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn apply_held(
+        &self,
+        _held: &ChangeGuard<'_>,
+        name: &str,
+        routes: Vec<Route>,
+        shadow: Option<VersionRef>,
+        settings: Option<DeploymentSettings>,
+        message: &str,
+        actor: &str,
+    ) -> Result<Revision, ApiError> {
         routing::validate_routes(&routes, shadow.as_ref()).map_err(routing_error)?;
-        let _guard = self.changes.lock().await;
         let settings = match settings {
             Some(s) => s,
             None => self.current_settings(name).await?.unwrap_or_default(),
@@ -678,6 +700,16 @@ impl Serving {
         };
         self.commit(name, table, settings, RevisionKind::Deploy, message, actor)
             .await
+    }
+
+    /// The settings `name` has now, under the change lock (defaults for a
+    /// deployment that does not exist yet).
+    pub(crate) async fn settings_held(
+        &self,
+        _held: &ChangeGuard<'_>,
+        name: &str,
+    ) -> Result<DeploymentSettings, ApiError> {
+        Ok(self.current_settings(name).await?.unwrap_or_default())
     }
 
     /// Promotes the canary to all traffic.

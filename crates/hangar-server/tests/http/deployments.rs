@@ -208,3 +208,31 @@ async fn swapping_versions_under_load_fails_no_request() {
     }
     assert!(ok.load(Ordering::Relaxed) > 0);
 }
+
+/// Two settings patches sent at once both take effect: each is merged into
+/// the settings current when its change runs, not when its request arrived.
+#[tokio::test]
+async fn concurrent_settings_patches_both_take_effect() {
+    let s = TestServer::start().await;
+    s.deploy_reference("credit", "gbdt", "api").await;
+    for i in 0..8u64 {
+        let batch = s.call(
+            "PUT",
+            "/api/v1/deployments/api",
+            Some(json!({ "model": "credit:1", "settings": { "max_batch_size": 10 + i } })),
+        );
+        let timeout = s.call(
+            "PUT",
+            "/api/v1/deployments/api",
+            Some(json!({ "model": "credit:1", "settings": { "timeout_ms": 1000 + i } })),
+        );
+        let ((a, va), (b, vb)) = tokio::join!(batch, timeout);
+        assert_eq!(a, StatusCode::OK, "{va}");
+        assert_eq!(b, StatusCode::OK, "{vb}");
+        let (st, d) = s.call("GET", "/api/v1/deployments/api", None).await;
+        assert_eq!(st, StatusCode::OK, "{d}");
+        let settings = &d["current"]["settings"];
+        assert_eq!(settings["max_batch_size"], 10 + i, "round {i}: {settings}");
+        assert_eq!(settings["timeout_ms"], 1000 + i, "round {i}: {settings}");
+    }
+}

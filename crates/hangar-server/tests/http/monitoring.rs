@@ -675,3 +675,61 @@ async fn a_thirty_day_window_is_answered_from_aggregates() {
     let auc = num(&m["estimated_performance"]["roc_auc"]) - e.roc_auc.unwrap();
     assert!(auc.abs() < 0.005, "estimated roc_auc off by {auc}");
 }
+
+/// A model pushed without feature names still logs its predictions; its
+/// report counts them, and what needs no names (traffic, outputs,
+/// performance once labels arrive) is there, features named by position.
+#[tokio::test]
+async fn a_model_pushed_without_feature_names_reports_its_logged_rows() {
+    let s = TestServer::start().await;
+    let (st, v) = s
+        .call("POST", "/api/v1/models", Some(json!({ "name": "anon" })))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, v) = s.upload("anon", &reference_model("gbdt"), None).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(v["feature_names"], Value::Null, "{v}");
+    let (st, v) = s
+        .call(
+            "PUT",
+            "/api/v1/deployments/anon-api",
+            Some(json!({ "model": "anon:1" })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    for i in 0..3 {
+        let mut body = one_row_request();
+        body["id"] = json!(format!("req-{i}"));
+        let (st, v) = s.infer("anon-api", body).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    let (st, m) = s
+        .call("GET", "/api/v1/deployments/anon-api/monitoring", None)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{m}");
+    assert_eq!(m["rows"], 3, "{m}");
+    assert_eq!(m["versions"][0]["rows"], 3, "{m}");
+    assert_eq!(m["version"], 1, "{m}");
+    assert_ne!(
+        m["message"].as_str(),
+        Some("no predictions in this range yet"),
+        "{m}"
+    );
+    let (st, f) = s
+        .call(
+            "POST",
+            "/api/v1/deployments/anon-api/feedback",
+            Some(json!({"feedback": [
+                {"request_id": "req-0", "row": 0, "label": 1},
+                {"request_id": "req-1", "row": 0, "label": 0},
+            ]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{f}");
+    let (_, m) = s
+        .call("GET", "/api/v1/deployments/anon-api/monitoring", None)
+        .await;
+    assert_eq!(m["rows"], 3, "{m}");
+    assert_eq!(m["labeled_rows"], 2, "{m}");
+    assert_eq!(m["performance"]["n"], 2, "{m}");
+}
