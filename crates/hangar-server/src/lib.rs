@@ -1,44 +1,35 @@
-//! Hangar's server: the Open Inference Protocol V2 routes, the `/api/v1`
-//! management API, and the serving state behind them.
+//! Hangar's server: the Open Inference Protocol V2 routes (REST and gRPC),
+//! the `/api/v1` management API, the dashboard, and the serving state
+//! behind them.
 //!
-//! **API boundary:** only this crate knows HTTP. It turns requests into
-//! domain calls (`hangar-core`), storage calls (`hangar-store`) and inference
-//! on the dedicated pool (`hangar-runtime`).
+//! Layers (ARCHITECTURE.md has the map): `service` is the application —
+//! inference, reports, deployments, governance, alerting, the prediction
+//! log — with no transport in it; `http` and `grpc` are thin edges that
+//! call it; `setup` opens a data directory and starts the background loops.
+//! Only the edges know HTTP or gRPC. Services call domain logic
+//! (`hangar-core`), storage (`hangar-store`) and inference on the dedicated
+//! pool (`hangar-runtime`).
 
-mod alerting;
-mod api;
-mod api_alerts;
-mod api_governance;
-mod api_monitoring;
-pub mod auth;
-mod batch;
-pub mod dashboard;
-mod denials;
-mod error;
-mod feedback;
-mod governance;
 #[cfg(feature = "grpc")]
 mod grpc;
-mod listen;
-mod log_buffer;
+mod http;
 mod metrics;
 pub mod model_check;
-mod monitoring;
-mod serving;
+mod service;
+mod setup;
 mod state;
-pub mod throttle;
-mod v2;
-pub mod wire;
 
 /// The decoders of outside bytes that no public route reaches without a
 /// running server, for the fuzz tests (`tests/fuzz/`). Not an API: nothing
 /// else may use it, and it changes with the code it exposes.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::log_buffer::{encode as encode_log_record, records as log_records};
-    pub use crate::log_buffer::{RequestView, RowView};
-    pub use crate::monitoring::{parse_baseline, BaselineData, PendingPrediction};
-    pub use crate::v2::{decode_body as decode_http_body, split_extras, CallInputs, DecodedBody};
+    pub use crate::http::v2::{
+        decode_body as decode_http_body, split_extras, CallInputs, DecodedBody,
+    };
+    pub use crate::service::log_buffer::{encode as encode_log_record, records as log_records};
+    pub use crate::service::log_buffer::{RequestView, RowView};
+    pub use crate::service::monitoring::{parse_baseline, BaselineData, PendingPrediction};
 
     /// The gRPC `ModelInfer` message and its parts, to build structured inputs.
     #[cfg(feature = "grpc")]
@@ -52,278 +43,14 @@ pub mod fuzzing {
     }
 }
 
-use std::future::Future;
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use axum::http::{HeaderName, Request};
-use axum::response::IntoResponse;
-use axum::Router;
-use hangar_core::{ModelCard, VersionRef};
-use hangar_runtime::{InferencePool, OnnxRuntime, Runtime, RuntimeError};
-use hangar_store::{ArtifactStore, Db, StoreError};
-use tower_http::decompression::RequestDecompressionLayer;
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
-use tower_http::trace::TraceLayer;
-
-pub use api::VersionMeta;
-pub use auth::bootstrap_admin;
-pub use error::{ApiError, ErrorCode};
-pub use listen::ConnectionLimits;
+pub use http::api::VersionMeta;
+pub use http::auth::bootstrap_admin;
+pub use http::error::{ApiError, ErrorCode};
+pub use http::listen::ConnectionLimits;
+pub use http::{app, auth, dashboard, serve, wire};
+pub use service::throttle;
+pub use setup::{ensure_example, example_key, open, ExampleModel, ServerConfig, ServerError};
 pub use state::{AppState, Limits};
-
-/// Everything the server needs to start, already validated by the binary.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    pub data_dir: PathBuf,
-    pub ort_dylib: PathBuf,
-    pub limits: Limits,
-    /// Inference worker threads; `None` = one per core.
-    pub inference_threads: Option<usize>,
-    /// Inference jobs that may wait for a worker before requests are shed.
-    pub inference_queue: usize,
-    /// Budget for loaded model versions in bytes; idle versions are unloaded
-    /// least recently used first to stay within it.
-    pub model_memory: u64,
-    /// How often alert rules are evaluated.
-    pub alert_interval: std::time::Duration,
-    /// Prediction log rows older than this many days are deleted (hourly).
-    pub prediction_retention_days: u32,
-    /// Hour and day monitoring aggregates older than this many days are
-    /// deleted (hourly); never fewer than `prediction_retention_days`.
-    pub aggregate_retention_days: u32,
-    /// How often canaries are checked against their guardrails.
-    pub guardrail_interval: std::time::Duration,
-    /// Requests per second a consumer key may make when it names no limit
-    /// of its own; 0 = no default limit.
-    pub key_rate_limit: f64,
-    /// Load every new artifact in a child process first (the binary sets
-    /// it to itself); `None` loads it in-process only.
-    pub model_check: Option<model_check::ModelCheck>,
-    /// The URL people reach the server at (`--public-url`), when it differs
-    /// from the listening address (behind a proxy). An `https://` URL makes
-    /// every cookie `Secure`.
-    pub public_url: Option<String>,
-}
-
-impl ServerConfig {
-    /// Are the server's pages reached over HTTPS? Then cookies are `Secure`.
-    pub fn https(&self) -> bool {
-        self.public_url
-            .as_deref()
-            .is_some_and(|u| u.len() >= 8 && u[..8].eq_ignore_ascii_case("https://"))
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServerError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Runtime(#[from] RuntimeError),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-    #[error("{0}")]
-    Setup(String),
-}
-
-impl From<ApiError> for ServerError {
-    fn from(e: ApiError) -> Self {
-        ServerError::Setup(e.message)
-    }
-}
-
-/// Opens the data directory (SQLite metadata with migrations applied,
-/// artifact files), loads ONNX Runtime, starts the inference pool and
-/// restores every deployment.
-/// The prediction log's buffer of encoded records not yet written, in bytes
-/// (about 60 000 rows of the reference GBDT: two seconds at 30 000 rows/s).
-const LOG_BUFFER_BYTES: usize = 16 * 1024 * 1024;
-
-pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
-    create_data_dir(&config.data_dir)?;
-    let db = Db::open(&config.data_dir.join("hangar.db")).await?;
-    let artifacts = ArtifactStore::open(config.data_dir.join("artifacts")).await?;
-    let swept = artifacts
-        .sweep_unreferenced(&db.referenced_digests().await?)
-        .await?;
-    if swept > 0 {
-        tracing::info!(
-            files = swept,
-            "removed artifacts that no version or baseline names"
-        );
-    }
-    let threads = config
-        .inference_threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let pool = InferencePool::new(threads, config.inference_queue)?;
-    let dylib = config.ort_dylib.clone();
-    let runtime: Arc<dyn Runtime> = Arc::new(
-        tokio::task::spawn_blocking(move || OnnxRuntime::init(&dylib, threads))
-            .await
-            .map_err(|e| ServerError::Setup(e.to_string()))??,
-    );
-    let metrics = Arc::new(metrics::Metrics::new());
-    let serving = Arc::new(serving::Serving::new(
-        db.clone(),
-        artifacts.clone(),
-        runtime,
-        pool.clone(),
-        metrics.clone(),
-        config.model_memory,
-    ));
-    let baselines = monitoring::Baselines::default();
-    let (log, wanted_baselines) = monitoring::PredictionLog::start(
-        db.clone(),
-        LOG_BUFFER_BYTES,
-        metrics.clone(),
-        baselines.clone(),
-    );
-    let state = AppState(Arc::new(state::Inner {
-        db,
-        artifacts,
-        pool,
-        serving: serving.clone(),
-        log,
-        baselines,
-        label_rules: feedback::LabelRules::default(),
-        alerting: alerting::Alerting::new(config.alert_interval),
-        auth: auth::Auth::new(config.key_rate_limit),
-        metrics,
-        limits: config.limits.clone(),
-        model_check: config.model_check.clone(),
-        secure_cookies: config.https(),
-    }));
-    state.serving.restore().await?;
-    tokio::spawn(serving::guardrail_watch(serving, config.guardrail_interval));
-    tokio::spawn(alerting::watch(state.clone(), config.alert_interval));
-    tokio::spawn(monitoring::retention(
-        state.db.clone(),
-        config.prediction_retention_days,
-        config.aggregate_retention_days,
-    ));
-    tokio::spawn(monitoring::baseline_loader(state.clone(), wanted_baselines));
-    tokio::spawn(auth::flush_denials_every(
-        state.clone(),
-        std::time::Duration::from_secs(5),
-    ));
-    Ok(state)
-}
-
-/// Creates the data directory readable by the server's user only (0700);
-/// warns when an existing one is open to others.
-fn create_data_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        builder.mode(0o700);
-        builder.create(dir)?;
-        let mode = std::fs::metadata(dir)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            tracing::warn!(
-                dir = %dir.display(),
-                mode = format!("{:o}", mode & 0o777),
-                "the data directory is open to other users (it holds credentials' hashes and the prediction log); `chmod 700` it"
-            );
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    builder.create(dir)
-}
-
-/// Prometheus (OpenMetrics) text; gauges are refreshed at scrape time.
-async fn metrics_text(
-    axum::extract::State(state): axum::extract::State<AppState>,
-) -> impl IntoResponse {
-    for d in state.serving.active() {
-        for r in &d.routes {
-            state
-                .metrics
-                .set_queue_depth(&d.name, r.version.version, r.batcher.depth());
-        }
-    }
-    state.metrics.set_loaded(&state.serving.loaded());
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
-}
-
-async fn not_found() -> impl IntoResponse {
-    ApiError::not_found("no such route; the API is described at /api/v1/openapi.json")
-}
-
-/// Request ids are UUIDv7: time-ordered, so the prediction log's index on
-/// (deployment, request id) grows at its end instead of at random pages.
-#[derive(Clone, Copy)]
-struct MakeRequestUuidV7;
-
-impl MakeRequestId for MakeRequestUuidV7 {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        axum::http::HeaderValue::from_str(&uuid::Uuid::now_v7().to_string())
-            .ok()
-            .map(RequestId::new)
-    }
-}
-
-/// The whole HTTP application.
-pub fn app(state: AppState) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
-    let routes = auth::Routes::new().add("GET", "/metrics", metrics_text);
-    let routes = v2::routes(routes);
-    let routes = api::routes(routes);
-    let routes = api_monitoring::routes(routes);
-    let routes = api_alerts::routes(routes);
-    let routes = api_governance::routes(routes);
-    let routes = dashboard::routes(routes);
-    routes
-        .into_router()
-        // The permission check runs after routing (it needs the matched
-        // route and its parameters); unknown paths fall through to 404.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::authorize,
-        ))
-        .fallback(not_found)
-        .with_state(state)
-        .layer(axum::middleware::from_fn(auth::security_headers))
-        .layer(axum::middleware::from_fn(error::json_rejections))
-        // Clients may gzip or deflate request bodies (tritonclient's
-        // request_compression_algorithm); size limits apply after decoding.
-        .layer(RequestDecompressionLayer::new())
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                let id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
-        )
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuidV7))
-}
-
-/// Serves until `shutdown` resolves, then lets in-flight requests finish.
-/// Stalled connections are closed and open ones capped
-/// ([`Limits::connections`]).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let limits = state.limits.connections.clone();
-    listen::serve(listener, app(state), limits, shutdown).await
-}
 
 /// Serves the Open Inference Protocol's gRPC service
 /// (`inference.GRPCInferenceService`) on its own listener until `shutdown`
@@ -333,113 +60,7 @@ pub async fn serve(
 pub async fn serve_grpc(
     listener: tokio::net::TcpListener,
     state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     grpc::serve(listener, state, shutdown).await
-}
-
-/// Issues a consumer key for the example deployment (revoking the one
-/// issued at the previous start), so that `hangar serve --example` can
-/// print a command that works.
-pub async fn example_key(state: &AppState, deployment: &str) -> Result<String, ServerError> {
-    const NAME: &str = "example key (hangar serve --example)";
-    for old in state.db.list_tokens("consumer", None).await? {
-        if old.name == NAME && old.revoked_at.is_none() {
-            state.db.revoke_token(&old.id).await?;
-        }
-    }
-    let secret = auth::new_secret();
-    state
-        .db
-        .create_token(&hangar_store::TokenRecord {
-            id: secret.id.clone(),
-            kind: "consumer".into(),
-            user: None,
-            secret_hash: secret.secret_hash.clone(),
-            name: NAME.into(),
-            deployments: vec![deployment.to_string()],
-            purpose: "trying out the bundled example".into(),
-            rate_limit: None,
-            created_at: chrono::Utc::now(),
-            created_by: "hangar".into(),
-            expires_at: None,
-            revoked_at: None,
-            last_used_at: None,
-        })
-        .await?;
-    Ok(secret.token)
-}
-
-/// A model bundled with the binary, deployed by `hangar serve --example`.
-#[derive(Debug, Clone)]
-pub struct ExampleModel {
-    pub model: &'static str,
-    pub deployment: &'static str,
-    pub bytes: &'static [u8],
-    pub features: Vec<String>,
-    pub card: ModelCard,
-}
-
-/// Registers and deploys the example unless it is already there. Idempotent.
-pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(), ServerError> {
-    // The team the example's card names exists, so that people can be given
-    // roles in it (also in a data directory made before it was created).
-    if let Some(team) = &example.card.owner_team {
-        if !state.db.team_exists(team).await? {
-            match state.db.create_team(team, "hangar").await {
-                Ok(_) | Err(StoreError::Conflict(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-    if state.db.get_deployment(example.deployment).await.is_ok() {
-        return Ok(());
-    }
-    let model = match state.db.get_model(example.model).await {
-        Ok(m) => m,
-        Err(StoreError::NotFound(_)) => {
-            state
-                .db
-                .create_model(example.model, &example.card, "hangar")
-                .await?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if model.latest_version.is_none() {
-        let mut upload = state.artifacts.begin(state.limits.max_upload_bytes).await?;
-        upload.write(example.bytes).await?;
-        let head = upload.head().to_vec();
-        let staged = upload.finish().await?;
-        let meta = VersionMeta {
-            description: "bundled example".into(),
-            features: Some(example.features.clone()),
-            ..VersionMeta::default()
-        };
-        let (v, _) =
-            api::register_version(state, example.model, None, staged, &head, meta, "hangar")
-                .await?;
-        state
-            .db
-            .set_alias(example.model, "production", v.version, "hangar")
-            .await?;
-    }
-    let target: VersionRef = format!("{}@production", example.model)
-        .parse()
-        .map_err(|e: hangar_core::model::VersionRefError| ServerError::Setup(e.to_string()))?;
-    let routes = vec![hangar_core::Route {
-        target,
-        weight: 100,
-    }];
-    state
-        .serving
-        .apply(
-            example.deployment,
-            routes,
-            None,
-            None,
-            "bundled example",
-            "hangar",
-        )
-        .await?;
-    Ok(())
 }

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use hangar_runtime::InferencePool;
 use hangar_store::{ArtifactStore, Db};
 
-use crate::alerting::Alerting;
 use crate::metrics::Metrics;
-use crate::monitoring::{Baselines, PredictionLog};
-use crate::serving::Serving;
+use crate::service::alerting::Alerting;
+use crate::service::monitoring::{Baselines, PredictionLog};
+use crate::service::serving::Serving;
 
 /// Size limits that protect the server from oversized input.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct Limits {
     /// Most elements one input tensor may hold.
     pub max_tensor_elements: usize,
     /// Timeouts for stalled connections and the cap on open ones.
-    pub connections: crate::listen::ConnectionLimits,
+    pub connections: crate::http::listen::ConnectionLimits,
     /// Largest feedback upload (CSV or JSON), in bytes.
     pub max_feedback_bytes: u64,
 }
@@ -31,7 +31,7 @@ impl Default for Limits {
             max_request_bytes: 32 * 1024 * 1024,
             max_upload_bytes: 2 * 1024 * 1024 * 1024,
             max_tensor_elements: 16 * 1024 * 1024,
-            connections: crate::listen::ConnectionLimits::default(),
+            connections: crate::http::listen::ConnectionLimits::default(),
             max_feedback_bytes: 64 * 1024 * 1024,
         }
     }
@@ -45,9 +45,9 @@ pub struct Inner {
     pub metrics: Arc<Metrics>,
     pub log: PredictionLog,
     pub baselines: Baselines,
-    pub label_rules: crate::feedback::LabelRules,
+    pub label_rules: crate::service::feedback::LabelRules,
     pub alerting: Alerting,
-    pub auth: crate::auth::Auth,
+    pub auth: crate::http::auth::Auth,
     pub limits: Limits,
     /// How new artifacts are loaded in a child process first, if at all.
     pub model_check: Option<crate::model_check::ModelCheck>,

@@ -31,11 +31,11 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-use crate::auth::{self, Policy};
-use crate::error::ErrorCode;
-use crate::serving::LoadedVersion;
+use crate::http::auth::{self, Policy};
+use crate::http::error::ErrorCode;
+use crate::http::v2::{self, CallInputs, InferCall};
+use crate::service::serving::LoadedVersion;
 use crate::state::AppState;
-use crate::v2::{self, CallInputs, InferCall};
 use hangar_core::governance::Action;
 use proto::grpc_inference_service_server::{GrpcInferenceService, GrpcInferenceServiceServer};
 use proto::infer_parameter::ParameterChoice;

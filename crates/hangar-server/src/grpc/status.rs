@@ -5,7 +5,7 @@
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::http::error::{ApiError, ErrorCode};
 
 /// What the caller sees for an internal error; the cause is already logged
 /// by `ApiError::internal`.

@@ -14,9 +14,9 @@ use hangar_core::{DataType, Tensor, TensorData};
 use hangar_store::{AggregateKey, Db, LabelledRow, LogRow, PredictionRecord, PredictionWriter};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::http::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
-use crate::serving::LoadedVersion;
+use crate::service::serving::LoadedVersion;
 
 /// One answered request as the prediction log receives it (the request's
 /// own tensors, moved, not copied); [`PredictionLog::record`] encodes its
@@ -55,7 +55,7 @@ pub struct PredictionLog {
 }
 
 /// What requests and the writer share: the encoded records not yet taken
-/// (see [`crate::log_buffer`]) and the writer's wake-up.
+/// (see [`crate::service::log_buffer`]) and the writer's wake-up.
 struct Shared {
     buffer: Mutex<Vec<u8>>,
     capacity: usize,
@@ -114,7 +114,7 @@ impl PredictionLog {
     pub fn record(&self, p: &PendingPrediction) {
         let mut buf = self.shared.buffer.lock().unwrap_or_else(|e| e.into_inner());
         let start = buf.len();
-        let rows = crate::log_buffer::encode(&mut buf, p) as u64;
+        let rows = crate::service::log_buffer::encode(&mut buf, p) as u64;
         if buf.len() > self.shared.capacity {
             buf.truncate(start);
             drop(buf);
@@ -166,7 +166,7 @@ impl Minutes {
     /// keys' generator.
     fn minute_of(
         &mut self,
-        p: &crate::log_buffer::RequestView<'_>,
+        p: &crate::service::log_buffer::RequestView<'_>,
     ) -> (&mut Aggregate, Option<&BaselineProfile>, &mut u64) {
         let start = Resolution::Minute.floor(p.at.timestamp());
         // Consecutive requests mostly share a minute: reuse the last key
@@ -334,7 +334,7 @@ fn seed() -> u64 {
 
 /// How many rows the encoded records of `batch` hold.
 fn batch_rows(batch: &[u8]) -> u64 {
-    crate::log_buffer::records(batch)
+    crate::service::log_buffer::records(batch)
         .map(|p| p.rows.len() as u64)
         .sum()
 }
@@ -348,7 +348,7 @@ fn write_batch(
     batch: &[u8],
 ) -> Result<u64, hangar_store::StoreError> {
     let written = conn.append(|sink| {
-        for p in crate::log_buffer::records(batch) {
+        for p in crate::service::log_buffer::records(batch) {
             for (i, row) in p.rows.iter().enumerate() {
                 sink.push(&LogRow {
                     deployment: p.deployment,
@@ -371,7 +371,7 @@ fn write_batch(
         }
     })?;
     let mut features = Vec::new();
-    for p in crate::log_buffer::records(batch) {
+    for p in crate::service::log_buffer::records(batch) {
         let (agg, profile, rng) = minutes.minute_of(&p);
         for row in &p.rows {
             if !hangar_store::decode_features_into(row.features, &mut features) {
@@ -688,7 +688,7 @@ pub async fn baseline_loader(
         if state.baselines.get(&model, version).is_some() {
             continue;
         }
-        match crate::api_monitoring::baseline_profile(&state, &model, version).await {
+        match crate::http::monitoring::baseline_profile(&state, &model, version).await {
             Ok(_) => tracing::debug!(%model, version, "baseline loaded for monitoring aggregates"),
             Err(e) if e.code == ErrorCode::NotFound => {}
             Err(e) => {

@@ -19,7 +19,7 @@ use hangar_core::Tensor;
 use hangar_runtime::{InferencePool, PoolError, RuntimeError};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::serving::LoadedVersion;
+use crate::service::serving::LoadedVersion;
 
 #[derive(Debug, Clone)]
 pub struct BatchSettings {

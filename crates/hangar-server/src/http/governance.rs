@@ -15,12 +15,12 @@ use hangar_store::{ApprovalRecord, AuditFilter, StoreError, TokenRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{parse_time, version_number, JsonBody};
-use crate::auth::{self, Authenticated, ClientAddress, Routes};
-use crate::denials::Denial;
-use crate::error::{ApiError, ErrorCode};
+use crate::http::api::{parse_time, version_number, JsonBody};
+use crate::http::auth::{self, Authenticated, ClientAddress, Routes};
+use crate::http::error::{ApiError, ErrorCode};
+use crate::service::denials::Denial;
+use crate::service::throttle::Throttled;
 use crate::state::AppState;
-use crate::throttle::Throttled;
 
 pub(crate) fn routes(r: Routes) -> Routes {
     r.add("POST", "/api/v1/login", login)
@@ -356,7 +356,7 @@ async fn login_form(
             "missing or wrong CSRF token on the sign-in form".into(),
         )
         .await;
-        let mut resp = crate::dashboard::login_page(
+        let mut resp = crate::http::dashboard::login_page(
             &state,
             &headers,
             &next,
@@ -372,7 +372,8 @@ async fn login_form(
                 "Too many failed sign-ins. Wait {} seconds, then try again.",
                 t.retry_after_secs()
             );
-            let mut resp = crate::dashboard::login_page(&state, &headers, &next, Some(&notice));
+            let mut resp =
+                crate::http::dashboard::login_page(&state, &headers, &next, Some(&notice));
             *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(t.retry_after_secs()));
@@ -382,7 +383,7 @@ async fn login_form(
             let to = if next == "/" {
                 "/login?error=1".to_string()
             } else {
-                format!("/login?error=1&next={}", crate::dashboard::url(&next))
+                format!("/login?error=1&next={}", crate::http::dashboard::url(&next))
             };
             let mut resp = redirect(&to, None);
             resp.extensions_mut().insert(auth::Refused);
@@ -482,7 +483,7 @@ async fn create_team(
     validate_name(NameKind::Team, &body.name)?;
     let t = state
         .db
-        .create_team(&body.name, &crate::api::actor(&headers))
+        .create_team(&body.name, &crate::http::api::actor(&headers))
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -573,7 +574,7 @@ async fn create_user(
             hash.as_deref(),
             body.superuser,
             &roles,
-            &crate::api::actor(&headers),
+            &crate::http::api::actor(&headers),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(user_json(&u))).into_response())
@@ -953,7 +954,7 @@ async fn add_trusted(
         .map_err(|_| ApiError::bad_request("public_key is not a valid Ed25519 public key"))?;
     let k = state
         .db
-        .add_trusted_key(&body.name, &pk, &crate::api::actor(&headers))
+        .add_trusted_key(&body.name, &pk, &crate::http::api::actor(&headers))
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -977,7 +978,7 @@ async fn add_signature(
     let v = state.db.get_version(&model, version).await?;
     let pk = body.public_key.trim().to_ascii_lowercase();
     let sig = body.signature.trim().to_ascii_lowercase();
-    crate::governance::verify(&v.digest, &pk, &sig).map_err(ApiError::bad_request)?;
+    crate::service::governance::verify(&v.digest, &pk, &sig).map_err(ApiError::bad_request)?;
     state.db.add_signature(&model, version, &pk, &sig).await?;
     let trusted = state
         .db
@@ -1014,10 +1015,11 @@ async fn list_decisions(
     let version = version_number(&version)?;
     let v = state.db.get_version(&model, version).await?;
     let decisions = state.db.decisions(&model, version).await?;
-    let status = match crate::governance::production_check(&state.db, &model, version).await {
-        Ok(()) => json!({"production_allowed": true, "reason": null}),
-        Err(e) => json!({"production_allowed": false, "reason": e.message}),
-    };
+    let status =
+        match crate::service::governance::production_check(&state.db, &model, version).await {
+            Ok(()) => json!({"production_allowed": true, "reason": null}),
+            Err(e) => json!({"production_allowed": false, "reason": e.message}),
+        };
     let signatures: Vec<Value> = state
         .db
         .signatures(&model, version)

@@ -16,12 +16,12 @@ use hangar_core::Tensor;
 use hangar_runtime::PoolError;
 use serde_json::json;
 
-use crate::auth::Routes;
-use crate::batch::{ExecError, Executed};
-use crate::error::{ApiError, ErrorCode};
-use crate::serving::{ActiveDeployment, LoadedVersion, Saturation};
+use crate::http::auth::Routes;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::http::wire::{self, InferRequest, OutputPlan};
+use crate::service::batch::{ExecError, Executed};
+use crate::service::serving::{ActiveDeployment, LoadedVersion, Saturation};
 use crate::state::AppState;
-use crate::wire::{self, InferRequest, OutputPlan};
 
 pub(crate) fn routes(r: Routes) -> Routes {
     r.add("GET", "/v2", server_metadata)
@@ -288,7 +288,7 @@ pub struct InferAnswer {
     pub outputs: Vec<Tensor>,
     /// The prediction log record still to be written (without its
     /// outputs), when the deployment logs predictions.
-    log: Option<(AppState, crate::monitoring::PendingPrediction)>,
+    log: Option<(AppState, crate::service::monitoring::PendingPrediction)>,
 }
 
 impl Drop for InferAnswer {
@@ -360,7 +360,7 @@ pub fn split_extras(
                     )));
                 }
                 let values = (0..rows)
-                    .map(|i| crate::monitoring::text_of(&t, i).unwrap_or_default())
+                    .map(|i| crate::service::monitoring::text_of(&t, i).unwrap_or_default())
                     .collect();
                 extras.insert(t.name.clone(), values);
             }
@@ -530,7 +530,7 @@ pub async fn infer_call_with_id(
         // instead of being copied.
         let log = settings
             .log_predictions
-            .then(|| crate::monitoring::PendingPrediction {
+            .then(|| crate::service::monitoring::PendingPrediction {
                 deployment: name.clone(),
                 revision: d.revision.number,
                 model: target.model.clone(),
@@ -624,7 +624,7 @@ fn decode_http(
         routing_key,
         deadline_ms: parse_deadline(headers)?,
         purpose: headers
-            .get(crate::auth::PURPOSE_HEADER)
+            .get(crate::http::auth::PURPOSE_HEADER)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
     };
     Ok((call, plan, id))

@@ -11,10 +11,10 @@ use hangar_store::ChannelRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{actor, JsonBody};
-use crate::api::{require, Caller};
-use crate::auth::Routes;
-use crate::error::{ApiError, ErrorCode};
+use crate::http::api::{actor, JsonBody};
+use crate::http::api::{require, Caller};
+use crate::http::auth::Routes;
+use crate::http::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use hangar_core::governance::Action;
 
@@ -84,7 +84,7 @@ fn state_json(rule: &str, deployment: &str, s: &AlertState, rules: &[AlertRule])
 
 async fn all_rules(state: &AppState, deployment: &str) -> Result<Vec<AlertRule>, ApiError> {
     let stored = state.db.list_rules().await?;
-    Ok(crate::alerting::rules_for(&stored, deployment))
+    Ok(crate::service::alerting::rules_for(&stored, deployment))
 }
 
 /// Alerts that are pending, firing or just resolved.
@@ -144,7 +144,7 @@ pub(crate) async fn alerts_json(state: &AppState) -> Result<Vec<Value>, ApiError
         if matches!(s, AlertState::Inactive) {
             continue;
         }
-        let rules = crate::alerting::rules_for(&stored, &deployment);
+        let rules = crate::service::alerting::rules_for(&stored, &deployment);
         out.push(state_json(&rule, &deployment, &s, &rules));
     }
     Ok(out)
@@ -375,7 +375,7 @@ async fn put_channel(
             (Vec::new(), None)
         }
         "email" => {
-            let target = crate::alerting::EmailTarget::parse(
+            let target = crate::service::alerting::EmailTarget::parse(
                 &body.url,
                 body.to.as_deref().unwrap_or_default(),
                 body.from.as_deref().unwrap_or_default(),
@@ -448,8 +448,8 @@ pub(crate) async fn health_json(state: &AppState, name: &str) -> Result<Value, A
         })
         .collect();
     let window = 3600;
-    let traffic = crate::alerting::traffic(state, &name, window, None);
-    let report = crate::api_monitoring::recent_report(state, &name, window, None).await?;
+    let traffic = crate::service::alerting::traffic(state, &name, window, None);
+    let report = crate::http::monitoring::recent_report(state, &name, window, None).await?;
     let h = assess(&HealthInput {
         now_secs: Utc::now().timestamp().max(0) as u64,
         traffic: &traffic,

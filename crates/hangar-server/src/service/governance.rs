@@ -9,7 +9,7 @@ use hangar_core::governance::{production_allowed, FourEyesError};
 use hangar_core::RiskTier;
 use hangar_store::{Db, StoreError};
 
-use crate::error::{ApiError, ErrorCode};
+use crate::http::error::{ApiError, ErrorCode};
 
 /// Refuses production traffic to a high-risk version without approval.
 pub(crate) async fn production_check(db: &Db, model: &str, version: u32) -> Result<(), ApiError> {

@@ -21,10 +21,10 @@ use hangar_store::BaselineRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{actor, parse_time, version_number};
-use crate::auth::Routes;
-use crate::error::ApiError;
-use crate::monitoring;
+use crate::http::api::{actor, parse_time, version_number};
+use crate::http::auth::Routes;
+use crate::http::error::ApiError;
+use crate::service::monitoring;
 use crate::state::AppState;
 
 pub(crate) fn routes(r: Routes) -> Routes {
@@ -205,14 +205,14 @@ async fn get_baseline(
 
 /// True outcomes by row id or by request id and row, singly or in bulk;
 /// JSON (`{"feedback": [...]}`) or CSV (`row_id,label` or
-/// `request_id,row,label`), applied in short batches ([`crate::feedback`]).
+/// `request_id,row,label`), applied in short batches ([`crate::service::feedback`]).
 async fn feedback(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    crate::feedback::upload(state, name, &headers, body).await
+    crate::service::feedback::upload(state, name, &headers, body).await
 }
 
 // ---- reports --------------------------------------------------------------------
@@ -380,7 +380,7 @@ async fn profile_or_empty(
 > {
     match baseline_profile(state, model, version).await {
         Ok((record, p)) => Ok((p.clone(), Ok((record, p)))),
-        Err(e) if e.code == crate::error::ErrorCode::NotFound => {
+        Err(e) if e.code == crate::http::error::ErrorCode::NotFound => {
             Ok((Arc::new(empty_profile()), Err(e)))
         }
         Err(e) => Err(e),

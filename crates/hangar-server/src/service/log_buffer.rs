@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use hangar_core::{Tensor, TensorData};
 
-use crate::monitoring::PendingPrediction;
+use crate::service::monitoring::PendingPrediction;
 
 fn put_u32(b: &mut Vec<u8>, v: u32) {
     b.extend_from_slice(&v.to_le_bytes());

@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use super::charts::{bar_chart, fmt_num, line_chart, Bar, Series};
 use super::{error_page, esc, page, time, url, Section};
-use crate::auth::{form_field, Authenticated};
-use crate::error::ApiError;
+use crate::http::auth::{form_field, Authenticated};
+use crate::http::error::ApiError;
 use crate::state::AppState;
 
 /// The window the overview's figures cover.
@@ -95,7 +95,7 @@ pub(crate) async fn login(
 ) -> Response {
     let next = q
         .next
-        .filter(|n| crate::auth::safe_next(n).is_some())
+        .filter(|n| crate::http::auth::safe_next(n).is_some())
         .unwrap_or_else(|| "/".into());
     let error = q.error.is_some().then_some(
         "That user name and password did not match. Try again, or ask a Hangar administrator to reset your password.",
@@ -113,7 +113,7 @@ pub(crate) fn login_page(
     next: &str,
     notice: Option<&str>,
 ) -> Response {
-    use crate::auth::{self, LOGIN_COOKIE};
+    use crate::http::auth::{self, LOGIN_COOKIE};
     let (secret, fresh) =
         match auth::cookie(headers, LOGIN_COOKIE).filter(|c| auth::is_login_secret(c)) {
             Some(c) => (c, false),
@@ -230,10 +230,11 @@ async fn overview_row(
     d: &hangar_core::Deployment,
     team: &str,
 ) -> Result<Row, ApiError> {
-    let health = crate::api_alerts::health_json(state, &d.name).await?;
+    let health = crate::http::alerts::health_json(state, &d.name).await?;
     let level = level_of(health["health"].as_str().unwrap_or_default());
-    let traffic = crate::alerting::traffic(state, &d.name, OVERVIEW_SECS, None);
-    let report = crate::api_monitoring::recent_report(state, &d.name, OVERVIEW_SECS, None).await?;
+    let traffic = crate::service::alerting::traffic(state, &d.name, OVERVIEW_SECS, None);
+    let report =
+        crate::http::monitoring::recent_report(state, &d.name, OVERVIEW_SECS, None).await?;
     let mut h = String::new();
     let _ = write!(
         h,
@@ -389,7 +390,7 @@ async fn deployment_body(
         .unwrap_or(RANGES[1]);
     let to = Utc::now() + Duration::seconds(1);
     let from = to - Duration::seconds(secs);
-    let health = crate::api_alerts::health_json(state, name).await?;
+    let health = crate::http::alerts::health_json(state, name).await?;
     let level = level_of(health["health"].as_str().unwrap_or_default());
     let mut out = String::new();
     let _ = write!(
@@ -468,7 +469,7 @@ async fn deployment_body(
     out.push_str("</nav>");
 
     out.push_str(&time_charts(state, name, from, to).await?);
-    let report = crate::api_monitoring::report_body(state, name, from, to, None).await?;
+    let report = crate::http::monitoring::report_body(state, name, from, to, None).await?;
     if let (Some(model), Some(version)) = (report["model"].as_str(), report["version"].as_u64()) {
         let _ = write!(
             out,
@@ -1148,18 +1149,19 @@ async fn model_body(state: &AppState, name: &str) -> Result<String, ApiError> {
             status("warn", "!", "Signed, key not trusted")
         };
         let decisions = state.db.decisions(name, v.version).await?;
-        let approval = match crate::governance::production_check(&state.db, name, v.version).await {
-            Ok(()) if decisions.iter().any(|d| d.approved) => {
-                let by: Vec<&str> = decisions
-                    .iter()
-                    .filter(|d| d.approved)
-                    .map(|d| d.by.as_str())
-                    .collect();
-                status("ok", "✓", &format!("Approved by {}", by.join(", ")))
-            }
-            Ok(()) => status("ok", "✓", "No approval needed"),
-            Err(e) => status("warn", "!", &e.message),
-        };
+        let approval =
+            match crate::service::governance::production_check(&state.db, name, v.version).await {
+                Ok(()) if decisions.iter().any(|d| d.approved) => {
+                    let by: Vec<&str> = decisions
+                        .iter()
+                        .filter(|d| d.approved)
+                        .map(|d| d.by.as_str())
+                        .collect();
+                    status("ok", "✓", &format!("Approved by {}", by.join(", ")))
+                }
+                Ok(()) => status("ok", "✓", "No approval needed"),
+                Err(e) => status("warn", "!", &e.message),
+            };
         let lineage = [
             Some(format!("pushed by {}", v.created_by)),
             v.source_commit.as_ref().map(|c| format!("commit {c}")),
@@ -1241,7 +1243,7 @@ pub(crate) async fn alerts(State(state): State<AppState>, Extension(a): Viewer) 
         let teams = state.db.deployment_teams().await?;
         let sees = |d: &str| teams.get(d).is_some_and(|t| a.principal.sees(t));
         let mut out = String::from("<h1>Alerts</h1><h2>Now</h2>");
-        let current: Vec<Value> = crate::api_alerts::alerts_json(&state)
+        let current: Vec<Value> = crate::http::alerts::alerts_json(&state)
             .await?
             .into_iter()
             .filter(|x| sees(x["deployment"].as_str().unwrap_or_default()))
@@ -1343,16 +1345,16 @@ async fn audit_body(
         object: nonempty(&q.object),
         from: nonempty(&q.from)
             .as_deref()
-            .map(crate::api::parse_time)
+            .map(crate::http::api::parse_time)
             .transpose()?,
         to: nonempty(&q.to)
             .as_deref()
-            .map(crate::api::parse_time)
+            .map(crate::http::api::parse_time)
             .transpose()?,
-        teams: crate::api_governance::audit_scope(&a.principal),
+        teams: crate::http::governance::audit_scope(&a.principal),
         limit: 500,
     };
-    let verify = crate::api_governance::verify_json(state).await?;
+    let verify = crate::http::governance::verify_json(state).await?;
     let mut out = String::from("<h1>Audit log</h1>");
     if verify["ok"].as_bool() == Some(true) {
         let _ = write!(

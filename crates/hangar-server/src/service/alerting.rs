@@ -21,7 +21,7 @@ use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use crate::state::AppState;
 
 /// Live alert states by (rule, deployment). Kept in memory: after a restart
@@ -80,7 +80,7 @@ impl Alerting {
                 }
             }
         }
-        let r = crate::api_monitoring::recent_report(state, deployment, window, scope)
+        let r = crate::http::monitoring::recent_report(state, deployment, window, scope)
             .await?
             .map(Arc::new);
         let mut cache = self.reports.lock().unwrap_or_else(|p| p.into_inner());

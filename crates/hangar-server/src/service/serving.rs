@@ -21,9 +21,9 @@ use hangar_runtime::{InferencePool, LoadedModel, Runtime, RuntimeError};
 use hangar_store::{ArtifactStore, Db, StoreError};
 use tokio::sync::{mpsc, OnceCell, Semaphore};
 
-use crate::batch::{BatchObserver, BatchSettings, Batcher};
-use crate::error::{ApiError, ErrorCode};
+use crate::http::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
+use crate::service::batch::{BatchObserver, BatchSettings, Batcher};
 
 /// A model version loaded into memory and ready to serve.
 pub struct LoadedVersion {
@@ -606,7 +606,8 @@ impl Serving {
         settings: &DeploymentSettings,
     ) -> Result<(), ApiError> {
         for r in table.routes.iter().filter(|r| r.weight > 0) {
-            crate::governance::production_check(&self.db, &r.target.model, r.version).await?;
+            crate::service::governance::production_check(&self.db, &r.target.model, r.version)
+                .await?;
         }
         if settings.require_signed {
             let targets = table
@@ -615,7 +616,7 @@ impl Serving {
                 .map(|r| (&r.target.model, r.version))
                 .chain(table.shadow.iter().map(|s| (&s.target.model, s.version)));
             for (model, version) in targets {
-                crate::governance::signature_check(&self.db, model, version).await?;
+                crate::service::governance::signature_check(&self.db, model, version).await?;
             }
         }
         Ok(())

@@ -19,9 +19,9 @@ use hangar_core::{
 use hangar_store::{AliasState, NewVersion, Staged};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Routes;
-use crate::error::{ApiError, ErrorCode};
-use crate::serving::runtime_error;
+use crate::http::auth::Routes;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::service::serving::runtime_error;
 use crate::state::AppState;
 use hangar_core::governance::Action;
 
@@ -94,7 +94,7 @@ async fn openapi() -> Response {
 /// client cannot supply.
 pub(crate) fn actor(headers: &HeaderMap) -> String {
     headers
-        .get(crate::auth::PRINCIPAL_HEADER)
+        .get(crate::http::auth::PRINCIPAL_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|s| {
             s.chars()
@@ -577,7 +577,7 @@ impl CardPatch {
 // ---- models ------------------------------------------------------------------
 
 /// The caller, as the permission layer authenticated it.
-pub(crate) type Caller = axum::Extension<crate::auth::Authenticated>;
+pub(crate) type Caller = axum::Extension<crate::http::auth::Authenticated>;
 
 fn team_of(card: &ModelCard) -> &str {
     card.owner_team
@@ -713,14 +713,14 @@ async fn update_model(
         }
     }
     if card.risk_tier == RiskTier::High && !was_high {
-        crate::governance::raise_to_high_check(&state.db, &model).await?;
+        crate::service::governance::raise_to_high_check(&state.db, &model).await?;
     }
     let m = state.db.update_card_moving(&model, &card, &moving).await?;
     state.auth.forget_team(true, &model);
     for d in &moving {
         state.auth.forget_team(false, d);
         tracing::info!(deployment = %d, model = %model, from = %old_team, to = %new_team, "deployment moved to another team with its model");
-        crate::auth::append(
+        crate::http::auth::append(
             &state,
             hangar_store::NewAuditEntry {
                 actor: actor(&headers),
@@ -1191,7 +1191,7 @@ async fn set_alias(
                 &team,
                 &format!("move the '{alias}' alias (production traffic follows it)"),
             )?;
-            crate::governance::production_check(&state.db, &model, body.version).await?;
+            crate::service::governance::production_check(&state.db, &model, body.version).await?;
         }
         state
             .db

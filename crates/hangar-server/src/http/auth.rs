@@ -32,10 +32,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::denials::{Denial, Denials};
-use crate::error::{ApiError, ErrorCode};
+use crate::http::error::{ApiError, ErrorCode};
+use crate::service::denials::{Denial, Denials};
+use crate::service::throttle::LoginThrottle;
 use crate::state::AppState;
-use crate::throttle::LoginThrottle;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,7 +408,7 @@ fn method_not_allowed(path: &str) -> Response {
 
 /// Every row: the API's and the dashboard's.
 pub fn all_rules() -> impl Iterator<Item = &'static Rule> {
-    RULES.iter().chain(crate::dashboard::RULES.iter())
+    RULES.iter().chain(crate::http::dashboard::RULES.iter())
 }
 
 /// Route registration that keeps the router and the permission table in
@@ -1262,7 +1262,10 @@ fn denial(who: &str, rule: &Rule, req: &Request) -> Denial {
         object: object_of(path),
         outcome: String::new(),
         reason: String::new(),
-        path: Some(crate::denials::cap(path, crate::denials::PATH_CHARS)),
+        path: Some(crate::service::denials::cap(
+            path,
+            crate::service::denials::PATH_CHARS,
+        )),
         teams: Vec::new(),
     }
 }
@@ -1289,7 +1292,7 @@ async fn deny(
     } else if is_page_route(&path) && e.code != ErrorCode::Unauthenticated {
         // A signed-in person who may not see a dashboard page gets a page
         // saying so, not the API's JSON.
-        crate::dashboard::error_page(None, e)
+        crate::http::dashboard::error_page(None, e)
     } else {
         e.into_response()
     }
@@ -1356,7 +1359,7 @@ const DETAIL_BYTES: usize = 16 * 1024;
 
 /// Appends an entry, every field capped.
 pub(crate) async fn append(state: &AppState, mut e: NewAuditEntry) {
-    use crate::denials::{cap, PATH_CHARS};
+    use crate::service::denials::{cap, PATH_CHARS};
     e.actor = cap(&e.actor, FIELD_CHARS);
     e.address = cap(&e.address, FIELD_CHARS);
     e.action = cap(&e.action, FIELD_CHARS);
