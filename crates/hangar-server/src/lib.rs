@@ -24,6 +24,7 @@ mod state;
 /// else may use it, and it changes with the code it exposes.
 #[doc(hidden)]
 pub mod fuzzing {
+    pub use crate::http::error::status as http_status;
     pub use crate::http::v2::{
         decode_body as decode_http_body, split_extras, CallInputs, DecodedBody,
     };

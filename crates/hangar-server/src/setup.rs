@@ -76,6 +76,12 @@ impl From<ApiError> for ServerError {
     }
 }
 
+impl From<crate::service::error::Error> for ServerError {
+    fn from(e: crate::service::error::Error) -> Self {
+        ServerError::Setup(e.to_string())
+    }
+}
+
 /// The prediction log's buffer of encoded records not yet written, in bytes
 /// (about 60 000 rows of the reference GBDT: two seconds at 30 000 rows/s).
 const LOG_BUFFER_BYTES: usize = 16 * 1024 * 1024;

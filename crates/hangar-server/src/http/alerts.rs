@@ -449,7 +449,7 @@ pub(crate) async fn health_json(state: &AppState, name: &str) -> Result<Value, A
         .collect();
     let window = 3600;
     let traffic = crate::service::alerting::traffic(state, &name, window, None);
-    let report = crate::http::monitoring::recent_report(state, &name, window, None).await?;
+    let report = crate::service::reports::recent_report(state, &name, window, None).await?;
     let h = assess(&HealthInput {
         now_secs: Utc::now().timestamp().max(0) as u64,
         traffic: &traffic,

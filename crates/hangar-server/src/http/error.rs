@@ -8,78 +8,30 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hangar_store::StoreError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    BadRequest,
-    InvalidName,
-    NotFound,
-    Conflict,
-    PayloadTooLarge,
-    UnsupportedModel,
-    NotReady,
-    Busy,
-    Overloaded,
-    DeadlineExceeded,
-    MemoryBudget,
-    /// No credential, or one that is unknown, expired or revoked.
-    Unauthenticated,
-    /// A valid principal without the permission.
-    Forbidden,
-    /// A high-risk version without four-eyes approval, or an unsigned
-    /// version where the deployment requires a trusted signature.
-    ApprovalRequired,
-    /// A key over its request rate.
-    RateLimited,
-    /// The route exists, but not with this method.
-    MethodNotAllowed,
-    /// The data directory's disk is full.
-    InsufficientStorage,
-    Internal,
-}
+use crate::service::error::{Error, INTERNAL, STORAGE_FULL};
 
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::BadRequest => "bad_request",
-            ErrorCode::InvalidName => "invalid_name",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::Conflict => "conflict",
-            ErrorCode::PayloadTooLarge => "payload_too_large",
-            ErrorCode::UnsupportedModel => "unsupported_model",
-            ErrorCode::NotReady => "not_ready",
-            ErrorCode::Busy => "busy",
-            ErrorCode::Overloaded => "overloaded",
-            ErrorCode::DeadlineExceeded => "deadline_exceeded",
-            ErrorCode::MemoryBudget => "memory_budget",
-            ErrorCode::Unauthenticated => "unauthenticated",
-            ErrorCode::Forbidden => "forbidden",
-            ErrorCode::ApprovalRequired => "approval_required",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::MethodNotAllowed => "method_not_allowed",
-            ErrorCode::InsufficientStorage => "insufficient_storage",
-            ErrorCode::Internal => "internal",
-        }
-    }
+pub use crate::service::error::ErrorCode;
 
-    pub fn status(self) -> StatusCode {
-        match self {
-            ErrorCode::BadRequest | ErrorCode::InvalidName | ErrorCode::UnsupportedModel => {
-                StatusCode::BAD_REQUEST
-            }
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
-            ErrorCode::Conflict => StatusCode::CONFLICT,
-            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::NotReady | ErrorCode::Busy | ErrorCode::MemoryBudget => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ErrorCode::Overloaded | ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorCode::Forbidden | ErrorCode::ApprovalRequired => StatusCode::FORBIDDEN,
-            ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-            ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
-            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+/// The HTTP status of an error code: one exhaustive match, so a new code
+/// cannot ship without an answer.
+pub fn status(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BadRequest | ErrorCode::InvalidName | ErrorCode::UnsupportedModel => {
+            StatusCode::BAD_REQUEST
         }
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::NotReady | ErrorCode::Busy | ErrorCode::MemoryBudget => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        ErrorCode::Overloaded | ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden | ErrorCode::ApprovalRequired => StatusCode::FORBIDDEN,
+        ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -109,10 +61,7 @@ impl ApiError {
     /// without revealing where the server keeps its files.
     pub fn storage_full(cause: impl std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, "refused: the data directory's disk is full");
-        Self::new(
-            ErrorCode::InsufficientStorage,
-            "the server's disk is full: nothing was stored; free space in its data directory, then retry",
-        )
+        Self::new(ErrorCode::InsufficientStorage, STORAGE_FULL)
     }
 
     /// Logs `cause` and returns an error that does not reveal it.
@@ -124,7 +73,7 @@ impl ApiError {
     /// The message the caller may see.
     fn public_message(&self) -> &str {
         if self.code == ErrorCode::Internal {
-            "internal server error; the cause is in the server log"
+            INTERNAL
         } else {
             &self.message
         }
@@ -151,7 +100,7 @@ impl ApiError {
     /// The V2 protocol's shape: `{"error": "..."}`.
     pub fn into_v2_response(self) -> Response {
         let body = Json(serde_json::json!({ "error": self.public_message() }));
-        self.finish((self.code.status(), body).into_response())
+        self.finish((status(self.code), body).into_response())
     }
 }
 
@@ -159,33 +108,31 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body =
             Json(serde_json::json!({ "error": self.public_message(), "code": self.code.as_str() }));
-        self.finish((self.code.status(), body).into_response())
+        self.finish((status(self.code), body).into_response())
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound(what) => ApiError::not_found(format!("{what} not found")),
-            StoreError::Conflict(msg) => ApiError::new(ErrorCode::Conflict, msg),
-            StoreError::TooLarge { limit } => ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!("artifact is larger than the upload limit of {limit} bytes"),
-            ),
-            StoreError::StorageFull(cause) => ApiError::storage_full(cause),
-            e @ (StoreError::Corrupt { .. }
-            | StoreError::Db(_)
-            | StoreError::Sqlite(_)
-            | StoreError::Migrate(_)
-            | StoreError::Invalid(_)
-            | StoreError::Io(_)) => ApiError::internal(e),
-        }
+        Error::from(e).into()
     }
 }
 
 impl From<hangar_core::NameError> for ApiError {
     fn from(e: hangar_core::NameError) -> Self {
-        ApiError::new(ErrorCode::InvalidName, e.to_string())
+        Error::from(e).into()
+    }
+}
+
+/// A service's failure as the HTTP edge answers it; an internal cause is
+/// logged here, once.
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Refused { code, message } => ApiError::new(code, message),
+            Error::StorageFull(cause) => ApiError::storage_full(cause),
+            Error::Internal(cause) => ApiError::internal(cause),
+        }
     }
 }
 

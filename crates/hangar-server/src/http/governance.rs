@@ -1018,7 +1018,7 @@ async fn list_decisions(
     let status =
         match crate::service::governance::production_check(&state.db, &model, version).await {
             Ok(()) => json!({"production_allowed": true, "reason": null}),
-            Err(e) => json!({"production_allowed": false, "reason": e.message}),
+            Err(e) => json!({"production_allowed": false, "reason": e.message()}),
         };
     let signatures: Vec<Value> = state
         .db

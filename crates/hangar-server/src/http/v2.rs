@@ -117,7 +117,11 @@ pub(crate) async fn pick(
     let d = deployment(state, name)?;
     match version {
         None => Ok(d.routes[0].version.clone()),
-        Some(raw) => state.serving.version_of(&d, parse_version(raw)?).await,
+        Some(raw) => state
+            .serving
+            .version_of(&d, parse_version(raw)?)
+            .await
+            .map_err(ApiError::from),
     }
 }
 
@@ -549,7 +553,7 @@ pub async fn infer_call_with_id(
     .await;
     let status = match &result {
         Ok(_) => 200,
-        Err(e) => e.code.status().as_u16(),
+        Err(e) => crate::http::error::status(e.code).as_u16(),
     };
     state
         .metrics

@@ -21,7 +21,7 @@ use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::http::error::ApiError;
+use crate::service::error::Error;
 use crate::state::AppState;
 
 /// Live alert states by (rule, deployment). Kept in memory: after a restart
@@ -70,7 +70,7 @@ impl Alerting {
         deployment: &str,
         window: u64,
         scope: Option<u32>,
-    ) -> Result<Option<Arc<WindowReport>>, ApiError> {
+    ) -> Result<Option<Arc<WindowReport>>, Error> {
         let key = (deployment.to_string(), window, scope);
         {
             let cache = self.reports.lock().unwrap_or_else(|p| p.into_inner());
@@ -80,7 +80,7 @@ impl Alerting {
                 }
             }
         }
-        let r = crate::http::monitoring::recent_report(state, deployment, window, scope)
+        let r = crate::service::reports::recent_report(state, deployment, window, scope)
             .await?
             .map(Arc::new);
         let mut cache = self.reports.lock().unwrap_or_else(|p| p.into_inner());
@@ -163,7 +163,7 @@ pub fn traffic(
 }
 
 /// One evaluation pass over every live deployment.
-pub async fn evaluate(state: &AppState) -> Result<(), ApiError> {
+pub async fn evaluate(state: &AppState) -> Result<(), Error> {
     let stored = state.db.list_rules().await?;
     let now = now_secs();
     for d in state.serving.active() {
@@ -219,7 +219,7 @@ pub async fn watch(state: AppState, every: Duration) {
     loop {
         tick.tick().await;
         if let Err(e) = evaluate(&state).await {
-            tracing::error!(error = %e.message, "alert evaluation failed");
+            tracing::error!(error = %e, "alert evaluation failed");
         }
     }
 }

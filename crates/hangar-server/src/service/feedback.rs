@@ -38,7 +38,7 @@ use serde_json::{json, Value};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::http::error::{ApiError, ErrorCode};
+use crate::service::error::{Error, ErrorCode};
 use crate::state::AppState;
 
 /// Lines per batch: matched in one read transaction, labelled in one write
@@ -67,7 +67,7 @@ impl LabelRules {
         state: &AppState,
         model: &str,
         version: u32,
-    ) -> Result<Arc<LabelRule>, ApiError> {
+    ) -> Result<Arc<LabelRule>, Error> {
         let key = (model.to_string(), version);
         if let Some(r) = self.lock().get(&key) {
             return Ok(r.clone());
@@ -77,7 +77,7 @@ impl LabelRules {
             Ok(bytes) => {
                 tokio::task::spawn_blocking(move || hangar_runtime::declared_classes(&bytes))
                     .await
-                    .map_err(ApiError::internal)?
+                    .map_err(Error::internal)?
             }
             Err(e) => {
                 tracing::warn!(error = %e, model, version, "artifact unreadable: feedback labels are checked against the outputs only");
@@ -130,22 +130,24 @@ impl Receipt {
 
 /// Why an upload stopped, with what it had done by then.
 struct Stopped {
-    error: ApiError,
+    error: Error,
     receipt: Receipt,
 }
 
 impl Stopped {
     /// The error, saying which lines were written before it.
-    fn into_error(self) -> ApiError {
+    fn into_error(self) -> Error {
         let r = &self.receipt;
-        let mut error = self.error;
-        if r.processed > 0 && error.code != ErrorCode::Internal {
-            error.message = format!(
-                "{}; the first {} lines were processed before it ({} labels applied) and stay applied",
-                error.message, r.processed, r.updated
-            );
+        match self.error {
+            Error::Refused { code, message } if r.processed > 0 => Error::Refused {
+                code,
+                message: format!(
+                    "{message}; the first {} lines were processed before it ({} labels applied) and stay applied",
+                    r.processed, r.updated
+                ),
+            },
+            error => error,
         }
-        error
     }
 }
 
@@ -184,7 +186,7 @@ impl Applier {
         handle: Handle,
         deployment: String,
         unit: &'static str,
-    ) -> Result<Self, ApiError> {
+    ) -> Result<Self, Error> {
         let writer = state.db.feedback_writer()?;
         Ok(Applier {
             state,
@@ -204,7 +206,7 @@ impl Applier {
         })
     }
 
-    fn push(&mut self, number: u64, key: FeedbackKey, label: f64) -> Result<(), ApiError> {
+    fn push(&mut self, number: u64, key: FeedbackKey, label: f64) -> Result<(), Error> {
         self.receipt.received += 1;
         self.numbers.push(number);
         self.keys.push(key);
@@ -222,7 +224,7 @@ impl Applier {
 
     /// Matches the batch's keys, checks their labels against the versions
     /// that made the predictions, and writes the accepted ones.
-    fn flush(&mut self) -> Result<(), ApiError> {
+    fn flush(&mut self) -> Result<(), Error> {
         if self.keys.is_empty() {
             return Ok(());
         }
@@ -295,7 +297,7 @@ impl Applier {
         }
     }
 
-    fn stop(self, error: ApiError) -> Stopped {
+    fn stop(self, error: Error) -> Stopped {
         Stopped {
             error,
             receipt: self.receipt,
@@ -315,8 +317,8 @@ impl std::fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
-fn too_large(limit: u64) -> ApiError {
-    ApiError::new(
+fn too_large(limit: u64) -> Error {
+    Error::new(
         ErrorCode::PayloadTooLarge,
         format!(
             "the feedback upload is larger than the limit of {limit} bytes (hangar serve --max-feedback-bytes); \
@@ -350,13 +352,13 @@ impl Read for ChunkReader {
 /// `row`), then one outcome per line.
 fn apply_csv(mut applier: Applier, input: impl Read, limit: u64) -> Result<Receipt, Stopped> {
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let csv_error = |e: csv::Error| -> ApiError {
+    let csv_error = |e: csv::Error| -> Error {
         if let csv::ErrorKind::Io(io) = e.kind() {
             if io.get_ref().is_some_and(|i| i.is::<TooLarge>()) {
                 return too_large(limit);
             }
         }
-        ApiError::bad_request(format!("feedback CSV: {e}"))
+        Error::bad_request(format!("feedback CSV: {e}"))
     };
     let header = match reader.byte_headers() {
         Ok(h) => h.clone(),
@@ -368,13 +370,13 @@ fn apply_csv(mut applier: Applier, input: impl Read, limit: u64) -> Result<Recei
             .position(|h| h.trim_ascii() == name.as_bytes())
     };
     let Some(label) = col("label") else {
-        return Err(applier.stop(ApiError::bad_request(
+        return Err(applier.stop(Error::bad_request(
             "feedback CSV needs a 'label' column (header row_id,label or request_id,row,label)",
         )));
     };
     let (row_id, request_id, row) = (col("row_id"), col("request_id"), col("row"));
     if row_id.is_none() && request_id.is_none() {
-        return Err(applier.stop(ApiError::bad_request(
+        return Err(applier.stop(Error::bad_request(
             "feedback CSV needs 'row_id', or 'request_id' and 'row' (header row_id,label or request_id,row,label)",
         )));
     }
@@ -558,7 +560,7 @@ fn apply_json(mut applier: Applier, body: &[u8]) -> Result<Receipt, Stopped> {
     match (failed, walked) {
         (Some(e), _) => Err(applier.stop(e)),
         // Checked before: only a store failure stops the walk.
-        (None, Err(e)) => Err(applier.stop(ApiError::internal(e))),
+        (None, Err(e)) => Err(applier.stop(Error::internal(e))),
         (None, Ok(())) => applier.finish(),
     }
 }
@@ -569,7 +571,7 @@ pub(crate) async fn upload(
     deployment: String,
     headers: &HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Error> {
     state.db.get_deployment(&deployment).await?;
     let limit = state.limits.max_feedback_bytes;
     let declared = headers
@@ -624,12 +626,12 @@ pub(crate) async fn upload(
             }
         }
         drop(tx);
-        worker.await.map_err(ApiError::internal)?
+        worker.await.map_err(Error::internal)?
     } else {
         let mut body = Vec::new();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
-                ApiError::bad_request(format!("could not read the feedback upload: {e}"))
+                Error::bad_request(format!("could not read the feedback upload: {e}"))
             })?;
             if (body.len() + chunk.len()) as u64 > limit {
                 return Err(too_large(limit));
@@ -641,9 +643,9 @@ pub(crate) async fn upload(
             items += 1;
             Ok(())
         })
-        .map_err(|e| ApiError::bad_request(format!("invalid feedback JSON: {e}")))?;
+        .map_err(|e| Error::bad_request(format!("invalid feedback JSON: {e}")))?;
         if items == 0 {
-            return Err(ApiError::bad_request("no feedback given"));
+            return Err(Error::bad_request("no feedback given"));
         }
         state.log.flush().await;
         let state = state.clone();
@@ -656,11 +658,11 @@ pub(crate) async fn upload(
             apply_json(applier, &body)
         })
         .await
-        .map_err(ApiError::internal)?
+        .map_err(Error::internal)?
     };
     let receipt = result.map_err(Stopped::into_error)?;
     if receipt.received == 0 {
-        return Err(ApiError::bad_request("no feedback given"));
+        return Err(Error::bad_request("no feedback given"));
     }
     if receipt.rejected_count == receipt.received {
         let mut reasons: Vec<String> = receipt

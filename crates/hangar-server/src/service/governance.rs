@@ -9,10 +9,10 @@ use hangar_core::governance::{production_allowed, FourEyesError};
 use hangar_core::RiskTier;
 use hangar_store::{Db, StoreError};
 
-use crate::http::error::{ApiError, ErrorCode};
+use crate::service::error::{Error, ErrorCode};
 
 /// Refuses production traffic to a high-risk version without approval.
-pub(crate) async fn production_check(db: &Db, model: &str, version: u32) -> Result<(), ApiError> {
+pub(crate) async fn production_check(db: &Db, model: &str, version: u32) -> Result<(), Error> {
     let m = db.get_model(model).await?;
     if m.card.risk_tier != RiskTier::High {
         return Ok(());
@@ -25,7 +25,7 @@ pub(crate) async fn production_check(db: &Db, model: &str, version: u32) -> Resu
         .map(|d| d.decision())
         .collect();
     production_allowed(model, version, true, &v.digest, &v.created_by, &decisions)
-        .map_err(|e| ApiError::new(ErrorCode::ApprovalRequired, e.to_string()))
+        .map_err(|e| Error::new(ErrorCode::ApprovalRequired, e.to_string()))
 }
 
 /// Refuses to make `model` high-risk while a version of it that lacks
@@ -33,7 +33,7 @@ pub(crate) async fn production_check(db: &Db, model: &str, version: u32) -> Resu
 /// on any deployment, or the `production` alias): the rule of a high-risk
 /// model would not hold the moment the card changed. The message names
 /// each such version and where it serves.
-pub(crate) async fn raise_to_high_check(db: &Db, model: &str) -> Result<(), ApiError> {
+pub(crate) async fn raise_to_high_check(db: &Db, model: &str) -> Result<(), Error> {
     let mut serving: BTreeMap<u32, Vec<String>> = BTreeMap::new();
     for d in db.list_deployments().await? {
         for r in d.current.table.routes.iter() {
@@ -75,7 +75,7 @@ pub(crate) async fn raise_to_high_check(db: &Db, model: &str) -> Result<(), ApiE
     if refused.is_empty() {
         return Ok(());
     }
-    Err(ApiError::new(
+    Err(Error::new(
         ErrorCode::ApprovalRequired,
         format!(
             "{model} cannot become high-risk while versions without four-eyes approval get production traffic: {}. \
@@ -87,7 +87,7 @@ pub(crate) async fn raise_to_high_check(db: &Db, model: &str) -> Result<(), ApiE
 }
 
 /// Refuses a version without a valid signature by a trusted key.
-pub(crate) async fn signature_check(db: &Db, model: &str, version: u32) -> Result<(), ApiError> {
+pub(crate) async fn signature_check(db: &Db, model: &str, version: u32) -> Result<(), Error> {
     let v = db.get_version(model, version).await?;
     let trusted = db.list_trusted_keys().await?;
     let signatures = db.signatures(model, version).await?;
@@ -98,7 +98,7 @@ pub(crate) async fn signature_check(db: &Db, model: &str, version: u32) -> Resul
     if ok {
         Ok(())
     } else {
-        Err(ApiError::new(
+        Err(Error::new(
             ErrorCode::ApprovalRequired,
             format!(
                 "{model}:{version} carries no valid signature by a trusted key, and this deployment requires one \

@@ -6,9 +6,11 @@
 pub mod alerting;
 pub mod batch;
 pub mod denials;
+pub mod error;
 pub mod feedback;
 pub mod governance;
 pub mod log_buffer;
 pub mod monitoring;
+pub mod reports;
 pub mod serving;
 pub mod throttle;

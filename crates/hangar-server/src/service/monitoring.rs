@@ -14,8 +14,8 @@ use hangar_core::{DataType, Tensor, TensorData};
 use hangar_store::{AggregateKey, Db, LabelledRow, LogRow, PredictionRecord, PredictionWriter};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::http::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
+use crate::service::error::{Error, ErrorCode};
 use crate::service::serving::LoadedVersion;
 
 /// One answered request as the prediction log receives it (the request's
@@ -415,8 +415,8 @@ pub struct BaselineData {
     pub labels: Option<Vec<bool>>,
 }
 
-fn bad(m: impl Into<String>) -> ApiError {
-    ApiError::bad_request(m)
+fn bad(m: impl Into<String>) -> Error {
+    Error::bad_request(m)
 }
 
 /// Reads a baseline CSV: a header, then one row per example. Columns that
@@ -426,7 +426,7 @@ pub fn parse_baseline(
     features: &[String],
     categorical: &[String],
     label_column: Option<&str>,
-) -> Result<BaselineData, ApiError> {
+) -> Result<BaselineData, Error> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(csv_bytes);
@@ -508,7 +508,7 @@ pub fn parse_baseline(
 }
 
 /// The model's input tensor for baseline rows, in the signature's datatype.
-pub fn baseline_tensor(version: &LoadedVersion, data: &BaselineData) -> Result<Tensor, ApiError> {
+pub fn baseline_tensor(version: &LoadedVersion, data: &BaselineData) -> Result<Tensor, Error> {
     let spec =
         hangar_core::features::tabular_input(&version.signature).map_err(|e| bad(e.to_string()))?;
     let rows = data.columns[0].2.len();
@@ -562,13 +562,13 @@ impl Baselines {
 
 /// Builds a profile: runs the model on the baseline rows for its own
 /// outputs, then profiles columns, outputs and (with labels) calibration.
-pub fn profile(version: &LoadedVersion, data: BaselineData) -> Result<BaselineProfile, ApiError> {
+pub fn profile(version: &LoadedVersion, data: BaselineData) -> Result<BaselineProfile, Error> {
     let input = baseline_tensor(version, &data)?;
     let rows = input.rows();
     let outputs = version
         .runtime
         .infer(&[input], &[])
-        .map_err(ApiError::internal)?;
+        .map_err(Error::internal)?;
     let (scores, predicted) = hangar_core::monitor::scores_and_labels(&outputs, rows);
     let scores = if scores.iter().all(Option::is_some) && predicted.iter().all(Option::is_some) {
         Some((
@@ -636,14 +636,14 @@ pub fn labelled_rows(records: &[LabelledRow], segments: &[String]) -> WindowRows
 pub async fn report(
     baseline: Arc<BaselineProfile>,
     rows: WindowRows,
-) -> Result<WindowReport, ApiError> {
+) -> Result<WindowReport, Error> {
     tokio::task::spawn_blocking(move || window_report(&baseline, &rows))
         .await
-        .map_err(ApiError::internal)
+        .map_err(Error::internal)
 }
 
-pub fn missing_baseline(model: &str, version: u32) -> ApiError {
-    ApiError::new(
+pub fn missing_baseline(model: &str, version: u32) -> Error {
+    Error::new(
         ErrorCode::NotFound,
         format!("version {version} of model '{model}' has no baseline: push one with `hangar model push ... --baseline train.csv` or PUT /api/v1/models/{model}/versions/{version}/baseline"),
     )
@@ -688,11 +688,11 @@ pub async fn baseline_loader(
         if state.baselines.get(&model, version).is_some() {
             continue;
         }
-        match crate::http::monitoring::baseline_profile(&state, &model, version).await {
+        match crate::service::reports::baseline_profile(&state, &model, version).await {
             Ok(_) => tracing::debug!(%model, version, "baseline loaded for monitoring aggregates"),
-            Err(e) if e.code == ErrorCode::NotFound => {}
+            Err(e) if e.code() == ErrorCode::NotFound => {}
             Err(e) => {
-                tracing::warn!(%model, version, error = %e.message, "baseline could not be loaded for monitoring aggregates")
+                tracing::warn!(%model, version, error = %e, "baseline could not be loaded for monitoring aggregates")
             }
         }
     }

@@ -21,9 +21,9 @@ use hangar_runtime::{InferencePool, LoadedModel, Runtime, RuntimeError};
 use hangar_store::{ArtifactStore, Db, StoreError};
 use tokio::sync::{mpsc, OnceCell, Semaphore};
 
-use crate::http::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 use crate::service::batch::{BatchObserver, BatchSettings, Batcher};
+use crate::service::error::{Error, ErrorCode};
 
 /// A model version loaded into memory and ready to serve.
 pub struct LoadedVersion {
@@ -272,17 +272,17 @@ pub struct Serving {
 /// Proof that the deployment-change lock is held ([`Serving::hold_changes`]).
 pub(crate) struct ChangeGuard<'a>(#[allow(dead_code)] tokio::sync::MutexGuard<'a, ()>);
 
-pub fn runtime_error(e: RuntimeError) -> ApiError {
+pub fn runtime_error(e: RuntimeError) -> Error {
     match e {
         RuntimeError::Unsupported(_) | RuntimeError::WarmUp(_) | RuntimeError::Refused(_) => {
-            ApiError::new(ErrorCode::UnsupportedModel, e.to_string())
+            Error::new(ErrorCode::UnsupportedModel, e.to_string())
         }
-        RuntimeError::Library { .. } | RuntimeError::Inference(_) => ApiError::internal(e),
+        RuntimeError::Library { .. } | RuntimeError::Inference(_) => Error::internal(e),
     }
 }
 
-fn routing_error(e: RoutingError) -> ApiError {
-    ApiError::bad_request(e.to_string())
+fn routing_error(e: RoutingError) -> Error {
+    Error::bad_request(e.to_string())
 }
 
 impl Serving {
@@ -376,7 +376,7 @@ impl Serving {
 
     /// Loads (once, shared by concurrent callers) and warms up a version.
     /// The artifact is verified against its digest on every load.
-    pub async fn load(&self, v: &ModelVersion) -> Result<Arc<LoadedVersion>, ApiError> {
+    pub async fn load(&self, v: &ModelVersion) -> Result<Arc<LoadedVersion>, Error> {
         let slot = {
             let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
             loaded
@@ -395,7 +395,7 @@ impl Serving {
                 let bytes = self.artifacts.read_verified(&v.digest).await.map_err(|e| match e {
                     StoreError::Corrupt { .. } | StoreError::NotFound(_) => {
                         tracing::error!(model = %v.model, version = v.version, error = %e, "artifact failed verification");
-                        ApiError::new(
+                        Error::new(
                             ErrorCode::NotReady,
                             format!(
                                 "version {} of model '{}' cannot be loaded: its artifact failed verification",
@@ -403,15 +403,15 @@ impl Serving {
                             ),
                         )
                     }
-                    other => ApiError::from(other),
+                    other => Error::from(other),
                 })?;
                 let runtime = self.runtime.clone();
                 let model = tokio::task::spawn_blocking(move || runtime.load(&bytes))
                     .await
-                    .map_err(ApiError::internal)?
+                    .map_err(Error::internal)?
                     .map_err(runtime_error)?;
                 tracing::info!(model = %v.model, version = v.version, "model version loaded");
-                Ok::<_, ApiError>(Arc::new(LoadedVersion {
+                Ok::<_, Error>(Arc::new(LoadedVersion {
                     model: v.model.clone(),
                     version: v.version,
                     digest: v.digest.clone(),
@@ -424,7 +424,7 @@ impl Serving {
         Ok(loaded.clone())
     }
 
-    async fn load_number(&self, model: &str, version: u32) -> Result<Arc<LoadedVersion>, ApiError> {
+    async fn load_number(&self, model: &str, version: u32) -> Result<Arc<LoadedVersion>, Error> {
         let v = self.db.get_version(model, version).await?;
         self.load(&v).await
     }
@@ -434,7 +434,7 @@ impl Serving {
         &self,
         d: &ActiveDeployment,
         version: u32,
-    ) -> Result<Arc<LoadedVersion>, ApiError> {
+    ) -> Result<Arc<LoadedVersion>, Error> {
         let primary = &d.routes[0].version;
         if let Some(r) = d
             .routes
@@ -452,7 +452,7 @@ impl Serving {
         .await
         {
             Ok(result) => result,
-            Err(_) => Err(ApiError::new(
+            Err(_) => Err(Error::new(
                 ErrorCode::NotReady,
                 format!(
                     "version {version} of '{}' is still loading; retry shortly",
@@ -489,7 +489,7 @@ impl Serving {
     async fn load_table(
         &self,
         table: &RoutingTable,
-    ) -> Result<(Vec<Arc<LoadedVersion>>, Option<Arc<LoadedVersion>>), ApiError> {
+    ) -> Result<(Vec<Arc<LoadedVersion>>, Option<Arc<LoadedVersion>>), Error> {
         let mut routes = Vec::with_capacity(table.routes.len());
         for r in &table.routes {
             routes.push(self.load_number(&r.target.model, r.version).await?);
@@ -575,7 +575,7 @@ impl Serving {
         kind: RevisionKind,
         message: &str,
         actor: &str,
-    ) -> Result<Revision, ApiError> {
+    ) -> Result<Revision, Error> {
         self.check_policy(&table, &settings).await?;
         let (routes, shadow) = self.load_table(&table).await?;
         let revision = self
@@ -604,7 +604,7 @@ impl Serving {
         &self,
         table: &RoutingTable,
         settings: &DeploymentSettings,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         for r in table.routes.iter().filter(|r| r.weight > 0) {
             crate::service::governance::production_check(&self.db, &r.target.model, r.version)
                 .await?;
@@ -622,11 +622,11 @@ impl Serving {
         Ok(())
     }
 
-    async fn resolve(&self, target: &VersionRef) -> Result<u32, ApiError> {
+    async fn resolve(&self, target: &VersionRef) -> Result<u32, Error> {
         Ok(self.db.resolve(target).await?.version)
     }
 
-    async fn current_settings(&self, name: &str) -> Result<Option<DeploymentSettings>, ApiError> {
+    async fn current_settings(&self, name: &str) -> Result<Option<DeploymentSettings>, Error> {
         match self.db.get_deployment(name).await {
             Ok(d) => Ok(Some(d.current.settings)),
             Err(StoreError::NotFound(_)) => Ok(None),
@@ -644,7 +644,7 @@ impl Serving {
         settings: Option<DeploymentSettings>,
         message: &str,
         actor: &str,
-    ) -> Result<Revision, ApiError> {
+    ) -> Result<Revision, Error> {
         let held = self.hold_changes().await;
         self.apply_held(&held, name, routes, shadow, settings, message, actor)
             .await
@@ -662,7 +662,7 @@ impl Serving {
         settings: Option<DeploymentSettings>,
         message: &str,
         actor: &str,
-    ) -> Result<Revision, ApiError> {
+    ) -> Result<Revision, Error> {
         routing::validate_routes(&routes, shadow.as_ref()).map_err(routing_error)?;
         let settings = match settings {
             Some(s) => s,
@@ -709,17 +709,12 @@ impl Serving {
         &self,
         _held: &ChangeGuard<'_>,
         name: &str,
-    ) -> Result<DeploymentSettings, ApiError> {
+    ) -> Result<DeploymentSettings, Error> {
         Ok(self.current_settings(name).await?.unwrap_or_default())
     }
 
     /// Promotes the canary to all traffic.
-    pub async fn promote(
-        &self,
-        name: &str,
-        message: &str,
-        actor: &str,
-    ) -> Result<Revision, ApiError> {
+    pub async fn promote(&self, name: &str, message: &str, actor: &str) -> Result<Revision, Error> {
         let _guard = self.changes.lock().await;
         let current = self.db.get_deployment(name).await?.current;
         let table = routing::promote(&current.table).map_err(routing_error)?;
@@ -742,7 +737,7 @@ impl Serving {
         to: Option<u32>,
         message: &str,
         actor: &str,
-    ) -> Result<Revision, ApiError> {
+    ) -> Result<Revision, Error> {
         let _guard = self.changes.lock().await;
         let current = self.db.get_deployment(name).await?.current;
         let to = routing::rollback_target(current.number, to).map_err(routing_error)?;
@@ -765,7 +760,7 @@ impl Serving {
         name: &str,
         from: u32,
         reason: &str,
-    ) -> Result<Option<Revision>, ApiError> {
+    ) -> Result<Option<Revision>, Error> {
         let _guard = self.changes.lock().await;
         let current = self.db.get_deployment(name).await?.current;
         if current.number != from {
@@ -787,7 +782,7 @@ impl Serving {
             .map(Some)
     }
 
-    pub async fn remove(&self, name: &str) -> Result<(), ApiError> {
+    pub async fn remove(&self, name: &str) -> Result<(), Error> {
         let _guard = self.changes.lock().await;
         self.db.delete_deployment(name).await?;
         self.deployments
@@ -806,7 +801,7 @@ impl Serving {
     /// alias's new version. A failure to load leaves them as they are (logged).
     /// Does any deployment send live traffic (weight above zero) to
     /// `model@alias`?
-    pub async fn alias_is_live(&self, model: &str, alias: &str) -> Result<bool, ApiError> {
+    pub async fn alias_is_live(&self, model: &str, alias: &str) -> Result<bool, Error> {
         Ok(self.db.list_deployments().await?.iter().any(|d| {
             d.current.table.routes.iter().any(|r| {
                 r.weight > 0
@@ -816,7 +811,7 @@ impl Serving {
         }))
     }
 
-    pub async fn alias_moved(&self, model: &str, alias: &str, actor: &str) -> Result<(), ApiError> {
+    pub async fn alias_moved(&self, model: &str, alias: &str, actor: &str) -> Result<(), Error> {
         let _guard = self.changes.lock().await;
         for d in self.db.list_deployments().await? {
             let current = d.current;
@@ -860,7 +855,7 @@ impl Serving {
                 )
                 .await
             {
-                tracing::error!(deployment = %d.name, error = %e.message, "could not follow alias; keeping the current revision");
+                tracing::error!(deployment = %d.name, error = %e, "could not follow alias; keeping the current revision");
             }
         }
         Ok(())
@@ -868,17 +863,17 @@ impl Serving {
 
     /// Brings back every stored deployment at start. One that cannot load is
     /// reported (not ready) instead of stopping the server.
-    pub async fn restore(&self) -> Result<(), ApiError> {
+    pub async fn restore(&self) -> Result<(), Error> {
         let _guard = self.changes.lock().await;
         for d in self.db.list_deployments().await? {
             match self.load_table(&d.current.table).await {
                 Ok((routes, shadow)) => self.install(d.current, routes, shadow),
                 Err(e) => {
-                    tracing::error!(deployment = %d.name, error = %e.message, "deployment could not be restored");
+                    tracing::error!(deployment = %d.name, error = %e, "deployment could not be restored");
                     self.failed
                         .write()
                         .unwrap_or_else(|p| p.into_inner())
-                        .insert(d.name.clone(), e.message);
+                        .insert(d.name.clone(), e.message().to_string());
                 }
             }
         }
@@ -920,11 +915,11 @@ impl Serving {
 
     /// Admission before a load: evicts idle versions as needed, or refuses
     /// when the versions in use leave no room.
-    fn make_room(&self, model: &str, version: u32, needed: u64) -> Result<(), ApiError> {
+    fn make_room(&self, model: &str, version: u32, needed: u64) -> Result<(), Error> {
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
         let used = self.evict(&mut loaded, needed);
         if used.saturating_add(needed) > self.model_memory {
-            return Err(ApiError::new(
+            return Err(Error::new(
                 ErrorCode::MemoryBudget,
                 format!(
                     "version {version} of '{model}' needs about {needed} bytes, but the versions in use take {used} of the {} byte model memory budget (--model-memory)",
@@ -998,7 +993,7 @@ pub async fn guardrail_watch(serving: Arc<Serving>, every: Duration) {
                     .guardrail_rollback(&d.name, d.revision.number, &reason)
                     .await
                 {
-                    tracing::error!(deployment = %d.name, error = %e.message, "guardrail rollback failed");
+                    tracing::error!(deployment = %d.name, error = %e, "guardrail rollback failed");
                 }
             }
         }

@@ -9,7 +9,7 @@
 
 use hangar_core::monitor::BaselineProfile;
 use hangar_core::stats::evidently::ColumnKind;
-use hangar_server::fuzzing::parse_baseline;
+use hangar_server::fuzzing::{self, parse_baseline};
 use proptest::prelude::*;
 
 use crate::harness::{fuzz, measure, mutate, mutations, random_bytes, within_cap, Cap};
@@ -74,7 +74,7 @@ fn check(case: Case) -> Result<(), TestCaseError> {
             }
         }
         Err(e) => {
-            prop_assert_eq!(e.code.status().as_u16(), 400, "{}", e.message);
+            prop_assert_eq!(fuzzing::http_status(e.code).as_u16(), 400, "{}", e.message);
         }
     }
     drop(outcome);

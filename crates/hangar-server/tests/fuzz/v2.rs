@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use hangar_core::tensor::element_count;
-use hangar_server::fuzzing::{decode_http_body, CallInputs};
+use hangar_server::fuzzing::{self, decode_http_body, CallInputs};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -51,7 +51,7 @@ fn check(case: Case, target: &str) -> Result<(), TestCaseError> {
             }
         }
         Err(e) => {
-            prop_assert_eq!(e.code.status().as_u16(), 400, "{}", e.message);
+            prop_assert_eq!(fuzzing::http_status(e.code).as_u16(), 400, "{}", e.message);
             prop_assert!(!e.message.is_empty());
         }
     }

@@ -190,7 +190,7 @@ pub(crate) fn page(
 
 /// An error as a page (the API's message, which never carries internal text).
 pub(crate) fn error_page(viewer: Option<&Authenticated>, e: ApiError) -> Response {
-    let status = e.code.status();
+    let status = crate::http::error::status(e.code);
     let message = if status.is_server_error() {
         "the page could not be built; the cause is in the server log".to_string()
     } else {

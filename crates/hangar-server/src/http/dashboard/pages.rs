@@ -234,7 +234,7 @@ async fn overview_row(
     let level = level_of(health["health"].as_str().unwrap_or_default());
     let traffic = crate::service::alerting::traffic(state, &d.name, OVERVIEW_SECS, None);
     let report =
-        crate::http::monitoring::recent_report(state, &d.name, OVERVIEW_SECS, None).await?;
+        crate::service::reports::recent_report(state, &d.name, OVERVIEW_SECS, None).await?;
     let mut h = String::new();
     let _ = write!(
         h,
@@ -999,7 +999,7 @@ pub(crate) async fn rollback(
         .serving
         .rollback(&name, None, &message, &a.principal.name)
         .await;
-    after_action(&name, "roll back", done.map(|_| ()))
+    after_action(&name, "roll back", done.map(|_| ()).map_err(ApiError::from))
 }
 
 pub(crate) async fn promote(
@@ -1013,14 +1013,14 @@ pub(crate) async fn promote(
         .serving
         .promote(&name, &message, &a.principal.name)
         .await;
-    after_action(&name, "promote", done.map(|_| ()))
+    after_action(&name, "promote", done.map(|_| ()).map_err(ApiError::from))
 }
 
 fn after_action(name: &str, what: &str, done: Result<(), ApiError>) -> Response {
     match done {
         Ok(()) => see_other(&format!("/deployments/{}?done={}", url(name), url(what))),
         Err(e) => {
-            let msg = if e.code.status().is_server_error() {
+            let msg = if crate::http::error::status(e.code).is_server_error() {
                 "the change could not be made; the cause is in the server log".to_string()
             } else {
                 e.message
@@ -1160,7 +1160,7 @@ async fn model_body(state: &AppState, name: &str) -> Result<String, ApiError> {
                     status("ok", "✓", &format!("Approved by {}", by.join(", ")))
                 }
                 Ok(()) => status("ok", "✓", "No approval needed"),
-                Err(e) => status("warn", "!", &e.message),
+                Err(e) => status("warn", "!", e.message()),
             };
         let lineage = [
             Some(format!("pushed by {}", v.created_by)),
