@@ -556,13 +556,18 @@ pub fn decode_features_into(bytes: &[u8], out: &mut Vec<f64>) -> bool {
     out.clear();
     let mut r = Reader::new(bytes);
     let read = match r.u8() {
-        Ok(4) if r.remaining() % 4 == 0 => r
+        Ok(4) => r
             .f32s(r.remaining() / 4)
             .map(|v| out.extend(v.map(f64::from))),
-        Ok(8) if r.remaining() % 8 == 0 => r.f64s(r.remaining() / 8).map(|v| out.extend(v)),
+        Ok(8) => r.f64s(r.remaining() / 8).map(|v| out.extend(v)),
         _ => return false,
     };
-    read.is_ok()
+    // Bytes left over: not a whole number of values.
+    if read.is_err() || !r.is_empty() {
+        out.clear();
+        return false;
+    }
+    true
 }
 
 fn json<T: for<'de> serde::Deserialize<'de>>(s: &str) -> Result<T, StoreError> {
