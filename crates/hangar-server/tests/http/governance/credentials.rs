@@ -151,7 +151,7 @@ async fn passwords_log_in_and_sessions_need_their_csrf_token_to_change_anything(
     assert_ne!(st, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&b));
     assert_ne!(st, StatusCode::UNAUTHORIZED);
     // A session cookie is not a bearer token and vice versa.
-    let (st, _, _) = s.send(get_with_token("/api/v1/whoami", &token)).await;
+    let (st, _, _) = s.send(get_with_token("/api/v1/whoami", token)).await;
     assert_eq!(st, StatusCode::UNAUTHORIZED);
     // A browser without a session is sent to the login form; the API answers 401.
     let page = |uri: &str| {
