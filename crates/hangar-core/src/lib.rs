@@ -5,6 +5,7 @@
 //! and cannot fail for reasons other than its inputs.
 
 pub mod alerts;
+pub mod codec;
 pub mod features;
 pub mod feedback;
 pub mod governance;
@@ -12,6 +13,7 @@ pub mod health;
 pub mod model;
 pub mod monitor;
 pub mod name;
+pub mod prng;
 pub mod routing;
 pub mod signature;
 pub mod stats;

@@ -2,6 +2,7 @@
 //! the per-minute/hour/day aggregates.
 
 use chrono::{DateTime, Utc};
+use hangar_core::codec::{Put, Reader};
 use hangar_core::monitor::aggregate::{Aggregate, Resolution};
 use sqlx::Row;
 
@@ -516,14 +517,14 @@ pub fn encode_features_into(values: &[f64], out: &mut Vec<u8>) {
         .all(|v| f64::from(*v as f32) == *v || v.is_nan());
     out.reserve(1 + values.len() * if narrow { 4 } else { 8 });
     if narrow {
-        out.push(4);
+        out.put_u8(4);
         for v in values {
-            out.extend_from_slice(&(*v as f32).to_le_bytes());
+            out.put_f32(*v as f32);
         }
     } else {
-        out.push(8);
+        out.put_u8(8);
         for v in values {
-            out.extend_from_slice(&v.to_le_bytes());
+            out.put_f64(*v);
         }
     }
 }
@@ -532,9 +533,9 @@ pub fn encode_features_into(values: &[f64], out: &mut Vec<u8>) {
 /// (the narrow form, without a check per value).
 pub fn encode_f32_features_into(values: &[f32], out: &mut Vec<u8>) {
     out.reserve(1 + values.len() * 4);
-    out.push(4);
+    out.put_u8(4);
     for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
+        out.put_f32(*v);
     }
 }
 
@@ -553,20 +554,18 @@ fn decode_features(bytes: &[u8]) -> Result<Vec<f64>, StoreError> {
 /// when the bytes are not such an encoding.
 pub fn decode_features_into(bytes: &[u8], out: &mut Vec<f64>) -> bool {
     out.clear();
-    let Some((&width, rest)) = bytes.split_first() else {
-        return false;
-    };
-    match width {
-        4 if rest.len() % 4 == 0 => out.extend(
-            rest.chunks_exact(4)
-                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
-        ),
-        8 if rest.len() % 8 == 0 => out.extend(rest.chunks_exact(8).map(|c| {
-            let mut b = [0; 8];
-            b.copy_from_slice(c);
-            f64::from_le_bytes(b)
-        })),
+    let mut r = Reader::new(bytes);
+    let read = match r.u8() {
+        Ok(4) => r
+            .f32s(r.remaining() / 4)
+            .map(|v| out.extend(v.map(f64::from))),
+        Ok(8) => r.f64s(r.remaining() / 8).map(|v| out.extend(v)),
         _ => return false,
+    };
+    // Bytes left over: not a whole number of values.
+    if read.is_err() || !r.is_empty() {
+        out.clear();
+        return false;
     }
     true
 }

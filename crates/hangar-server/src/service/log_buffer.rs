@@ -25,47 +25,29 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use hangar_core::codec::{CodecError, Put, Reader};
 use hangar_core::{Tensor, TensorData};
 
 use crate::service::monitoring::PendingPrediction;
 
-fn put_u32(b: &mut Vec<u8>, v: u32) {
-    b.extend_from_slice(&v.to_le_bytes());
-}
-
-fn put_bytes(b: &mut Vec<u8>, v: &[u8]) {
-    put_u32(b, v.len() as u32);
-    b.extend_from_slice(v);
-}
-
 fn put_opt_str(b: &mut Vec<u8>, v: Option<&str>) {
     match v {
         Some(s) => {
-            b.push(1);
-            put_bytes(b, s.as_bytes());
+            b.put_u8(1);
+            b.put_str(s);
         }
-        None => b.push(0),
+        None => b.put_u8(0),
     }
 }
 
 fn put_opt_f64(b: &mut Vec<u8>, v: Option<f64>) {
     match v {
         Some(x) => {
-            b.push(1);
-            b.extend_from_slice(&x.to_le_bytes());
+            b.put_u8(1);
+            b.put_f64(x);
         }
-        None => b.push(0),
+        None => b.put_u8(0),
     }
-}
-
-/// Writes a length-prefixed value produced by `f` (the length is patched in
-/// once the value is written).
-fn put_with(b: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
-    let at = b.len();
-    put_u32(b, 0);
-    f(b);
-    let n = (b.len() - at - 4) as u32;
-    b[at..at + 4].copy_from_slice(&n.to_le_bytes());
 }
 
 /// Appends one answered request's record; returns its number of rows (0:
@@ -83,16 +65,16 @@ pub fn encode(b: &mut Vec<u8>, p: &PendingPrediction) -> usize {
     let row_ids = p.row_id_field.as_ref().and_then(|f| p.extras.get(f));
     let has_segments = p.extras.keys().any(|k| Some(k) != p.row_id_field.as_ref());
     let mut scratch = Vec::new();
-    put_with(b, |b| {
-        put_bytes(b, p.deployment.as_bytes());
-        put_bytes(b, p.model.as_bytes());
-        put_bytes(b, p.request_id.as_bytes());
+    b.put_len_prefixed(|b| {
+        b.put_str(&p.deployment);
+        b.put_str(&p.model);
+        b.put_str(&p.request_id);
         put_opt_str(b, p.purpose.as_deref());
-        put_u32(b, p.revision);
-        put_u32(b, p.version);
-        b.extend_from_slice(&p.at.timestamp_micros().to_le_bytes());
-        b.extend_from_slice(&p.latency_us.to_le_bytes());
-        put_u32(b, rows as u32);
+        b.put_u32(p.revision);
+        b.put_u32(p.version);
+        b.put_i64(p.at.timestamp_micros());
+        b.put_u64(p.latency_us);
+        b.put_u32(rows as u32);
         for i in 0..rows {
             put_opt_str(
                 b,
@@ -103,9 +85,9 @@ pub fn encode(b: &mut Vec<u8>, p: &PendingPrediction) -> usize {
             );
             put_opt_f64(b, scores[i]);
             put_opt_f64(b, labels[i]);
-            put_with(b, |b| features_of(b, features, i, &mut scratch));
-            put_with(b, |b| outputs_json(b, &p.outputs, rows, i));
-            put_with(b, |b| {
+            b.put_len_prefixed(|b| features_of(b, features, i, &mut scratch));
+            b.put_len_prefixed(|b| outputs_json(b, &p.outputs, rows, i));
+            b.put_len_prefixed(|b| {
                 if has_segments {
                     segments_json(b, p, i)
                 } else {
@@ -190,55 +172,14 @@ fn segments_json(out: &mut Vec<u8>, p: &PendingPrediction, i: usize) {
     }
 }
 
-/// Reads records back; every read checks its bounds (a malformed buffer
-/// ends the reading, it never panics).
-struct Reader<'a> {
-    b: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.b.len() < n {
-            return None;
-        }
-        let (head, rest) = self.b.split_at(n);
-        self.b = rest;
-        Some(head)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-    fn u32(&mut self) -> Option<u32> {
-        self.take(4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        let b = self.take(8)?;
-        let mut a = [0; 8];
-        a.copy_from_slice(b);
-        Some(u64::from_le_bytes(a))
-    }
-    fn f64(&mut self) -> Option<f64> {
-        self.u64().map(f64::from_bits)
-    }
-    fn bytes(&mut self) -> Option<&'a [u8]> {
-        let n = self.u32()? as usize;
-        self.take(n)
-    }
-    fn str(&mut self) -> Option<&'a str> {
-        std::str::from_utf8(self.bytes()?).ok()
-    }
-    fn opt_str(&mut self) -> Option<Option<&'a str>> {
-        match self.u8()? {
-            0 => Some(None),
-            _ => self.str().map(Some),
-        }
-    }
-    fn opt_f64(&mut self) -> Option<Option<f64>> {
-        match self.u8()? {
-            0 => Some(None),
-            _ => self.f64().map(Some),
-        }
+/// An optional value: a 0 byte for none, else the value.
+fn opt<'a, T>(
+    r: &mut Reader<'a>,
+    read: impl FnOnce(&mut Reader<'a>) -> Result<T, CodecError>,
+) -> Result<Option<T>, CodecError> {
+    match r.u8()? {
+        0 => Ok(None),
+        _ => read(r).map(Some),
     }
 }
 
@@ -269,26 +210,26 @@ pub struct RowView<'a> {
 /// empty length-prefixed values.
 const MIN_ROW_BYTES: usize = 3 + 3 * 4;
 
-fn request<'a>(r: &mut Reader<'a>) -> Option<RequestView<'a>> {
-    Some(RequestView {
+fn request<'a>(r: &mut Reader<'a>) -> Result<RequestView<'a>, CodecError> {
+    Ok(RequestView {
         deployment: r.str()?,
         model: r.str()?,
         request_id: r.str()?,
-        purpose: r.opt_str()?,
+        purpose: opt(r, Reader::str)?,
         revision: r.u32()?,
         version: r.u32()?,
-        at: DateTime::from_timestamp_micros(r.u64()? as i64)?,
+        at: DateTime::from_timestamp_micros(r.i64()?).ok_or(CodecError("time"))?,
         latency_us: r.u64()?,
         rows: {
-            let n = r.u32()? as usize;
             // A row takes at least MIN_ROW_BYTES: a corrupt count cannot
             // reserve more views than the record's bytes can hold.
-            let mut rows = Vec::with_capacity(n.min(r.b.len() / MIN_ROW_BYTES));
+            let n = r.len(MIN_ROW_BYTES)?;
+            let mut rows = Vec::with_capacity(n);
             for _ in 0..n {
                 rows.push(RowView {
-                    row_id: r.opt_str()?,
-                    score: r.opt_f64()?,
-                    predicted: r.opt_f64()?,
+                    row_id: opt(r, Reader::str)?,
+                    score: opt(r, Reader::f64)?,
+                    predicted: opt(r, Reader::f64)?,
                     features: r.bytes()?,
                     outputs: r.str()?,
                     segments: r.str()?,
@@ -301,10 +242,10 @@ fn request<'a>(r: &mut Reader<'a>) -> Option<RequestView<'a>> {
 
 /// The records of a buffer, in the order they were appended.
 pub fn records(buf: &[u8]) -> impl Iterator<Item = RequestView<'_>> {
-    let mut r = Reader { b: buf };
+    let mut r = Reader::new(buf);
     std::iter::from_fn(move || {
-        let body = r.bytes()?;
-        request(&mut Reader { b: body })
+        let body = r.bytes().ok()?;
+        request(&mut Reader::new(body)).ok()
     })
 }
 

@@ -10,7 +10,7 @@ use axum::http::{Request, StatusCode};
 use axum::Router;
 use hangar_server::{AppState, Limits, ServerConfig};
 use http_body_util::BodyExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 use tower::ServiceExt;
 
 pub fn repo() -> PathBuf {
@@ -299,4 +299,83 @@ pub fn one_row_request() -> Value {
         "id": "req-1",
         "inputs": [{ "name": "input", "shape": [1, 22], "datatype": "FP32", "data": first_row() }]
     })
+}
+
+/// The password [`create_user`] gives every user.
+pub const USER_PASSWORD: &str = "a long password 123";
+
+/// Creates team `name` (as the administrator).
+pub async fn create_team(s: &TestServer, name: &str) {
+    let (st, t) = s
+        .call("POST", "/api/v1/teams", Some(json!({"name": name})))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{t}");
+}
+
+/// Creates user `name` with `role` in `team` and the password
+/// [`USER_PASSWORD`] (as the administrator).
+pub async fn create_user(s: &TestServer, name: &str, team: &str, role: &str) {
+    let (st, u) = s
+        .call(
+            "POST",
+            "/api/v1/users",
+            Some(json!({"name": name, "team": team, "role": role, "password": USER_PASSWORD})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{u}");
+}
+
+/// Gives user `name` a further `role` in `team` (as the administrator).
+pub async fn grant_role(s: &TestServer, name: &str, team: &str, role: &str) {
+    let (st, r) = s
+        .call(
+            "POST",
+            &format!("/api/v1/users/{name}/roles"),
+            Some(json!({"team": team, "role": role})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{r}");
+}
+
+/// A new API token of `user` (issued by the administrator).
+pub async fn token_for(s: &TestServer, user: &str) -> String {
+    let (st, t) = s
+        .call("POST", "/api/v1/tokens", Some(json!({"user": user})))
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{t}");
+    t["token"].as_str().unwrap().to_string()
+}
+
+/// [`create_user`], then a token of the new user.
+pub async fn user_with_token(s: &TestServer, name: &str, team: &str, role: &str) -> String {
+    create_user(s, name, team, role).await;
+    token_for(s, name).await
+}
+
+/// A GET of `uri` by the holder of `token`.
+pub fn get_with_token(uri: &str, token: &str) -> Request<Body> {
+    Request::builder()
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// Sends a JSON request as the holder of `token`.
+pub async fn call_as(
+    s: &TestServer,
+    token: &str,
+    method: &str,
+    uri: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (st, _, bytes) = s.send(req).await;
+    (st, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
