@@ -1,0 +1,248 @@
+//! Deployments: create or change (routes, shadow, settings), revisions, promote, roll back, remove.
+
+use super::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RouteIn {
+    /// `model:VERSION` or `model@ALIAS`.
+    pub(super) model: String,
+    pub(super) weight: u8,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PutDeployment {
+    /// The primary: `model:VERSION` or `model@ALIAS` (or give `routes`).
+    #[serde(default)]
+    pub(super) model: Option<String>,
+    /// With `model`: a canary taking `weight` percent.
+    #[serde(default)]
+    pub(super) canary: Option<RouteIn>,
+    /// The full table, weights summing to 100.
+    #[serde(default)]
+    pub(super) routes: Option<Vec<RouteIn>>,
+    /// A version or alias that gets a copy of every request.
+    #[serde(default)]
+    pub(super) shadow: Option<String>,
+    #[serde(default)]
+    pub(super) settings: Option<SettingsWire>,
+    #[serde(default)]
+    pub(super) message: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RevisionAction {
+    #[serde(default)]
+    pub(super) to: Option<u32>,
+    #[serde(default)]
+    pub(super) message: Option<String>,
+}
+
+pub(super) fn version_ref(raw: &str) -> Result<VersionRef, ApiError> {
+    raw.parse()
+        .map_err(|e: hangar_core::model::VersionRefError| ApiError::bad_request(e.to_string()))
+}
+
+pub(super) fn message_of(m: Option<String>) -> Result<String, ApiError> {
+    let m = m.unwrap_or_default();
+    if m.len() > 4096 {
+        return Err(ApiError::bad_request("message is limited to 4096 bytes"));
+    }
+    Ok(m)
+}
+
+pub(super) async fn list_deployments(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let teams = state.db.deployment_teams().await?;
+    let mut out = Vec::new();
+    for d in state.db.list_deployments().await? {
+        if teams.get(&d.name).is_some_and(|t| caller.principal.sees(t)) {
+            out.push(deployment_out(&state, d));
+        }
+    }
+    Ok(Json(serde_json::json!({ "deployments": out })))
+}
+
+pub(super) async fn get_deployment(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<DeploymentOut>, ApiError> {
+    let d = state.db.get_deployment(&name).await?;
+    Ok(Json(deployment_out(&state, d)))
+}
+
+pub(super) async fn put_deployment(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    caller: Caller,
+    JsonBody(body): JsonBody<PutDeployment>,
+) -> Result<Json<DeploymentOut>, ApiError> {
+    validate_name(NameKind::Deployment, &name)?;
+    // The permission checks and the settings merge see the deployment as
+    // the change will replace it: two changes at once cannot lose one's
+    // settings, nor pass a check against a state that is already gone.
+    let held = state.serving.hold_changes().await;
+    if let Some(team) = state.db.deployment_team(&name).await? {
+        if !caller.principal.sees(&team) {
+            return Err(ApiError::not_found(format!(
+                "deployment '{name}' not found"
+            )));
+        }
+        require(&caller, Action::Deploy, &team, "deploy")?;
+    }
+    let targets: Vec<String> = body
+        .model
+        .iter()
+        .chain(body.canary.iter().map(|c| &c.model))
+        .chain(body.routes.iter().flatten().map(|r| &r.model))
+        .chain(body.shadow.iter())
+        .map(|t| t.split([':', '@']).next().unwrap_or_default().to_string())
+        .collect();
+    for model in &targets {
+        match state.db.model_team(model).await? {
+            Some(team) if caller.principal.sees(&team) => require(
+                &caller,
+                Action::Deploy,
+                &team,
+                &format!("deploy model '{model}'"),
+            )?,
+            Some(_) => return Err(ApiError::not_found(format!("model '{model}' not found"))),
+            // A missing model: resolving the routes answers 404.
+            None => {}
+        }
+    }
+    let routes = match (body.model, body.canary, body.routes) {
+        (Some(primary), canary, None) => {
+            let canary = canary.map(|c| Ok::<_, ApiError>((version_ref(&c.model)?, c.weight))).transpose()?;
+            hangar_core::routing::with_canary(version_ref(&primary)?, canary)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
+        (None, None, Some(routes)) => routes
+            .into_iter()
+            .map(|r| Ok(Route { target: version_ref(&r.model)?, weight: r.weight }))
+            .collect::<Result<Vec<_>, ApiError>>()?,
+        (None, Some(_), _) => return Err(ApiError::bad_request("\"canary\" needs \"model\" (the primary)")),
+        (Some(_), _, Some(_)) => return Err(ApiError::bad_request("give either \"model\" (with an optional \"canary\") or \"routes\", not both")),
+        (None, None, None) => {
+            return Err(ApiError::bad_request("missing \"model\" (e.g. \"credit-risk:3\" or \"credit-risk@production\") or \"routes\""))
+        }
+    };
+    let shadow = body.shadow.as_deref().map(version_ref).transpose()?;
+    let settings = match body.settings {
+        Some(patch) => Some(patch.apply(state.serving.settings_held(&held, &name).await?)),
+        None => None,
+    };
+    let message = message_of(body.message)?;
+    state
+        .serving
+        .apply_held(
+            &held,
+            &name,
+            routes,
+            shadow,
+            settings,
+            &message,
+            &actor(&headers),
+        )
+        .await?;
+    drop(held);
+    Ok(Json(deployment_out(
+        &state,
+        state.db.get_deployment(&name).await?,
+    )))
+}
+
+pub(super) async fn delete_deployment(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.serving.remove(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn list_revisions(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let out: Vec<_> = state
+        .db
+        .list_revisions(&name)
+        .await?
+        .into_iter()
+        .map(|r| revision_out(&state, r))
+        .collect();
+    Ok(Json(serde_json::json!({ "revisions": out })))
+}
+
+pub(super) async fn get_revision(
+    State(state): State<AppState>,
+    Path((name, revision)): Path<(String, String)>,
+) -> Result<Json<RevisionOut>, ApiError> {
+    let n = revision
+        .parse::<u32>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| ApiError::bad_request("revisions are numbers 1, 2, 3…"))?;
+    Ok(Json(revision_out(
+        &state,
+        state.db.get_revision(&name, n).await?,
+    )))
+}
+
+/// An optional JSON body (empty means defaults).
+pub(super) fn optional_body<T: serde::de::DeserializeOwned + Default>(
+    raw: &[u8],
+) -> Result<T, ApiError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(raw)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+pub(super) async fn promote(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<DeploymentOut>, ApiError> {
+    let action: RevisionAction = optional_body(&body)?;
+    if action.to.is_some() {
+        return Err(ApiError::bad_request("promote takes no \"to\""));
+    }
+    state
+        .serving
+        .promote(&name, &message_of(action.message)?, &actor(&headers))
+        .await?;
+    Ok(Json(deployment_out(
+        &state,
+        state.db.get_deployment(&name).await?,
+    )))
+}
+
+pub(super) async fn rollback(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<DeploymentOut>, ApiError> {
+    let action: RevisionAction = optional_body(&body)?;
+    state
+        .serving
+        .rollback(
+            &name,
+            action.to,
+            &message_of(action.message)?,
+            &actor(&headers),
+        )
+        .await?;
+    Ok(Json(deployment_out(
+        &state,
+        state.db.get_deployment(&name).await?,
+    )))
+}
