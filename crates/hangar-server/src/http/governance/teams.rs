@@ -1,0 +1,155 @@
+//! Teams and users, and the roles people hold in teams.
+
+use super::*;
+
+pub(super) async fn list_teams(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authenticated>,
+) -> Result<Json<Value>, ApiError> {
+    let teams: Vec<Value> = state
+        .db
+        .list_teams()
+        .await?
+        .into_iter()
+        .filter(|t| a.principal.sees(&t.name))
+        .map(
+            |t| json!({"name": t.name, "created_at": ts(t.created_at), "created_by": t.created_by}),
+        )
+        .collect();
+    Ok(Json(json!({ "teams": teams })))
+}
+
+#[derive(Deserialize)]
+pub(super) struct TeamBody {
+    pub(super) name: String,
+}
+
+pub(super) async fn create_team(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<TeamBody>,
+) -> Result<Response, ApiError> {
+    validate_name(NameKind::Team, &body.name)?;
+    let t = state
+        .db
+        .create_team(&body.name, &crate::http::api::actor(&headers))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"name": t.name, "created_at": ts(t.created_at), "created_by": t.created_by})),
+    )
+        .into_response())
+}
+
+pub(super) fn user_json(u: &hangar_store::UserRecord) -> Value {
+    json!({
+        "name": u.name,
+        "superuser": u.superuser,
+        "roles": u.memberships.iter().map(|(t, r)| json!({"team": t, "role": r.as_str()})).collect::<Vec<_>>(),
+        "password": u.password_hash.is_some(),
+        "created_at": ts(u.created_at),
+        "created_by": u.created_by,
+        "disabled": u.disabled,
+    })
+}
+
+pub(super) async fn list_users(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let users: Vec<Value> = state.db.list_users().await?.iter().map(user_json).collect();
+    Ok(Json(json!({ "users": users })))
+}
+
+#[derive(Deserialize)]
+pub(super) struct UserBody {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) team: Option<String>,
+    #[serde(default)]
+    pub(super) role: Option<String>,
+    #[serde(default)]
+    pub(super) password: Option<String>,
+    #[serde(default)]
+    pub(super) superuser: bool,
+}
+
+pub(super) const MIN_PASSWORD: usize = 12;
+
+pub(super) async fn password_hash(password: Option<String>) -> Result<Option<String>, ApiError> {
+    match password {
+        None => Ok(None),
+        Some(p) if p.chars().count() < MIN_PASSWORD => Err(ApiError::bad_request(format!(
+            "the password is too short: at least {MIN_PASSWORD} characters"
+        ))),
+        Some(p) if p.len() > 1024 => Err(ApiError::bad_request("the password is too long")),
+        Some(p) => tokio::task::spawn_blocking(move || auth::hash_password(&p))
+            .await
+            .map_err(ApiError::internal)?
+            .map(Some),
+    }
+}
+
+pub(super) fn membership(
+    team: Option<String>,
+    role: Option<String>,
+) -> Result<Vec<(String, Role)>, ApiError> {
+    match (team, role) {
+        (None, None) => Ok(vec![]),
+        (Some(t), Some(r)) => {
+            validate_name(NameKind::Team, &t)?;
+            let role = r
+                .parse::<Role>()
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            Ok(vec![(t, role)])
+        }
+        _ => Err(ApiError::bad_request("give both a team and a role")),
+    }
+}
+
+pub(super) async fn create_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<UserBody>,
+) -> Result<Response, ApiError> {
+    validate_name(NameKind::User, &body.name)?;
+    let roles = membership(body.team, body.role)?;
+    for (t, _) in &roles {
+        if !state.db.team_exists(t).await? {
+            return Err(ApiError::not_found(format!(
+                "team '{t}' not found; create it with `hangar team create {t}`"
+            )));
+        }
+    }
+    let hash = password_hash(body.password).await?;
+    let u = state
+        .db
+        .create_user(
+            &body.name,
+            hash.as_deref(),
+            body.superuser,
+            &roles,
+            &crate::http::api::actor(&headers),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(user_json(&u))).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct RoleBody {
+    pub(super) team: String,
+    pub(super) role: String,
+}
+
+pub(super) async fn add_role(
+    State(state): State<AppState>,
+    Path(user): Path<String>,
+    JsonBody(body): JsonBody<RoleBody>,
+) -> Result<Json<Value>, ApiError> {
+    let roles = membership(Some(body.team), Some(body.role))?;
+    let (team, role) = &roles[0];
+    if !state.db.team_exists(team).await? {
+        return Err(ApiError::not_found(format!("team '{team}' not found")));
+    }
+    state.db.get_user(&user).await?;
+    let u = state.db.add_membership(&user, team, *role).await?;
+    state.auth.forget_all();
+    Ok(Json(user_json(&u)))
+}

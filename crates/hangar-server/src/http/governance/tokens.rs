@@ -1,0 +1,165 @@
+//! API tokens: create, list, revoke.
+
+use super::*;
+
+pub(super) fn token_json(t: &TokenRecord) -> Value {
+    json!({
+        "id": t.id,
+        "kind": t.kind,
+        "user": t.user,
+        "name": t.name,
+        "deployments": t.deployments,
+        "purpose": t.purpose,
+        "rate_limit": t.rate_limit,
+        "created_at": ts(t.created_at),
+        "created_by": t.created_by,
+        "expires_at": t.expires_at.map(ts),
+        "revoked_at": t.revoked_at.map(ts),
+        "last_used_at": t.last_used_at.map(ts),
+    })
+}
+
+#[derive(Deserialize)]
+pub(super) struct TokensQuery {
+    #[serde(default)]
+    pub(super) user: Option<String>,
+    /// `api` (the default) or `metrics` (administrators).
+    #[serde(default)]
+    pub(super) kind: Option<String>,
+}
+
+/// Only a Hangar administrator issues, lists or revokes metrics tokens:
+/// they read every team's metrics.
+pub(super) fn metrics_tokens_need_an_administrator(p: &Principal) -> Result<(), ApiError> {
+    if p.is_superuser() {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "metrics tokens read every team's metrics; only a Hangar administrator manages them",
+        ))
+    }
+}
+
+/// A token kind a caller may ask for by name.
+pub(super) fn token_kind(kind: Option<&str>) -> Result<&'static str, ApiError> {
+    match kind.unwrap_or("api") {
+        "api" => Ok("api"),
+        "metrics" => Ok("metrics"),
+        other => Err(ApiError::bad_request(format!(
+            "unknown token kind {:?}: expected api or metrics",
+            other.chars().take(20).collect::<String>()
+        ))),
+    }
+}
+
+pub(super) async fn list_tokens(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authenticated>,
+    Query(q): Query<TokensQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if token_kind(q.kind.as_deref())? == "metrics" {
+        metrics_tokens_need_an_administrator(&a.principal)?;
+        let tokens: Vec<Value> = state
+            .db
+            .list_tokens("metrics", None)
+            .await?
+            .iter()
+            .map(token_json)
+            .collect();
+        return Ok(Json(json!({ "tokens": tokens })));
+    }
+    let user = match q.user {
+        Some(u) if u != a.principal.name && !a.principal.is_superuser() => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "only a Hangar administrator may list another user's tokens",
+            ))
+        }
+        Some(u) => u,
+        None => a.principal.name.clone(),
+    };
+    let tokens: Vec<Value> = state
+        .db
+        .list_tokens("api", Some(&user))
+        .await?
+        .iter()
+        .map(token_json)
+        .collect();
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+#[derive(Deserialize)]
+pub(super) struct TokenBody {
+    #[serde(default)]
+    pub(super) user: Option<String>,
+    #[serde(default)]
+    pub(super) name: Option<String>,
+    #[serde(default)]
+    pub(super) expires: Option<String>,
+    /// `api` (the default: acts as its user) or `metrics` (reads /metrics
+    /// and nothing else; administrators only).
+    #[serde(default)]
+    pub(super) kind: Option<String>,
+}
+
+pub(super) async fn create_token(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authenticated>,
+    JsonBody(body): JsonBody<TokenBody>,
+) -> Result<Response, ApiError> {
+    if token_kind(body.kind.as_deref())? == "metrics" {
+        metrics_tokens_need_an_administrator(&a.principal)?;
+        if body.user.is_some() {
+            return Err(ApiError::bad_request(
+                "a metrics token belongs to no user: leave out `user`",
+            ));
+        }
+        let expires = body.expires.as_deref().map(parse_expiry).transpose()?;
+        let name: String = body.name.unwrap_or_default().chars().take(100).collect();
+        let (secret, record) =
+            issue(&state, "metrics", None, &name, expires, &a.principal.name).await?;
+        let mut v = token_json(&record);
+        v["token"] = json!(secret.token);
+        return Ok((StatusCode::CREATED, Json(v)).into_response());
+    }
+    let user = body.user.unwrap_or_else(|| a.principal.name.clone());
+    if user != a.principal.name && !a.principal.is_superuser() {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "only a Hangar administrator may create a token for another user",
+        ));
+    }
+    state.db.get_user(&user).await?;
+    let expires = body.expires.as_deref().map(parse_expiry).transpose()?;
+    let name: String = body.name.unwrap_or_default().chars().take(100).collect();
+    let (secret, record) = issue(
+        &state,
+        "api",
+        Some(&user),
+        &name,
+        expires,
+        &a.principal.name,
+    )
+    .await?;
+    let mut v = token_json(&record);
+    v["token"] = json!(secret.token);
+    Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+pub(super) async fn revoke_token(
+    State(state): State<AppState>,
+    Extension(a): Extension<Authenticated>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = state.db.get_token(&id).await?;
+    let own = t.user.as_deref() == Some(a.principal.name.as_str());
+    if t.kind == "consumer" || !(own || a.principal.is_superuser()) {
+        // Another user's token, a consumer key, or (for anyone but an
+        // administrator) a metrics token: as if it did not exist.
+        return Err(ApiError::not_found(format!("token '{id}' not found")));
+    }
+    let t = state.db.revoke_token(&id).await?;
+    state.auth.forget(&id);
+    Ok(Json(token_json(&t)))
+}
