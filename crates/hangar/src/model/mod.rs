@@ -11,13 +11,213 @@ use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use tokio_util::io::ReaderStream;
 
-use crate::cli::{BaselineArgs, CardArgs, ModelArgs, ModelCommand, PushArgs};
+use crate::cli::values::{model_name, team_name};
+use crate::cli::ClientArgs;
 use crate::client::{
     Artifact, Baseline, BaselineColumns, Client, ClientError, Fetched, Model, NewVersion,
     Performance, TensorSpec, Upload, Version,
 };
 use crate::output::{self, OutputFormat, Table};
+use clap::{Args, Subcommand};
 use hangar_core::{VersionRef, VersionSelector};
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: ModelCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelCommand {
+    /// Upload a model file as the model's next version, creating the model if needed
+    #[command(
+        long_about = "Upload a model file as the model's next version, creating the model if needed.\n\n\
+            The file is streamed to the server, which checks that the model loads and runs \
+            before it is registered; the new version number is printed.\n\n\
+            --baseline FILE then uploads the version's training data for monitoring, as \
+            `hangar model baseline` does (it needs --features, to match columns). If the \
+            baseline is refused the version stays pushed and the command fails, saying how \
+            to retry.\n\n\
+            --meta KEY=VALUE is repeatable: `source_commit` and `training_run` are recorded \
+            as such, `metrics.NAME=NUMBER` become metrics, and any other key becomes free-form \
+            metadata.",
+        after_help = "Examples:\n  \
+            hangar model push model.onnx --name credit-risk\n  \
+            hangar model push model.onnx --name credit-risk --features age,income,debt_ratio \\\n      \
+            --description \"retrained on March data\" --meta source_commit=3f2a9c1 \\\n      \
+            --meta metrics.auc=0.88 --meta dataset=applications-2025-03\n  \
+            hangar model push model.onnx --name credit-risk --features age,income,job \\\n      \
+            --baseline train.csv --label-column label --categorical job"
+    )]
+    Push(PushArgs),
+    /// List registered models with their latest version and aliases
+    List,
+    /// Show a model's card, its versions and where its aliases point
+    #[command(after_help = "Example:\n  hangar model show credit-risk")]
+    Show(ShowArgs),
+    /// Upload a version's baseline (its training data) for monitoring, or show it
+    #[command(
+        long_about = "Upload a version's baseline, its training data as CSV, for monitoring; \
+            without FILE, show the baseline the version has.\n\n\
+            The CSV has a header row; every feature of the version (`model push --features`) \
+            must be a column, other columns are ignored. The server runs the model over the \
+            rows and keeps their profile: `hangar monitor` compares each window of live \
+            predictions with it (drift), and with --label-column also estimates performance \
+            before labels arrive (CBPE). A new upload replaces the version's baseline.\n\n\
+            Prints a one-line summary: rows, label rate, in-sample accuracy and AUC, and \
+            whether scores were calibrated for performance estimation.",
+        after_help = "Examples:\n  \
+            hangar model baseline credit-risk:3 train.csv --label-column label \\\n      \
+            --categorical employment_type,housing_status\n  \
+            hangar model baseline credit-risk@production\n  \
+            hangar model baseline credit-risk:3 --output json"
+    )]
+    Baseline(BaselineArgs),
+    /// Show or change a model's card: risk tier, intended and out-of-scope uses, team
+    #[command(long_about = CARD_ABOUT, after_help = CARD_EXAMPLES)]
+    Card(CardArgs),
+}
+
+pub const CARD_ABOUT: &str = "\
+Show or change a model's card: what it is for, what it must not be used for, how \
+risky it is and which team owns it.
+
+Only the fields given change; without any, the card is shown. The risk tier \
+decides how the model reaches production: a version of a `high` risk model gets no \
+production traffic (a route weight above zero, or the `production` alias) until an \
+approver other than its pusher approves it (`hangar approve`). The intended use and \
+out-of-scope uses are shown to whoever is issued a consumer key for a deployment \
+serving the model. The team decides who sees and changes the model.";
+
+pub const CARD_EXAMPLES: &str = "\
+Examples:
+  hangar model card credit-risk
+  hangar model card credit-risk --risk-tier high \\
+      --intended-use \"pre-screening consumer loan applications\" \\
+      --out-of-scope \"employment decisions\" --out-of-scope \"insurance pricing\"
+  hangar model card credit-risk --team credit --description \"GBDT on bureau data\"";
+
+#[derive(Args, Debug, Default, PartialEq)]
+pub struct CardArgs {
+    /// Name of the model
+    #[arg(value_name = "NAME", value_parser = model_name)]
+    pub name: String,
+
+    /// How much harm a wrong answer can do: high needs four-eyes approval for production
+    #[arg(long, value_name = "TIER", value_parser = ["low", "medium", "high"])]
+    pub risk_tier: Option<String>,
+
+    /// What the model is built and validated for
+    #[arg(long, value_name = "TEXT")]
+    pub intended_use: Option<String>,
+
+    /// A use the model must not be put to (repeatable; replaces the list)
+    #[arg(long = "out-of-scope", value_name = "TEXT")]
+    pub out_of_scope: Vec<String>,
+
+    /// The team owning the model (who sees and changes it)
+    #[arg(long, value_name = "TEAM", value_parser = team_name)]
+    pub team: Option<String>,
+
+    /// What the model is
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+}
+
+pub const BASELINE: &str = "Baseline (training data for monitoring)";
+
+#[derive(Args, Debug)]
+pub struct BaselineArgs {
+    /// The version: MODEL:VERSION, or MODEL@ALIAS for the version the alias points at
+    #[arg(value_name = "MODEL:VERSION|MODEL@ALIAS")]
+    pub target: VersionRef,
+
+    /// Training data as CSV with a header row naming the features ("-" reads stdin);
+    /// without it, the current baseline is shown
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+
+    /// The CSV column holding the true label (0/1): enables in-sample performance
+    /// and performance estimation without labels
+    #[arg(long, value_name = "COLUMN", requires = "file")]
+    pub label_column: Option<String>,
+
+    /// Features that are categories, not quantities (compared by chi-squared and
+    /// Jensen-Shannon instead of KS and Wasserstein)
+    #[arg(long, value_name = "A,B", value_delimiter = ',', requires = "file")]
+    pub categorical: Option<Vec<String>>,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// The model file to upload (ONNX)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Name of the model to push to; created if it does not exist yet
+    #[arg(long, value_name = "NAME", value_parser = model_name)]
+    pub name: String,
+
+    /// What this version is, or what changed in it
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+
+    /// Extra information about this version (repeatable): source_commit=SHA,
+    /// training_run=ID, metrics.NAME=NUMBER, or any other KEY=VALUE
+    #[arg(long = "meta", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub meta: Vec<(String, String)>,
+
+    /// Column names of the model's 2-D input, in order; lets callers send named
+    /// features ({"instances": [...]} or `predict --csv`)
+    #[arg(long, value_name = "A,B,C", value_delimiter = ',')]
+    pub features: Option<Vec<String>>,
+
+    /// Training data (CSV with a header naming the features) to upload as the new
+    /// version's baseline for monitoring, once the version is pushed
+    #[arg(long, value_name = "FILE", help_heading = BASELINE, requires = "features")]
+    pub baseline: Option<PathBuf>,
+
+    /// The baseline's column holding the true label (0/1): enables in-sample
+    /// performance and performance estimation without labels
+    #[arg(long, value_name = "COLUMN", help_heading = BASELINE, requires = "baseline")]
+    pub label_column: Option<String>,
+
+    /// Features that are categories, not quantities (compared by chi-squared and
+    /// Jensen-Shannon instead of KS and Wasserstein)
+    #[arg(long, value_name = "A,B", value_delimiter = ',', help_heading = BASELINE, requires = "baseline")]
+    pub categorical: Option<Vec<String>>,
+
+    /// Sign the pushed version's digest with this Ed25519 secret key (from
+    /// `hangar keys generate`) and register the signature
+    #[arg(long, value_name = "KEY_FILE")]
+    pub sign: Option<PathBuf>,
+
+    /// The team owning the model when the push creates it [default: the
+    /// server's choice, your team when you push in only one]
+    #[arg(long, value_name = "TEAM", value_parser = team_name)]
+    pub team: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// Name of the model to show
+    #[arg(value_name = "NAME", value_parser = model_name)]
+    pub name: String,
+}
+
+/// `KEY=VALUE`, split at the first `=`; the value may be empty, the key may not.
+pub fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        Some(_) => Err(format!("{s:?} has an empty key; expected KEY=VALUE")),
+        None => Err(format!("{s:?} has no '='; expected KEY=VALUE")),
+    }
+}
 
 pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;
@@ -1042,5 +1242,82 @@ mod tests {
             page.contains("created:         2025-03-14 09:26 UTC by ana\n"),
             "{page}"
         );
+    }
+
+    #[test]
+    fn push_collects_repeated_meta_and_comma_separated_features() {
+        let cli = parse(&[
+            "model",
+            "push",
+            "m.onnx",
+            "--name",
+            "credit",
+            "--features",
+            "a,b,c",
+            "--meta",
+            "source_commit=abc",
+            "--meta",
+            "metrics.auc=0.9",
+        ])
+        .unwrap();
+        let Command::Model(ModelArgs {
+            command: ModelCommand::Push(push),
+            ..
+        }) = cli.command
+        else {
+            panic!("not a push")
+        };
+        assert_eq!(push.features.unwrap(), ["a", "b", "c"]);
+        assert_eq!(push.meta.len(), 2);
+        assert_eq!(push.meta[1], ("metrics.auc".into(), "0.9".into()));
+    }
+
+    #[test]
+    fn push_takes_a_baseline_with_its_label_and_categorical_columns() {
+        let cli = parse(&[
+            "model",
+            "push",
+            "m.onnx",
+            "--name",
+            "credit",
+            "--features",
+            "a,b,job",
+            "--baseline",
+            "train.csv",
+            "--label-column",
+            "label",
+            "--categorical",
+            "job,b",
+        ])
+        .unwrap();
+        let Command::Model(ModelArgs {
+            command: ModelCommand::Push(push),
+            ..
+        }) = cli.command
+        else {
+            panic!("not a push")
+        };
+        assert_eq!(push.baseline, Some(PathBuf::from("train.csv")));
+        assert_eq!(push.label_column.as_deref(), Some("label"));
+        assert_eq!(push.categorical.unwrap(), ["job", "b"]);
+
+        let cli = parse(&["model", "baseline", "credit@production"]).unwrap();
+        let Command::Model(ModelArgs {
+            command: ModelCommand::Baseline(baseline),
+            ..
+        }) = cli.command
+        else {
+            panic!("not a baseline")
+        };
+        assert_eq!(baseline.target.to_string(), "credit@production");
+        assert_eq!(baseline.file, None);
+    }
+
+    #[test]
+    fn key_value_splits_at_the_first_equals_sign() {
+        assert_eq!(key_value("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert_eq!(key_value("a="), Ok(("a".into(), String::new())));
+        assert!(key_value("=b").is_err());
+        assert!(key_value("ab").is_err());
     }
 }
