@@ -327,7 +327,10 @@ pub fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deployments::DeploymentsCommand;
+    use crate::export::ExportCommand;
     use clap::CommandFactory;
+    use std::path::PathBuf;
 
     #[test]
     fn clap_definitions_are_consistent() {

@@ -265,6 +265,7 @@ fn settings(s: &SettingsArgs, g: &GuardrailArgs, m: &MonitoringSettingsArgs) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::parse;
     use crate::cli::{Cli, Command};
     use clap::Parser;
     use serde_json::json;

@@ -1,6 +1,9 @@
 //! Tests of the alerts commands' arguments.
 
 use super::*;
+use crate::cli::{parse, Cli, Command};
+use crate::status::StatusArgs;
+use clap::CommandFactory;
 
 fn check_duration(input: &str, expected: Result<u64, &str>) {
     match (duration(input), expected) {

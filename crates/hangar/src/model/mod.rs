@@ -1026,6 +1026,7 @@ fn inputs_cell(inputs: &[TensorSpec]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{parse, Command};
 
     fn meta(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
