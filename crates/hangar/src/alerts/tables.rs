@@ -276,7 +276,8 @@ pub fn deliveries_table(deliveries: &[Delivery]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
+    use crate::alerts::saved_rule_line;
+    use serde_json::{json, Value};
 
     fn rule(v: Value) -> AlertRule {
         serde_json::from_value(v).unwrap()
