@@ -9,7 +9,7 @@ use hangar_core::{VersionRef, VersionSelector};
 use crate::client::{Baseline, BaselineColumns, Client, Fetched, Performance, Upload};
 use crate::output::{self, OutputFormat, Table};
 
-use super::{file_name, progress_stream, too_large, upload_bar};
+use super::{file_name, open_file, progress_stream, too_large, upload_bar};
 
 pub const BASELINE: &str = "Baseline (training data for monitoring)";
 
@@ -113,19 +113,10 @@ impl Source {
                 reader: Box::new(std::io::Cursor::new(bytes)),
             });
         }
-        let file = tokio::fs::File::open(path)
-            .await
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        let info = file
-            .metadata()
-            .await
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if !info.is_file() {
-            bail!("{} is not a file", path.display());
-        }
+        let (file, length) = open_file(path).await?;
         Ok(Source {
             name: file_name(path),
-            length: info.len(),
+            length,
             reader: Box::new(file),
         })
     }

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
+use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use futures_util::StreamExt;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
@@ -102,6 +103,21 @@ pub async fn run(args: ModelArgs) -> anyhow::Result<()> {
         }
         ModelCommand::Card(card_args) => card::card(&client, format, card_args).await,
     }
+}
+
+/// `path` opened for an upload, with its length; only a regular file will do.
+async fn open_file(path: &Path) -> anyhow::Result<(tokio::fs::File, u64)> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let info = file
+        .metadata()
+        .await
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if !info.is_file() {
+        bail!("{} is not a file", path.display());
+    }
+    Ok((file, info.len()))
 }
 
 /// A connection closed mid-upload is most likely the server's size limit.

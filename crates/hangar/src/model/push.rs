@@ -12,7 +12,7 @@ use crate::client::{Artifact, Client, NewVersion};
 use crate::output::{self, OutputFormat};
 
 use super::baseline::{baseline_columns, baseline_summary, upload_baseline, Source, BASELINE};
-use super::{file_name, note, progress_stream, too_large, upload_bar};
+use super::{file_name, note, open_file, progress_stream, too_large, upload_bar};
 
 #[derive(Args, Debug)]
 pub struct PushArgs {
@@ -92,16 +92,7 @@ pub(super) async fn push(
         None => None,
     };
     let path = args.file.as_path();
-    let file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let info = file
-        .metadata()
-        .await
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if !info.is_file() {
-        bail!("{} is not a file", path.display());
-    }
+    let (file, length) = open_file(path).await?;
 
     let signing_key = match &args.sign {
         Some(path) => Some(crate::signing::load_key(path)?),
@@ -118,13 +109,13 @@ pub(super) async fn push(
     };
     let create = (!exists).then_some(args.team.as_deref());
 
-    let bar = upload_bar(info.len(), &file_name(path));
+    let bar = upload_bar(length, &file_name(path));
     let artifact = Artifact {
         file_name: file_name(path),
-        length: info.len(),
+        length,
         body: reqwest::Body::wrap_stream(progress_stream(
             file,
-            info.len(),
+            length,
             bar.clone(),
             "uploaded; the server is checking the model",
         )),
@@ -133,7 +124,7 @@ pub(super) async fn push(
         .push_version(&args.name, create, &metadata, artifact)
         .await;
     bar.finish_and_clear();
-    let version = pushed.map_err(|e| too_large(e, info.len()))?;
+    let version = pushed.map_err(|e| too_large(e, length))?;
     // Said after the version is shown.
     let mut notes = Vec::new();
     if let Some(created) = &version.body.created_model {
