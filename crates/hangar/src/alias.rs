@@ -1,8 +1,50 @@
 //! `hangar alias set`: point a model's named aliases at versions.
 
-use crate::cli::{AliasArgs, AliasCommand};
+use crate::cli::values::model_name;
+use crate::cli::ClientArgs;
 use crate::client::{AliasMove, Client};
 use crate::output::{self, OutputFormat};
+use clap::{Args, Subcommand};
+use hangar_core::{validate_name, NameError, NameKind};
+
+#[derive(Args, Debug)]
+pub struct AliasArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: AliasCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AliasCommand {
+    /// Point an alias at a version, creating the alias or moving it
+    #[command(
+        long_about = "Point an alias at a version, creating the alias or moving it.\n\n\
+            Deployments that follow the alias (--model MODEL@ALIAS) switch to the new version. \
+            Prints the move, e.g. `production: 2 -> 3`.",
+        after_help = "Example:\n  hangar alias set credit-risk production 3"
+    )]
+    Set(AliasSetArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AliasSetArgs {
+    /// Name of the model
+    #[arg(value_name = "MODEL", value_parser = model_name)]
+    pub model: String,
+
+    /// Alias to set, e.g. production or staging
+    #[arg(value_name = "ALIAS", value_parser = alias_name)]
+    pub alias: String,
+
+    /// Version number the alias should point at
+    #[arg(value_name = "VERSION", value_parser = clap::value_parser!(u32).range(1..))]
+    pub version: u32,
+}
+
+pub fn alias_name(s: &str) -> Result<String, NameError> {
+    validate_name(NameKind::Alias, s).map(|()| s.to_owned())
+}
 
 pub async fn run(args: AliasArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;

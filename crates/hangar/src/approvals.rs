@@ -4,9 +4,73 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::cli::{ApprovalsArgs, DecisionArgs, ExactVersion};
+use crate::cli::ClientArgs;
 use crate::client::Client;
 use crate::output::{self, OutputFormat, Table};
+use clap::Args;
+use hangar_core::VersionRef;
+
+pub const APPROVE_ABOUT: &str = "\
+Approve a model version for production traffic, with a comment saying what was \
+checked.
+
+A version of a model whose card says risk tier high cannot receive production \
+traffic (a route weight above zero, or the production alias) until a principal \
+with the approver role, other than the one who pushed it, approves that exact \
+version (its digest). Shadow traffic needs no approval. `hangar approvals` shows \
+the decisions and whether production is allowed.";
+
+/// `MODEL:VERSION`: one exact version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExactVersion {
+    pub model: String,
+    pub version: u32,
+}
+
+impl std::fmt::Display for ExactVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.model, self.version)
+    }
+}
+
+pub fn exact_version(s: &str) -> Result<ExactVersion, String> {
+    let r: VersionRef = s
+        .parse()
+        .map_err(|e: hangar_core::model::VersionRefError| e.to_string())?;
+    match r.selector {
+        hangar_core::VersionSelector::Number(version) => Ok(ExactVersion {
+            model: r.model,
+            version,
+        }),
+        hangar_core::VersionSelector::Alias(_) => Err(format!(
+            "{s:?} names an alias; decisions are about one exact version: MODEL:VERSION"
+        )),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct DecisionArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// The version decided on
+    #[arg(value_name = "MODEL:VERSION", value_parser = exact_version)]
+    pub target: ExactVersion,
+
+    /// What was checked, or why it was rejected (recorded with the decision)
+    #[arg(long, value_name = "TEXT")]
+    pub comment: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ApprovalsArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// The version
+    #[arg(value_name = "MODEL:VERSION", value_parser = exact_version)]
+    pub target: ExactVersion,
+}
 
 pub async fn decide(args: DecisionArgs, approve: bool) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;

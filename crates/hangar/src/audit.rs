@@ -3,9 +3,61 @@
 use anyhow::bail;
 use serde_json::Value;
 
-use crate::cli::{AuditArgs, AuditCommand};
+use crate::cli::{ClientArgs, WindowArgs};
 use crate::client::Client;
 use crate::output::{self, OutputFormat, Table};
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: AuditCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// List audit entries, newest first: who changed what, when, from where; and denials
+    #[command(
+        long_about = "List audit entries, newest first: every change (models, versions, \
+            aliases, deployments, keys, users, approvals, alert rules) and every denied \
+            request, with who, when, from which address and what changed. Filters combine. \
+            Administrators and approvers only.",
+        after_help = "Examples:\n  \
+            hangar audit list\n  \
+            hangar audit list --actor ada --from 7d\n  \
+            hangar audit list --object models/credit-risk --limit 20 --output json"
+    )]
+    List(AuditListArgs),
+    /// Check the audit log's hash chain; exits with 1 naming the first broken entry
+    #[command(
+        long_about = "Check the audit log's hash chain: each entry's hash covers its content \
+            and the previous entry's hash, so an entry edited, removed or reordered behind \
+            Hangar's back breaks the chain there. Prints ok and the number of entries, or \
+            names the first broken entry and exits with 1.",
+        after_help = "Examples:\n  hangar audit verify\n  hangar audit verify --output json"
+    )]
+    Verify,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditListArgs {
+    /// Only entries by this actor (a user, a consumer key's name)
+    #[arg(long, value_name = "ACTOR")]
+    pub actor: Option<String>,
+
+    /// Only entries about this object or below it, e.g. models/credit-risk
+    #[arg(long, value_name = "OBJECT")]
+    pub object: Option<String>,
+
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    /// At most this many entries [default: 200]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: Option<u32>,
+}
 
 pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;

@@ -4,10 +4,69 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::cli::{ConsumerKeyArgs, ConsumerKeyCommand};
+use crate::cli::values::{deployment_name, positive};
+use crate::cli::{ClientArgs, RevokeArgs};
 use crate::client::Client;
 use crate::login::time_cell;
 use crate::output::{self, OutputFormat, Table};
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+pub struct ConsumerKeyArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: ConsumerKeyCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConsumerKeyCommand {
+    /// Issue an inference key for named deployments and a declared purpose
+    #[command(
+        long_about = "Issue a consumer key: a credential that may only call the named \
+            deployments' inference (and feedback) routes, for the declared --purpose, which \
+            is recorded with each prediction. Any other deployment answers 403.\n\n\
+            Prints the key once (the server keeps only a hash) and, for every model the \
+            deployments serve, its intended use and the uses it must not be put to: give \
+            them to whoever gets the key. Needs the maintainer role in the deployments' team.",
+        after_help = "Examples:\n  \
+            hangar consumer-key create --deployment credit-api --purpose \"loan origination\"\n  \
+            hangar consumer-key create --deployment credit-api --deployment credit-api-eu \\\n      \
+            --purpose \"loan origination\" --expires 90d --rate-limit 50"
+    )]
+    Create(ConsumerKeyCreateArgs),
+    /// List consumer keys of your teams' deployments
+    #[command(
+        after_help = "Examples:\n  hangar consumer-key list\n  hangar consumer-key list --output json"
+    )]
+    List,
+    /// Revoke a consumer key at once
+    #[command(after_help = "Example:\n  hangar consumer-key revoke 3f2a9c1b0d4e5f60")]
+    Revoke(RevokeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConsumerKeyCreateArgs {
+    /// A deployment the key may call (repeatable)
+    #[arg(long = "deployment", value_name = "DEPLOYMENT", value_parser = deployment_name, required = true)]
+    pub deployments: Vec<String>,
+
+    /// What the predictions are used for (recorded with each prediction)
+    #[arg(long, value_name = "TEXT")]
+    pub purpose: String,
+
+    /// A name for the key (who holds it)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// When the key expires: 30d, 12h, 90m or an RFC 3339 time [default: never]
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+
+    /// Requests per second the key may make (over it: 429) [default: the server's]
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub rate_limit: Option<f64>,
+}
 
 pub async fn run(args: ConsumerKeyArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;

@@ -18,9 +18,56 @@ use parquet::schema::types::Type;
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-use crate::cli::{ExportArgs, ExportCommand, ExportPredictionsArgs};
+use crate::cli::values::deployment_name;
+use crate::cli::{ClientArgs, WindowArgs};
 use crate::client::Client;
 use crate::output::{self, OutputFormat};
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: ExportCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExportCommand {
+    /// Write a deployment's logged predictions over a window to CSV or Parquet
+    #[command(
+        long_about = "Write a deployment's logged predictions over a window to a file: one row \
+            per predicted row, with columns at, request_id, row, row_id, revision, model, \
+            version, inputs (the features as a JSON array), outputs (JSON), score, predicted, \
+            segments (JSON), latency_us and label (the feedback, when it came).\n\n\
+            -o FILE ending in .parquet writes Parquet (snappy-compressed; at as a UTC \
+            timestamp, numbers typed, empty cells null); any other name writes the server's \
+            CSV unchanged; without -o the CSV goes to stdout. The file appears only once the \
+            export is complete. The window is as for `hangar monitor` (default: the last 24 \
+            hours). Prints where the rows went: rows, file, format and size (--output json: \
+            as a JSON object).",
+        after_help = "Examples:\n  \
+            hangar export predictions credit-api -o today.csv\n  \
+            hangar export predictions credit-api --from 2025-03-01 --to 2025-03-31 -o march.parquet\n  \
+            hangar export predictions credit-api --from 2h | grep ',1$'"
+    )]
+    Predictions(ExportPredictionsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ExportPredictionsArgs {
+    /// Name of the deployment whose predictions to export
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub deployment: String,
+
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    /// Write to FILE: Parquet when it ends in .parquet, CSV otherwise ("-" or none:
+    /// CSV to stdout)
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
 
 /// Rows per Parquet row group: large enough for good compression, small
 /// enough that a group's columns fit comfortably in memory.

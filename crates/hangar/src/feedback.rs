@@ -4,10 +4,67 @@
 use anyhow::{bail, Context};
 use serde_json::{Map, Value};
 
-use crate::cli::FeedbackArgs;
+use crate::cli::values::deployment_name;
+use crate::cli::ClientArgs;
 use crate::client::{Client, FeedbackReceipt};
 use crate::output::{self, OutputFormat, Table};
 use crate::predict::read_input;
+use clap::Args;
+use std::path::PathBuf;
+
+pub const FEEDBACK_ABOUT: &str = "\
+Send true outcomes (labels) for a deployment's logged predictions.
+
+FILE is CSV, sent as-is: a header `row_id,label` (the deployment's --row-id field, as \
+sent with each row) or `request_id,row,label` (the inference request's id and the \
+0-based row within it), then one line per outcome. --json FILE sends \
+{\"feedback\": [{\"row_id\": \"...\", \"label\": 1} | {\"request_id\": \"...\", \"row\": 0, \"label\": 0}]} \
+instead. A label must be one of the classes of the model version that made the \
+prediction (0 or 1 for a binary classifier; any number for a regressor); a label \
+sent again replaces the earlier one. The server applies a large file in short \
+batches as it arrives (other changes go on meanwhile), up to its \
+--max-feedback-bytes (64 MiB by default).
+
+Prints how many labels were received and how many updated a prediction, then lists \
+the lines the server rejected, by line number (a row that is not a whole number from \
+0, a label that is not a number or not one of the model's classes), and the ids that \
+matched no logged prediction (mistyped, not predicted yet, predicted before \
+prediction logging or the row id was set, or already removed by retention). The \
+other lines are applied. Exits with 1 when any line was rejected or none matched; \
+some unknown ids alone are not a failure.";
+
+pub const FEEDBACK_EXAMPLES: &str = "\
+Examples:
+  hangar feedback credit-api outcomes.csv
+  printf 'row_id,label\\nA-1001,1\\n' | hangar feedback credit-api -
+  hangar feedback credit-api --json outcomes.json --output json";
+
+#[derive(Args, Debug)]
+pub struct FeedbackArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Name of the deployment whose predictions the labels are for
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub deployment: String,
+
+    #[command(flatten)]
+    pub input: FeedbackInput,
+}
+
+/// Where the labels come from: exactly one of the two.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct FeedbackInput {
+    /// CSV with a header `row_id,label` or `request_id,row,label`, sent as-is
+    /// ("-" reads stdin)
+    #[arg(value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+
+    /// JSON body {"feedback": [...]} to send as-is ("-" reads stdin)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
 
 pub async fn run(args: FeedbackArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;

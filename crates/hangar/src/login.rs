@@ -7,10 +7,126 @@ use anyhow::{bail, Context};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::cli::{LoginArgs, LogoutArgs, TokenArgs, TokenCommand, WhoamiArgs};
+use crate::cli::values::user_name;
+use crate::cli::{ClientArgs, RevokeArgs};
 use crate::client::Client;
 use crate::credentials::{Login, Store};
 use crate::output::{self, OutputFormat, Table};
+use clap::{Args, Subcommand};
+
+pub const LOGIN_ABOUT: &str = "\
+Log in to a server (--server) and store a token for the commands that follow.
+
+With --user, the password is read from stdin (--password-stdin) and exchanged for \
+an API token (30 days unless --expires says otherwise). With --token (or \
+HANGAR_TOKEN), that token is checked with the server and stored as is: the way to \
+keep an administrator's or a CI token.
+
+The token is kept in credentials.json under $HANGAR_CONFIG_DIR (else \
+$XDG_CONFIG_HOME/hangar, else ~/.config/hangar), readable only by you, one per \
+server URL. --token / HANGAR_TOKEN on any command takes precedence over it.";
+
+pub const LOGIN_EXAMPLES: &str = "\
+Examples:
+  printf '%s' \"$PASSWORD\" | hangar login --user ada --password-stdin
+  hangar login --user ada --password-stdin --expires 12h < password.txt
+  hangar login --token \"$HANGAR_ADMIN_TOKEN\"
+  hangar --server http://hangar.internal:8080 login --user ada --password-stdin";
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Log in as this user with a password read from stdin (--password-stdin)
+    #[arg(long, value_name = "USER", value_parser = user_name, requires = "password_stdin")]
+    pub user: Option<String>,
+
+    /// Read the password from stdin (its first line)
+    #[arg(long, requires = "user")]
+    pub password_stdin: bool,
+
+    /// How long the token of a password login lasts: 30d, 12h, 90m or an RFC 3339 time [default: 30d]
+    #[arg(long, value_name = "WHEN", requires = "user")]
+    pub expires: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: TokenCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create an API token (or a metrics token); it is printed once and never shown again
+    #[command(
+        long_about = "Create an API token for yourself, or (administrators) for --user. The \
+            token acts with the user's roles; it is printed once and stored by the server \
+            only as a hash, so keep it now. Without --expires it does not expire; revoke it \
+            with `hangar token revoke ID`.\n\n\
+            With --metrics (administrators), a metrics token instead: it belongs to no user \
+            and may read /metrics (which covers every team's deployments) and nothing else. \
+            Give it to a Prometheus scraper as its bearer token (`authorization: \
+            credentials_file:` in the scrape config).",
+        after_help = "Examples:\n  \
+            hangar token create --name ci --expires 90d\n  \
+            hangar token create --user ada --expires 30d --output json | jq -r .token\n  \
+            hangar token create --metrics --name prometheus --output json | jq -r .token > /etc/prometheus/hangar-token"
+    )]
+    Create(TokenCreateArgs),
+    /// List API tokens (never their secrets): expiry, last use, revocation
+    #[command(after_help = "Examples:\n  hangar token list\n  hangar token list --user ada")]
+    List(TokenListArgs),
+    /// Revoke an API token at once
+    #[command(after_help = "Example:\n  hangar token revoke 3f2a9c1b0d4e5f60")]
+    Revoke(RevokeArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TokenCreateArgs {
+    /// The user the token acts as [default: you]; others' need an administrator
+    #[arg(long, value_name = "USER", value_parser = user_name)]
+    pub user: Option<String>,
+
+    /// When the token expires: 30d, 12h, 90m or an RFC 3339 time [default: never]
+    #[arg(long, value_name = "WHEN")]
+    pub expires: Option<String>,
+
+    /// A name saying what the token is for
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// A metrics token: reads /metrics and nothing else, for a Prometheus scraper
+    /// (administrators)
+    #[arg(long, conflicts_with = "user")]
+    pub metrics: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenListArgs {
+    /// List this user's tokens [default: yours]; others' need an administrator
+    #[arg(long, value_name = "USER", value_parser = user_name)]
+    pub user: Option<String>,
+
+    /// List the metrics tokens instead (administrators)
+    #[arg(long, conflicts_with = "user")]
+    pub metrics: bool,
+}
 
 pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
     let server = args.client.server.clone();

@@ -6,11 +6,58 @@
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
-use crate::cli::MonitorArgs;
+use crate::cli::values::deployment_name;
+use crate::cli::{ClientArgs, WindowArgs};
 use crate::client::{
     Baseline, Client, ClientError, ColumnDrift, Fairness, MonitoringReport, Performance,
 };
 use crate::output::{self, indent, percent, OutputFormat, Table};
+use clap::Args;
+
+pub const MONITOR_ABOUT: &str = "\
+Report a deployment's drift, performance and fairness over a time window.
+
+The window defaults to the last 24 hours; --from and --to take RFC 3339 times \
+(2025-03-14T09:00:00Z), dates (--from 2025-03-01 starts that day, --to 2025-03-31 \
+ends it, in UTC) or a span back from now (30m, 12h, 7d). The report covers one \
+version: the one that answered most rows, or --version.
+
+It reads, top to bottom: rows and labelled rows; the dataset drift verdict (drifted \
+when at least half the features drift); one line per feature, worst first: PSI, the \
+p-value of the Kolmogorov-Smirnov test (chi-squared for categorical features), the \
+test that decides drift as Evidently does (Wasserstein distance or Jensen-Shannon \
+distance), its score and the verdict; drift of the model's score; performance on \
+the labelled rows; performance estimated without labels (CBPE, from the baseline's \
+calibration); and for each --segment attribute the groups' selection rate, true and \
+false positive rates, with the four-fifths rule: a demographic parity ratio below \
+0.8 is flagged.
+
+Drift needs the version's baseline (`hangar model baseline`). --output json prints \
+the server's report.";
+
+pub const MONITOR_EXAMPLES: &str = "\
+Examples:
+  hangar monitor credit-api
+  hangar monitor credit-api --from 7d
+  hangar monitor credit-api --from 2025-03-01 --to 2025-03-31 --version 3
+  hangar monitor credit-api --output json | jq .drift_share";
+
+#[derive(Args, Debug)]
+pub struct MonitorArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Name of the deployment to report on
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub deployment: String,
+
+    #[command(flatten)]
+    pub window: WindowArgs,
+
+    /// Report on this version's rows [default: the version that answered most rows]
+    #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(u32).range(1..))]
+    pub version: Option<u32>,
+}
 
 /// The four-fifths rule: a group selected at under 80% of the rate of the most
 /// selected group is evidence of adverse impact.

@@ -7,9 +7,39 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use serde_json::{Map, Number, Value};
 
-use crate::cli::PredictArgs;
+use crate::cli::values::deployment_name;
+use crate::cli::ClientArgs;
 use crate::client::{Client, InferResponse, OutputTensor};
 use crate::output::{self, OutputFormat, Table};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Name of the deployment to call
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub deployment: String,
+
+    #[command(flatten)]
+    pub input: PredictInput,
+}
+
+/// Where the rows come from: exactly one of the two.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct PredictInput {
+    /// Request body to send as-is: a V2 inference request or {"instances": [...]}
+    /// ("-" reads stdin)
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// CSV with a header row of feature names and one instance per row ("-" reads stdin)
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+}
 
 pub async fn run(args: PredictArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;

@@ -3,10 +3,126 @@
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::cli::{TeamArgs, TeamCommand, UserArgs, UserCommand};
+use crate::cli::values::{one_of, team_name, user_name};
+use crate::cli::ClientArgs;
 use crate::client::Client;
 use crate::login::{read_secret_line, roles_cell, time_cell};
 use crate::output::{self, OutputFormat, Table};
+use clap::{Args, Subcommand};
+use hangar_core::governance::Role;
+
+pub const USER_ABOUT: &str = "\
+Create or list users, or give a user a role in a team. Administrators only.
+
+Roles are per team: admin (everything in the team), maintainer (deploy, promote, \
+roll back, issue consumer keys), data-scientist (push versions, write model cards, \
+set non-production aliases), approver (approve versions for production), viewer \
+(read everything of the team). A user sees only their teams' models and \
+deployments. --superuser makes a Hangar administrator (users, teams, keys, audit).";
+
+#[derive(Args, Debug)]
+pub struct TeamArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: TeamCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TeamCommand {
+    /// Create a team (administrators)
+    #[command(after_help = "Example:\n  hangar team create credit")]
+    Create(TeamCreateArgs),
+    /// List the teams you can see (all of them for administrators)
+    #[command(after_help = "Examples:\n  hangar team list\n  hangar team list --output json")]
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct TeamCreateArgs {
+    /// Name of the team
+    #[arg(value_name = "TEAM", value_parser = team_name)]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct UserArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: UserCommand,
+}
+
+/// A role in a team, as `--help` words it.
+fn role_help(role: Role) -> &'static str {
+    match role {
+        Role::Admin => "Everything in the team",
+        Role::Maintainer => "Deploy, promote, roll back, issue consumer keys",
+        Role::DataScientist => "Push versions, write model cards, set non-production aliases",
+        Role::Approver => "Approve versions for production",
+        Role::Viewer => "Read everything of the team",
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user, optionally with a role in a team and a password
+    #[command(
+        long_about = "Create a user, optionally with a role in a team (--team and --role \
+            together) and a password for `hangar login` and the dashboard (--password-stdin, \
+            at least 12 characters). A user without a password logs in with a token an \
+            administrator creates for them (`hangar token create --user`).",
+        after_help = "Examples:\n  \
+            printf '%s' \"$PASSWORD\" | hangar user create ada --team credit --role data-scientist --password-stdin\n  \
+            hangar user create grace --team credit --role approver\n  \
+            hangar user create root2 --superuser --password-stdin < password.txt"
+    )]
+    Create(UserCreateArgs),
+    /// List users with their roles
+    #[command(after_help = "Examples:\n  hangar user list\n  hangar user list --output json")]
+    List,
+    /// Give a user a role in a team (in addition to the roles they have)
+    #[command(after_help = "Example:\n  hangar user grant ada --team fraud --role viewer")]
+    Grant(UserGrantArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UserCreateArgs {
+    /// Name of the user
+    #[arg(value_name = "USER", value_parser = user_name)]
+    pub name: String,
+
+    /// The team the user gets --role in
+    #[arg(long, value_name = "TEAM", value_parser = team_name, requires = "role")]
+    pub team: Option<String>,
+
+    /// The user's role in --team
+    #[arg(long, value_name = "ROLE", value_parser = one_of(&Role::ALL, Role::as_str, role_help), requires = "team")]
+    pub role: Option<Role>,
+
+    /// Read the user's password from stdin (its first line)
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    /// Make the user a Hangar administrator
+    #[arg(long)]
+    pub superuser: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UserGrantArgs {
+    /// Name of the user
+    #[arg(value_name = "USER", value_parser = user_name)]
+    pub name: String,
+
+    /// The team
+    #[arg(long, value_name = "TEAM", value_parser = team_name)]
+    pub team: String,
+
+    /// The role in that team
+    #[arg(long, value_name = "ROLE", value_parser = one_of(&Role::ALL, Role::as_str, role_help))]
+    pub role: Role,
+}
 
 pub async fn team(args: TeamArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;

@@ -1,10 +1,44 @@
 //! `hangar promote` and `hangar rollback`: move a deployment to a new revision
 //! made from its canary or from an earlier revision.
 
-use crate::cli::{PromoteArgs, RollbackArgs};
+use crate::cli::values::deployment_name;
+use crate::cli::ClientArgs;
 use crate::client::{Client, Deployment, Fetched};
 use crate::output::{self, OutputFormat};
 use crate::revision;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Name of the deployment whose canary takes all traffic
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub name: String,
+
+    /// Why: recorded with the new revision and shown in its history
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Name of the deployment to roll back
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub name: String,
+
+    /// The revision to return to (default: the one before the current)
+    #[arg(long, value_name = "REVISION", value_parser = clap::value_parser!(u32).range(1..))]
+    pub to: Option<u32>,
+
+    /// Why: recorded with the new revision and shown in its history
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+}
 
 pub async fn promote(args: PromoteArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;

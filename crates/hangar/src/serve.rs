@@ -14,8 +14,53 @@ use serde::Deserialize;
 const EXAMPLE_MODEL: &[u8] = include_bytes!("../../../examples/credit-risk/model.onnx");
 const EXAMPLE_FEATURES: &str = include_str!("../../../examples/credit-risk/features.txt");
 
+/// Declares `hangar serve`'s options once: each field is a flag (most with a
+/// `HANGAR_*` environment variable) and, unless skipped, a config-file key of the
+/// same name; `over` layers flags and environment over the file.
+macro_rules! serve_options {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$field_meta:meta])* pub $field:ident: $ty:ty, )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub struct $name {
+            $( $(#[$field_meta])* pub $field: $ty, )*
+        }
+
+        impl $name {
+            /// These options over `lower`'s: a value given here wins.
+            fn over(self, lower: Self) -> Self {
+                Self {
+                    $( $field: Layer::over(self.$field, lower.$field), )*
+                }
+            }
+        }
+    };
+}
+
+/// How one option's layers combine: the upper layer's value, if it has one.
+trait Layer {
+    fn over(self, lower: Self) -> Self;
+}
+
+impl<T> Layer for Option<T> {
+    fn over(self, lower: Self) -> Self {
+        self.or(lower)
+    }
+}
+
+impl Layer for bool {
+    fn over(self, lower: Self) -> Self {
+        self || lower
+    }
+}
+
+serve_options! {
 /// Runs the Hangar server: the V2 inference API, the management API and (soon) the dashboard.
-#[derive(clap::Args, Debug, Default)]
+#[derive(clap::Args, Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
 #[command(
     after_long_help = "Precedence: built-in defaults < config file < environment < flags.\n\n\
 Example:\n  hangar serve --example                   # serve with the bundled credit-risk model deployed\n  \
@@ -37,6 +82,7 @@ pub struct ServeArgs {
     /// aggregate_retention_days, key_rate_limit, header_timeout, body_timeout, idle_timeout,
     /// max_connections, model_check_timeout, log_format, public_url)
     #[arg(long, env = "HANGAR_CONFIG", value_name = "FILE")]
+    #[serde(skip)]
     pub config: Option<PathBuf>,
     /// Path to libonnxruntime.so [default: $ORT_DYLIB_PATH, then vendor/onnxruntime/libonnxruntime.so,
     /// next to the binary, /usr/local/lib, /usr/lib]
@@ -107,34 +153,9 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
     /// Register and deploy the bundled example model (credit-risk) if it is not there yet
     #[arg(long)]
+    #[serde(skip)]
     pub example: bool,
 }
-
-/// The config file's keys; every one optional.
-#[derive(Deserialize, Default, Debug)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    data_dir: Option<PathBuf>,
-    addr: Option<String>,
-    grpc_addr: Option<String>,
-    ort_dylib: Option<PathBuf>,
-    max_request_bytes: Option<usize>,
-    max_upload_bytes: Option<u64>,
-    max_tensor_elements: Option<usize>,
-    max_feedback_bytes: Option<u64>,
-    inference_threads: Option<usize>,
-    inference_queue: Option<usize>,
-    model_memory: Option<u64>,
-    prediction_retention_days: Option<u32>,
-    key_rate_limit: Option<f64>,
-    aggregate_retention_days: Option<u32>,
-    header_timeout: Option<f64>,
-    body_timeout: Option<f64>,
-    idle_timeout: Option<f64>,
-    max_connections: Option<usize>,
-    model_check_timeout: Option<f64>,
-    log_format: Option<String>,
-    public_url: Option<String>,
 }
 
 /// Validated settings.
@@ -150,25 +171,23 @@ struct Settings {
     admin_token: Option<String>,
 }
 
-fn load_file(path: &Path) -> anyhow::Result<FileConfig> {
+/// The config file: the same keys as the flags, every one optional.
+fn load_file(path: &Path) -> anyhow::Result<ServeArgs> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
 }
 
 fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
-    let file = match &args.config {
-        Some(p) => load_file(p)?,
-        None => FileConfig::default(),
+    let args = match args.config.clone() {
+        Some(p) => args.over(load_file(&p)?),
+        None => args,
     };
-    let addr_text = args
-        .addr
-        .or(file.addr)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr_text = args.addr.unwrap_or_else(|| "127.0.0.1:8080".into());
     let addr: SocketAddr = addr_text.parse().with_context(|| {
         format!("invalid --addr {addr_text:?}: expected HOST:PORT, e.g. 127.0.0.1:8080")
     })?;
-    let grpc_addr = match args.grpc_addr.or(file.grpc_addr) {
+    let grpc_addr = match args.grpc_addr {
         Some(text) => Some(text.parse::<SocketAddr>().with_context(|| {
             format!("invalid --grpc-addr {text:?}: expected HOST:PORT, e.g. 127.0.0.1:8081")
         })?),
@@ -183,12 +202,8 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     let data_dir = args
         .data_dir
-        .or(file.data_dir)
         .unwrap_or_else(|| PathBuf::from("hangar-data"));
-    let log_format = args
-        .log_format
-        .or(file.log_format)
-        .unwrap_or_else(|| "text".into());
+    let log_format = args.log_format.unwrap_or_else(|| "text".into());
     let json_logs = match log_format.as_str() {
         "text" => false,
         "json" => true,
@@ -207,22 +222,21 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     let connections = ConnectionLimits {
         header_timeout: timeout(
             "header-timeout",
-            args.header_timeout.or(file.header_timeout),
+            args.header_timeout,
             defaults.connections.header_timeout,
         )?,
         body_timeout: timeout(
             "body-timeout",
-            args.body_timeout.or(file.body_timeout),
+            args.body_timeout,
             defaults.connections.body_timeout,
         )?,
         idle_timeout: timeout(
             "idle-timeout",
-            args.idle_timeout.or(file.idle_timeout),
+            args.idle_timeout,
             defaults.connections.idle_timeout,
         )?,
         max_connections: args
             .max_connections
-            .or(file.max_connections)
             .unwrap_or(defaults.connections.max_connections),
     };
     if connections.max_connections == 0 {
@@ -230,21 +244,13 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     }
     let limits = Limits {
         connections,
-        max_request_bytes: args
-            .max_request_bytes
-            .or(file.max_request_bytes)
-            .unwrap_or(defaults.max_request_bytes),
-        max_upload_bytes: args
-            .max_upload_bytes
-            .or(file.max_upload_bytes)
-            .unwrap_or(defaults.max_upload_bytes),
+        max_request_bytes: args.max_request_bytes.unwrap_or(defaults.max_request_bytes),
+        max_upload_bytes: args.max_upload_bytes.unwrap_or(defaults.max_upload_bytes),
         max_tensor_elements: args
             .max_tensor_elements
-            .or(file.max_tensor_elements)
             .unwrap_or(defaults.max_tensor_elements),
         max_feedback_bytes: args
             .max_feedback_bytes
-            .or(file.max_feedback_bytes)
             .unwrap_or(defaults.max_feedback_bytes),
     };
     if limits.max_request_bytes == 0
@@ -254,25 +260,19 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     {
         bail!("size limits must be greater than zero");
     }
-    let inference_threads = args.inference_threads.or(file.inference_threads);
+    let inference_threads = args.inference_threads;
     if inference_threads == Some(0) {
         bail!("--inference-threads must be at least 1");
     }
-    let inference_queue = args
-        .inference_queue
-        .or(file.inference_queue)
-        .unwrap_or(1024);
+    let inference_queue = args.inference_queue.unwrap_or(1024);
     if inference_queue == 0 {
         bail!("--inference-queue must be at least 1");
     }
-    let model_memory = args.model_memory.or(file.model_memory).unwrap_or(1 << 30);
+    let model_memory = args.model_memory.unwrap_or(1 << 30);
     if model_memory == 0 {
         bail!("--model-memory must be greater than zero");
     }
-    let key_rate_limit = args
-        .key_rate_limit
-        .or(file.key_rate_limit)
-        .unwrap_or(1000.0);
+    let key_rate_limit = args.key_rate_limit.unwrap_or(1000.0);
     if !(key_rate_limit.is_finite() && key_rate_limit >= 0.0) {
         anyhow::bail!("invalid --key-rate-limit {key_rate_limit}: expected a number of requests per second, 0 or more");
     }
@@ -282,27 +282,21 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
         anyhow::bail!("HANGAR_ADMIN_TOKEN must be at least 16 characters long");
     }
-    let prediction_retention_days = args
-        .prediction_retention_days
-        .or(file.prediction_retention_days)
-        .unwrap_or(30);
+    let prediction_retention_days = args.prediction_retention_days.unwrap_or(30);
     if prediction_retention_days == 0 {
         bail!("--prediction-retention-days must be at least 1");
     }
-    let aggregate_retention_days = args
-        .aggregate_retention_days
-        .or(file.aggregate_retention_days)
-        .unwrap_or(400);
+    let aggregate_retention_days = args.aggregate_retention_days.unwrap_or(400);
     if aggregate_retention_days < prediction_retention_days {
         bail!(
             "--aggregate-retention-days ({aggregate_retention_days}) must be at least --prediction-retention-days ({prediction_retention_days}): aggregates are what is left of a day once its rows are gone"
         );
     }
-    let public_url = match args.public_url.or(file.public_url) {
+    let public_url = match args.public_url {
         Some(u) => Some(public_url(&u)?),
         None => None,
     };
-    let configured = args.ort_dylib.or(file.ort_dylib);
+    let configured = args.ort_dylib;
     let env = std::env::var_os("ORT_DYLIB_PATH")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
@@ -321,7 +315,7 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     };
     let model_check_timeout = timeout(
         "model-check-timeout",
-        args.model_check_timeout.or(file.model_check_timeout),
+        args.model_check_timeout,
         Duration::from_secs(120),
     )?;
     let model_check =

@@ -9,10 +9,70 @@ use ed25519_dalek::{Signer, SigningKey};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::cli::{KeysArgs, KeysCommand};
+use crate::cli::ClientArgs;
 use crate::client::Client;
 use crate::login::time_cell;
 use crate::output::{self, OutputFormat, Table};
+use clap::{Args, Subcommand};
+use hangar_core::{validate_name, NameError, NameKind};
+
+pub const KEYS_ABOUT: &str = "\
+Ed25519 signing keys for model versions.
+
+`keys generate` makes a key pair on this machine: the secret key stays in a file \
+only you can read, the public key goes to the server's administrators, who trust \
+it with `keys trust`. `model push --sign KEY_FILE` signs the pushed version's \
+digest, and a deployment made with `deploy --require-signed` serves only versions \
+signed by a trusted key.";
+
+#[derive(Args, Debug)]
+pub struct KeysArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    #[command(subcommand)]
+    pub command: KeysCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Generate an Ed25519 key pair here: FILE (secret, mode 0600) and FILE.pub
+    #[command(
+        long_about = "Generate an Ed25519 key pair on this machine, without the server: \
+            FILE holds the secret key in hex (readable only by you; keep it secret), \
+            FILE.pub the public key in hex (give it to an administrator for `hangar keys \
+            trust`). An existing FILE is never overwritten.",
+        after_help = "Example:\n  hangar keys generate --out release.key"
+    )]
+    Generate(KeysGenerateArgs),
+    /// Trust a public key: versions it signs satisfy `deploy --require-signed` (administrators)
+    #[command(after_help = "Example:\n  hangar keys trust release-2025 release.key.pub")]
+    Trust(KeysTrustArgs),
+    /// List the trusted public keys
+    #[command(after_help = "Examples:\n  hangar keys list\n  hangar keys list --output json")]
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct KeysGenerateArgs {
+    /// Where to write the secret key; the public key goes to FILE.pub
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct KeysTrustArgs {
+    /// A name for the key (who or what signs with it)
+    #[arg(value_name = "NAME", value_parser = key_name)]
+    pub name: String,
+
+    /// The public key file (FILE.pub from `hangar keys generate`)
+    #[arg(value_name = "FILE.pub")]
+    pub file: PathBuf,
+}
+
+pub fn key_name(s: &str) -> Result<String, NameError> {
+    validate_name(NameKind::Key, s).map(|()| s.to_owned())
+}
 
 pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
     let format = args.client.output;

@@ -6,9 +6,39 @@
 use futures_util::{StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
-use crate::cli::StatusArgs;
+use crate::cli::values::deployment_name;
+use crate::cli::ClientArgs;
 use crate::client::{Client, Fetched, Health};
 use crate::output::{self, OutputFormat};
+use clap::Args;
+
+pub const STATUS_ABOUT: &str = "\
+Every deployment's health in plain words, or one deployment's.
+
+Each deployment is `✗ failing` (a critical alert is firing), `! needs attention` (a \
+warning alert is firing, or a figure is past the line of a default rule: input drift, \
+a group below the four-fifths line, more than 5% of requests failing) or \
+`✓ healthy`, followed by the reasons, most serious first. Deployments are listed \
+failing first, then needing attention, then healthy.
+
+--output json prints the server's health of each deployment (for all deployments: \
+{\"deployments\": [...]}, in the same order).";
+
+pub const STATUS_EXAMPLES: &str = "\
+Examples:
+  hangar status
+  hangar status credit-api
+  hangar status --output json | jq -r '.deployments[] | select(.health == \"failing\") | .deployment'";
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+
+    /// Only this deployment [default: every deployment]
+    #[arg(value_name = "DEPLOYMENT", value_parser = deployment_name)]
+    pub deployment: Option<String>,
+}
 
 /// Health requests in flight at once while surveying every deployment.
 const CONCURRENT_REQUESTS: usize = 8;

@@ -1,196 +1,12 @@
-//! `hangar alerts list|rules|ack|history|channels|deliveries`: what is alerting
-//! now, the rules that decide it, what happened, and where alerts are sent.
-//!
-//! The rendering functions are pure; only [`run`] talks to the server.
+//! How `hangar alerts` prints alerts, rules, history, channels and deliveries.
 
 use std::cmp::Ordering;
 
 use hangar_core::alerts::{Comparison, MetricRef, MetricScale};
-use serde_json::json;
 
-use crate::cli::{
-    AlertsArgs, AlertsCommand, ChannelsArgs, ChannelsCommand, RuleAddArgs, RulesArgs, RulesCommand,
-};
-use crate::client::{
-    Alert, AlertEvent, AlertRule, AlertRuleList, Channel, Client, Delivery, NewAlertRule,
-    NewChannel,
-};
-use crate::output::{self, OutputFormat, Table};
-
-/// The deployment of a rule that applies to every deployment.
-const ANY_DEPLOYMENT: &str = "*";
-
-pub async fn run(args: AlertsArgs) -> anyhow::Result<()> {
-    let client = Client::connect(&args.client)?;
-    let format = args.client.output;
-    let json = format == OutputFormat::Json;
-    let text = match args.command {
-        AlertsCommand::List => {
-            let list = client.list_alerts().await?;
-            match format {
-                OutputFormat::Json => output::json(&list.raw),
-                OutputFormat::Table => alerts_table(&list.body.alerts),
-            }
-        }
-        AlertsCommand::Rules(RulesArgs { command: None }) => {
-            let list = client.list_alert_rules().await?;
-            match format {
-                OutputFormat::Json => output::json(&list.raw),
-                OutputFormat::Table => rules_table(&list.body).render(),
-            }
-        }
-        AlertsCommand::Rules(RulesArgs {
-            command: Some(RulesCommand::Add(add)),
-        }) => {
-            let saved = client.put_alert_rule(&new_rule(&add)).await?;
-            match format {
-                OutputFormat::Json => output::json(&saved.raw),
-                OutputFormat::Table => saved_rule_line(&saved.body),
-            }
-        }
-        AlertsCommand::Rules(RulesArgs {
-            command: Some(RulesCommand::Delete(delete)),
-        }) => {
-            client
-                .delete_alert_rule(&delete.name, &delete.deployment)
-                .await?;
-            if json {
-                output::json(&json!({
-                    "name": delete.name, "deployment": delete.deployment, "deleted": true,
-                }))
-            } else {
-                format!(
-                    "deleted rule {} ({})\n",
-                    delete.name,
-                    deployments(&delete.deployment)
-                )
-            }
-        }
-        AlertsCommand::Ack(ack) => {
-            let done = client.acknowledge_alert(&ack.rule, &ack.deployment).await?;
-            if json {
-                output::json(&done.raw)
-            } else {
-                format!(
-                    "acknowledged {} on {}; it keeps firing until its condition no longer holds\n",
-                    ack.rule, ack.deployment
-                )
-            }
-        }
-        AlertsCommand::History(history) => {
-            let list = client
-                .alert_events(history.deployment.as_deref(), history.limit)
-                .await?;
-            match format {
-                OutputFormat::Json => output::json(&list.raw),
-                OutputFormat::Table if list.body.events.is_empty() => match &history.deployment {
-                    Some(d) => format!("no alert events for {d} yet\n"),
-                    None => "no alert events yet\n".to_owned(),
-                },
-                OutputFormat::Table => history_table(&list.body.events).render(),
-            }
-        }
-        AlertsCommand::Channels(ChannelsArgs { command: None }) => {
-            let list = client.list_channels().await?;
-            match format {
-                OutputFormat::Json => output::json(&list.raw),
-                OutputFormat::Table if list.body.channels.is_empty() => {
-                    "no notification channels; add one with \
-                     `hangar alerts channels add NAME --kind webhook --url URL`\n"
-                        .to_owned()
-                }
-                OutputFormat::Table => channels_table(&list.body.channels).render(),
-            }
-        }
-        AlertsCommand::Channels(ChannelsArgs {
-            command: Some(ChannelsCommand::Add(add)),
-        }) => {
-            let channel = NewChannel {
-                kind: add.kind,
-                url: add.url,
-                to: add.to,
-                from: add.from,
-            };
-            let saved = client.put_channel(&add.name, &channel).await?;
-            match format {
-                OutputFormat::Json => output::json(&saved.raw),
-                OutputFormat::Table => format!(
-                    "saved channel {} ({}: {})\n",
-                    saved.body.name,
-                    saved.body.kind,
-                    destination(&saved.body)
-                ),
-            }
-        }
-        AlertsCommand::Channels(ChannelsArgs {
-            command: Some(ChannelsCommand::Delete(delete)),
-        }) => {
-            client.delete_channel(&delete.name).await?;
-            if json {
-                output::json(&json!({ "name": delete.name, "deleted": true }))
-            } else {
-                format!("deleted channel {}\n", delete.name)
-            }
-        }
-        AlertsCommand::Deliveries => {
-            let list = client.deliveries().await?;
-            match format {
-                OutputFormat::Json => output::json(&list.raw),
-                OutputFormat::Table if list.body.deliveries.is_empty() => {
-                    "no alert events sent to channels yet\n".to_owned()
-                }
-                OutputFormat::Table => deliveries_table(&list.body.deliveries).render(),
-            }
-        }
-    };
-    output::print(&text)
-}
-
-/// The request for `rules add`: only what was given, so the server's defaults apply.
-fn new_rule(add: &RuleAddArgs) -> NewAlertRule {
-    NewAlertRule {
-        name: add.name.clone(),
-        deployment: add.deployment.clone(),
-        metric: add.metric.clone(),
-        comparison: add.comparison.clone(),
-        threshold: add.threshold,
-        window_secs: add.window,
-        for_secs: add.for_,
-        severity: add.severity.map(|s| s.as_str().to_owned()),
-        guardrail: add.guardrail,
-    }
-}
-
-/// `all deployments` or `deployment credit-api`.
-fn deployments(deployment: &str) -> String {
-    if deployment == ANY_DEPLOYMENT {
-        "all deployments".to_owned()
-    } else {
-        format!("deployment {deployment}")
-    }
-}
-
-/// `saved rule busy (all deployments): warning when the number of requests is at
-/// or above 1 over 1h, at once`
-fn saved_rule_line(r: &AlertRule) -> String {
-    let held = match r.for_secs {
-        0 => "at once".to_owned(),
-        secs => format!("once it has held for {}", output::duration(secs)),
-    };
-    let guardrail = if r.guardrail {
-        "; a guardrail: rolls back a canary"
-    } else {
-        ""
-    };
-    format!(
-        "saved rule {} ({}): {} when {} over {}, {held}{guardrail}\n",
-        r.name,
-        deployments(&r.deployment),
-        r.severity,
-        rule_clause(r),
-        output::duration(r.window_secs),
-    )
-}
+use super::ANY_DEPLOYMENT;
+use crate::client::{Alert, AlertEvent, AlertRule, AlertRuleList, Channel, Delivery};
+use crate::output::{self, Table};
 
 /// Live alerts, most serious first: firing before pending before resolved,
 /// critical before warning before info.
@@ -331,7 +147,7 @@ pub fn rule_words(r: &AlertRule) -> String {
 }
 
 /// The condition as a clause: `the share of failed requests is above 5%`.
-fn rule_clause(r: &AlertRule) -> String {
+pub(super) fn rule_clause(r: &AlertRule) -> String {
     condition_words(r, "is ")
 }
 
@@ -420,7 +236,7 @@ pub fn history_table(events: &[AlertEvent]) -> Table {
 }
 
 /// Where a channel's events go: its URL, and an e-mail channel's recipients.
-fn destination(c: &Channel) -> String {
+pub(super) fn destination(c: &Channel) -> String {
     if c.to.is_empty() {
         c.url.clone()
     } else {
@@ -460,7 +276,8 @@ pub fn deliveries_table(deliveries: &[Delivery]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
+    use crate::alerts::saved_rule_line;
+    use serde_json::{json, Value};
 
     fn rule(v: Value) -> AlertRule {
         serde_json::from_value(v).unwrap()
