@@ -5,11 +5,13 @@
 //! Layers (ARCHITECTURE.md has the map): `service` is the application —
 //! inference, reports, deployments, governance, alerting, the prediction
 //! log — with no transport in it; `http` and `grpc` are thin edges that
-//! call it; `setup` opens a data directory and starts the background loops.
+//! call it, both behind `auth` (credentials, the permission table, the
+//! audit trail); `setup` opens a data directory and starts the background loops.
 //! Only the edges know HTTP or gRPC. Services call domain logic
 //! (`hangar-core`), storage (`hangar-store`) and inference on the dedicated
 //! pool (`hangar-runtime`).
 
+pub mod auth;
 #[cfg(feature = "grpc")]
 mod grpc;
 mod http;
@@ -25,9 +27,8 @@ mod state;
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::http::error::status as http_status;
-    pub use crate::http::v2::{
-        decode_body as decode_http_body, split_extras, CallInputs, DecodedBody,
-    };
+    pub use crate::http::v2::{decode_body as decode_http_body, DecodedBody};
+    pub use crate::service::inference::{split_extras, CallInputs};
     pub use crate::service::log_buffer::{encode as encode_log_record, records as log_records};
     pub use crate::service::log_buffer::{RequestView, RowView};
     pub use crate::service::monitoring::{parse_baseline, BaselineData, PendingPrediction};
@@ -44,11 +45,11 @@ pub mod fuzzing {
     }
 }
 
+pub use auth::bootstrap_admin;
 pub use http::api::VersionMeta;
-pub use http::auth::bootstrap_admin;
 pub use http::error::{ApiError, ErrorCode};
 pub use http::listen::ConnectionLimits;
-pub use http::{app, auth, dashboard, serve, wire};
+pub use http::{app, dashboard, serve, wire};
 pub use service::throttle;
 pub use setup::{ensure_example, example_key, open, ExampleModel, ServerConfig, ServerError};
 pub use state::{AppState, Limits};

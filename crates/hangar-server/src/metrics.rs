@@ -294,6 +294,23 @@ impl Metrics {
     }
 
     /// One finished inference request (any outcome that reached a version).
+    /// Counts one inference call by its outcome. The `status` label is the
+    /// HTTP status the same outcome gets on the REST routes, for gRPC calls
+    /// too, so one series answers "how many failed" for both.
+    pub fn record_outcome(
+        &self,
+        deployment: &str,
+        version: u32,
+        outcome: Result<(), crate::service::error::ErrorCode>,
+        total: Duration,
+    ) {
+        let status = match outcome {
+            Ok(()) => 200,
+            Err(code) => crate::http::error::status(code).as_u16(),
+        };
+        self.record_request(deployment, version, status, total);
+    }
+
     pub fn record_request(&self, deployment: &str, version: u32, status: u16, total: Duration) {
         self.requests
             .get_or_create(&RequestLabels {

@@ -9,8 +9,9 @@ use hangar_core::{ModelCard, VersionRef};
 use hangar_runtime::{InferencePool, OnnxRuntime, Runtime, RuntimeError};
 use hangar_store::{ArtifactStore, Db, StoreError};
 
+use crate::auth;
 use crate::http::api::{self, VersionMeta};
-use crate::http::{auth, error::ApiError};
+use crate::http::error::ApiError;
 use crate::service::{alerting, feedback, monitoring, serving};
 use crate::state::{self, AppState, Limits};
 use crate::{metrics, model_check};

@@ -47,7 +47,7 @@ pub struct Inner {
     pub baselines: Baselines,
     pub label_rules: crate::service::feedback::LabelRules,
     pub alerting: Alerting,
-    pub auth: crate::http::auth::Auth,
+    pub auth: crate::auth::Auth,
     pub limits: Limits,
     /// How new artifacts are loaded in a child process first, if at all.
     pub model_check: Option<crate::model_check::ModelCheck>,

@@ -1,10 +1,10 @@
 //! The Open Inference Protocol over gRPC: `inference.GRPCInferenceService`
 //! (KServe V2 / Triton), served by tonic on its own port with the semantics
-//! and errors of the HTTP routes in `v2.rs`.
+//! and errors of the HTTP routes in `http/v2.rs`.
 //!
-//! Every call goes through the same transport-independent pieces as HTTP:
-//! `v2::deployment` / `v2::pick` for lookups and `v2::infer_call_with_id` for
-//! inference, so routing, signature checks, limits, batching, deadlines and
+//! Every call goes through the same service as HTTP:
+//! `service::inference::{deployment, pick}` for lookups and
+//! `service::inference::infer` for inference, so routing, signature checks, limits, batching, deadlines and
 //! metrics cannot drift apart. Only the message shapes live here
 //! (`tensors.rs`) and the status codes (`status.rs`).
 //!
@@ -31,9 +31,9 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-use crate::http::auth::{self, Policy};
-use crate::http::error::ErrorCode;
-use crate::http::v2::{self, CallInputs, InferCall};
+use crate::auth::{self, Policy};
+use crate::service::error::ErrorCode;
+use crate::service::inference::{self, CallInputs, InferCall};
 use crate::service::serving::LoadedVersion;
 use crate::state::AppState;
 use hangar_core::governance::Action;
@@ -202,7 +202,10 @@ fn grpc_timeout_ms(headers: &HeaderMap) -> Option<u64> {
 /// (it replaces the deployment's timeout); else the client's gRPC deadline,
 /// which may only shorten the deployment's timeout.
 fn deadline_ms(headers: &HeaderMap, default_ms: Option<u64>) -> Result<Option<u64>, Status> {
-    if let Some(ms) = v2::parse_deadline(headers).map_err(status::status)? {
+    let own = headers
+        .get(inference::DEADLINE_HEADER)
+        .map(|v| v.to_str().unwrap_or("not text"));
+    if let Some(ms) = inference::deadline_ms(own).map_err(status::status)? {
         return Ok(Some(ms));
     }
     let client = grpc_timeout_ms(headers).filter(|&ms| ms <= MAX_DEADLINE_MS);
@@ -236,9 +239,9 @@ impl GrpcInferenceService for Inference {
                 |r| &r.name,
             )
             .await?;
-        let ready = match v2::pick(&self.state, &r.name, version_arg(&r.version)).await {
+        let ready = match inference::pick(&self.state, &r.name, version_arg(&r.version)).await {
             Ok(_) => true,
-            Err(e) if matches!(e.code, ErrorCode::NotFound | ErrorCode::NotReady) => false,
+            Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::NotReady) => false,
             Err(e) => return Err(status::status(e)),
         };
         Ok(Response::new(ModelReadyResponse { ready }))
@@ -274,7 +277,7 @@ impl GrpcInferenceService for Inference {
         let state = &self.state;
         let body = match version_arg(&r.version) {
             None => {
-                let d = v2::deployment(state, &r.name).map_err(status::status)?;
+                let d = inference::deployment(state, &r.name).map_err(status::status)?;
                 let mut versions: Vec<String> = d
                     .routes
                     .iter()
@@ -285,7 +288,7 @@ impl GrpcInferenceService for Inference {
                 metadata(&r.name, &d.routes[0].version, versions)
             }
             Some(raw) => {
-                let v = v2::pick(state, &r.name, Some(raw))
+                let v = inference::pick(state, &r.name, Some(raw))
                     .await
                     .map_err(status::status)?;
                 metadata(&r.name, &v, vec![v.version.to_string()])
@@ -308,19 +311,18 @@ impl GrpcInferenceService for Inference {
         let purpose = caller.principal.purpose().map(str::to_string);
         // Unknown deployments and oversized request ids are refused before
         // the inputs are decoded.
-        let d = v2::deployment(state, &r.model_name).map_err(status::status)?;
-        v2::check_request_id(&r.id, "the request's \"id\"").map_err(status::status)?;
+        let d = inference::deployment(state, &r.model_name).map_err(status::status)?;
+        inference::check_request_id(&r.id, "the request's \"id\"").map_err(status::status)?;
         let version = version_arg(&r.model_version)
-            .map(v2::parse_version)
+            .map(inference::parse_version)
             .transpose()
             .map_err(status::status)?;
         let routing_key = headers
-            .get(v2::ROUTING_KEY_HEADER)
+            .get(inference::ROUTING_KEY_HEADER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
             .or_else(|| r.parameters.get("routing_key").and_then(parameter_text));
         let deadline_ms = deadline_ms(&headers, d.revision.settings.timeout_ms)?;
-        drop(d);
         let inputs = tensors::decode_inputs(
             r.inputs,
             r.raw_input_contents,
@@ -328,7 +330,6 @@ impl GrpcInferenceService for Inference {
         )
         .map_err(Status::invalid_argument)?;
         let call = InferCall {
-            deployment: r.model_name.clone(),
             version,
             inputs: CallInputs::Tensors(inputs),
             outputs: r.outputs.into_iter().map(|o| o.name).collect(),
@@ -341,13 +342,16 @@ impl GrpcInferenceService for Inference {
         } else {
             r.id
         };
-        let answer = v2::infer_call_with_id(state, call, &id)
+        let answer = inference::infer(state, d, call, &id)
             .await
             .map_err(status::status)?;
         let (outputs, raw_output_contents) = tensors::encode_outputs(&answer.outputs);
+        let revision = answer.revision;
+        let version = answer.version;
+        answer.log(&state.log);
         let mut response = Response::new(ModelInferResponse {
             model_name: r.model_name,
-            model_version: answer.version.to_string(),
+            model_version: version.to_string(),
             id,
             parameters: HashMap::new(),
             outputs,
@@ -355,7 +359,7 @@ impl GrpcInferenceService for Inference {
         });
         response
             .metadata_mut()
-            .insert("x-hangar-revision", MetadataValue::from(answer.revision));
+            .insert("x-hangar-revision", MetadataValue::from(revision));
         Ok(response)
     }
 
@@ -383,15 +387,11 @@ impl GrpcInferenceService for Inference {
         let r = request.into_inner();
         let state = &self.state;
         let only = version_arg(&r.version)
-            .map(v2::parse_version)
+            .map(inference::parse_version)
             .transpose()
             .map_err(status::status)?;
         let names = if r.name.is_empty() {
-            let teams = state
-                .db
-                .deployment_teams()
-                .await
-                .map_err(|e| status::status(e.into()))?;
+            let teams = state.db.deployment_teams().await.map_err(status::status)?;
             let mut names: Vec<String> = state
                 .serving
                 .active()
@@ -402,7 +402,7 @@ impl GrpcInferenceService for Inference {
             names.sort();
             names
         } else {
-            v2::deployment(state, &r.name).map_err(status::status)?;
+            inference::deployment(state, &r.name).map_err(status::status)?;
             vec![r.name]
         };
         let model_stats = names
@@ -493,11 +493,11 @@ mod tests {
         check(&[("grpc-timeout", "20m")], Some(50), Some(20));
         check(&[("grpc-timeout", "5H")], Some(50), Some(50));
         check(
-            &[(v2::DEADLINE_HEADER, "900"), ("grpc-timeout", "20m")],
+            &[(inference::DEADLINE_HEADER, "900"), ("grpc-timeout", "20m")],
             Some(50),
             Some(900),
         );
-        let bad = deadline_ms(&headers(&[(v2::DEADLINE_HEADER, "soon")]), None).unwrap_err();
+        let bad = deadline_ms(&headers(&[(inference::DEADLINE_HEADER, "soon")]), None).unwrap_err();
         assert_eq!(bad.code(), tonic::Code::InvalidArgument);
     }
 

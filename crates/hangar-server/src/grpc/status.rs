@@ -5,11 +5,7 @@
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
-use crate::http::error::{ApiError, ErrorCode};
-
-/// What the caller sees for an internal error; the cause is already logged
-/// by `ApiError::internal`.
-const INTERNAL_MESSAGE: &str = "internal server error; the cause is in the server log";
+use crate::service::error::{Error, ErrorCode, INTERNAL};
 
 /// The gRPC code of an error code. Each follows the HTTP status the same
 /// error gets (grpc-gateway's table read backwards): 429 Overloaded →
@@ -40,19 +36,29 @@ pub(crate) fn code(error: ErrorCode) -> Code {
     }
 }
 
-/// The status for an error; internal text never reaches the caller. Load
-/// shedding carries `retry-after: 1` like the HTTP answer's header.
-pub(crate) fn status(error: ApiError) -> Status {
-    let message = match error.code {
-        ErrorCode::Internal => INTERNAL_MESSAGE.to_string(),
-        _ => error.message,
+/// The status for a service error; internal text never reaches the caller
+/// (its cause is logged here, once). Load shedding carries `retry-after: 1`
+/// like the HTTP answer's header.
+pub(crate) fn status(error: impl Into<Error>) -> Status {
+    let error = error.into();
+    let code = error.code();
+    match &error {
+        Error::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+        Error::StorageFull(cause) => {
+            tracing::warn!(error = %cause, "refused: the data directory's disk is full")
+        }
+        Error::Refused { .. } => {}
+    }
+    let message = match code {
+        ErrorCode::Internal => INTERNAL.to_string(),
+        _ => error.message().to_string(),
     };
-    if matches!(error.code, ErrorCode::Busy | ErrorCode::Overloaded) {
+    if matches!(code, ErrorCode::Busy | ErrorCode::Overloaded) {
         let mut metadata = MetadataMap::new();
         metadata.insert("retry-after", MetadataValue::from_static("1"));
-        Status::with_metadata(code(error.code), message, metadata)
+        Status::with_metadata(self::code(code), message, metadata)
     } else {
-        Status::new(code(error.code), message)
+        Status::new(self::code(code), message)
     }
 }
 
@@ -62,7 +68,7 @@ mod tests {
 
     fn check(error: ErrorCode, expected: Code) {
         assert_eq!(code(error), expected, "{error:?}");
-        assert_eq!(status(ApiError::new(error, "why")).code(), expected);
+        assert_eq!(status(Error::new(error, "why")).code(), expected);
     }
 
     #[test]
@@ -92,28 +98,28 @@ mod tests {
 
     #[test]
     fn internal_errors_keep_their_cause_out_of_the_status() {
-        let s = status(ApiError::new(ErrorCode::Internal, "sqlite: disk I/O error"));
+        let s = status(Error::new(ErrorCode::Internal, "sqlite: disk I/O error"));
         assert_eq!(s.code(), Code::Internal);
         assert!(!s.message().contains("sqlite"), "{}", s.message());
     }
 
     #[test]
     fn client_errors_keep_their_message() {
-        let s = status(ApiError::not_found("unknown model 'x'"));
+        let s = status(Error::not_found("unknown model 'x'"));
         assert_eq!(s.message(), "unknown model 'x'");
     }
 
     #[test]
     fn load_shedding_says_when_to_retry() {
         for error in [ErrorCode::Busy, ErrorCode::Overloaded] {
-            let s = status(ApiError::new(error, "full"));
+            let s = status(Error::new(error, "full"));
             assert_eq!(
                 s.metadata().get("retry-after").map(|v| v.to_str().unwrap()),
                 Some("1"),
                 "{error:?}"
             );
         }
-        let s = status(ApiError::bad_request("no"));
+        let s = status(Error::bad_request("no"));
         assert!(s.metadata().get("retry-after").is_none());
     }
 }

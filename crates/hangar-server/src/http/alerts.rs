@@ -11,9 +11,9 @@ use hangar_store::ChannelRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::auth::Routes;
 use crate::http::api::{actor, JsonBody};
 use crate::http::api::{require, Caller};
-use crate::http::auth::Routes;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use hangar_core::governance::Action;

@@ -5,7 +5,6 @@
 
 pub mod alerts;
 pub mod api;
-pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod governance;
@@ -25,6 +24,7 @@ use tower_http::request_id::{
 };
 use tower_http::trace::TraceLayer;
 
+use crate::auth;
 use crate::state::AppState;
 use error::ApiError;
 

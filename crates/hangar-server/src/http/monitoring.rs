@@ -17,8 +17,8 @@ use hangar_store::BaselineRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::auth::Routes;
 use crate::http::api::{actor, parse_time, version_number};
-use crate::http::auth::Routes;
 use crate::http::error::ApiError;
 use crate::service::monitoring;
 use crate::service::reports::{baseline_profile, window_figures, How, EXACT_ROWS};

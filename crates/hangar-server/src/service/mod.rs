@@ -9,6 +9,7 @@ pub mod denials;
 pub mod error;
 pub mod feedback;
 pub mod governance;
+pub mod inference;
 pub mod log_buffer;
 pub mod monitoring;
 pub mod reports;

@@ -325,7 +325,9 @@ async fn writer(
     }
 }
 
-fn seed() -> u64 {
+/// A seed for the fast generators (sampling keys, route choice): the clock
+/// and the process id, so two processes started together differ.
+pub(crate) fn seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64)

@@ -46,7 +46,7 @@ fn check(case: Case) -> Result<(), TestCaseError> {
     let (outcome, peak) = measure(|| {
         let decoded = decode_http_body(&body, None, 16 * 1024 * 1024).map_err(|e| e.message)?;
         let (inputs, extra_values) =
-            split_extras(decoded.inputs, &extras).map_err(|e| e.message)?;
+            split_extras(decoded.inputs, &extras).map_err(|e| e.message().to_string())?;
         match inputs {
             CallInputs::Instances(rows) => {
                 let n = rows.len();

@@ -19,7 +19,7 @@ use hangar_core::{
 use hangar_store::{AliasState, NewVersion, Staged};
 use serde::{Deserialize, Serialize};
 
-use crate::http::auth::Routes;
+use crate::auth::Routes;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::service::serving::runtime_error;
 use crate::state::AppState;
@@ -94,7 +94,7 @@ async fn openapi() -> Response {
 /// client cannot supply.
 pub(crate) fn actor(headers: &HeaderMap) -> String {
     headers
-        .get(crate::http::auth::PRINCIPAL_HEADER)
+        .get(crate::auth::PRINCIPAL_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|s| {
             s.chars()

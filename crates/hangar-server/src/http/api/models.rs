@@ -3,7 +3,7 @@
 use super::*;
 
 /// The caller, as the permission layer authenticated it.
-pub(crate) type Caller = axum::Extension<crate::http::auth::Authenticated>;
+pub(crate) type Caller = axum::Extension<crate::auth::Authenticated>;
 
 pub(super) fn team_of(card: &ModelCard) -> &str {
     card.owner_team
@@ -150,7 +150,7 @@ pub(super) async fn update_model(
     for d in &moving {
         state.auth.forget_team(false, d);
         tracing::info!(deployment = %d, model = %model, from = %old_team, to = %new_team, "deployment moved to another team with its model");
-        crate::http::auth::append(
+        crate::auth::append(
             &state,
             hangar_store::NewAuditEntry {
                 actor: actor(&headers),

@@ -17,7 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use hangar_core::governance::Action as A;
 
-use crate::http::auth::{r, Authenticated, Policy as P, Routes, Rule};
+use crate::auth::{r, Authenticated, Policy as P, Routes, Rule};
 use crate::http::error::ApiError;
 
 /// The dashboard's rows of the permission table. Pages read with the same

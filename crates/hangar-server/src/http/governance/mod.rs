@@ -15,8 +15,8 @@ use hangar_store::{ApprovalRecord, AuditFilter, StoreError, TokenRecord};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::auth::{self, Authenticated, ClientAddress, Routes};
 use crate::http::api::{parse_time, version_number, JsonBody};
-use crate::http::auth::{self, Authenticated, ClientAddress, Routes};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::service::denials::Denial;
 use crate::service::throttle::Throttled;

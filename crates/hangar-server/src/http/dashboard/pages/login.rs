@@ -15,7 +15,7 @@ pub(crate) async fn login(
 ) -> Response {
     let next = q
         .next
-        .filter(|n| crate::http::auth::safe_next(n).is_some())
+        .filter(|n| crate::auth::safe_next(n).is_some())
         .unwrap_or_else(|| "/".into());
     let error = q.error.is_some().then_some(
         "That user name and password did not match. Try again, or ask a Hangar administrator to reset your password.",
@@ -33,7 +33,7 @@ pub(crate) fn login_page(
     next: &str,
     notice: Option<&str>,
 ) -> Response {
-    use crate::http::auth::{self, LOGIN_COOKIE};
+    use crate::auth::{self, LOGIN_COOKIE};
     let (secret, fresh) =
         match auth::cookie(headers, LOGIN_COOKIE).filter(|c| auth::is_login_secret(c)) {
             Some(c) => (c, false),

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::charts::{bar_chart, fmt_num, line_chart, Bar, Series};
 use super::{error_page, esc, page, time, url, Section};
-use crate::http::auth::{form_field, Authenticated};
+use crate::auth::{form_field, Authenticated};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
