@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{post, put};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 
 use crate::auth::Routes;
 use crate::http::api::{actor, parse_time, version_number};
-use crate::http::error::ApiError;
+use crate::http::error::{ApiError, ErrorCode};
+use crate::service::feedback;
 use crate::service::monitoring;
 use crate::service::reports::{baseline_profile, window_figures, How, EXACT_ROWS};
 use crate::state::AppState;
@@ -173,9 +174,46 @@ async fn feedback(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    crate::service::feedback::upload(state, name, &headers, body)
-        .await
-        .map_err(ApiError::from)
+    state.db.get_deployment(&name).await?;
+    let limit = state.limits.max_feedback_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(feedback::too_large(limit).into());
+    }
+    let is_csv = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("text/csv"));
+    let chunks = body
+        .into_data_stream()
+        .map(|c| c.map_err(std::io::Error::other));
+    let receipt = if is_csv {
+        feedback::apply_csv_upload(state, name, chunks, limit).await?
+    } else {
+        feedback::apply_json_upload(state, name, chunks, limit).await?
+    };
+    if receipt.rejected_count == receipt.received {
+        let mut reasons: Vec<String> = receipt
+            .rejected
+            .iter()
+            .take(3)
+            .map(feedback::Rejected::describe)
+            .collect();
+        if receipt.rejected_count > 3 {
+            reasons.push(format!("and {} more", receipt.rejected_count - 3));
+        }
+        let mut body = json!(receipt);
+        body["error"] = json!(format!(
+            "no feedback applied: every line was rejected ({})",
+            reasons.join("; ")
+        ));
+        body["code"] = json!(ErrorCode::BadRequest.as_str());
+        return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
+    }
+    Ok(Json(receipt).into_response())
 }
 
 // ---- reports --------------------------------------------------------------------

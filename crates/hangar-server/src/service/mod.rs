@@ -1,7 +1,9 @@
 //! The application layer: what Hangar does, with no transport in it (no
-//! axum, tonic, `http` or `serde_json::Value`; the tidy test checks). The
-//! HTTP and gRPC edges (`crate::http`, `crate::grpc`) and the background
-//! loops call these modules; they never call an edge.
+//! axum, tonic or hyper; the tidy test checks). The HTTP and gRPC edges
+//! (`crate::http`, `crate::grpc`, behind `crate::auth`) and the background
+//! loops call these modules; a service never calls an edge (also checked).
+//! Services answer with typed values and [`error::Error`]; each edge turns
+//! them into its own wire form and status codes.
 
 pub mod alerting;
 pub mod batch;

@@ -24,17 +24,13 @@ use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use hangar_core::feedback::{parse_label, parse_row, LabelRule};
 use hangar_store::{FeedbackKey, FeedbackWriter, FoundRow};
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
@@ -94,37 +90,63 @@ impl LabelRules {
     }
 }
 
-/// What an upload did, line by line.
-#[derive(Debug, Default)]
-struct Receipt {
-    received: u64,
-    updated: u64,
-    unknown: Vec<Value>,
-    unknown_count: u64,
-    rejected: Vec<Value>,
-    rejected_count: u64,
+/// What an upload did, line by line (the API's answer).
+#[derive(Debug, Default, Serialize)]
+pub struct Receipt {
+    pub received: u64,
+    pub updated: u64,
+    /// Keys that match no logged prediction (the first [`LISTED`]).
+    pub unknown: Vec<UnknownKey>,
+    pub unknown_count: u64,
+    /// Lines refused, with why (the first [`LISTED`]).
+    pub rejected: Vec<Rejected>,
+    pub rejected_count: u64,
     /// Lines in batches already written (they stay written if the upload
     /// stops later).
+    #[serde(skip)]
     processed: u64,
+}
+
+/// A feedback key that matched no logged prediction.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum UnknownKey {
+    RowId { row_id: String },
+    Request { request_id: String, row: u32 },
+}
+
+/// A refused line (CSV, by line number) or item (JSON, by index).
+#[derive(Debug, Serialize)]
+pub struct Rejected {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<u64>,
+    pub error: String,
+}
+
+impl Rejected {
+    /// "line 3: why" or "item 0: why".
+    pub fn describe(&self) -> String {
+        match (self.line, self.item) {
+            (Some(n), _) => format!("line {n}: {}", self.error),
+            (None, Some(n)) => format!("item {n}: {}", self.error),
+            (None, None) => self.error.clone(),
+        }
+    }
 }
 
 impl Receipt {
     fn reject(&mut self, unit: &str, number: u64, error: String) {
         self.rejected_count += 1;
         if self.rejected.len() < LISTED {
-            self.rejected.push(json!({ unit: number, "error": error }));
+            let line = unit == "line";
+            self.rejected.push(Rejected {
+                line: line.then_some(number),
+                item: (!line).then_some(number),
+                error,
+            });
         }
-    }
-
-    fn json(&self) -> Value {
-        json!({
-            "received": self.received,
-            "updated": self.updated,
-            "unknown": self.unknown,
-            "unknown_count": self.unknown_count,
-            "rejected": self.rejected,
-            "rejected_count": self.rejected_count,
-        })
     }
 }
 
@@ -151,12 +173,13 @@ impl Stopped {
     }
 }
 
-fn key_json(k: &FeedbackKey) -> Value {
+fn unknown_key(k: &FeedbackKey) -> UnknownKey {
     match k {
-        FeedbackKey::RowId(id) => json!({ "row_id": id }),
-        FeedbackKey::Request { request_id, row } => {
-            json!({ "request_id": request_id, "row": row })
-        }
+        FeedbackKey::RowId(id) => UnknownKey::RowId { row_id: id.clone() },
+        FeedbackKey::Request { request_id, row } => UnknownKey::Request {
+            request_id: request_id.clone(),
+            row: *row,
+        },
     }
 }
 
@@ -267,7 +290,7 @@ impl Applier {
             } else {
                 self.receipt.unknown_count += 1;
                 if self.receipt.unknown.len() < LISTED {
-                    self.receipt.unknown.push(key_json(&self.keys[k]));
+                    self.receipt.unknown.push(unknown_key(&self.keys[k]));
                 }
             }
         }
@@ -317,7 +340,8 @@ impl std::fmt::Display for TooLarge {
 
 impl std::error::Error for TooLarge {}
 
-fn too_large(limit: u64) -> Error {
+/// A declared or actual upload size past the limit.
+pub fn too_large(limit: u64) -> Error {
     Error::new(
         ErrorCode::PayloadTooLarge,
         format!(
@@ -565,259 +589,109 @@ fn apply_json(mut applier: Applier, body: &[u8]) -> Result<Receipt, Stopped> {
     }
 }
 
-/// `POST /api/v1/deployments/{name}/feedback`.
-pub(crate) async fn upload(
+/// Applies a CSV feedback upload as it arrives (`chunks`, at most `limit`
+/// bytes), batch by batch on a blocking thread.
+pub async fn apply_csv_upload(
     state: AppState,
     deployment: String,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Response, Error> {
+    mut chunks: impl Stream<Item = std::io::Result<Bytes>> + Unpin,
+    limit: u64,
+) -> Result<Receipt, Error> {
     state.db.get_deployment(&deployment).await?;
-    let limit = state.limits.max_feedback_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large(limit));
-    }
-    let is_csv = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("text/csv"));
-    let mut stream = body.into_data_stream();
+    // Predictions still in the log's buffer must be findable.
+    state.log.flush().await;
     let handle = Handle::current();
-    let result = if is_csv {
-        // Predictions still in the log's buffer must be findable.
-        state.log.flush().await;
-        let (tx, rx) = mpsc::channel(8);
-        let worker = {
-            let state = state.clone();
-            tokio::task::spawn_blocking(move || {
-                let applier =
-                    Applier::new(state, handle, deployment, "line").map_err(|error| Stopped {
-                        error,
-                        receipt: Receipt::default(),
-                    })?;
-                apply_csv(
-                    applier,
-                    ChunkReader {
-                        rx,
-                        current: Bytes::new(),
-                    },
-                    limit,
-                )
-            })
-        };
-        let mut total = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(std::io::Error::other).and_then(|c| {
-                total += c.len() as u64;
-                if total > limit {
-                    Err(std::io::Error::other(TooLarge))
-                } else {
-                    Ok(c)
-                }
-            });
-            let last = chunk.is_err();
-            // The parser stopped (e.g. at a bad header): stop reading.
-            if tx.send(chunk).await.is_err() || last {
-                break;
-            }
-        }
-        drop(tx);
-        worker.await.map_err(Error::internal)?
-    } else {
-        let mut body = Vec::new();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                Error::bad_request(format!("could not read the feedback upload: {e}"))
-            })?;
-            if (body.len() + chunk.len()) as u64 > limit {
-                return Err(too_large(limit));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let mut items = 0u64;
-        walk_json(&body, |_| {
-            items += 1;
-            Ok(())
-        })
-        .map_err(|e| Error::bad_request(format!("invalid feedback JSON: {e}")))?;
-        if items == 0 {
-            return Err(Error::bad_request("no feedback given"));
-        }
-        state.log.flush().await;
+    let (tx, rx) = mpsc::channel(8);
+    let worker = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || {
             let applier =
-                Applier::new(state, handle, deployment, "item").map_err(|error| Stopped {
+                Applier::new(state, handle, deployment, "line").map_err(|error| Stopped {
                     error,
                     receipt: Receipt::default(),
                 })?;
-            apply_json(applier, &body)
+            apply_csv(
+                applier,
+                ChunkReader {
+                    rx,
+                    current: Bytes::new(),
+                },
+                limit,
+            )
         })
+    };
+    let mut total = 0u64;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.and_then(|c| {
+            total += c.len() as u64;
+            if total > limit {
+                Err(std::io::Error::other(TooLarge))
+            } else {
+                Ok(c)
+            }
+        });
+        let last = chunk.is_err();
+        // The parser stopped (e.g. at a bad header): stop reading.
+        if tx.send(chunk).await.is_err() || last {
+            break;
+        }
+    }
+    drop(tx);
+    let receipt = worker
         .await
         .map_err(Error::internal)?
-    };
-    let receipt = result.map_err(Stopped::into_error)?;
+        .map_err(Stopped::into_error)?;
+    received_something(receipt)
+}
+
+/// Applies a JSON feedback upload (`{"feedback": [...]}`, at most `limit`
+/// bytes): read whole, checked whole, then applied batch by batch.
+pub async fn apply_json_upload(
+    state: AppState,
+    deployment: String,
+    mut chunks: impl Stream<Item = std::io::Result<Bytes>> + Unpin,
+    limit: u64,
+) -> Result<Receipt, Error> {
+    state.db.get_deployment(&deployment).await?;
+    let mut body = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk
+            .map_err(|e| Error::bad_request(format!("could not read the feedback upload: {e}")))?;
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let mut items = 0u64;
+    walk_json(&body, |_| {
+        items += 1;
+        Ok(())
+    })
+    .map_err(|e| Error::bad_request(format!("invalid feedback JSON: {e}")))?;
+    if items == 0 {
+        return Err(Error::bad_request("no feedback given"));
+    }
+    state.log.flush().await;
+    let handle = Handle::current();
+    let receipt = tokio::task::spawn_blocking(move || {
+        let applier = Applier::new(state, handle, deployment, "item").map_err(|error| Stopped {
+            error,
+            receipt: Receipt::default(),
+        })?;
+        apply_json(applier, &body)
+    })
+    .await
+    .map_err(Error::internal)?
+    .map_err(Stopped::into_error)?;
+    received_something(receipt)
+}
+
+fn received_something(receipt: Receipt) -> Result<Receipt, Error> {
     if receipt.received == 0 {
         return Err(Error::bad_request("no feedback given"));
     }
-    if receipt.rejected_count == receipt.received {
-        let mut reasons: Vec<String> = receipt
-            .rejected
-            .iter()
-            .take(3)
-            .map(|r| {
-                let unit = if r.get("line").is_some() {
-                    "line"
-                } else {
-                    "item"
-                };
-                format!("{unit} {}: {}", r[unit], r["error"].as_str().unwrap_or(""))
-            })
-            .collect();
-        if receipt.rejected_count > 3 {
-            reasons.push(format!("and {} more", receipt.rejected_count - 3));
-        }
-        let mut body = receipt.json();
-        body["error"] = json!(format!(
-            "no feedback applied: every line was rejected ({})",
-            reasons.join("; ")
-        ));
-        body["code"] = json!(ErrorCode::BadRequest.as_str());
-        return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
-    }
-    Ok(Json(receipt.json()).into_response())
+    Ok(receipt)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(fields: &[&str]) -> csv::ByteRecord {
-        csv::ByteRecord::from(fields.to_vec())
-    }
-
-    #[test]
-    fn csv_lines_with_bad_row_numbers_or_labels_are_refused() {
-        // Header request_id,row,label.
-        let line = |f: &[&str]| csv_line(&record(f), 2, None, Some(0), Some(1));
-        assert_eq!(
-            line(&["r", "3", "1"]),
-            Ok((
-                FeedbackKey::Request {
-                    request_id: "r".into(),
-                    row: 3
-                },
-                1.0
-            ))
-        );
-        assert_eq!(
-            line(&["r", "", "0"]).unwrap().0,
-            FeedbackKey::Request {
-                request_id: "r".into(),
-                row: 0
-            },
-            "an empty row is row 0"
-        );
-        for (fields, why) in [
-            (&["r", "-1", "1"][..], "is not a row number"),
-            (&["r", "99999999999999999999", "1"], "is not a row number"),
-            (&["r", "1.5", "1"], "is not a row number"),
-            (&["r", "0", "yes"], "is not a number"),
-            (&["r", "0", "NaN"], "is not a number"),
-            (&["r", "0"], "no label"),
-            (&["", "0", "1"], "no row_id or request_id"),
-        ] {
-            let e = line(fields).unwrap_err();
-            assert!(e.contains(why), "{fields:?}: {e}");
-        }
-        let not_utf8 = csv::ByteRecord::from(vec![&b"r\xff"[..], b"0", b"1"]);
-        assert!(csv_line(&not_utf8, 2, None, Some(0), Some(1))
-            .unwrap_err()
-            .contains("UTF-8"));
-    }
-
-    #[test]
-    fn json_items_with_bad_row_numbers_or_labels_are_refused() {
-        let item = |v: Value| json_item(serde_json::from_value(v).unwrap());
-        assert_eq!(
-            item(json!({"row_id": 17, "label": 0})),
-            Ok((FeedbackKey::RowId("17".into()), 0.0))
-        );
-        assert_eq!(
-            item(json!({"request_id": "r", "row": 2, "label": 1}))
-                .unwrap()
-                .0,
-            FeedbackKey::Request {
-                request_id: "r".into(),
-                row: 2
-            }
-        );
-        for (v, why) in [
-            (
-                json!({"request_id": "r", "row": -1, "label": 1}),
-                "is not a row number",
-            ),
-            (
-                json!({"request_id": "r", "row": 1.5, "label": 1}),
-                "is not a row number",
-            ),
-            (
-                json!({"request_id": "r", "row": "2", "label": 1}),
-                "is not a row number",
-            ),
-            (
-                json!({"request_id": "r", "row": 5e9, "label": 1}),
-                "is not a row number",
-            ),
-            (
-                json!({"request_id": "r", "label": "1"}),
-                "label must be a number",
-            ),
-            (json!({"request_id": "r"}), "label must be a number"),
-            (json!({"label": 1}), "give either"),
-            (
-                json!({"row_id": "a", "request_id": "r", "label": 1}),
-                "give either",
-            ),
-            (json!({"row_id": [1], "label": 1}), "row_id must be"),
-            (json!({"request_id": 7, "label": 1}), "request_id must be"),
-        ] {
-            let e = item(v.clone()).unwrap_err();
-            assert!(e.contains(why), "{v}: {e}");
-        }
-    }
-
-    #[test]
-    fn the_json_document_is_walked_item_by_item_and_checked_whole() {
-        let mut n = 0;
-        walk_json(
-            br#"{"feedback": [{"row_id": "a", "label": 1}, {"label": 2}]}"#,
-            |_| {
-                n += 1;
-                Ok(())
-            },
-        )
-        .unwrap();
-        assert_eq!(n, 2);
-        for bad in [
-            &br#"{"feedback": [{"row_id": "a", "label": 1, "extra": 0}]}"#[..],
-            br#"{"feedback": [], "other": 1}"#,
-            br#"{"feedback": [{"row_id": "a", "label": 1}]"#,
-            br#"{"items": []}"#,
-            br#"{}"#,
-            br#"[]"#,
-            br#"{"feedback": [], "feedback": []}"#,
-            br#"{"feedback": []} trailing"#,
-        ] {
-            assert!(
-                walk_json(bad, |_| Ok(())).is_err(),
-                "{}",
-                String::from_utf8_lossy(bad)
-            );
-        }
-    }
-}
+mod tests;
