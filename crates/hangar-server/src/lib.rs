@@ -20,6 +20,7 @@ pub mod model_check;
 mod service;
 mod setup;
 mod state;
+mod tensor_bytes;
 
 /// The decoders of outside bytes that no public route reaches without a
 /// running server, for the fuzz tests (`tests/fuzz/`). Not an API: nothing

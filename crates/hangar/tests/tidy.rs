@@ -56,7 +56,7 @@ fn only_the_store_knows_sql_and_only_the_server_knows_http() {
         ("hangar-core", ["sqlx", "axum"]),
         ("hangar-runtime", ["sqlx", "axum"]),
         ("hangar-store", ["axum", "reqwest"]),
-        ("hangar-server", ["sqlx", "sqlx"]),
+        ("hangar-server", ["sqlx", "rusqlite"]),
     ] {
         let manifest =
             std::fs::read_to_string(repo().join(format!("crates/{krate}/Cargo.toml"))).unwrap();
@@ -96,4 +96,127 @@ fn dev_dependencies_are_not_shipped_dependencies() {
     assert!(shipped.contains(&"axum = 1"));
     assert!(!shipped.contains(&"sqlx = 1"));
     assert!(shipped.contains(&"x = []"));
+}
+
+/// Every `.rs` file of the workspace (crates and bench), as (path relative
+/// to the repository, text).
+fn workspace_sources() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for dir in ["crates", "bench"] {
+        let dir = repo().join(dir);
+        if dir.is_dir() {
+            rust_files(&dir, &mut files);
+        }
+    }
+    files
+        .into_iter()
+        .filter(|f| !f.components().any(|c| c.as_os_str() == "target"))
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let rel = f.strip_prefix(repo()).unwrap_or(&f).display().to_string();
+            (rel, text)
+        })
+        .collect()
+}
+
+/// The code of a file without its `#[cfg(test)]` tail (unit tests may use
+/// what the shipped code must not).
+fn shipped_code(text: &str) -> String {
+    let code = text.find("#[cfg(test)]").map_or(text, |i| &text[..i]);
+    code.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The files under `dir` whose shipped code names any of `forbidden`.
+fn naming(dir: &str, forbidden: &[&str]) -> Vec<String> {
+    let sources = workspace_sources();
+    assert!(
+        sources.iter().any(|(f, _)| f.starts_with(dir)),
+        "no sources under {dir}"
+    );
+    sources
+        .iter()
+        .filter(|(f, _)| f.starts_with(dir))
+        .flat_map(|(f, text)| {
+            forbidden
+                .iter()
+                .filter(|word| shipped_code(text).contains(**word))
+                .map(move |word| format!("{f} names {word}"))
+        })
+        .collect()
+}
+
+#[test]
+fn no_source_file_is_longer_than_800_lines() {
+    let long: Vec<_> = workspace_sources()
+        .into_iter()
+        .map(|(f, text)| (f, text.lines().count()))
+        .filter(|(_, n)| *n > 800)
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these along their seams (at most 800 lines): {long:?}"
+    );
+}
+
+#[test]
+fn services_know_no_transport_and_call_no_edge() {
+    let found = naming(
+        "crates/hangar-server/src/service",
+        &[
+            "axum",
+            "tonic",
+            "hyper",
+            "tower",
+            "crate::http",
+            "crate::grpc",
+            "crate::auth",
+            "dashboard",
+        ],
+    );
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn the_grpc_edge_does_not_reach_into_the_http_edge() {
+    let found = naming("crates/hangar-server/src/grpc", &["crate::http", "axum"]);
+    assert!(found.is_empty(), "{found:?}");
+}
+
+#[test]
+fn the_core_reads_no_clock() {
+    let found = naming(
+        "crates/hangar-core/src",
+        &["Utc::now", "SystemTime", "Instant::now", "Local::now"],
+    );
+    assert!(
+        found.is_empty(),
+        "the core takes time as an argument: {found:?}"
+    );
+}
+
+#[test]
+fn no_test_expects_a_panic() {
+    let word = ["should", "_panic"].concat();
+    let found: Vec<_> = workspace_sources()
+        .into_iter()
+        .filter(|(_, text)| text.contains(&word))
+        .map(|(f, _)| f)
+        .collect();
+    assert!(
+        found.is_empty(),
+        "assert on the refusal instead of expecting a panic: {found:?}"
+    );
+}
+
+#[test]
+fn the_rules_see_what_they_forbid() {
+    // The checks above would pass vacuously if they read nothing.
+    let code = "use axum::Router;\n// tower\n#[cfg(test)]\nmod tests { use tonic::Status; }\n";
+    assert!(shipped_code(code).contains("axum"));
+    assert!(!shipped_code(code).contains("tonic"));
+    assert!(!shipped_code(code).contains("tower"));
+    assert!(workspace_sources().len() > 100);
 }

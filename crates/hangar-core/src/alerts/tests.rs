@@ -1,3 +1,5 @@
+//! Alert rules, their metrics and the life of an alert, case by case.
+
 use super::*;
 use crate::monitor::{ColumnReport, WindowReport};
 use crate::stats::cbpe::CbpeEstimate;

@@ -1,3 +1,5 @@
+//! Health levels and their reasons, case by case.
+
 use super::*;
 use crate::alerts::default_rules;
 use crate::monitor::ColumnReport;

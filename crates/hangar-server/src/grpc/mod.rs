@@ -25,8 +25,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue};
 use tonic::codec::CompressionEncoding;
+use tonic::codegen::http::{HeaderMap, HeaderValue};
 use tonic::metadata::MetadataValue;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
@@ -99,9 +99,9 @@ pub(crate) async fn serve(
 /// `status::code`), so every such answer is that refusal: it is rewritten,
 /// with the HTTP 413's wording. tonic sends it trailers-only (in headers).
 fn oversized_is_resource_exhausted<B>(
-    mut response: axum::http::Response<B>,
+    mut response: tonic::codegen::http::Response<B>,
     limit: usize,
-) -> axum::http::Response<B> {
+) -> tonic::codegen::http::Response<B> {
     let headers = response.headers_mut();
     let out_of_range = i32::from(tonic::Code::OutOfRange).to_string();
     if headers

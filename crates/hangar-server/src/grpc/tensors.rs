@@ -11,7 +11,7 @@ use hangar_core::{DataType, Tensor, TensorData};
 use super::proto::model_infer_request::InferInputTensor;
 use super::proto::model_infer_response::InferOutputTensor;
 use super::proto::InferTensorContents;
-use crate::http::wire;
+use crate::tensor_bytes as wire;
 
 /// Decodes the request's inputs. `raw` is `raw_input_contents`: empty, or
 /// one entry per input in order.

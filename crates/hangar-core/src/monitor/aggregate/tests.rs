@@ -1,3 +1,5 @@
+//! The aggregates: recording, merging, the stored form and their reports.
+
 use super::*;
 use std::collections::BTreeMap;
 
