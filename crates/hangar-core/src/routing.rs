@@ -45,6 +45,22 @@ impl RoutingTable {
             .map(|r| (r.target.model.as_str(), r.version))
     }
 
+    /// A shadow must be a version no route serves live (weight above
+    /// zero), whatever the references name: `m@staging` as the shadow of a
+    /// table serving `m:3` is refused when the alias resolves to 3.
+    pub fn validate_shadow(&self) -> Result<(), RoutingError> {
+        match &self.shadow {
+            Some(s)
+                if self
+                    .live_versions()
+                    .any(|(model, version)| model == s.target.model && version == s.version) =>
+            {
+                Err(RoutingError::ShadowIsLive(s.target.to_string()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub fn weights(&self) -> Vec<u8> {
         self.routes.iter().map(|r| r.weight).collect()
     }
@@ -203,8 +219,9 @@ pub enum RoutingError {
 pub const MAX_ROUTES: usize = 16;
 
 /// Checks a requested table: 1 to 16 routes, weights summing to 100, no
-/// target twice, and a shadow that serves no live traffic.
-pub fn validate_routes(routes: &[Route], shadow: Option<&VersionRef>) -> Result<(), RoutingError> {
+/// target twice. (Whether the shadow serves live traffic is a question for
+/// the resolved table: [`RoutingTable::validate_shadow`].)
+pub fn validate_routes(routes: &[Route]) -> Result<(), RoutingError> {
     if routes.is_empty() {
         return Err(RoutingError::NoRoutes);
     }
@@ -218,11 +235,6 @@ pub fn validate_routes(routes: &[Route], shadow: Option<&VersionRef>) -> Result<
     for (i, r) in routes.iter().enumerate() {
         if routes[..i].iter().any(|o| o.target == r.target) {
             return Err(RoutingError::Duplicate(r.target.to_string()));
-        }
-    }
-    if let Some(s) = shadow {
-        if routes.iter().any(|r| &r.target == s && r.weight > 0) {
-            return Err(RoutingError::ShadowIsLive(s.to_string()));
         }
     }
     Ok(())
@@ -377,34 +389,65 @@ mod tests {
 
     #[test]
     fn tables_are_validated() {
-        let check = |routes: Vec<Route>, shadow: Option<&str>, want: Result<(), RoutingError>| {
-            let shadow: Option<VersionRef> = shadow.map(|s| s.parse().unwrap());
-            assert_eq!(validate_routes(&routes, shadow.as_ref()), want);
+        let check = |routes: Vec<Route>, want: Result<(), RoutingError>| {
+            assert_eq!(validate_routes(&routes), want);
         };
-        check(vec![r("m:1", 100)], None, Ok(()));
-        check(vec![r("m:1", 90), r("m:2", 10)], Some("m:3"), Ok(()));
-        check(vec![r("m:1", 100), r("m:2", 0)], Some("m:2"), Ok(()));
-        check(vec![], None, Err(RoutingError::NoRoutes));
-        check(vec![r("m:1", 90)], None, Err(RoutingError::WeightSum(90)));
+        check(vec![r("m:1", 100)], Ok(()));
+        check(vec![r("m:1", 90), r("m:2", 10)], Ok(()));
+        check(vec![], Err(RoutingError::NoRoutes));
+        check(vec![r("m:1", 90)], Err(RoutingError::WeightSum(90)));
         check(
             vec![r("m:1", 60), r("m:2", 60)],
-            None,
             Err(RoutingError::WeightSum(120)),
         );
         check(
             vec![r("m:1", 50), r("m:1", 50)],
-            None,
             Err(RoutingError::Duplicate("m:1".into())),
         );
         check(
-            vec![r("m:1", 100)],
-            Some("m:1"),
-            Err(RoutingError::ShadowIsLive("m:1".into())),
-        );
-        check(
             (0..20).map(|i| r(&format!("m:{}", i + 1), 5)).collect(),
-            None,
             Err(RoutingError::TooManyRoutes { max: 16 }),
+        );
+    }
+
+    #[test]
+    fn a_shadow_serves_no_live_traffic_whatever_its_reference() {
+        let table = |routes: &[(&str, u8, u32)], shadow: (&str, u32)| RoutingTable {
+            routes: routes
+                .iter()
+                .map(|(t, weight, version)| ResolvedRoute {
+                    target: t.parse().unwrap(),
+                    weight: *weight,
+                    version: *version,
+                })
+                .collect(),
+            shadow: Some(ResolvedShadow {
+                target: shadow.0.parse().unwrap(),
+                version: shadow.1,
+            }),
+        };
+        assert_eq!(
+            table(&[("m:1", 100, 1)], ("m:3", 3)).validate_shadow(),
+            Ok(())
+        );
+        // A route at weight 0 serves nothing live.
+        assert_eq!(
+            table(&[("m:1", 100, 1), ("m:2", 0, 2)], ("m:2", 2)).validate_shadow(),
+            Ok(())
+        );
+        assert_eq!(
+            table(&[("m:1", 100, 1)], ("m:1", 1)).validate_shadow(),
+            Err(RoutingError::ShadowIsLive("m:1".into()))
+        );
+        // Through an alias that resolves to the live version.
+        assert_eq!(
+            table(&[("m:3", 100, 3)], ("m@staging", 3)).validate_shadow(),
+            Err(RoutingError::ShadowIsLive("m@staging".into()))
+        );
+        // The same version number of another model is another version.
+        assert_eq!(
+            table(&[("a:1", 100, 1)], ("b:1", 1)).validate_shadow(),
+            Ok(())
         );
     }
 

@@ -6,7 +6,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{TimeZone, Utc};
 use hangar_core::alerts::{default_rules, AlertRule, AlertState, ANY_DEPLOYMENT};
-use hangar_core::health::{assess, FiringAlert, HealthInput};
 use hangar_store::ChannelRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -80,11 +79,6 @@ fn state_json(rule: &str, deployment: &str, s: &AlertState, rules: &[AlertRule])
         }
     }
     v
-}
-
-async fn all_rules(state: &AppState, deployment: &str) -> Result<Vec<AlertRule>, ApiError> {
-    let stored = state.db.list_rules().await?;
-    Ok(crate::service::alerting::rules_for(&stored, deployment))
 }
 
 /// Alerts that are pending, firing or just resolved.
@@ -428,41 +422,18 @@ async fn health(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(health_json(&state, &name).await?))
+    Ok(Json(health_json(
+        &crate::service::health::of(&state, &name).await?,
+    )))
 }
 
-/// A deployment's health as JSON (the API's and the dashboard's).
-pub(crate) async fn health_json(state: &AppState, name: &str) -> Result<Value, ApiError> {
-    let name = name.to_string();
-    state.db.get_deployment(&name).await?;
-    let rules = all_rules(state, &name).await?;
-    let snapshot = state.alerting.snapshot();
-    let firing: Vec<FiringAlert> = snapshot
-        .iter()
-        .filter(|((_, d), _)| d == &name)
-        .filter_map(|((rule, _), s)| {
-            rules
-                .iter()
-                .find(|r| &r.name == rule)
-                .and_then(|r| FiringAlert::from_state(r, s))
-        })
-        .collect();
-    let window = 3600;
-    let traffic = crate::service::alerting::traffic(state, &name, window, None);
-    let report = crate::service::reports::recent_report(state, &name, window, None).await?;
-    let h = assess(&HealthInput {
-        now_secs: Utc::now().timestamp().max(0) as u64,
-        traffic: &traffic,
-        traffic_window_secs: window,
-        report: report.as_ref(),
-        firing: &firing,
-        positive_outcome: None,
-    });
-    Ok(json!({
-        "deployment": name,
-        "health": h.level.as_str(),
-        "label": h.level.label(),
-        "reasons": h.reasons,
-        "firing": firing.iter().map(|f| json!({"rule": f.rule.name, "severity": f.rule.severity.as_str(), "value": f.value, "acknowledged": f.ack})).collect::<Vec<_>>(),
-    }))
+/// A deployment's health as the API answers it.
+pub(crate) fn health_json(h: &crate::service::health::DeploymentHealth) -> Value {
+    json!({
+        "deployment": h.deployment,
+        "health": h.health.level.as_str(),
+        "label": h.health.level.label(),
+        "reasons": h.health.reasons,
+        "firing": h.firing.iter().map(|f| json!({"rule": f.rule.name, "severity": f.rule.severity.as_str(), "value": f.value, "acknowledged": f.acknowledged})).collect::<Vec<_>>(),
+    })
 }

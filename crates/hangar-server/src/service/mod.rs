@@ -11,6 +11,7 @@ pub mod denials;
 pub mod error;
 pub mod feedback;
 pub mod governance;
+pub mod health;
 pub mod inference;
 pub mod log_buffer;
 pub mod monitoring;

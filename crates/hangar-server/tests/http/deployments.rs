@@ -236,3 +236,40 @@ async fn concurrent_settings_patches_both_take_effect() {
         assert_eq!(settings["timeout_ms"], 1000 + i, "round {i}: {settings}");
     }
 }
+
+/// A shadow must be a version that serves no live traffic, named directly
+/// or through an alias that resolves to a live version; a refused change
+/// leaves the deployment as it was.
+#[tokio::test]
+async fn a_shadow_that_is_the_live_version_is_refused_however_it_is_named() {
+    let s = TestServer::start().await;
+    s.deploy_reference("credit", "gbdt", "api").await;
+    let (st, v) = s
+        .call(
+            "PUT",
+            "/api/v1/models/credit/aliases/staging",
+            Some(json!({ "version": 1 })),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    for shadow in ["credit:1", "credit@staging"] {
+        let (st, e) = s
+            .call(
+                "PUT",
+                "/api/v1/deployments/api",
+                Some(json!({ "model": "credit:1", "shadow": shadow })),
+            )
+            .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{shadow}: {e}");
+        assert!(
+            e["error"]
+                .as_str()
+                .unwrap()
+                .contains("also takes live traffic"),
+            "{shadow}: {e}"
+        );
+    }
+    let (_, d) = s.call("GET", "/api/v1/deployments/api", None).await;
+    assert_eq!(d["current"]["revision"], 1, "{d}");
+    assert_eq!(d["current"]["shadow"], serde_json::Value::Null, "{d}");
+}

@@ -106,7 +106,7 @@ impl Serving {
         message: &str,
         actor: &str,
     ) -> Result<Revision, Error> {
-        routing::validate_routes(&routes, shadow.as_ref()).map_err(routing_error)?;
+        routing::validate_routes(&routes).map_err(routing_error)?;
         let settings = match settings {
             Some(s) => s,
             None => self.current_settings(name).await?.unwrap_or_default(),
@@ -128,20 +128,11 @@ impl Serving {
             }),
             None => None,
         };
-        if let Some(s) = &shadow {
-            if resolved
-                .iter()
-                .any(|r| r.weight > 0 && r.target.model == s.target.model && r.version == s.version)
-            {
-                return Err(routing_error(RoutingError::ShadowIsLive(
-                    s.target.to_string(),
-                )));
-            }
-        }
         let table = RoutingTable {
             routes: resolved,
             shadow,
         };
+        table.validate_shadow().map_err(routing_error)?;
         self.commit(name, table, settings, RevisionKind::Deploy, message, actor)
             .await
     }

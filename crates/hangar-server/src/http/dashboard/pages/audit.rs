@@ -93,20 +93,3 @@ pub(super) async fn audit_body(
     out.push_str("</tbody></table></div>");
     Ok(out)
 }
-
-/// A health's reasons, in words, as a list (nothing when there are none).
-pub(super) fn reasons_list(out: &mut String, health: &Value) {
-    let reasons: Vec<String> = health["reasons"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.as_str().map(esc))
-        .collect();
-    if !reasons.is_empty() {
-        let _ = write!(
-            out,
-            r#"<ul class="reasons"><li>{}</li></ul>"#,
-            reasons.join("</li><li>")
-        );
-    }
-}

@@ -45,8 +45,8 @@ pub(super) async fn deployment_body(
         .unwrap_or(RANGES[1]);
     let to = Utc::now() + Duration::seconds(1);
     let from = to - Duration::seconds(secs);
-    let health = crate::http::alerts::health_json(state, name).await?;
-    let level = level_of(health["health"].as_str().unwrap_or_default());
+    let health = crate::service::health::of(state, name).await?;
+    let level = health.health.level;
     let mut out = String::new();
     let _ = write!(
         out,
@@ -79,7 +79,7 @@ pub(super) async fn deployment_body(
             esc(e)
         );
     }
-    reasons_list(&mut out, &health);
+    reasons_list(&mut out, &health.health.reasons);
 
     // Traffic split and actions.
     out.push_str(r#"<section aria-labelledby="split"><h2 id="split">Serving now</h2><table><thead><tr><th scope="col">Target</th><th scope="col">Version</th><th scope="col">Share of traffic</th></tr></thead><tbody>"#);

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use chrono::{DateTime, Duration, Utc};
+use hangar_core::alerts::{FOUR_FIFTHS, PSI_MAJOR};
 use hangar_core::governance::Action;
 use hangar_core::health::HealthLevel;
 use hangar_store::AuditFilter;
@@ -22,24 +23,23 @@ use crate::http::error::ApiError;
 use crate::state::AppState;
 
 /// The window the overview's figures cover.
-const OVERVIEW_SECS: u64 = 3600;
+const OVERVIEW_SECS: u64 = crate::service::health::HEALTH_WINDOW_SECS;
 /// Most prediction rows read for a deployment page's time charts.
 const CHART_ROWS: u64 = 200_000;
 /// Points on a time chart.
 const BUCKETS: usize = 30;
-/// A group selected at less than this share of the most-selected group's
-/// rate fails the four-fifths rule.
-const FOUR_FIFTHS: f64 = 0.8;
-/// PSI past which a feature's shift is major (the default alert's line).
-const PSI_MAJOR: f64 = 0.25;
 
 type Viewer = Extension<Authenticated>;
 
-fn level_of(s: &str) -> HealthLevel {
-    match s {
-        "failing" => HealthLevel::Failing,
-        "needs_attention" => HealthLevel::NeedsAttention,
-        _ => HealthLevel::Healthy,
+/// A health's reasons, in words, as a list (nothing when there are none).
+fn reasons_list(out: &mut String, reasons: &[String]) {
+    if !reasons.is_empty() {
+        let items: Vec<String> = reasons.iter().map(|r| esc(r)).collect();
+        let _ = write!(
+            out,
+            r#"<ul class="reasons"><li>{}</li></ul>"#,
+            items.join("</li><li>")
+        );
     }
 }
 

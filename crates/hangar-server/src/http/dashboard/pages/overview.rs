@@ -79,11 +79,12 @@ pub(super) async fn overview_row(
     d: &hangar_core::Deployment,
     team: &str,
 ) -> Result<Row, ApiError> {
-    let health = crate::http::alerts::health_json(state, &d.name).await?;
-    let level = level_of(health["health"].as_str().unwrap_or_default());
-    let traffic = crate::service::alerting::traffic(state, &d.name, OVERVIEW_SECS, None);
-    let report =
-        crate::service::reports::recent_report(state, &d.name, OVERVIEW_SECS, None).await?;
+    // Health is judged over the hour the overview shows: its traffic and
+    // report are the figures of the card (computed once).
+    let health = crate::service::health::of(state, &d.name).await?;
+    let level = health.health.level;
+    let traffic = &health.traffic;
+    let report = health.report.as_deref();
     let mut h = String::new();
     let _ = write!(
         h,
@@ -98,13 +99,13 @@ pub(super) async fn overview_row(
         badge(level),
         esc(team)
     );
-    reasons_list(&mut h, &health);
+    reasons_list(&mut h, &health.health.reasons);
     let error_rate = if traffic.requests > 0 {
         pct(traffic.errors as f64 / traffic.requests as f64)
     } else {
         "—".into()
     };
-    let drift = match report.as_ref().and_then(|r| r.drift_share.map(|s| (s, r))) {
+    let drift = match report.and_then(|r| r.drift_share.map(|s| (s, r))) {
         None => status("none", "–", "No baseline or no traffic"),
         Some((share, r)) if r.dataset_drifted == Some(true) => status(
             "bad",
@@ -116,7 +117,7 @@ pub(super) async fn overview_row(
         }
         Some(_) => status("ok", "✓", "Inputs look like training data"),
     };
-    let fairness = match report.as_ref().filter(|r| !r.fairness.is_empty()) {
+    let fairness = match report.filter(|r| !r.fairness.is_empty()) {
         None => status("none", "–", "No segments recorded"),
         Some(r) => {
             let worst = r
@@ -158,17 +159,10 @@ pub(super) async fn overview_row(
             .p99_ms
             .map_or_else(|| "—".into(), |p| format!("{p:.0} ms")),
     );
-    let firing: Vec<String> = health["firing"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|f| {
-            format!(
-                "{} ({})",
-                esc(f["rule"].as_str().unwrap_or_default()),
-                esc(f["severity"].as_str().unwrap_or_default())
-            )
-        })
+    let firing: Vec<String> = health
+        .firing
+        .iter()
+        .map(|f| format!("{} ({})", esc(&f.rule.name), esc(f.rule.severity.as_str())))
         .collect();
     if firing.is_empty() {
         h.push_str(r#"<p class="hint">No alerts firing.</p>"#);
