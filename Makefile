@@ -6,13 +6,14 @@ PYTHON ?= python3
 ADDR ?= 127.0.0.1:8080
 DATA_DIR ?= hangar-data
 
-.PHONY: run test setup build lint bench clean-data help
+.PHONY: run test setup build lint bench screenshots clean-data help
 
 help:
 	@echo "make run    - build and serve Hangar on $(ADDR) with the example model deployed"
 	@echo "make test   - run every test (unit, HTTP, end-to-end, tritonclient interop)"
 	@echo "make lint   - cargo fmt --check and clippy with warnings as errors"
 	@echo "make bench  - the benchmark harness (bench/run.sh)"
+	@echo "make screenshots - refresh docs/screenshots from the browser test"
 
 ## The ONNX Runtime shared library, from the onnxruntime wheel on PyPI.
 setup:
@@ -34,6 +35,12 @@ test: setup
 	@./scripts/ensure-chromium.sh
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+
+## The dashboard's screenshots in docs/screenshots, taken by the browser
+## test (a plain `make test` writes them under target/screenshots only).
+screenshots: setup
+	@./scripts/ensure-chromium.sh
+	HANGAR_SCREENSHOTS=1 $(CARGO) test -p hangar-server --test browser
 
 lint:
 	$(CARGO) fmt --all -- --check

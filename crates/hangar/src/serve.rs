@@ -58,7 +58,7 @@ impl Layer for bool {
 }
 
 serve_options! {
-/// Runs the Hangar server: the V2 inference API, the management API and (soon) the dashboard.
+/// Runs the Hangar server: the V2 inference API (REST and gRPC), the management API and the dashboard.
 #[derive(clap::Args, Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 #[command(

@@ -56,7 +56,8 @@ pub async fn baseline_profile(
 
 /// Most rows a window may hold for its report to be computed exactly from
 /// the raw rows; larger windows are reported from the aggregates. Also the
-/// most labelled rows (the newest) performance and fairness read.
+/// most labelled rows performance and fairness read (a uniform sample of
+/// the window's when it holds more).
 pub const EXACT_ROWS: u64 = 100_000;
 
 /// The figures of one window for one version, and how they were computed.
@@ -165,8 +166,8 @@ pub(crate) async fn raw_figures(
 }
 
 /// The report of `[from, to)` from the aggregates (unlabelled figures) and
-/// the newest labelled raw rows (performance, fairness). `None` when no
-/// aggregate covers the window.
+/// a uniform sample of at most [`EXACT_ROWS`] of the window's labelled rows
+/// (performance, fairness). `None` when no aggregate covers the window.
 pub(crate) async fn aggregated_figures(
     state: &AppState,
     deployment: &str,
