@@ -209,8 +209,11 @@ impl Applier {
         handle: Handle,
         deployment: String,
         unit: &'static str,
-    ) -> Result<Self, Error> {
-        let writer = state.db.feedback_writer()?;
+    ) -> Result<Self, Stopped> {
+        let writer = state.db.feedback_writer().map_err(|e| Stopped {
+            error: e.into(),
+            receipt: Receipt::default(),
+        })?;
         Ok(Applier {
             state,
             handle,
@@ -605,11 +608,7 @@ pub async fn apply_csv_upload(
     let worker = {
         let state = state.clone();
         tokio::task::spawn_blocking(move || {
-            let applier =
-                Applier::new(state, handle, deployment, "line").map_err(|error| Stopped {
-                    error,
-                    receipt: Receipt::default(),
-                })?;
+            let applier = Applier::new(state, handle, deployment, "line")?;
             apply_csv(
                 applier,
                 ChunkReader {
@@ -674,10 +673,7 @@ pub async fn apply_json_upload(
     state.log.flush().await;
     let handle = Handle::current();
     let receipt = tokio::task::spawn_blocking(move || {
-        let applier = Applier::new(state, handle, deployment, "item").map_err(|error| Stopped {
-            error,
-            receipt: Receipt::default(),
-        })?;
+        let applier = Applier::new(state, handle, deployment, "item")?;
         apply_json(applier, &body)
     })
     .await
