@@ -123,6 +123,12 @@ mod tests {
             (ErrorCode::ApprovalRequired, Code::PermissionDenied),
             (ErrorCode::RateLimited, Code::ResourceExhausted),
             (ErrorCode::Internal, Code::Internal),
+            (ErrorCode::ModelNotFound, Code::NotFound),
+            (ErrorCode::VersionNotFound, Code::NotFound),
+            (ErrorCode::DeploymentNotFound, Code::NotFound),
+            (ErrorCode::NameTaken, Code::AlreadyExists),
+            (ErrorCode::InvalidRoutes, Code::InvalidArgument),
+            (ErrorCode::InvalidInferenceRequest, Code::InvalidArgument),
         ];
         for (error, expected) in table {
             check(error, expected);

@@ -221,3 +221,19 @@ pub async fn json_rejections(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_not_found_codes_are_the_404s() {
+        for &code in ErrorCode::ALL {
+            assert_eq!(
+                code.is_not_found(),
+                status(code) == StatusCode::NOT_FOUND,
+                "{code:?}"
+            );
+        }
+    }
+}

@@ -280,3 +280,127 @@ impl From<hangar_core::NameError> for Error {
         Error::new(ErrorCode::InvalidName, e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+
+    use super::*;
+
+    /// docs/errors.md's table: code → (HTTP column, gRPC column).
+    fn documented() -> BTreeMap<String, (String, String)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md");
+        let text = std::fs::read_to_string(path).expect("docs/errors.md");
+        let mut table = BTreeMap::new();
+        for line in text.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let code = cells[1].trim_matches('`').to_string();
+            let row = (cells[2].to_string(), cells[3].trim_matches('`').to_string());
+            assert!(table.insert(code.clone(), row).is_none(), "{code} twice");
+        }
+        table
+    }
+
+    /// `NotFound` → `NOT_FOUND`, as the gRPC specification spells codes.
+    #[cfg(feature = "grpc")]
+    fn grpc_name(code: tonic::Code) -> String {
+        let mut out = String::new();
+        for (i, c) in format!("{code:?}").chars().enumerate() {
+            if c.is_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_uppercase());
+        }
+        out
+    }
+
+    #[test]
+    fn every_code_is_listed_once_and_spelled_in_snake_case() {
+        let mut seen = HashSet::new();
+        for code in ErrorCode::ALL {
+            let s = code.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(
+                s.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_error_table_lists_every_code_with_its_statuses() {
+        let mut table = documented();
+        for &code in ErrorCode::ALL {
+            let (http, _grpc) = table
+                .remove(code.as_str())
+                .unwrap_or_else(|| panic!("docs/errors.md lacks {}", code.as_str()));
+            let status = crate::http::error::status(code);
+            let expected = format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or_default()
+            );
+            assert_eq!(http, expected, "HTTP status of {}", code.as_str());
+            #[cfg(feature = "grpc")]
+            assert_eq!(
+                _grpc,
+                grpc_name(crate::grpc::status::code(code)),
+                "gRPC status of {}",
+                code.as_str()
+            );
+        }
+        assert!(
+            table.is_empty(),
+            "docs/errors.md lists codes the server does not have: {:?}",
+            table.keys().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_store_lookup_that_finds_nothing_says_what_was_missing() {
+        let check = |what: Missing, code: ErrorCode, message: &str| {
+            let e = Error::from(StoreError::NotFound(what));
+            assert_eq!((e.code(), e.message()), (code, message));
+        };
+        check(
+            Missing::Model("credit".into()),
+            ErrorCode::ModelNotFound,
+            "model 'credit' not found",
+        );
+        check(
+            Missing::Version {
+                model: "credit".into(),
+                version: 3,
+            },
+            ErrorCode::VersionNotFound,
+            "version 3 of model 'credit' not found",
+        );
+        check(
+            Missing::Alias {
+                model: "credit".into(),
+                alias: "production".into(),
+            },
+            ErrorCode::AliasNotFound,
+            "alias 'production' of model 'credit' not found",
+        );
+        check(
+            Missing::Deployment("api".into()),
+            ErrorCode::DeploymentNotFound,
+            "deployment 'api' not found",
+        );
+        check(
+            Missing::Team("risk".into()),
+            ErrorCode::TeamNotFound,
+            "team 'risk' not found",
+        );
+        check(
+            Missing::TeamOrUser("token 't1'".into()),
+            ErrorCode::NotFound,
+            "the team or user of token 't1' not found",
+        );
+        let e = Error::from(StoreError::Taken("model 'credit' already exists".into()));
+        assert_eq!(e.code(), ErrorCode::NameTaken);
+        let e = Error::from(StoreError::Conflict("changed meanwhile".into()));
+        assert_eq!(e.code(), ErrorCode::Conflict);
+    }
+}
