@@ -1,8 +1,8 @@
 //! The one permission check: the route layer for HTTP and the same decision for gRPC calls; denials recorded.
 
 use super::*;
-use Action as A;
 use hangar_store::Missing;
+use Action as A;
 
 /// The permission check, as a route layer (so the matched route and its
 /// path parameters are known).

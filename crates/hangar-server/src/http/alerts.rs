@@ -117,7 +117,9 @@ async fn manage(state: &AppState, caller: &Caller, deployment: &str) -> Result<(
         Some(team) if caller.principal.sees(&team) => {
             require(caller, Action::Deploy, &team, "manage alerts")
         }
-        _ => Err(ApiError::missing(hangar_store::Missing::Deployment(deployment.to_string()))),
+        _ => Err(ApiError::missing(hangar_store::Missing::Deployment(
+            deployment.to_string(),
+        ))),
     }
 }
 
@@ -220,7 +222,9 @@ async fn put_rule(
         body.deployment.as_deref().unwrap_or(ANY_DEPLOYMENT),
     )
     .await?;
-    let bad = |e: hangar_core::alerts::AlertError| ApiError::new(ErrorCode::InvalidAlertRule, e.to_string());
+    let bad = |e: hangar_core::alerts::AlertError| {
+        ApiError::new(ErrorCode::InvalidAlertRule, e.to_string())
+    };
     let rule = AlertRule {
         name: body.name,
         deployment: body
@@ -288,10 +292,10 @@ async fn ack(
 ) -> Result<Json<Value>, ApiError> {
     manage(&state, &caller, &body.deployment).await?;
     if !state.alerting.acknowledge(&body.rule, &body.deployment) {
-        return Err(ApiError::new(ErrorCode::AlertNotFound, format!(
-            "no firing alert '{}' on '{}'",
-            body.rule, body.deployment
-        )));
+        return Err(ApiError::new(
+            ErrorCode::AlertNotFound,
+            format!("no firing alert '{}' on '{}'", body.rule, body.deployment),
+        ));
     }
     let who = actor(&headers);
     state
@@ -361,10 +365,13 @@ async fn put_channel(
     let (email_to, email_from) = match body.kind.as_str() {
         "webhook" | "slack" => {
             if body.to.is_some() || body.from.is_some() {
-                return Err(ApiError::new(ErrorCode::InvalidChannel, format!(
-                    "\"to\" and \"from\" are for email channels, not {}",
-                    body.kind
-                )));
+                return Err(ApiError::new(
+                    ErrorCode::InvalidChannel,
+                    format!(
+                        "\"to\" and \"from\" are for email channels, not {}",
+                        body.kind
+                    ),
+                ));
             }
             if !body.url.starts_with("http://") || body.url.len() > 2048 {
                 return Err(ApiError::new(ErrorCode::InvalidChannel,
@@ -386,7 +393,8 @@ async fn put_channel(
                 Some(target.from.to_string()),
             )
         }
-        _ => return Err(ApiError::new(ErrorCode::InvalidChannel,
+        _ => return Err(ApiError::new(
+            ErrorCode::InvalidChannel,
             "channel kind must be webhook (JSON), slack (Slack-compatible webhook) or email (SMTP)",
         )),
     };

@@ -236,7 +236,10 @@ fn range(q: &RangeQuery) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
         None => to - Duration::hours(24),
     };
     if from >= to {
-        return Err(ApiError::new(ErrorCode::InvalidTime, "'from' must be before 'to'"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidTime,
+            "'from' must be before 'to'",
+        ));
     }
     Ok((from, to))
 }

@@ -320,10 +320,7 @@ mod tests {
         for code in ErrorCode::ALL {
             let s = code.as_str();
             assert!(seen.insert(s), "{s} twice");
-            assert!(
-                s.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-                "{s}"
-            );
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
         }
     }
 

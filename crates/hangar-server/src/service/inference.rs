@@ -78,7 +78,8 @@ pub fn deadline_ms(raw: Option<&str>) -> Result<Option<u64>, Error> {
             .filter(|&ms| ms > 0 && ms <= 3_600_000)
             .map(Some)
             .ok_or_else(|| {
-                Error::new(ErrorCode::InvalidInferenceRequest, 
+                Error::new(
+                    ErrorCode::InvalidInferenceRequest,
                     "X-Hangar-Deadline-Ms must be a number of milliseconds (1 to 3600000)",
                 )
             }),
@@ -292,10 +293,12 @@ pub async fn infer(
         let inputs = match call_inputs {
             CallInputs::Tensors(t) => t,
             CallInputs::Instances(rows) => {
-                vec![
-                    instances_to_tensor(&target.signature, target.feature_names.as_deref(), rows)
-                        .map_err(|e| Error::new(ErrorCode::InvalidInferenceRequest, e.to_string()))?,
-                ]
+                vec![instances_to_tensor(
+                        &target.signature,
+                        target.feature_names.as_deref(),
+                        rows,
+                    )
+                    .map_err(|e| Error::new(ErrorCode::InvalidInferenceRequest, e.to_string()))?]
             }
         };
         target

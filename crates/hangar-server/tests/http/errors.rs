@@ -52,11 +52,19 @@ async fn unknown_objects_are_named_in_the_code() {
         ),
         (
             ("GET", "/api/v1/deployments/nope", None),
-            (not_found, "deployment_not_found", "deployment 'nope' not found"),
+            (
+                not_found,
+                "deployment_not_found",
+                "deployment 'nope' not found",
+            ),
         ),
         (
             ("DELETE", "/api/v1/deployments/nope", None),
-            (not_found, "deployment_not_found", "deployment 'nope' not found"),
+            (
+                not_found,
+                "deployment_not_found",
+                "deployment 'nope' not found",
+            ),
         ),
         (
             ("GET", "/api/v1/deployments/credit-api/revisions/9", None),
@@ -77,7 +85,11 @@ async fn unknown_objects_are_named_in_the_code() {
                 "/api/v1/deployments/credit-api",
                 Some(json!({"model": "credit:9"})),
             ),
-            (not_found, "version_not_found", "version 9 of model 'credit'"),
+            (
+                not_found,
+                "version_not_found",
+                "version 9 of model 'credit'",
+            ),
         ),
         (
             (

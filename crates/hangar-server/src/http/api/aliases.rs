@@ -38,9 +38,12 @@ pub(crate) fn parse_time(raw: &str) -> Result<DateTime<Utc>, ApiError> {
         .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
         .map(|t| t.and_utc())
         .ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidTime, format!(
+            ApiError::new(
+                ErrorCode::InvalidTime,
+                format!(
                 "invalid time {raw:?}: use RFC 3339 (2026-03-03T12:00:00Z) or a date (2026-03-03)"
-            ))
+            ),
+            )
         })
 }
 

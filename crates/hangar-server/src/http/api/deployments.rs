@@ -42,7 +42,9 @@ pub(super) struct RevisionAction {
 
 pub(super) fn version_ref(raw: &str) -> Result<VersionRef, ApiError> {
     raw.parse()
-        .map_err(|e: hangar_core::model::VersionRefError| ApiError::new(ErrorCode::InvalidRoutes, e.to_string()))
+        .map_err(|e: hangar_core::model::VersionRefError| {
+            ApiError::new(ErrorCode::InvalidRoutes, e.to_string())
+        })
 }
 
 pub(super) fn message_of(m: Option<String>) -> Result<String, ApiError> {
@@ -89,7 +91,9 @@ pub(super) async fn put_deployment(
     let held = state.serving.hold_changes().await;
     if let Some(team) = state.db.deployment_team(&name).await? {
         if !caller.principal.sees(&team) {
-            return Err(ApiError::missing(hangar_store::Missing::Deployment(name.clone())));
+            return Err(ApiError::missing(hangar_store::Missing::Deployment(
+                name.clone(),
+            )));
         }
         require(&caller, Action::Deploy, &team, "deploy")?;
     }
@@ -109,7 +113,11 @@ pub(super) async fn put_deployment(
                 &team,
                 &format!("deploy model '{model}'"),
             )?,
-            Some(_) => return Err(ApiError::missing(hangar_store::Missing::Model(model.clone()))),
+            Some(_) => {
+                return Err(ApiError::missing(hangar_store::Missing::Model(
+                    model.clone(),
+                )))
+            }
             // A missing model: resolving the routes answers 404.
             None => {}
         }

@@ -444,9 +444,12 @@ impl CardPatch {
                 .any(|s| long(s))
             || card.out_of_scope_uses.len() + card.tags.len() > 256
         {
-            return Err(ApiError::new(ErrorCode::InvalidModelCard, format!(
-                "model card fields are limited to {MAX_TEXT} bytes each and 256 list entries"
-            )));
+            return Err(ApiError::new(
+                ErrorCode::InvalidModelCard,
+                format!(
+                    "model card fields are limited to {MAX_TEXT} bytes each and 256 list entries"
+                ),
+            ));
         }
         Ok(card)
     }

@@ -76,10 +76,14 @@ pub(super) const MIN_PASSWORD: usize = 12;
 pub(super) async fn password_hash(password: Option<String>) -> Result<Option<String>, ApiError> {
     match password {
         None => Ok(None),
-        Some(p) if p.chars().count() < MIN_PASSWORD => Err(ApiError::new(ErrorCode::InvalidPassword, format!(
-            "the password is too short: at least {MIN_PASSWORD} characters"
-        ))),
-        Some(p) if p.len() > 1024 => Err(ApiError::new(ErrorCode::InvalidPassword, "the password is too long")),
+        Some(p) if p.chars().count() < MIN_PASSWORD => Err(ApiError::new(
+            ErrorCode::InvalidPassword,
+            format!("the password is too short: at least {MIN_PASSWORD} characters"),
+        )),
+        Some(p) if p.len() > 1024 => Err(ApiError::new(
+            ErrorCode::InvalidPassword,
+            "the password is too long",
+        )),
         Some(p) => tokio::task::spawn_blocking(move || auth::hash_password(&p))
             .await
             .map_err(ApiError::internal)?
@@ -100,7 +104,10 @@ pub(super) fn membership(
                 .map_err(|e| ApiError::new(ErrorCode::InvalidRole, e.to_string()))?;
             Ok(vec![(t, role)])
         }
-        _ => Err(ApiError::new(ErrorCode::InvalidRole, "give both a team and a role")),
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidRole,
+            "give both a team and a role",
+        )),
     }
 }
 
@@ -113,9 +120,10 @@ pub(super) async fn create_user(
     let roles = membership(body.team, body.role)?;
     for (t, _) in &roles {
         if !state.db.team_exists(t).await? {
-            return Err(ApiError::new(ErrorCode::TeamNotFound, format!(
-                "team '{t}' not found; create it with `hangar team create {t}`"
-            )));
+            return Err(ApiError::new(
+                ErrorCode::TeamNotFound,
+                format!("team '{t}' not found; create it with `hangar team create {t}`"),
+            ));
         }
     }
     let hash = password_hash(body.password).await?;

@@ -394,13 +394,14 @@ fn apply_csv(mut applier: Applier, input: impl Read, limit: u64) -> Result<Recei
             .position(|h| h.trim_ascii() == name.as_bytes())
     };
     let Some(label) = col("label") else {
-        return Err(applier.stop(Error::new(ErrorCode::InvalidFeedback, 
+        return Err(applier.stop(Error::new(
+            ErrorCode::InvalidFeedback,
             "feedback CSV needs a 'label' column (header row_id,label or request_id,row,label)",
         )));
     };
     let (row_id, request_id, row) = (col("row_id"), col("request_id"), col("row"));
     if row_id.is_none() && request_id.is_none() {
-        return Err(applier.stop(Error::new(ErrorCode::InvalidFeedback, 
+        return Err(applier.stop(Error::new(ErrorCode::InvalidFeedback,
             "feedback CSV needs 'row_id', or 'request_id' and 'row' (header row_id,label or request_id,row,label)",
         )));
     }
@@ -655,8 +656,12 @@ pub async fn apply_json_upload(
     state.db.get_deployment(&deployment).await?;
     let mut body = Vec::new();
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk
-            .map_err(|e| Error::new(ErrorCode::InvalidFeedback, format!("could not read the feedback upload: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidFeedback,
+                format!("could not read the feedback upload: {e}"),
+            )
+        })?;
         if (body.len() + chunk.len()) as u64 > limit {
             return Err(too_large(limit));
         }
@@ -667,7 +672,12 @@ pub async fn apply_json_upload(
         items += 1;
         Ok(())
     })
-    .map_err(|e| Error::new(ErrorCode::InvalidFeedback, format!("invalid feedback JSON: {e}")))?;
+    .map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidFeedback,
+            format!("invalid feedback JSON: {e}"),
+        )
+    })?;
     if items == 0 {
         return Err(Error::new(ErrorCode::InvalidFeedback, "no feedback given"));
     }
