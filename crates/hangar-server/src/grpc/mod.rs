@@ -13,7 +13,7 @@
 //! answered UNIMPLEMENTED by the generated server.
 
 mod codec;
-mod status;
+pub(crate) mod status;
 mod tensors;
 
 #[allow(clippy::all, missing_docs)]
