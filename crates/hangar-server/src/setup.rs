@@ -233,7 +233,7 @@ pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(
     if let Some(team) = &example.card.owner_team {
         if !state.db.team_exists(team).await? {
             match state.db.create_team(team, "hangar").await {
-                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Ok(_) | Err(StoreError::Taken(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }

@@ -5,7 +5,7 @@ use hangar_core::alerts::{AlertRule, Comparison, MetricRef, Severity};
 use sqlx::Row;
 
 use crate::db::{parse_ts_pub as parse_ts, ts_pub as ts};
-use crate::{Db, StoreError};
+use crate::{Db, Missing, StoreError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertEventRecord {
@@ -117,9 +117,10 @@ impl Db {
             .await?
             .rows_affected();
         if n == 0 {
-            return Err(StoreError::NotFound(format!(
-                "alert rule '{name}' for '{deployment}'"
-            )));
+            return Err(StoreError::NotFound(Missing::AlertRule {
+                name: name.to_string(),
+                deployment: deployment.to_string(),
+            }));
         }
         Ok(())
     }
@@ -231,7 +232,7 @@ impl Db {
             .await?
             .rows_affected();
         if n == 0 {
-            return Err(StoreError::NotFound(format!("channel '{name}'")));
+            return Err(StoreError::NotFound(Missing::Channel(name.to_string())));
         }
         Ok(())
     }

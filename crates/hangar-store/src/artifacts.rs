@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::fs;
 use tokio::io::AsyncWriteExt;
 
-use crate::StoreError;
+use crate::{Missing, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct ArtifactStore {
@@ -122,7 +122,7 @@ impl ArtifactStore {
         let bytes = match fs::read(&path).await {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound(format!("artifact {digest}")))
+                return Err(StoreError::NotFound(Missing::Artifact(digest.to_string())))
             }
             Err(e) => return Err(e.into()),
         };
@@ -491,7 +491,7 @@ mod tests {
         assert_eq!(store.read_verified(&kept[0].digest).await.unwrap(), b"kept");
         assert!(matches!(
             store.read_verified(&kept[1].digest).await,
-            Err(StoreError::NotFound(_))
+            Err(StoreError::NotFound(Missing::Artifact(d))) if d == kept[1].digest
         ));
         assert_eq!(store.sweep_unreferenced(&keep).await.unwrap(), 0);
     }

@@ -9,7 +9,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use crate::db::{parse_ts_pub as parse_ts, ts_pub as ts};
-use crate::{Db, StoreError};
+use crate::{Db, Missing, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
@@ -159,9 +159,9 @@ const AUDIT_COLUMNS: &str =
 
 fn conflict_or(e: sqlx::Error, what: String) -> StoreError {
     match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what),
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Taken(what),
         sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
-            StoreError::NotFound(format!("the team or user of {what}"))
+            StoreError::NotFound(Missing::TeamOrUser(what))
         }
         other => other.into(),
     }
@@ -182,7 +182,7 @@ impl Db {
             .await?
             .into_iter()
             .find(|t| t.name == name)
-            .ok_or_else(|| StoreError::NotFound(format!("team '{name}'")))
+            .ok_or_else(|| StoreError::NotFound(Missing::Team(name.to_string())))
     }
 
     pub async fn list_teams(&self) -> Result<Vec<TeamRecord>, StoreError> {
@@ -269,7 +269,7 @@ impl Db {
             .await?
             .rows_affected();
         if n == 0 {
-            return Err(StoreError::NotFound(format!("user '{user}'")));
+            return Err(StoreError::NotFound(Missing::User(user.to_string())));
         }
         Ok(())
     }
@@ -281,7 +281,7 @@ impl Db {
         .bind(name)
         .fetch_optional(self.pool())
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("user '{name}'")))?;
+        .ok_or_else(|| StoreError::NotFound(Missing::User(name.to_string())))?;
         let roles =
             sqlx::query("SELECT team, role FROM memberships WHERE user = ? ORDER BY team, role")
                 .bind(name)
@@ -357,7 +357,7 @@ impl Db {
             .bind(id)
             .fetch_optional(self.pool())
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("token '{id}'")))?;
+            .ok_or_else(|| StoreError::NotFound(Missing::Token(id.to_string())))?;
         token_from_row(&row)
     }
 
@@ -387,7 +387,7 @@ impl Db {
             .await?
             .rows_affected();
         if n == 0 {
-            return Err(StoreError::NotFound(format!("token '{id}'")));
+            return Err(StoreError::NotFound(Missing::Token(id.to_string())));
         }
         self.get_token(id).await
     }

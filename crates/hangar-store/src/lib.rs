@@ -28,8 +28,16 @@ pub use monitoring::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A lookup found nothing; [`Missing`] says what, so the server can pick
+    /// a specific error code (`model_not_found`, …) in one place.
     #[error("{0} not found")]
-    NotFound(String),
+    NotFound(Missing),
+    /// A name that must be unique is already used (a model, team, user,
+    /// token or trusted key that exists).
+    #[error("{0}")]
+    Taken(String),
+    /// The write no longer fits what is stored (someone else changed it
+    /// meanwhile).
     #[error("{0}")]
     Conflict(String),
     #[error("artifact is larger than the limit of {limit} bytes")]
@@ -52,6 +60,74 @@ pub enum StoreError {
     Invalid(String),
     #[error("i/o error: {0}")]
     Io(std::io::Error),
+}
+
+/// What a lookup did not find, with its name. Its display is the object as
+/// a message names it: "model 'credit'", "version 3 of model 'credit'".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    Model(String),
+    Version {
+        model: String,
+        version: u32,
+    },
+    Alias {
+        model: String,
+        alias: String,
+    },
+    Deployment(String),
+    Revision {
+        deployment: String,
+        revision: u32,
+    },
+    Baseline {
+        model: String,
+        version: u32,
+    },
+    /// An artifact file missing from the artifact store.
+    Artifact(String),
+    AlertRule {
+        name: String,
+        deployment: String,
+    },
+    Channel(String),
+    Team(String),
+    User(String),
+    Token(String),
+    /// A reference to a team or user that does not exist (a foreign key),
+    /// written as part of the named object.
+    TeamOrUser(String),
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::Model(name) => write!(f, "model '{name}'"),
+            Missing::Version { model, version } => {
+                write!(f, "version {version} of model '{model}'")
+            }
+            Missing::Alias { model, alias } => write!(f, "alias '{alias}' of model '{model}'"),
+            Missing::Deployment(name) => write!(f, "deployment '{name}'"),
+            Missing::Revision {
+                deployment,
+                revision,
+            } => {
+                write!(f, "revision {revision} of deployment '{deployment}'")
+            }
+            Missing::Baseline { model, version } => {
+                write!(f, "baseline of version {version} of model '{model}'")
+            }
+            Missing::Artifact(digest) => write!(f, "artifact {digest}"),
+            Missing::AlertRule { name, deployment } => {
+                write!(f, "alert rule '{name}' for '{deployment}'")
+            }
+            Missing::Channel(name) => write!(f, "channel '{name}'"),
+            Missing::Team(name) => write!(f, "team '{name}'"),
+            Missing::User(name) => write!(f, "user '{name}'"),
+            Missing::Token(id) => write!(f, "token '{id}'"),
+            Missing::TeamOrUser(what) => write!(f, "the team or user of {what}"),
+        }
+    }
 }
 
 /// SQLite's primary result code for "database or disk is full".

@@ -7,7 +7,7 @@ use hangar_core::monitor::aggregate::{Aggregate, Resolution};
 use sqlx::Row;
 
 use crate::db::{parse_ts_pub as parse_ts, ts_pub as ts};
-use crate::{Db, StoreError};
+use crate::{Db, Missing, StoreError};
 
 /// A version's baseline as stored: the CSV artifact and how to read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +59,7 @@ impl Db {
             .bind(&b.model)
             .fetch_optional(self.pool())
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("model '{}'", b.model)))?;
+            .ok_or_else(|| StoreError::NotFound(Missing::Model(b.model.clone())))?;
         sqlx::query(
             "INSERT INTO baselines (model_id, version, digest, label_column, categorical, rows, created_at, created_by) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_id, version) DO UPDATE SET digest = excluded.digest, \
@@ -92,7 +92,7 @@ impl Db {
         .bind(i64::from(version))
         .fetch_optional(self.pool())
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("baseline of version {version} of model '{model}'")))?;
+        .ok_or_else(|| StoreError::NotFound(Missing::Baseline { model: model.to_string(), version }))?;
         Ok(BaselineRecord {
             model: row.try_get("model_name")?,
             version: row.try_get::<i64, _>("version")? as u32,

@@ -7,7 +7,7 @@ use hangar_core::{
     ArtifactFormat, DeploymentSettings, ModelCard, ResolvedRoute, ResolvedShadow, RevisionKind,
     RiskTier, RoutingTable, Signature,
 };
-use hangar_store::{Db, NewVersion, StoreError, StoredArtifact};
+use hangar_store::{Db, Missing, NewVersion, StoreError, StoredArtifact};
 
 fn new_version(n: u8) -> NewVersion {
     NewVersion {
@@ -81,15 +81,15 @@ async fn duplicate_models_conflict_and_unknown_ones_are_not_found() {
         .unwrap();
     assert!(matches!(
         db.create_model("a", &ModelCard::default(), "x").await,
-        Err(StoreError::Conflict(_))
+        Err(StoreError::Taken(_))
     ));
     assert!(matches!(
         db.get_model("nope").await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound(Missing::Model(m))) if m == "nope"
     ));
     assert!(matches!(
         db.add_version("nope", &new_version(1), "x").await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound(Missing::Model(m))) if m == "nope"
     ));
 }
 
@@ -201,15 +201,15 @@ async fn alias_history_answers_which_version_was_in_production_when() {
     assert_eq!(actors, ["alice", "bob", "carol"]);
     assert!(matches!(
         db.get_alias("a", "production").await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound(Missing::Alias { model, alias })) if model == "a" && alias == "production"
     ));
     assert!(matches!(
         db.set_alias("a", "staging", 9, "x").await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound(Missing::Version { model, version: 9 })) if model == "a"
     ));
     assert!(matches!(
         db.delete_alias("a", "staging", "x").await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound(Missing::Alias { model, alias })) if model == "a" && alias == "staging"
     ));
 }
 
@@ -313,7 +313,7 @@ async fn deployments_are_numbered_revisions_that_survive_reopening() {
     db.delete_deployment("credit").await.unwrap();
     assert!(matches!(
         db.get_deployment("credit").await,
-        Err(StoreError::NotFound(_))
+        Err(StoreError::NotFound(Missing::Deployment(d))) if d == "credit"
     ));
     assert_eq!(
         db.list_revisions("credit").await.unwrap().len(),

@@ -69,7 +69,7 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<()> {
                         match client.health(name).await {
                             Ok(h) => Ok(Some(h)),
                             // Deleted since it was listed: nothing to report.
-                            Err(e) if e.is_not_found() => Ok(None),
+                            Err(e) if e.has_code("deployment_not_found") => Ok(None),
                             Err(e) => Err(e),
                         }
                     }

@@ -1,6 +1,7 @@
 //! The one permission check: the route layer for HTTP and the same decision for gRPC calls; denials recorded.
 
 use super::*;
+use hangar_store::Missing;
 use Action as A;
 
 /// The permission check, as a route layer (so the matched route and its
@@ -221,7 +222,7 @@ pub(super) async fn decide(
                 tracing::error!(error = %e.message, "team lookup failed");
                 Denied::Forbidden("the model's team could not be checked".into())
             })?;
-            scoped(p, a, team.as_deref(), &format!("model '{model}'"))
+            scoped(p, a, team.as_deref(), Missing::Model(model.to_string()))
         }
         Policy::Deployment(a) => {
             let name = params.get("name").copied().unwrap_or_default();
@@ -238,7 +239,7 @@ pub(super) async fn decide(
                 tracing::error!(error = %e.message, "team lookup failed");
                 Denied::Forbidden("the deployment's team could not be checked".into())
             })?;
-            scoped(p, a, team.as_deref(), &format!("deployment '{name}'"))
+            scoped(p, a, team.as_deref(), Missing::Deployment(name.to_string()))
         }
     }
 }
@@ -250,13 +251,13 @@ pub(super) fn scoped(
     p: &Principal,
     a: Action,
     team: Option<&str>,
-    what: &str,
+    what: Missing,
 ) -> Result<(), Denied> {
     match team {
         None if p.can_anywhere(a) => Ok(()),
         None => Err(Denied::Forbidden(format!("{} may not {}", p.name, verb(a)))),
         Some(t) if p.can(a, t) => Ok(()),
-        Some(t) if !p.sees(t) => Err(Denied::Hidden(what.to_string())),
+        Some(t) if !p.sees(t) => Err(Denied::Hidden(what)),
         Some(t) => Err(Denied::Forbidden(format!(
             "{} may not {} in team '{t}'",
             p.name,

@@ -54,7 +54,9 @@ pub struct Authenticated {
 pub enum Denied {
     Unauthenticated(&'static str),
     Forbidden(String),
-    Hidden(String),
+    /// An object of a team the principal is not in: answered exactly as if
+    /// it did not exist (same code, same message).
+    Hidden(hangar_store::Missing),
     RateLimited,
 }
 
@@ -63,7 +65,7 @@ impl Denied {
         match self {
             Denied::Unauthenticated(why) => ApiError::new(ErrorCode::Unauthenticated, *why),
             Denied::Forbidden(why) => ApiError::new(ErrorCode::Forbidden, why.clone()),
-            Denied::Hidden(what) => ApiError::not_found(format!("{what} not found")),
+            Denied::Hidden(what) => ApiError::missing(what.clone()),
             Denied::RateLimited => ApiError::new(
                 ErrorCode::RateLimited,
                 "this key is over its request rate; retry after the Retry-After delay",

@@ -21,7 +21,7 @@ pub async fn bootstrap_admin(
             .create_user("admin", None, true, &[], "hangar")
             .await
         {
-            Ok(_) | Err(StoreError::Conflict(_)) => {}
+            Ok(_) | Err(StoreError::Taken(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }

@@ -13,7 +13,7 @@
 //! answered UNIMPLEMENTED by the generated server.
 
 mod codec;
-mod status;
+pub(crate) mod status;
 mod tensors;
 
 #[allow(clippy::all, missing_docs)]
@@ -241,7 +241,7 @@ impl GrpcInferenceService for Inference {
             .await?;
         let ready = match inference::pick(&self.state, &r.name, version_arg(&r.version)).await {
             Ok(_) => true,
-            Err(e) if matches!(e.code(), ErrorCode::NotFound | ErrorCode::NotReady) => false,
+            Err(e) if e.code().is_not_found() || e.code() == ErrorCode::NotReady => false,
             Err(e) => return Err(status::status(e)),
         };
         Ok(Response::new(ModelReadyResponse { ready }))

@@ -13,11 +13,44 @@ use crate::service::error::{Error, ErrorCode, INTERNAL};
 /// RESOURCE_EXHAUSTED (what gRPC itself answers for an oversized message).
 pub(crate) fn code(error: ErrorCode) -> Code {
     match error {
-        ErrorCode::BadRequest | ErrorCode::InvalidName | ErrorCode::UnsupportedModel => {
-            Code::InvalidArgument
-        }
-        ErrorCode::NotFound => Code::NotFound,
-        ErrorCode::Conflict => Code::AlreadyExists,
+        ErrorCode::BadRequest
+        | ErrorCode::InvalidName
+        | ErrorCode::InvalidVersion
+        | ErrorCode::InvalidRoutes
+        | ErrorCode::InvalidSettings
+        | ErrorCode::NoCanary
+        | ErrorCode::InvalidRollback
+        | ErrorCode::InvalidModelCard
+        | ErrorCode::InvalidFeatures
+        | ErrorCode::UnsupportedModel
+        | ErrorCode::InvalidBaseline
+        | ErrorCode::InvalidInferenceRequest
+        | ErrorCode::InvalidFeedback
+        | ErrorCode::InvalidTime
+        | ErrorCode::InvalidAlertRule
+        | ErrorCode::InvalidChannel
+        | ErrorCode::InvalidPassword
+        | ErrorCode::InvalidRole
+        | ErrorCode::InvalidTokenKind
+        | ErrorCode::InvalidExpiry
+        | ErrorCode::InvalidConsumerKey
+        | ErrorCode::InvalidDecision
+        | ErrorCode::InvalidPublicKey => Code::InvalidArgument,
+        ErrorCode::NotFound
+        | ErrorCode::ModelNotFound
+        | ErrorCode::VersionNotFound
+        | ErrorCode::AliasNotFound
+        | ErrorCode::DeploymentNotFound
+        | ErrorCode::RevisionNotFound
+        | ErrorCode::BaselineNotFound
+        | ErrorCode::ArtifactNotFound
+        | ErrorCode::AlertRuleNotFound
+        | ErrorCode::AlertNotFound
+        | ErrorCode::ChannelNotFound
+        | ErrorCode::TeamNotFound
+        | ErrorCode::UserNotFound
+        | ErrorCode::TokenNotFound => Code::NotFound,
+        ErrorCode::NameTaken | ErrorCode::Conflict => Code::AlreadyExists,
         ErrorCode::PayloadTooLarge => Code::ResourceExhausted,
         // A per-version queue or concurrency limit is full: a quota, retry later.
         ErrorCode::Overloaded => Code::ResourceExhausted,
@@ -90,6 +123,12 @@ mod tests {
             (ErrorCode::ApprovalRequired, Code::PermissionDenied),
             (ErrorCode::RateLimited, Code::ResourceExhausted),
             (ErrorCode::Internal, Code::Internal),
+            (ErrorCode::ModelNotFound, Code::NotFound),
+            (ErrorCode::VersionNotFound, Code::NotFound),
+            (ErrorCode::DeploymentNotFound, Code::NotFound),
+            (ErrorCode::NameTaken, Code::AlreadyExists),
+            (ErrorCode::InvalidRoutes, Code::InvalidArgument),
+            (ErrorCode::InvalidInferenceRequest, Code::InvalidArgument),
         ];
         for (error, expected) in table {
             check(error, expected);

@@ -111,8 +111,8 @@ async fn manage(state: &AppState, caller: &Caller, deployment: &str) -> Result<(
         Some(team) if caller.principal.sees(&team) => {
             require(caller, Action::Deploy, &team, "manage alerts")
         }
-        _ => Err(ApiError::not_found(format!(
-            "deployment '{deployment}' not found"
+        _ => Err(ApiError::missing(hangar_store::Missing::Deployment(
+            deployment.to_string(),
         ))),
     }
 }
@@ -216,7 +216,9 @@ async fn put_rule(
         body.deployment.as_deref().unwrap_or(ANY_DEPLOYMENT),
     )
     .await?;
-    let bad = |e: hangar_core::alerts::AlertError| ApiError::bad_request(e.to_string());
+    let bad = |e: hangar_core::alerts::AlertError| {
+        ApiError::new(ErrorCode::InvalidAlertRule, e.to_string())
+    };
     let rule = AlertRule {
         name: body.name,
         deployment: body
@@ -259,9 +261,10 @@ async fn delete_rule(
         .iter()
         .any(|r| r.name == name && r.deployment == deployment);
     if !exists {
-        return Err(ApiError::not_found(format!(
-            "alert rule '{name}' for '{deployment}' not found"
-        )));
+        return Err(ApiError::missing(hangar_store::Missing::AlertRule {
+            name,
+            deployment: deployment.to_string(),
+        }));
     }
     manage(&state, &caller, deployment).await?;
     state.db.delete_rule(&name, deployment).await?;
@@ -283,10 +286,10 @@ async fn ack(
 ) -> Result<Json<Value>, ApiError> {
     manage(&state, &caller, &body.deployment).await?;
     if !state.alerting.acknowledge(&body.rule, &body.deployment) {
-        return Err(ApiError::not_found(format!(
-            "no firing alert '{}' on '{}'",
-            body.rule, body.deployment
-        )));
+        return Err(ApiError::new(
+            ErrorCode::AlertNotFound,
+            format!("no firing alert '{}' on '{}'", body.rule, body.deployment),
+        ));
     }
     let who = actor(&headers);
     state
@@ -356,13 +359,16 @@ async fn put_channel(
     let (email_to, email_from) = match body.kind.as_str() {
         "webhook" | "slack" => {
             if body.to.is_some() || body.from.is_some() {
-                return Err(ApiError::bad_request(format!(
-                    "\"to\" and \"from\" are for email channels, not {}",
-                    body.kind
-                )));
+                return Err(ApiError::new(
+                    ErrorCode::InvalidChannel,
+                    format!(
+                        "\"to\" and \"from\" are for email channels, not {}",
+                        body.kind
+                    ),
+                ));
             }
             if !body.url.starts_with("http://") || body.url.len() > 2048 {
-                return Err(ApiError::bad_request(
+                return Err(ApiError::new(ErrorCode::InvalidChannel,
                     "channel url must be an http:// URL (https needs the TLS build, not in this release)",
                 ));
             }
@@ -374,14 +380,15 @@ async fn put_channel(
                 body.to.as_deref().unwrap_or_default(),
                 body.from.as_deref().unwrap_or_default(),
             )
-            .map_err(ApiError::bad_request)?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidChannel, e))?;
             // Stored as parsed, so what is shown is what will be used.
             (
                 target.to.iter().map(ToString::to_string).collect(),
                 Some(target.from.to_string()),
             )
         }
-        _ => return Err(ApiError::bad_request(
+        _ => return Err(ApiError::new(
+            ErrorCode::InvalidChannel,
             "channel kind must be webhook (JSON), slack (Slack-compatible webhook) or email (SMTP)",
         )),
     };

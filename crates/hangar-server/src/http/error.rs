@@ -16,11 +16,44 @@ pub use crate::service::error::ErrorCode;
 /// cannot ship without an answer.
 pub fn status(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::BadRequest | ErrorCode::InvalidName | ErrorCode::UnsupportedModel => {
-            StatusCode::BAD_REQUEST
-        }
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::BadRequest
+        | ErrorCode::InvalidName
+        | ErrorCode::InvalidVersion
+        | ErrorCode::InvalidRoutes
+        | ErrorCode::InvalidSettings
+        | ErrorCode::NoCanary
+        | ErrorCode::InvalidRollback
+        | ErrorCode::InvalidModelCard
+        | ErrorCode::InvalidFeatures
+        | ErrorCode::UnsupportedModel
+        | ErrorCode::InvalidBaseline
+        | ErrorCode::InvalidInferenceRequest
+        | ErrorCode::InvalidFeedback
+        | ErrorCode::InvalidTime
+        | ErrorCode::InvalidAlertRule
+        | ErrorCode::InvalidChannel
+        | ErrorCode::InvalidPassword
+        | ErrorCode::InvalidRole
+        | ErrorCode::InvalidTokenKind
+        | ErrorCode::InvalidExpiry
+        | ErrorCode::InvalidConsumerKey
+        | ErrorCode::InvalidDecision
+        | ErrorCode::InvalidPublicKey => StatusCode::BAD_REQUEST,
+        ErrorCode::NotFound
+        | ErrorCode::ModelNotFound
+        | ErrorCode::VersionNotFound
+        | ErrorCode::AliasNotFound
+        | ErrorCode::DeploymentNotFound
+        | ErrorCode::RevisionNotFound
+        | ErrorCode::BaselineNotFound
+        | ErrorCode::ArtifactNotFound
+        | ErrorCode::AlertRuleNotFound
+        | ErrorCode::AlertNotFound
+        | ErrorCode::ChannelNotFound
+        | ErrorCode::TeamNotFound
+        | ErrorCode::UserNotFound
+        | ErrorCode::TokenNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::NameTaken | ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::NotReady | ErrorCode::Busy | ErrorCode::MemoryBudget => {
             StatusCode::SERVICE_UNAVAILABLE
@@ -55,6 +88,12 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)
+    }
+
+    /// `what` is not there, or is hidden from the caller (who must not
+    /// tell the two apart): its specific code, and the store's message.
+    pub fn missing(what: hangar_store::Missing) -> Self {
+        StoreError::NotFound(what).into()
     }
 
     /// The data directory's disk is full: logs `cause` and says so (507)
@@ -181,4 +220,20 @@ pub async fn json_rejections(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_not_found_codes_are_the_404s() {
+        for &code in ErrorCode::ALL {
+            assert_eq!(
+                code.is_not_found(),
+                status(code) == StatusCode::NOT_FOUND,
+                "{code:?}"
+            );
+        }
+    }
 }

@@ -100,7 +100,7 @@ async fn put_baseline(
         .get_version(&model, version_number(&version)?)
         .await?;
     let features = v.feature_names.clone().ok_or_else(|| {
-        ApiError::bad_request("this version has no feature names; push it with --features so baseline columns can be matched")
+        ApiError::new(ErrorCode::InvalidBaseline, "this version has no feature names; push it with --features so baseline columns can be matched")
     })?;
     let categorical: Vec<String> = q
         .categorical
@@ -210,7 +210,7 @@ async fn feedback(
             "no feedback applied: every line was rejected ({})",
             reasons.join("; ")
         ));
-        body["code"] = json!(ErrorCode::BadRequest.as_str());
+        body["code"] = json!(ErrorCode::InvalidFeedback.as_str());
         return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
     }
     Ok(Json(receipt).into_response())
@@ -236,7 +236,10 @@ fn range(q: &RangeQuery) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
         None => to - Duration::hours(24),
     };
     if from >= to {
-        return Err(ApiError::bad_request("'from' must be before 'to'"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidTime,
+            "'from' must be before 'to'",
+        ));
     }
     Ok((from, to))
 }

@@ -184,7 +184,10 @@ async fn read_body(state: &AppState, body: Body) -> Result<bytes::Bytes, ApiErro
                 format!("request body is larger than the limit of {limit} bytes"),
             )
         } else {
-            ApiError::bad_request(format!("could not read the request body: {e}"))
+            ApiError::new(
+                ErrorCode::InvalidInferenceRequest,
+                format!("could not read the request body: {e}"),
+            )
         }
     })
 }
@@ -215,7 +218,10 @@ fn decode_http(
                 .ok()
                 .and_then(|s| s.trim().parse::<usize>().ok())
                 .ok_or_else(|| {
-                    ApiError::bad_request("Inference-Header-Content-Length must be a number")
+                    ApiError::new(
+                        ErrorCode::InvalidInferenceRequest,
+                        "Inference-Header-Content-Length must be a number",
+                    )
                 })?,
         ),
     };
@@ -266,13 +272,18 @@ pub fn decode_body(
     header_length: Option<usize>,
     max_elements: usize,
 ) -> Result<DecodedBody, ApiError> {
-    let (json_part, binary) =
-        wire::split_body(body, header_length).map_err(ApiError::bad_request)?;
-    let request: InferRequest = serde_json::from_slice(&json_part)
-        .map_err(|e| ApiError::bad_request(format!("invalid inference request: {e}")))?;
+    let (json_part, binary) = wire::split_body(body, header_length)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidInferenceRequest, e))?;
+    let request: InferRequest = serde_json::from_slice(&json_part).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidInferenceRequest,
+            format!("invalid inference request: {e}"),
+        )
+    })?;
     let inputs = match (request.inputs, request.instances) {
         (Some(inputs), None) => CallInputs::Tensors(
-            wire::decode_inputs(inputs, binary, max_elements).map_err(ApiError::bad_request)?,
+            wire::decode_inputs(inputs, binary, max_elements)
+                .map_err(|e| ApiError::new(ErrorCode::InvalidInferenceRequest, e))?,
         ),
         (None, Some(instances)) => CallInputs::Instances(
             instances
@@ -289,14 +300,20 @@ pub fn decode_body(
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(ApiError::bad_request)?,
+                .map_err(|e| ApiError::new(ErrorCode::InvalidInferenceRequest, e))?,
         ),
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
+                ErrorCode::InvalidInferenceRequest,
                 "send either \"inputs\" or \"instances\", not both",
             ))
         }
-        (None, None) => return Err(ApiError::bad_request("the request has no \"inputs\"")),
+        (None, None) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInferenceRequest,
+                "the request has no \"inputs\"",
+            ))
+        }
     };
     let plan = OutputPlan::from_request(&request.parameters, request.outputs);
     Ok(DecodedBody {

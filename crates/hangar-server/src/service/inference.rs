@@ -27,18 +27,22 @@ pub fn deployment(state: &AppState, name: &str) -> Result<Arc<ActiveDeployment>,
             ErrorCode::NotReady,
             format!("model '{name}' is not ready: {reason}"),
         )),
-        None => Err(Error::not_found(format!(
-            "unknown model '{name}': no deployment has that name"
-        ))),
+        None => Err(Error::new(
+            ErrorCode::DeploymentNotFound,
+            format!("unknown model '{name}': no deployment has that name"),
+        )),
     }
 }
 
 pub fn parse_version(raw: &str) -> Result<u32, Error> {
     raw.parse::<u32>().ok().filter(|&v| v > 0).ok_or_else(|| {
-        Error::not_found(format!(
-            "unknown version '{}': versions are numbers 1, 2, 3…",
-            raw.chars().take(32).collect::<String>()
-        ))
+        Error::new(
+            ErrorCode::VersionNotFound,
+            format!(
+                "unknown version '{}': versions are numbers 1, 2, 3…",
+                raw.chars().take(32).collect::<String>()
+            ),
+        )
     })
 }
 
@@ -74,7 +78,8 @@ pub fn deadline_ms(raw: Option<&str>) -> Result<Option<u64>, Error> {
             .filter(|&ms| ms > 0 && ms <= 3_600_000)
             .map(Some)
             .ok_or_else(|| {
-                Error::bad_request(
+                Error::new(
+                    ErrorCode::InvalidInferenceRequest,
                     "X-Hangar-Deadline-Ms must be a number of milliseconds (1 to 3600000)",
                 )
             }),
@@ -190,7 +195,7 @@ pub fn split_extras(
             let rows = model.first().map_or(0, Tensor::rows);
             for t in extra {
                 if t.rows() != rows || t.data.len() != rows {
-                    return Err(Error::bad_request(format!(
+                    return Err(Error::new(ErrorCode::InvalidInferenceRequest, format!(
                         "'{}' must hold one value per row ({rows} rows), shape [{rows}] or [{rows}, 1]; got {:?}",
                         t.name, t.shape
                     )));
@@ -241,7 +246,7 @@ pub const MAX_REQUEST_ID_BYTES: usize = 128;
 /// Refuses a request id past [`MAX_REQUEST_ID_BYTES`].
 pub fn check_request_id(id: &str, what: &str) -> Result<(), Error> {
     if id.len() > MAX_REQUEST_ID_BYTES {
-        return Err(Error::bad_request(format!(
+        return Err(Error::new(ErrorCode::InvalidInferenceRequest, format!(
             "the request id ({what}) is {} bytes long; at most {MAX_REQUEST_ID_BYTES} bytes are accepted",
             id.len()
         )));
@@ -288,20 +293,22 @@ pub async fn infer(
         let inputs = match call_inputs {
             CallInputs::Tensors(t) => t,
             CallInputs::Instances(rows) => {
-                vec![
-                    instances_to_tensor(&target.signature, target.feature_names.as_deref(), rows)
-                        .map_err(|e| Error::bad_request(e.to_string()))?,
-                ]
+                vec![instances_to_tensor(
+                        &target.signature,
+                        target.feature_names.as_deref(),
+                        rows,
+                    )
+                    .map_err(|e| Error::new(ErrorCode::InvalidInferenceRequest, e.to_string()))?]
             }
         };
         target
             .signature
             .check_inputs(&inputs)
-            .map_err(|e| Error::bad_request(e.to_string()))?;
+            .map_err(|e| Error::new(ErrorCode::InvalidInferenceRequest, e.to_string()))?;
         target
             .signature
             .check_outputs(&call.outputs)
-            .map_err(|e| Error::bad_request(e.to_string()))?;
+            .map_err(|e| Error::new(ErrorCode::InvalidInferenceRequest, e.to_string()))?;
         let _permit = match &d.concurrency {
             Some(sem) => Some(
                 sem.clone()

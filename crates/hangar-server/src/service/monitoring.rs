@@ -418,7 +418,7 @@ pub struct BaselineData {
 }
 
 fn bad(m: impl Into<String>) -> Error {
-    Error::bad_request(m)
+    Error::new(ErrorCode::InvalidBaseline, m)
 }
 
 /// Reads a baseline CSV: a header, then one row per example. Columns that
@@ -646,7 +646,7 @@ pub async fn report(
 
 pub fn missing_baseline(model: &str, version: u32) -> Error {
     Error::new(
-        ErrorCode::NotFound,
+        ErrorCode::BaselineNotFound,
         format!("version {version} of model '{model}' has no baseline: push one with `hangar model push ... --baseline train.csv` or PUT /api/v1/models/{model}/versions/{version}/baseline"),
     )
 }
@@ -692,7 +692,7 @@ pub async fn baseline_loader(
         }
         match crate::service::reports::baseline_profile(&state, &model, version).await {
             Ok(_) => tracing::debug!(%model, version, "baseline loaded for monitoring aggregates"),
-            Err(e) if e.code() == ErrorCode::NotFound => {}
+            Err(e) if e.code().is_not_found() => {}
             Err(e) => {
                 tracing::warn!(%model, version, error = %e, "baseline could not be loaded for monitoring aggregates")
             }

@@ -14,7 +14,7 @@ use hangar_core::monitor::aggregate::{
 use hangar_core::monitor::{BaselineProfile, WindowReport};
 use hangar_store::BaselineRecord;
 
-use crate::service::error::{Error, ErrorCode};
+use crate::service::error::Error;
 use crate::service::monitoring;
 use crate::state::AppState;
 
@@ -117,7 +117,7 @@ pub(crate) async fn profile_or_empty(
 > {
     match baseline_profile(state, model, version).await {
         Ok((record, p)) => Ok((p.clone(), Ok((record, p)))),
-        Err(e) if e.code() == ErrorCode::NotFound => Ok((Arc::new(empty_profile()), Err(e))),
+        Err(e) if e.code().is_not_found() => Ok((Arc::new(empty_profile()), Err(e))),
         Err(e) => Err(e),
     }
 }

@@ -193,7 +193,7 @@ async fn labels_outside_the_models_classes_are_rejected_by_line() {
         )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{f}");
-    assert_eq!(f["code"], "bad_request");
+    assert_eq!(f["code"], "invalid_feedback");
     assert!(
         f["error"].as_str().unwrap().starts_with(
             "no feedback applied: every line was rejected (item 0: label 2 is not one of the model's classes"

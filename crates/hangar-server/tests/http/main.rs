@@ -8,6 +8,7 @@ mod connections;
 mod dashboard;
 mod deployments;
 mod email;
+mod errors;
 mod feedback;
 mod governance;
 mod hostile;

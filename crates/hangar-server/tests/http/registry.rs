@@ -34,7 +34,7 @@ async fn models_are_created_listed_and_carry_a_card() {
         )
         .await;
     assert_eq!(st, StatusCode::CONFLICT);
-    assert_eq!(e["code"], "conflict");
+    assert_eq!(e["code"], "name_taken");
 
     let (st, list) = s.call("GET", "/api/v1/models", None).await;
     assert_eq!(st, StatusCode::OK);
@@ -110,7 +110,7 @@ async fn bad_model_requests_are_400_or_404_with_a_reason() {
     assert_eq!(st, StatusCode::BAD_REQUEST);
     let (st, e) = s.call("GET", "/api/v1/models/nope", None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
-    assert_eq!(e["code"], "not_found");
+    assert_eq!(e["code"], "model_not_found");
     let (st, _) = s
         .call(
             "PATCH",

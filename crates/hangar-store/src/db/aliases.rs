@@ -6,7 +6,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{parse_ts, ts, AliasState, Db};
-use crate::StoreError;
+use crate::{Missing, StoreError};
 
 fn event_from_row(r: &SqliteRow) -> Result<AliasEvent, StoreError> {
     Ok(AliasEvent {
@@ -29,7 +29,7 @@ impl Db {
             .bind(alias)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("alias '{alias}' of model '{model}'")))?;
+            .ok_or_else(|| StoreError::NotFound(Missing::Alias { model: model.to_string(), alias: alias.to_string() }))?;
         alias_from_row(&row)
     }
 
@@ -76,7 +76,7 @@ impl Db {
             .bind(model)
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("model '{model}'")))?;
+            .ok_or_else(|| StoreError::NotFound(Missing::Model(model.to_string())))?;
         if let Some(v) = to {
             let exists: Option<i64> = sqlx::query_scalar(
                 "SELECT version FROM model_versions WHERE model_id = ? AND version = ?",
@@ -86,9 +86,10 @@ impl Db {
             .fetch_optional(&mut *tx)
             .await?;
             if exists.is_none() {
-                return Err(StoreError::NotFound(format!(
-                    "version {v} of model '{model}'"
-                )));
+                return Err(StoreError::NotFound(Missing::Version {
+                    model: model.to_string(),
+                    version: v,
+                }));
             }
         }
         let from: Option<i64> =
@@ -98,9 +99,10 @@ impl Db {
                 .fetch_optional(&mut *tx)
                 .await?;
         if from.is_none() && to.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "alias '{alias}' of model '{model}'"
-            )));
+            return Err(StoreError::NotFound(Missing::Alias {
+                model: model.to_string(),
+                alias: alias.to_string(),
+            }));
         }
         let now = Utc::now();
         match to {

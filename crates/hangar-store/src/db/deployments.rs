@@ -11,7 +11,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{json, parse_ts, to_json, ts, Db};
-use crate::StoreError;
+use crate::{Missing, StoreError};
 
 impl Db {
     /// Appends a revision to a deployment (creating the deployment) and makes
@@ -79,7 +79,7 @@ impl Db {
         .bind(i64::from(revision))
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("revision {revision} of deployment '{deployment}'")))?;
+        .ok_or_else(|| StoreError::NotFound(Missing::Revision { deployment: deployment.to_string(), revision }))?;
         revision_from_row(&row)
     }
 
@@ -92,7 +92,9 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         if rows.is_empty() {
-            return Err(StoreError::NotFound(format!("deployment '{deployment}'")));
+            return Err(StoreError::NotFound(Missing::Deployment(
+                deployment.to_string(),
+            )));
         }
         rows.iter().map(revision_from_row).collect()
     }
@@ -102,7 +104,7 @@ impl Db {
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("deployment '{name}'")))?;
+            .ok_or_else(|| StoreError::NotFound(Missing::Deployment(name.to_string())))?;
         self.deployment_from_row(&row).await
     }
 
@@ -136,7 +138,7 @@ impl Db {
             .await?
             .rows_affected();
         if n == 0 {
-            return Err(StoreError::NotFound(format!("deployment '{name}'")));
+            return Err(StoreError::NotFound(Missing::Deployment(name.to_string())));
         }
         Ok(())
     }

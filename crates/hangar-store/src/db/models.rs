@@ -13,7 +13,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite};
 
 use super::{json, parse_ts, to_json, ts, Db, NewVersion};
-use crate::StoreError;
+use crate::{Missing, StoreError};
 
 /// Storage form of a signature (kept apart from the domain type).
 #[derive(Serialize, Deserialize)]
@@ -150,7 +150,7 @@ impl Db {
             .bind(name)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("model '{name}'")))
+            .ok_or_else(|| StoreError::NotFound(Missing::Model(name.to_string())))
     }
 
     pub async fn create_model(
@@ -162,9 +162,7 @@ impl Db {
         let result = insert_model(&self.pool, name, card, actor).await;
         match result {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(StoreError::Conflict(format!(
-                    "model '{name}' already exists"
-                )))
+                return Err(StoreError::Taken(format!("model '{name}' already exists")))
             }
             other => other?,
         };
@@ -187,7 +185,7 @@ impl Db {
         .bind(name)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("model '{name}'")))?;
+        .ok_or_else(|| StoreError::NotFound(Missing::Model(name.to_string())))?;
         model_from_row(&row)
     }
 
@@ -221,7 +219,7 @@ impl Db {
         .await?
         .rows_affected();
         if n == 0 {
-            return Err(StoreError::NotFound(format!("model '{name}'")));
+            return Err(StoreError::NotFound(Missing::Model(name.to_string())));
         }
         let team = card
             .owner_team
@@ -235,7 +233,7 @@ impl Db {
                 .await?
                 .rows_affected();
             if moved == 0 {
-                return Err(StoreError::NotFound(format!("deployment '{d}'")));
+                return Err(StoreError::NotFound(Missing::Deployment(d.to_string())));
             }
         }
         tx.commit().await?;
@@ -287,7 +285,7 @@ impl Db {
                     .last_insert_rowid();
                 (id, true)
             }
-            (None, None) => return Err(StoreError::NotFound(format!("model '{model}'"))),
+            (None, None) => return Err(StoreError::NotFound(Missing::Model(model.to_string()))),
         };
         let next: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE model_id = ?",
@@ -359,7 +357,12 @@ impl Db {
         .bind(i64::from(version))
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("version {version} of model '{model}'")))?;
+        .ok_or_else(|| {
+            StoreError::NotFound(Missing::Version {
+                model: model.to_string(),
+                version,
+            })
+        })?;
         version_from_row(&row)
     }
 

@@ -57,8 +57,9 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    pub fn is_not_found(&self) -> bool {
-        matches!(self, ClientError::Api { status, .. } if *status == StatusCode::NOT_FOUND)
+    /// Did the server refuse with this stable error code (docs/errors.md)?
+    pub fn has_code(&self, code: &str) -> bool {
+        matches!(self, ClientError::Api { code: Some(c), .. } if c == code)
     }
 
     pub fn is_unauthenticated(&self) -> bool {
@@ -367,10 +368,18 @@ mod tests {
     fn api_errors_carry_the_servers_message_and_status() {
         let e = api_error(
             StatusCode::NOT_FOUND,
-            br#"{"error": "model 'x' not found", "code": "not_found"}"#,
+            br#"{"error": "model 'x' not found", "code": "model_not_found"}"#,
         );
         assert_eq!(e.to_string(), "model 'x' not found (HTTP 404)");
-        assert!(e.is_not_found());
+        assert!(matches!(
+            e,
+            ClientError::Api {
+                status: StatusCode::NOT_FOUND,
+                ..
+            }
+        ));
+        assert!(e.has_code("model_not_found"));
+        assert!(!e.has_code("deployment_not_found"));
 
         let e = api_error(
             StatusCode::BAD_GATEWAY,
@@ -380,7 +389,14 @@ mod tests {
 
         let e = api_error(StatusCode::CONFLICT, b"");
         assert_eq!(e.to_string(), "Conflict (HTTP 409)");
-        assert!(!e.is_not_found());
+        assert!(!matches!(
+            e,
+            ClientError::Api {
+                status: StatusCode::NOT_FOUND,
+                ..
+            }
+        ));
+        assert!(!e.has_code("conflict"));
     }
 
     #[test]

@@ -104,7 +104,7 @@ pub(super) async fn push(
     // nothing behind.
     let (exists, previous) = match client.get_model(&args.name).await {
         Ok(m) => (true, m.body.latest_version),
-        Err(e) if e.is_not_found() => (false, None),
+        Err(e) if e.has_code("model_not_found") => (false, None),
         Err(e) => return Err(e.into()),
     };
     let create = (!exists).then_some(args.team.as_deref());

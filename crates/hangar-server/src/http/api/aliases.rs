@@ -38,9 +38,12 @@ pub(crate) fn parse_time(raw: &str) -> Result<DateTime<Utc>, ApiError> {
         .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
         .map(|t| t.and_utc())
         .ok_or_else(|| {
-            ApiError::bad_request(format!(
+            ApiError::new(
+                ErrorCode::InvalidTime,
+                format!(
                 "invalid time {raw:?}: use RFC 3339 (2026-03-03T12:00:00Z) or a date (2026-03-03)"
-            ))
+            ),
+            )
         })
 }
 
@@ -95,7 +98,7 @@ pub(super) async fn set_alias(
         .db
         .model_team(&model)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("model '{model}' not found")))?;
+        .ok_or_else(|| ApiError::missing(hangar_store::Missing::Model(model.clone())))?;
     let event = {
         // No deployment or risk tier changes between the check and the move.
         let _hold = state.serving.hold_changes().await;

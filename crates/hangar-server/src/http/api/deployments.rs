@@ -42,7 +42,9 @@ pub(super) struct RevisionAction {
 
 pub(super) fn version_ref(raw: &str) -> Result<VersionRef, ApiError> {
     raw.parse()
-        .map_err(|e: hangar_core::model::VersionRefError| ApiError::bad_request(e.to_string()))
+        .map_err(|e: hangar_core::model::VersionRefError| {
+            ApiError::new(ErrorCode::InvalidRoutes, e.to_string())
+        })
 }
 
 pub(super) fn message_of(m: Option<String>) -> Result<String, ApiError> {
@@ -89,8 +91,8 @@ pub(super) async fn put_deployment(
     let held = state.serving.hold_changes().await;
     if let Some(team) = state.db.deployment_team(&name).await? {
         if !caller.principal.sees(&team) {
-            return Err(ApiError::not_found(format!(
-                "deployment '{name}' not found"
+            return Err(ApiError::missing(hangar_store::Missing::Deployment(
+                name.clone(),
             )));
         }
         require(&caller, Action::Deploy, &team, "deploy")?;
@@ -111,7 +113,11 @@ pub(super) async fn put_deployment(
                 &team,
                 &format!("deploy model '{model}'"),
             )?,
-            Some(_) => return Err(ApiError::not_found(format!("model '{model}' not found"))),
+            Some(_) => {
+                return Err(ApiError::missing(hangar_store::Missing::Model(
+                    model.clone(),
+                )))
+            }
             // A missing model: resolving the routes answers 404.
             None => {}
         }
@@ -120,16 +126,16 @@ pub(super) async fn put_deployment(
         (Some(primary), canary, None) => {
             let canary = canary.map(|c| Ok::<_, ApiError>((version_ref(&c.model)?, c.weight))).transpose()?;
             hangar_core::routing::with_canary(version_ref(&primary)?, canary)
-                .map_err(|e| ApiError::bad_request(e.to_string()))?
+                .map_err(crate::service::serving::routing_error)?
         }
         (None, None, Some(routes)) => routes
             .into_iter()
             .map(|r| Ok(Route { target: version_ref(&r.model)?, weight: r.weight }))
             .collect::<Result<Vec<_>, ApiError>>()?,
-        (None, Some(_), _) => return Err(ApiError::bad_request("\"canary\" needs \"model\" (the primary)")),
-        (Some(_), _, Some(_)) => return Err(ApiError::bad_request("give either \"model\" (with an optional \"canary\") or \"routes\", not both")),
+        (None, Some(_), _) => return Err(ApiError::new(ErrorCode::InvalidRoutes, "\"canary\" needs \"model\" (the primary)")),
+        (Some(_), _, Some(_)) => return Err(ApiError::new(ErrorCode::InvalidRoutes, "give either \"model\" (with an optional \"canary\") or \"routes\", not both")),
         (None, None, None) => {
-            return Err(ApiError::bad_request("missing \"model\" (e.g. \"credit-risk:3\" or \"credit-risk@production\") or \"routes\""))
+            return Err(ApiError::new(ErrorCode::InvalidRoutes, "missing \"model\" (e.g. \"credit-risk:3\" or \"credit-risk@production\") or \"routes\""))
         }
     };
     let shadow = body.shadow.as_deref().map(version_ref).transpose()?;

@@ -100,9 +100,12 @@ pub(super) async fn check_team(
     team: &str,
 ) -> Result<(), ApiError> {
     if !state.db.team_exists(team).await? {
-        return Err(ApiError::not_found(format!(
+        return Err(ApiError::new(
+            ErrorCode::TeamNotFound,
+            format!(
             "team '{team}' not found; an administrator creates it with `hangar team create {team}`"
-        )));
+        ),
+        ));
     }
     require(caller, Action::Push, team, "push models")
 }

@@ -36,10 +36,13 @@ pub(super) async fn list_versions(
 
 pub(crate) fn version_number(raw: &str) -> Result<u32, ApiError> {
     raw.parse::<u32>().ok().filter(|&v| v > 0).ok_or_else(|| {
-        ApiError::bad_request(format!(
-            "invalid version {:?}: versions are numbers 1, 2, 3…",
-            raw.chars().take(32).collect::<String>()
-        ))
+        ApiError::new(
+            ErrorCode::InvalidVersion,
+            format!(
+                "invalid version {:?}: versions are numbers 1, 2, 3…",
+                raw.chars().take(32).collect::<String>()
+            ),
+        )
     })
 }
 
@@ -127,25 +130,32 @@ pub async fn register_version(
         feature_names = inherited_features(state, model, loaded.signature()).await?;
     }
     if let Some(names) = &feature_names {
-        let spec = hangar_core::features::tabular_input(loaded.signature())
-            .map_err(|e| ApiError::bad_request(format!("feature names given, but {e}")))?;
+        let spec = hangar_core::features::tabular_input(loaded.signature()).map_err(|e| {
+            ApiError::new(
+                ErrorCode::InvalidFeatures,
+                format!("feature names given, but {e}"),
+            )
+        })?;
         if spec.shape[1] >= 0 && spec.shape[1] as usize != names.len() {
-            return Err(ApiError::bad_request(format!(
-                "{} feature names given but the model's input '{}' has {} columns",
-                names.len(),
-                spec.name,
-                spec.shape[1]
-            )));
+            return Err(ApiError::new(
+                ErrorCode::InvalidFeatures,
+                format!(
+                    "{} feature names given but the model's input '{}' has {} columns",
+                    names.len(),
+                    spec.name,
+                    spec.shape[1]
+                ),
+            ));
         }
         if let Some(dup) = names
             .iter()
             .enumerate()
             .find(|(i, n)| names[..*i].contains(n))
         {
-            return Err(ApiError::bad_request(format!(
-                "feature name '{}' given twice",
-                dup.1
-            )));
+            return Err(ApiError::new(
+                ErrorCode::InvalidFeatures,
+                format!("feature name '{}' given twice", dup.1),
+            ));
         }
     }
     // The file goes into the store, then the row that names it; if the

@@ -426,7 +426,7 @@ impl CardPatch {
         if let Some(r) = self.risk_tier {
             card.risk_tier = r
                 .parse::<RiskTier>()
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                .map_err(|e| ApiError::new(ErrorCode::InvalidModelCard, e.to_string()))?;
         }
         if let Some(t) = self.tags {
             card.tags = t;
@@ -444,9 +444,12 @@ impl CardPatch {
                 .any(|s| long(s))
             || card.out_of_scope_uses.len() + card.tags.len() > 256
         {
-            return Err(ApiError::bad_request(format!(
-                "model card fields are limited to {MAX_TEXT} bytes each and 256 list entries"
-            )));
+            return Err(ApiError::new(
+                ErrorCode::InvalidModelCard,
+                format!(
+                    "model card fields are limited to {MAX_TEXT} bytes each and 256 list entries"
+                ),
+            ));
         }
         Ok(card)
     }

@@ -60,15 +60,19 @@ pub(super) async fn decide(
         "approve" | "approved" => true,
         "reject" | "rejected" => false,
         other => {
-            return Err(ApiError::bad_request(format!(
-                "decision must be approve or reject, not {:?}",
-                other.chars().take(20).collect::<String>()
-            )))
+            return Err(ApiError::new(
+                ErrorCode::InvalidDecision,
+                format!(
+                    "decision must be approve or reject, not {:?}",
+                    other.chars().take(20).collect::<String>()
+                ),
+            ))
         }
     };
     let comment = body.comment.trim().to_string();
     if comment.is_empty() || comment.len() > 2000 {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
+            ErrorCode::InvalidDecision,
             "a decision carries a comment (1 to 2000 characters) saying what was checked",
         ));
     }

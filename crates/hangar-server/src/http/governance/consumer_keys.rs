@@ -24,14 +24,12 @@ pub(super) async fn key_scope(
     p: &Principal,
     deployment: &str,
 ) -> Result<Vec<Value>, ApiError> {
-    let team = state
-        .db
-        .deployment_team(deployment)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("deployment '{deployment}' not found")))?;
+    let team = state.db.deployment_team(deployment).await?.ok_or_else(|| {
+        ApiError::missing(hangar_store::Missing::Deployment(deployment.to_string()))
+    })?;
     if !p.sees(&team) {
-        return Err(ApiError::not_found(format!(
-            "deployment '{deployment}' not found"
+        return Err(ApiError::missing(hangar_store::Missing::Deployment(
+            deployment.to_string(),
         )));
     }
     if !p.can(Action::Deploy, &team) {
@@ -67,19 +65,22 @@ pub(super) async fn create_key(
     deployments.sort();
     deployments.dedup();
     if deployments.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
+            ErrorCode::InvalidConsumerKey,
             "name at least one deployment the key may call",
         ));
     }
     let purpose = body.purpose.trim().to_string();
     if purpose.is_empty() || purpose.len() > 500 {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
+            ErrorCode::InvalidConsumerKey,
             "declare the key's purpose (1 to 500 characters): what the predictions are used for",
         ));
     }
     if let Some(r) = body.rate_limit {
         if !(r.is_finite() && r > 0.0) {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
+                ErrorCode::InvalidConsumerKey,
                 "rate_limit must be a positive number of requests per second",
             ));
         }
@@ -147,9 +148,10 @@ pub(super) async fn revoke_key(
 ) -> Result<Json<Value>, ApiError> {
     let t = state.db.get_token(&id).await?;
     if t.kind != "consumer" || !visible_key(&state, &a.principal, &t).await? {
-        return Err(ApiError::not_found(format!(
-            "consumer key '{id}' not found"
-        )));
+        return Err(ApiError::new(
+            ErrorCode::TokenNotFound,
+            format!("consumer key '{id}' not found"),
+        ));
     }
     let t = state.db.revoke_token(&id).await?;
     state.auth.forget(&id);

@@ -67,10 +67,13 @@ fn ts(t: DateTime<Utc>) -> String {
 pub(crate) fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
     let raw = raw.trim();
     let bad = || {
-        ApiError::bad_request(format!(
-            "invalid expiry {:?}: use a duration such as 30d, 12h or 90m, or an RFC 3339 time",
-            raw.chars().take(40).collect::<String>()
-        ))
+        ApiError::new(
+            ErrorCode::InvalidExpiry,
+            format!(
+                "invalid expiry {:?}: use a duration such as 30d, 12h or 90m, or an RFC 3339 time",
+                raw.chars().take(40).collect::<String>()
+            ),
+        )
     };
     if let Some((n, unit)) = raw
         .char_indices()
@@ -91,7 +94,10 @@ pub(crate) fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
     }
     let t = parse_time(raw).map_err(|_| bad())?;
     if t <= Utc::now() {
-        return Err(ApiError::bad_request("the expiry is in the past"));
+        return Err(ApiError::new(
+            ErrorCode::InvalidExpiry,
+            "the expiry is in the past",
+        ));
     }
     Ok(t)
 }

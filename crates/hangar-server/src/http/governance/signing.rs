@@ -30,10 +30,17 @@ pub(super) async fn add_trusted(
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| {
-            ApiError::bad_request("public_key must be an Ed25519 public key: 32 bytes in hex")
+            ApiError::new(
+                ErrorCode::InvalidPublicKey,
+                "public_key must be an Ed25519 public key: 32 bytes in hex",
+            )
         })?;
-    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-        .map_err(|_| ApiError::bad_request("public_key is not a valid Ed25519 public key"))?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| {
+        ApiError::new(
+            ErrorCode::InvalidPublicKey,
+            "public_key is not a valid Ed25519 public key",
+        )
+    })?;
     let k = state
         .db
         .add_trusted_key(&body.name, &pk, &crate::http::api::actor(&headers))

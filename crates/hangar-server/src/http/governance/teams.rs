@@ -76,10 +76,14 @@ pub(super) const MIN_PASSWORD: usize = 12;
 pub(super) async fn password_hash(password: Option<String>) -> Result<Option<String>, ApiError> {
     match password {
         None => Ok(None),
-        Some(p) if p.chars().count() < MIN_PASSWORD => Err(ApiError::bad_request(format!(
-            "the password is too short: at least {MIN_PASSWORD} characters"
-        ))),
-        Some(p) if p.len() > 1024 => Err(ApiError::bad_request("the password is too long")),
+        Some(p) if p.chars().count() < MIN_PASSWORD => Err(ApiError::new(
+            ErrorCode::InvalidPassword,
+            format!("the password is too short: at least {MIN_PASSWORD} characters"),
+        )),
+        Some(p) if p.len() > 1024 => Err(ApiError::new(
+            ErrorCode::InvalidPassword,
+            "the password is too long",
+        )),
         Some(p) => tokio::task::spawn_blocking(move || auth::hash_password(&p))
             .await
             .map_err(ApiError::internal)?
@@ -97,10 +101,13 @@ pub(super) fn membership(
             validate_name(NameKind::Team, &t)?;
             let role = r
                 .parse::<Role>()
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                .map_err(|e| ApiError::new(ErrorCode::InvalidRole, e.to_string()))?;
             Ok(vec![(t, role)])
         }
-        _ => Err(ApiError::bad_request("give both a team and a role")),
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidRole,
+            "give both a team and a role",
+        )),
     }
 }
 
@@ -113,9 +120,10 @@ pub(super) async fn create_user(
     let roles = membership(body.team, body.role)?;
     for (t, _) in &roles {
         if !state.db.team_exists(t).await? {
-            return Err(ApiError::not_found(format!(
-                "team '{t}' not found; create it with `hangar team create {t}`"
-            )));
+            return Err(ApiError::new(
+                ErrorCode::TeamNotFound,
+                format!("team '{t}' not found; create it with `hangar team create {t}`"),
+            ));
         }
     }
     let hash = password_hash(body.password).await?;
@@ -146,7 +154,7 @@ pub(super) async fn add_role(
     let roles = membership(Some(body.team), Some(body.role))?;
     let (team, role) = &roles[0];
     if !state.db.team_exists(team).await? {
-        return Err(ApiError::not_found(format!("team '{team}' not found")));
+        return Err(ApiError::missing(hangar_store::Missing::Team(team.clone())));
     }
     state.db.get_user(&user).await?;
     let u = state.db.add_membership(&user, team, *role).await?;

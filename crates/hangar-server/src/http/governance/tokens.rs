@@ -46,10 +46,13 @@ pub(super) fn token_kind(kind: Option<&str>) -> Result<&'static str, ApiError> {
     match kind.unwrap_or("api") {
         "api" => Ok("api"),
         "metrics" => Ok("metrics"),
-        other => Err(ApiError::bad_request(format!(
-            "unknown token kind {:?}: expected api or metrics",
-            other.chars().take(20).collect::<String>()
-        ))),
+        other => Err(ApiError::new(
+            ErrorCode::InvalidTokenKind,
+            format!(
+                "unknown token kind {:?}: expected api or metrics",
+                other.chars().take(20).collect::<String>()
+            ),
+        )),
     }
 }
 
@@ -111,7 +114,8 @@ pub(super) async fn create_token(
     if token_kind(body.kind.as_deref())? == "metrics" {
         metrics_tokens_need_an_administrator(&a.principal)?;
         if body.user.is_some() {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::new(
+                ErrorCode::InvalidTokenKind,
                 "a metrics token belongs to no user: leave out `user`",
             ));
         }
@@ -157,7 +161,7 @@ pub(super) async fn revoke_token(
     if t.kind == "consumer" || !(own || a.principal.is_superuser()) {
         // Another user's token, a consumer key, or (for anyone but an
         // administrator) a metrics token: as if it did not exist.
-        return Err(ApiError::not_found(format!("token '{id}' not found")));
+        return Err(ApiError::missing(hangar_store::Missing::Token(id)));
     }
     let t = state.db.revoke_token(&id).await?;
     state.auth.forget(&id);

@@ -385,7 +385,7 @@ fn apply_csv(mut applier: Applier, input: impl Read, limit: u64) -> Result<Recei
                 return too_large(limit);
             }
         }
-        Error::bad_request(format!("feedback CSV: {e}"))
+        Error::new(ErrorCode::InvalidFeedback, format!("feedback CSV: {e}"))
     };
     let header = match reader.byte_headers() {
         Ok(h) => h.clone(),
@@ -397,13 +397,14 @@ fn apply_csv(mut applier: Applier, input: impl Read, limit: u64) -> Result<Recei
             .position(|h| h.trim_ascii() == name.as_bytes())
     };
     let Some(label) = col("label") else {
-        return Err(applier.stop(Error::bad_request(
+        return Err(applier.stop(Error::new(
+            ErrorCode::InvalidFeedback,
             "feedback CSV needs a 'label' column (header row_id,label or request_id,row,label)",
         )));
     };
     let (row_id, request_id, row) = (col("row_id"), col("request_id"), col("row"));
     if row_id.is_none() && request_id.is_none() {
-        return Err(applier.stop(Error::bad_request(
+        return Err(applier.stop(Error::new(ErrorCode::InvalidFeedback,
             "feedback CSV needs 'row_id', or 'request_id' and 'row' (header row_id,label or request_id,row,label)",
         )));
     }
@@ -654,8 +655,12 @@ pub async fn apply_json_upload(
     state.db.get_deployment(&deployment).await?;
     let mut body = Vec::new();
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk
-            .map_err(|e| Error::bad_request(format!("could not read the feedback upload: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidFeedback,
+                format!("could not read the feedback upload: {e}"),
+            )
+        })?;
         if (body.len() + chunk.len()) as u64 > limit {
             return Err(too_large(limit));
         }
@@ -666,9 +671,14 @@ pub async fn apply_json_upload(
         items += 1;
         Ok(())
     })
-    .map_err(|e| Error::bad_request(format!("invalid feedback JSON: {e}")))?;
+    .map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidFeedback,
+            format!("invalid feedback JSON: {e}"),
+        )
+    })?;
     if items == 0 {
-        return Err(Error::bad_request("no feedback given"));
+        return Err(Error::new(ErrorCode::InvalidFeedback, "no feedback given"));
     }
     state.log.flush().await;
     let handle = Handle::current();
@@ -684,7 +694,7 @@ pub async fn apply_json_upload(
 
 fn received_something(receipt: Receipt) -> Result<Receipt, Error> {
     if receipt.received == 0 {
-        return Err(Error::bad_request("no feedback given"));
+        return Err(Error::new(ErrorCode::InvalidFeedback, "no feedback given"));
     }
     Ok(receipt)
 }

@@ -283,8 +283,22 @@ pub fn runtime_error(e: RuntimeError) -> Error {
     }
 }
 
-fn routing_error(e: RoutingError) -> Error {
-    Error::bad_request(e.to_string())
+/// A routing table, settings or revision change that core refused.
+pub fn routing_error(e: RoutingError) -> Error {
+    let code = match &e {
+        RoutingError::NoRoutes
+        | RoutingError::TooManyRoutes { .. }
+        | RoutingError::WeightSum(_)
+        | RoutingError::Duplicate(_)
+        | RoutingError::ShadowIsLive(_)
+        | RoutingError::CanaryWeight(_) => ErrorCode::InvalidRoutes,
+        RoutingError::NoCanary => ErrorCode::NoCanary,
+        RoutingError::NothingToRollBack | RoutingError::RollbackToCurrent(_) => {
+            ErrorCode::InvalidRollback
+        }
+        RoutingError::Settings(_) => ErrorCode::InvalidSettings,
+    };
+    Error::new(code, e.to_string())
 }
 
 impl Serving {
