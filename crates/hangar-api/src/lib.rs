@@ -12,7 +12,9 @@
 //! HTTP tests pin the JSON.
 
 pub mod deployments;
+pub mod monitoring;
 pub mod registry;
 
 pub use deployments::*;
+pub use monitoring::*;
 pub use registry::*;
