@@ -78,9 +78,12 @@ mod tests {
 
     fn check(from: Option<u32>, to: Option<u32>, expected: &str) {
         let m = AliasMove {
+            model: "credit".into(),
             alias: "production".into(),
             from_version: from,
             to_version: to,
+            actor: "ana".into(),
+            at: chrono::DateTime::UNIX_EPOCH,
         };
         assert_eq!(describe_move(&m), expected);
     }

@@ -3,7 +3,7 @@
 
 use crate::cli::values::{deployment_name, positive};
 use crate::cli::ClientArgs;
-use crate::client::{CanaryRoute, Client, DeployRequest, Guardrails, Settings};
+use crate::client::{CanaryRoute, Client, DeployRequest, GuardrailsPatch, SettingsPatch};
 use crate::output::{self, OutputFormat};
 use crate::revision;
 use clap::Args;
@@ -220,7 +220,8 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
 /// settings only as far as flags were given.
 fn request(args: &DeployArgs) -> DeployRequest {
     DeployRequest {
-        model: args.model.to_string(),
+        model: Some(args.model.to_string()),
+        routes: None,
         canary: args.canary.as_ref().map(|c| CanaryRoute {
             model: c.target.to_string(),
             weight: c.percent,
@@ -232,20 +233,24 @@ fn request(args: &DeployArgs) -> DeployRequest {
 }
 
 /// `None` when no flag was given, so the server keeps every setting.
-fn settings(s: &SettingsArgs, g: &GuardrailArgs, m: &MonitoringSettingsArgs) -> Option<Settings> {
-    let guardrails = Guardrails {
+fn settings(
+    s: &SettingsArgs,
+    g: &GuardrailArgs,
+    m: &MonitoringSettingsArgs,
+) -> Option<SettingsPatch> {
+    let guardrails = GuardrailsPatch {
         max_error_rate: g.guardrail_max_error_rate,
         max_p99_ms: g.guardrail_max_p99_ms,
         window_secs: g.guardrail_window_secs,
         min_requests: g.guardrail_min_requests,
     };
-    let settings = Settings {
+    let settings = SettingsPatch {
         max_batch_size: s.max_batch_size,
         max_queue_delay_us: s.max_queue_delay_us,
         queue_capacity: s.queue_capacity,
         timeout_ms: s.timeout_ms,
         max_concurrency: s.max_concurrency,
-        guardrails: (guardrails != Guardrails::default()).then_some(guardrails),
+        guardrails: (guardrails != GuardrailsPatch::default()).then_some(guardrails),
         segments: (!m.segments.is_empty()).then(|| m.segments.clone()),
         row_id: m.row_id.as_ref().map(|r| r.trim().to_owned()),
         log_predictions: match (m.no_prediction_log, m.prediction_log) {
@@ -259,7 +264,7 @@ fn settings(s: &SettingsArgs, g: &GuardrailArgs, m: &MonitoringSettingsArgs) -> 
             (false, false) => None,
         },
     };
-    (settings != Settings::default()).then_some(settings)
+    (settings != SettingsPatch::default()).then_some(settings)
 }
 
 #[cfg(test)]

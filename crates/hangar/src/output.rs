@@ -107,12 +107,14 @@ pub fn short_digest(digest: &str) -> String {
 /// RFC 3339 from the server as `2025-03-14 09:26 UTC`; anything else unchanged.
 pub fn time(rfc3339: &str) -> String {
     match DateTime::parse_from_rfc3339(rfc3339) {
-        Ok(t) => t
-            .with_timezone(&Utc)
-            .format("%Y-%m-%d %H:%M UTC")
-            .to_string(),
+        Ok(t) => when(&t.with_timezone(&Utc)),
         Err(_) => rfc3339.to_owned(),
     }
+}
+
+/// A time as [`time`] prints it: `2025-03-14 09:26 UTC`.
+pub fn when(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
 /// Seconds as `--window` and `--for` take them: `90` as `1m30s`, `3600` as

@@ -77,7 +77,7 @@ pub fn deployments_table(deployments: &[Deployment]) -> output::Table {
             routes_cell(&routes(d)),
             shadow_cell(revision.and_then(|r| r.shadow.as_ref())),
             yes_no(d.ready),
-            output::time(&d.updated_at),
+            output::when(&d.updated_at),
         ]);
     }
     table
@@ -91,7 +91,7 @@ pub fn history_table(revisions: &[Revision]) -> output::Table {
     for r in revisions {
         table.row(vec![
             r.revision.to_string(),
-            output::time(&r.at),
+            output::when(&r.at),
             if r.actor.is_empty() {
                 "-".to_owned()
             } else {
@@ -137,9 +137,7 @@ pub fn deployment_page(d: &Deployment, url: &str) -> String {
     }
     fields.push(("ready", readiness(d)));
     fields.push(("endpoint", format!("POST {url}")));
-    if !d.created_at.is_empty() {
-        fields.push(("created", output::time(&d.created_at)));
-    }
+    fields.push(("created", output::when(&d.created_at)));
     let mut page = output::card(&fields);
     if let Some(r) = &d.current {
         page.push_str(&revision_sections(r));
@@ -171,11 +169,10 @@ fn revision_fields(r: &Revision) -> Vec<(&'static str, String)> {
 
 /// `2025-03-14 09:26 UTC by ana`
 fn changed(r: &Revision) -> String {
-    match (r.at.is_empty(), r.actor.is_empty()) {
-        (false, false) => format!("{} by {}", output::time(&r.at), r.actor),
-        (false, true) => output::time(&r.at),
-        (true, false) => format!("by {}", r.actor),
-        (true, true) => "-".to_owned(),
+    if r.actor.is_empty() {
+        output::when(&r.at)
+    } else {
+        format!("{} by {}", output::when(&r.at), r.actor)
     }
 }
 
@@ -315,14 +312,13 @@ fn readiness(d: &Deployment) -> String {
 /// The deployment's routes; from its top-level fields when the server sent
 /// no revision.
 fn routes(d: &Deployment) -> Vec<Route> {
-    match (&d.current, d.version) {
-        (Some(r), _) => r.routes.clone(),
-        (None, Some(version)) => vec![Route {
+    match &d.current {
+        Some(r) => r.routes.clone(),
+        None => vec![Route {
             target: d.target.clone(),
             weight: 100,
-            version,
+            version: d.version,
         }],
-        (None, None) => Vec::new(),
     }
 }
 

@@ -94,10 +94,15 @@ mod tests {
 
     fn deployment(kind: &str, rolled_back_to: Option<u32>) -> Deployment {
         serde_json::from_value(json!({
-            "name": "credit-api", "target": "credit:3", "version": 3,
+            "name": "credit-api", "model": "credit", "target": "credit:3", "version": 3,
+            "ready": true, "error": null, "endpoint": "/v2/models/credit-api/infer",
+            "created_at": "2025-03-14T09:00:00Z", "updated_at": "2025-03-14T09:26:53Z",
+            "updated_by": "ana",
             "current": {
-                "revision": 4, "kind": kind, "rolled_back_to": rolled_back_to,
+                "deployment": "credit-api", "revision": 4, "kind": kind,
+                "rolled_back_to": rolled_back_to,
                 "routes": [{"target": "credit:4", "weight": 100, "version": 4}],
+                "settings": {}, "message": "", "actor": "ana", "at": "2025-03-14T09:26:53Z",
             },
         }))
         .unwrap()

@@ -11,11 +11,12 @@ use axum::routing::{post, put};
 use axum::Json;
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
-use hangar_core::monitor::{BaselineProfile, ColumnReport, WindowReport};
+use hangar_api as wire;
+use hangar_core::monitor::{BaselineProfile, ColumnReport};
 use hangar_core::stats::evidently::ColumnKind;
 use hangar_store::BaselineRecord;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::auth::Routes;
 use crate::http::api::{actor, parse_time, version_number};
@@ -58,25 +59,34 @@ struct BaselineQuery {
     categorical: Option<String>,
 }
 
-fn baseline_out(b: &BaselineRecord, profile: &BaselineProfile) -> Value {
-    json!({
-        "model": b.model,
-        "version": b.version,
-        "digest": b.digest,
-        "rows": b.rows,
-        "label_column": b.label_column,
-        "features": profile.features.iter().map(|f| json!({
-            "name": f.name,
-            "kind": kind_name(f.kind),
-            "bin_cuts": f.numeric.edges.cuts(),
-            "mean": f.numeric.mean,
-        })).collect::<Vec<_>>(),
-        "label_rate": profile.label_rate,
-        "calibrated": profile.calibrated,
-        "performance": profile.performance.as_ref().map(performance_json),
-        "created_at": b.created_at,
-        "created_by": b.created_by,
-    })
+fn baseline_out(b: &BaselineRecord, profile: &BaselineProfile) -> wire::Baseline {
+    wire::Baseline {
+        model: b.model.clone(),
+        version: b.version,
+        digest: b.digest.clone(),
+        rows: b.rows,
+        label_column: b.label_column.clone(),
+        features: profile
+            .features
+            .iter()
+            .map(|f| wire::BaselineFeature {
+                name: f.name.clone(),
+                kind: kind_name(f.kind).to_owned(),
+                bin_cuts: f.numeric.edges.cuts().to_vec(),
+                mean: finite(f.numeric.mean),
+            })
+            .collect(),
+        label_rate: profile.label_rate,
+        calibrated: profile.calibrated,
+        performance: profile.performance.as_ref().map(performance_out),
+        created_at: b.created_at,
+        created_by: b.created_by.clone(),
+    }
+}
+
+/// A figure as the wire carries it: a number, or `null` when undefined.
+fn finite(x: f64) -> Option<f64> {
+    Some(x).filter(|x| x.is_finite())
 }
 
 fn kind_name(k: ColumnKind) -> &'static str {
@@ -94,7 +104,7 @@ async fn put_baseline(
     Query(q): Query<BaselineQuery>,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<wire::Baseline>), ApiError> {
     let v = state
         .db
         .get_version(&model, version_number(&version)?)
@@ -158,7 +168,7 @@ async fn put_baseline(
 async fn get_baseline(
     State(state): State<AppState>,
     Path((model, version)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Baseline>, ApiError> {
     let (record, profile) = baseline_profile(&state, &model, version_number(&version)?).await?;
     Ok(Json(baseline_out(&record, &profile)))
 }
@@ -200,17 +210,19 @@ async fn feedback(
             .rejected
             .iter()
             .take(3)
-            .map(feedback::Rejected::describe)
+            .map(wire::Rejected::describe)
             .collect();
         if receipt.rejected_count > 3 {
             reasons.push(format!("and {} more", receipt.rejected_count - 3));
         }
-        let mut body = json!(receipt);
-        body["error"] = json!(format!(
-            "no feedback applied: every line was rejected ({})",
-            reasons.join("; ")
-        ));
-        body["code"] = json!(ErrorCode::InvalidFeedback.as_str());
+        let body = wire::FeedbackRefused {
+            receipt,
+            error: format!(
+                "no feedback applied: every line was rejected ({})",
+                reasons.join("; ")
+            ),
+            code: ErrorCode::InvalidFeedback.as_str().to_owned(),
+        };
         return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
     }
     Ok(Json(receipt).into_response())
@@ -247,80 +259,86 @@ fn range(q: &RangeQuery) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
 /// Most rows an export reads.
 const MAX_ROWS: u64 = 5_000_000;
 
-fn opt(v: Option<f64>) -> Value {
+fn opt(v: Option<f64>) -> Option<f64> {
     v.filter(|x| x.is_finite())
-        .map_or(Value::Null, |x| json!(x))
 }
 
-fn column_json(c: &ColumnReport) -> Value {
-    let mut v = json!({
-        "kind": kind_name(c.kind),
-        "psi": c.psi,
-        "js_distance": c.js_distance,
-        "drifted": c.verdict.drifted,
-        "test": c.verdict.test.name(),
-        "test_score": c.verdict.score,
-        "test_threshold": c.verdict.threshold,
-    });
-    match c.kind {
-        ColumnKind::Numerical => {
-            v["ks_statistic"] = opt(c.ks_statistic);
-            v["ks_pvalue"] = opt(c.ks_pvalue);
-            v["wasserstein"] = opt(c.wasserstein);
-        }
-        ColumnKind::Categorical => {
-            v["chi2_statistic"] = opt(c.chi2_statistic);
-            v["chi2_pvalue"] = opt(c.chi2_pvalue);
-        }
+fn column_out(c: &ColumnReport) -> wire::ColumnDrift {
+    let tests = match c.kind {
+        ColumnKind::Numerical => wire::KindTests {
+            ks_statistic: Some(opt(c.ks_statistic)),
+            ks_pvalue: Some(opt(c.ks_pvalue)),
+            wasserstein: Some(opt(c.wasserstein)),
+            ..wire::KindTests::default()
+        },
+        ColumnKind::Categorical => wire::KindTests {
+            chi2_statistic: Some(opt(c.chi2_statistic)),
+            chi2_pvalue: Some(opt(c.chi2_pvalue)),
+            ..wire::KindTests::default()
+        },
+    };
+    wire::ColumnDrift {
+        kind: kind_name(c.kind).to_owned(),
+        psi: finite(c.psi),
+        js_distance: finite(c.js_distance),
+        drifted: c.verdict.drifted,
+        test: c.verdict.test.name().to_owned(),
+        test_score: finite(c.verdict.score),
+        test_threshold: finite(c.verdict.threshold),
+        tests,
     }
-    v
 }
 
-fn performance_json(p: &hangar_core::stats::ClassificationMetrics) -> Value {
-    json!({
-        "n": p.n,
-        "accuracy": p.accuracy,
-        "precision": p.precision,
-        "recall": p.recall,
-        "f1": p.f1,
-        "roc_auc": p.roc_auc,
-        "log_loss": p.log_loss,
-        "brier": p.brier,
-        "positive_rate_true": p.positive_rate_true,
-        "positive_rate_pred": p.positive_rate_pred,
-        "confusion": { "tn": p.confusion.tn, "fp": p.confusion.fp, "fn": p.confusion.fn_, "tp": p.confusion.tp },
-    })
+fn performance_out(p: &hangar_core::stats::ClassificationMetrics) -> wire::Performance {
+    wire::Performance {
+        n: p.n,
+        accuracy: finite(p.accuracy),
+        precision: finite(p.precision),
+        recall: finite(p.recall),
+        f1: finite(p.f1),
+        roc_auc: p.roc_auc.and_then(finite),
+        log_loss: finite(p.log_loss),
+        brier: finite(p.brier),
+        positive_rate_true: finite(p.positive_rate_true),
+        positive_rate_pred: finite(p.positive_rate_pred),
+        confusion: wire::Confusion {
+            tn: p.confusion.tn,
+            fp: p.confusion.fp,
+            fn_: p.confusion.fn_,
+            tp: p.confusion.tp,
+        },
+    }
 }
 
-fn report_json(r: &WindowReport) -> Value {
-    json!({
-        "rows": r.rows,
-        "labeled_rows": r.labeled_rows,
-        "features": r.features.iter().map(|(k, c)| (k.clone(), column_json(c))).collect::<serde_json::Map<_, _>>(),
-        "outputs": r.outputs.iter().map(|(k, c)| (k.clone(), column_json(c))).collect::<serde_json::Map<_, _>>(),
-        "drift_share": r.drift_share,
-        "dataset_drifted": r.dataset_drifted,
-        "performance": r.performance.as_ref().map(performance_json),
-        "fairness": r.fairness.iter().map(|(attr, f)| (attr.clone(), json!({
-            "groups": f.by_group.iter().map(|(g, rates)| (g.clone(), json!({
-                "count": rates.count,
-                "selection_rate": rates.selection_rate,
-                "tpr": rates.tpr,
-                "fpr": rates.fpr,
-            }))).collect::<serde_json::Map<_, _>>(),
-            "demographic_parity_difference": f.demographic_parity_difference,
-            "demographic_parity_ratio": f.demographic_parity_ratio,
-            "equalized_odds_difference": f.equalized_odds_difference,
-            "equalized_odds_ratio": f.equalized_odds_ratio,
-        }))).collect::<serde_json::Map<_, _>>(),
-        "estimated_performance": r.estimated_performance.map(|e| json!({
-            "accuracy": e.accuracy,
-            "precision": e.precision,
-            "recall": e.recall,
-            "f1": e.f1,
-            "roc_auc": e.roc_auc,
-        })),
-    })
+fn columns_out(
+    columns: &std::collections::BTreeMap<String, ColumnReport>,
+) -> std::collections::BTreeMap<String, wire::ColumnDrift> {
+    columns
+        .iter()
+        .map(|(k, c)| (k.clone(), column_out(c)))
+        .collect()
+}
+
+fn fairness_out(f: &hangar_core::stats::FairnessReport<String>) -> wire::Fairness {
+    wire::Fairness {
+        groups: f
+            .by_group
+            .iter()
+            .map(|(g, rates)| {
+                let rates = wire::GroupRates {
+                    count: rates.count,
+                    selection_rate: finite(rates.selection_rate),
+                    tpr: finite(rates.tpr),
+                    fpr: finite(rates.fpr),
+                };
+                (g.clone(), rates)
+            })
+            .collect(),
+        demographic_parity_difference: finite(f.demographic_parity_difference),
+        demographic_parity_ratio: finite(f.demographic_parity_ratio),
+        equalized_odds_difference: finite(f.equalized_odds_difference),
+        equalized_odds_ratio: finite(f.equalized_odds_ratio),
+    }
 }
 
 /// Every monitoring figure of a deployment over `[from, to)`.
@@ -328,13 +346,12 @@ async fn monitoring_report(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(q): Query<RangeQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::MonitoringReport>, ApiError> {
     let (from, to) = range(&q)?;
-    Ok(Json(report_body(&state, &name, from, to, q.version).await?))
+    Ok(Json(report(&state, &name, from, to, q.version).await?))
 }
 
-/// The monitoring report's JSON body over `[from, to)` (the API's and the
-/// dashboard's).
+/// The monitoring report's JSON body over `[from, to)`, for the dashboard.
 pub(crate) async fn report_body(
     state: &AppState,
     name: &str,
@@ -342,37 +359,74 @@ pub(crate) async fn report_body(
     to: DateTime<Utc>,
     version: Option<u32>,
 ) -> Result<Value, ApiError> {
+    let r = report(state, name, from, to, version).await?;
+    serde_json::to_value(r).map_err(ApiError::internal)
+}
+
+/// The monitoring report over `[from, to)`.
+pub(crate) async fn report(
+    state: &AppState,
+    name: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    version: Option<u32>,
+) -> Result<wire::MonitoringReport, ApiError> {
     state.db.get_deployment(name).await?;
     state.log.flush().await;
     let figures = window_figures(state, name, from, to, version).await?;
-    let mut body = json!({
-        "deployment": name,
-        "from": from,
-        "to": to,
-    });
+    let mut body = wire::MonitoringReport {
+        deployment: name.to_owned(),
+        from,
+        to,
+        versions: Vec::new(),
+        rows: 0,
+        labeled_rows: 0,
+        figures: None,
+        message: None,
+    };
     let Some(f) = figures else {
-        body["versions"] = json!([]);
-        body["rows"] = json!(0);
-        body["labeled_rows"] = json!(0);
-        body["message"] = json!("no predictions in this range yet");
+        body.message = Some("no predictions in this range yet".to_owned());
         return Ok(body);
     };
-    body["versions"] = f
+    body.versions = f
         .versions
         .iter()
-        .map(|((m, v), n)| json!({"model": m, "version": v, "rows": n}))
+        .map(|((m, v), n)| wire::VersionRows {
+            model: m.clone(),
+            version: *v,
+            rows: *n,
+        })
         .collect();
-    body["model"] = json!(f.model);
-    body["version"] = json!(f.version);
-    let r = report_json(&f.report);
-    for (k, v) in r.as_object().into_iter().flatten() {
-        body[k] = v.clone();
-    }
+    let r = &f.report;
+    body.rows = r.rows as u64;
+    body.labeled_rows = r.labeled_rows as u64;
+    let mut figures = wire::Figures {
+        model: f.model.clone(),
+        version: f.version,
+        features: columns_out(&r.features),
+        outputs: columns_out(&r.outputs),
+        drift_share: r.drift_share,
+        dataset_drifted: r.dataset_drifted,
+        performance: r.performance.as_ref().map(performance_out),
+        fairness: r
+            .fairness
+            .iter()
+            .map(|(attr, f)| (attr.clone(), fairness_out(f)))
+            .collect(),
+        estimated_performance: r.estimated_performance.map(|e| wire::EstimatedPerformance {
+            accuracy: finite(e.accuracy),
+            precision: finite(e.precision),
+            recall: finite(e.recall),
+            f1: finite(e.f1),
+            roc_auc: e.roc_auc.and_then(finite),
+        }),
+        exact: true,
+        sample_size: r.rows as u64,
+        aggregates: None,
+        baseline: None,
+    };
     match &f.how {
-        How::Exact => {
-            body["exact"] = json!(true);
-            body["sample_size"] = json!(f.report.rows);
-        }
+        How::Exact => {}
         How::Aggregated {
             from,
             to,
@@ -381,35 +435,37 @@ pub(crate) async fn report_body(
             labelled_rows_read,
             labelled_rows,
         } => {
-            body["exact"] = json!(false);
-            body["sample_size"] = json!(sample_rows);
-            body["aggregates"] = json!({
-                "from": from,
-                "to": to,
-                "binned_rows": binned_rows,
-                "labelled_rows_read": labelled_rows_read,
-                "labelled_rows": labelled_rows,
-                "labelled_sampled": *labelled_rows > *labelled_rows_read as u64,
-                "labelled_rows_cap": EXACT_ROWS,
+            figures.exact = false;
+            figures.sample_size = *sample_rows as u64;
+            figures.aggregates = Some(wire::Aggregates {
+                from: *from,
+                to: *to,
+                binned_rows: *binned_rows,
+                labelled_rows_read: *labelled_rows_read as u64,
+                labelled_rows: *labelled_rows,
+                labelled_sampled: *labelled_rows > *labelled_rows_read as u64,
+                labelled_rows_cap: EXACT_ROWS,
             });
         }
         How::Sampled { rows } => {
-            body["exact"] = json!(false);
-            body["sample_size"] = json!(rows);
-            body["message"] = json!(format!(
+            figures.exact = false;
+            figures.sample_size = *rows as u64;
+            body.message = Some(format!(
                 "this range holds more than {EXACT_ROWS} rows and no aggregates: figures are from a uniform random sample of {rows} of them"
             ));
         }
     }
     match f.baseline {
         Ok((record, profile)) => {
-            body["baseline"] = json!({"rows": record.rows, "calibrated": profile.calibrated, "label_rate": profile.label_rate});
+            figures.baseline = Some(wire::BaselineSummary {
+                rows: record.rows,
+                calibrated: profile.calibrated,
+                label_rate: profile.label_rate,
+            });
         }
-        Err(e) => {
-            body["baseline"] = Value::Null;
-            body["message"] = json!(e.message());
-        }
+        Err(e) => body.message = Some(e.message().to_owned()),
     }
+    body.figures = Some(figures);
     Ok(body)
 }
 

@@ -260,6 +260,19 @@ impl Client {
     }
 }
 
+/// A list's items, each with its raw JSON (the list is under `key` in `raw`).
+fn items<T>(mut raw: Value, key: &str, decoded: Vec<T>) -> Vec<Fetched<T>> {
+    let raws = match raw.get_mut(key).map(Value::take) {
+        Some(Value::Array(raws)) => raws,
+        _ => Vec::new(),
+    };
+    decoded
+        .into_iter()
+        .zip(raws.into_iter().chain(std::iter::repeat(Value::Null)))
+        .map(|(body, raw)| Fetched { raw, body })
+        .collect()
+}
+
 fn decode<T: DeserializeOwned>(url: &Url, raw: Value) -> Result<Fetched<T>, ClientError> {
     match T::deserialize(&raw) {
         Ok(body) => Ok(Fetched { raw, body }),

@@ -1,106 +1,13 @@
 //! Models and their versions: the registry, version uploads, cards and aliases.
 
-use std::collections::BTreeMap;
-
 use reqwest::multipart::{Form, Part};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::{decode, transport, Client, ClientError, Fetched};
-
-#[derive(Debug, Deserialize)]
-pub struct Model {
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub owner_team: Option<String>,
-    #[serde(default)]
-    pub intended_use: Option<String>,
-    #[serde(default)]
-    pub out_of_scope_uses: Vec<String>,
-    #[serde(default)]
-    pub risk_tier: String,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    #[serde(default)]
-    pub latest_version: Option<u32>,
-    #[serde(default)]
-    pub aliases: BTreeMap<String, u32>,
-    #[serde(default)]
-    pub created_at: String,
-    #[serde(default)]
-    pub updated_at: String,
-    #[serde(default)]
-    pub created_by: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct ModelList {
-    models: Vec<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-struct VersionList {
-    versions: Vec<Value>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Version {
-    pub version: u32,
-    #[serde(default)]
-    pub digest: String,
-    #[serde(default)]
-    pub format: String,
-    #[serde(default)]
-    pub signature: Signature,
-    /// Column names of the 2-D input, when the version has them.
-    #[serde(default)]
-    pub feature_names: Option<Vec<String>>,
-    #[serde(default)]
-    pub created_at: String,
-    /// In a push's answer: the model this first version created.
-    #[serde(default)]
-    pub created_model: Option<CreatedModel>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct CreatedModel {
-    #[serde(default)]
-    pub owner_team: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Signature {
-    #[serde(default)]
-    pub inputs: Vec<TensorSpec>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct TensorSpec {
-    pub name: String,
-    #[serde(default)]
-    pub datatype: String,
-    #[serde(default)]
-    pub shape: Vec<i64>,
-}
+use super::{items, transport, Client, ClientError, Fetched};
 
 /// The `metadata` part of a version upload.
-#[derive(Debug, Default, PartialEq, Serialize)]
-pub struct NewVersion {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub features: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub source_commit: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub training_run: Option<String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub metrics: BTreeMap<String, f64>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub metadata: BTreeMap<String, String>,
-}
+pub use hangar_api::VersionMeta as NewVersion;
+pub use hangar_api::{AliasEvent as AliasMove, Model, TensorSpec, Version};
 
 /// The artifact of a version upload: a body of known length, usually a stream.
 #[derive(Debug)]
@@ -108,13 +15,6 @@ pub struct Artifact {
     pub file_name: String,
     pub length: u64,
     pub body: reqwest::Body,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct AliasMove {
-    pub alias: String,
-    pub from_version: Option<u32>,
-    pub to_version: Option<u32>,
 }
 
 impl Client {
@@ -127,22 +27,16 @@ impl Client {
     /// Every model, with the raw JSON of each.
     pub async fn list_models(&self) -> Result<Vec<Fetched<Model>>, ClientError> {
         let url = self.url(&["api", "v1", "models"]);
-        let list: Fetched<ModelList> = self.call(self.http.get(url.clone()), &url).await?;
-        list.body
-            .models
-            .into_iter()
-            .map(|m| decode(&url, m))
-            .collect()
+        let list: Fetched<hangar_api::ModelList> =
+            self.call(self.http.get(url.clone()), &url).await?;
+        Ok(items(list.raw, "models", list.body.models))
     }
 
     pub async fn list_versions(&self, model: &str) -> Result<Vec<Fetched<Version>>, ClientError> {
         let url = self.url(&["api", "v1", "models", model, "versions"]);
-        let list: Fetched<VersionList> = self.call(self.http.get(url.clone()), &url).await?;
-        list.body
-            .versions
-            .into_iter()
-            .map(|v| decode(&url, v))
-            .collect()
+        let list: Fetched<hangar_api::VersionList> =
+            self.call(self.http.get(url.clone()), &url).await?;
+        Ok(items(list.raw, "versions", list.body.versions))
     }
 
     pub async fn get_version(
@@ -211,7 +105,7 @@ impl Client {
         version: u32,
     ) -> Result<Fetched<AliasMove>, ClientError> {
         let url = self.url(&["api", "v1", "models", model, "aliases", alias]);
-        let body = json!({ "version": version });
+        let body = hangar_api::SetAlias { version };
         self.call(self.http.put(url.clone()).json(&body), &url)
             .await
     }
@@ -220,6 +114,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn version_metadata_omits_what_was_not_given() {

@@ -198,7 +198,7 @@ fn models_table<'a>(models: impl Iterator<Item = &'a Model>) -> Table {
                 .map_or_else(|| "-".to_owned(), |v| v.to_string()),
             m.risk_tier.clone(),
             aliases_cell(&m.aliases),
-            output::time(&m.updated_at),
+            output::when(&m.updated_at),
         ]);
     }
     table
@@ -264,9 +264,9 @@ fn model_page(model: &Fetched<Model>, versions: &[Fetched<Version>]) -> String {
         ("aliases", aliases_cell(&m.aliases)),
         (
             "created",
-            format!("{} by {}", output::time(&m.created_at), m.created_by),
+            format!("{} by {}", output::when(&m.created_at), m.created_by),
         ),
-        ("updated", output::time(&m.updated_at)),
+        ("updated", output::when(&m.updated_at)),
     ]);
     page.push('\n');
     if versions.is_empty() {
@@ -290,7 +290,7 @@ fn model_page(model: &Fetched<Model>, versions: &[Fetched<Version>]) -> String {
             output::short_digest(&v.digest),
             v.format.clone(),
             inputs_cell(&v.signature.inputs),
-            output::time(&v.created_at),
+            output::when(&v.created_at),
             if aliases.is_empty() {
                 "-".to_owned()
             } else {

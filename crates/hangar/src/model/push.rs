@@ -252,7 +252,7 @@ pub fn version_metadata(
     features: Option<Vec<String>>,
 ) -> anyhow::Result<NewVersion> {
     let mut out = NewVersion {
-        description,
+        description: description.unwrap_or_default(),
         features: features.map(check_features).transpose()?,
         ..NewVersion::default()
     };

@@ -5,13 +5,13 @@ use super::*;
 pub(super) async fn list_aliases(
     State(state): State<AppState>,
     Path(model): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::AliasList>, ApiError> {
     let aliases: Vec<_> = state
         .db
         .list_aliases(&model)
         .await?
         .into_iter()
-        .map(|a| AliasOut {
+        .map(|a| wire::Alias {
             model: model.clone(),
             alias: a.alias,
             version: Some(a.version),
@@ -20,7 +20,7 @@ pub(super) async fn list_aliases(
             at: None,
         })
         .collect();
-    Ok(Json(serde_json::json!({ "aliases": aliases })))
+    Ok(Json(wire::AliasList { aliases }))
 }
 
 #[derive(Deserialize)]
@@ -51,12 +51,12 @@ pub(super) async fn get_alias(
     State(state): State<AppState>,
     Path((model, alias)): Path<(String, String)>,
     Query(q): Query<AtQuery>,
-) -> Result<Json<AliasOut>, ApiError> {
+) -> Result<Json<wire::Alias>, ApiError> {
     match q.at {
         Some(raw) => {
             let at = parse_time(&raw)?;
             let version = state.db.alias_at(&model, &alias, at).await?;
-            Ok(Json(AliasOut {
+            Ok(Json(wire::Alias {
                 model,
                 alias,
                 version,
@@ -67,7 +67,7 @@ pub(super) async fn get_alias(
         }
         None => {
             let a = state.db.get_alias(&model, &alias).await?;
-            Ok(Json(AliasOut {
+            Ok(Json(wire::Alias {
                 model,
                 alias: a.alias,
                 version: Some(a.version),
@@ -79,19 +79,13 @@ pub(super) async fn get_alias(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct SetAlias {
-    pub(super) version: u32,
-}
-
 pub(super) async fn set_alias(
     State(state): State<AppState>,
     Path((model, alias)): Path<(String, String)>,
     headers: HeaderMap,
     caller: Caller,
-    JsonBody(body): JsonBody<SetAlias>,
-) -> Result<Json<AliasEventOut>, ApiError> {
+    JsonBody(body): JsonBody<wire::SetAlias>,
+) -> Result<Json<wire::AliasEvent>, ApiError> {
     validate_name(NameKind::Alias, &alias)?;
     let who = actor(&headers);
     let team = state
@@ -126,7 +120,7 @@ pub(super) async fn delete_alias(
     State(state): State<AppState>,
     Path((model, alias)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Result<Json<AliasEventOut>, ApiError> {
+) -> Result<Json<wire::AliasEvent>, ApiError> {
     let event = state
         .db
         .delete_alias(&model, &alias, &actor(&headers))
@@ -137,7 +131,7 @@ pub(super) async fn delete_alias(
 pub(super) async fn alias_history(
     State(state): State<AppState>,
     Path((model, alias)): Path<(String, String)>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::AliasHistory>, ApiError> {
     let events: Vec<_> = state
         .db
         .alias_history(&model, Some(&alias))
@@ -145,13 +139,13 @@ pub(super) async fn alias_history(
         .into_iter()
         .map(event_out)
         .collect();
-    Ok(Json(serde_json::json!({ "history": events })))
+    Ok(Json(wire::AliasHistory { history: events }))
 }
 
 pub(super) async fn model_alias_history(
     State(state): State<AppState>,
     Path(model): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::AliasHistory>, ApiError> {
     let events: Vec<_> = state
         .db
         .alias_history(&model, None)
@@ -159,5 +153,5 @@ pub(super) async fn model_alias_history(
         .into_iter()
         .map(event_out)
         .collect();
-    Ok(Json(serde_json::json!({ "history": events })))
+    Ok(Json(wire::AliasHistory { history: events }))
 }

@@ -2,44 +2,6 @@
 
 use super::*;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RouteIn {
-    /// `model:VERSION` or `model@ALIAS`.
-    pub(super) model: String,
-    pub(super) weight: u8,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct PutDeployment {
-    /// The primary: `model:VERSION` or `model@ALIAS` (or give `routes`).
-    #[serde(default)]
-    pub(super) model: Option<String>,
-    /// With `model`: a canary taking `weight` percent.
-    #[serde(default)]
-    pub(super) canary: Option<RouteIn>,
-    /// The full table, weights summing to 100.
-    #[serde(default)]
-    pub(super) routes: Option<Vec<RouteIn>>,
-    /// A version or alias that gets a copy of every request.
-    #[serde(default)]
-    pub(super) shadow: Option<String>,
-    #[serde(default)]
-    pub(super) settings: Option<SettingsWire>,
-    #[serde(default)]
-    pub(super) message: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RevisionAction {
-    #[serde(default)]
-    pub(super) to: Option<u32>,
-    #[serde(default)]
-    pub(super) message: Option<String>,
-}
-
 pub(super) fn version_ref(raw: &str) -> Result<VersionRef, ApiError> {
     raw.parse()
         .map_err(|e: hangar_core::model::VersionRefError| {
@@ -58,7 +20,7 @@ pub(super) fn message_of(m: Option<String>) -> Result<String, ApiError> {
 pub(super) async fn list_deployments(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::DeploymentList>, ApiError> {
     let teams = state.db.deployment_teams().await?;
     let mut out = Vec::new();
     for d in state.db.list_deployments().await? {
@@ -66,13 +28,13 @@ pub(super) async fn list_deployments(
             out.push(deployment_out(&state, d));
         }
     }
-    Ok(Json(serde_json::json!({ "deployments": out })))
+    Ok(Json(wire::DeploymentList { deployments: out }))
 }
 
 pub(super) async fn get_deployment(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<DeploymentOut>, ApiError> {
+) -> Result<Json<wire::Deployment>, ApiError> {
     let d = state.db.get_deployment(&name).await?;
     Ok(Json(deployment_out(&state, d)))
 }
@@ -82,8 +44,8 @@ pub(super) async fn put_deployment(
     Path(name): Path<String>,
     headers: HeaderMap,
     caller: Caller,
-    JsonBody(body): JsonBody<PutDeployment>,
-) -> Result<Json<DeploymentOut>, ApiError> {
+    JsonBody(body): JsonBody<wire::PutDeployment>,
+) -> Result<Json<wire::Deployment>, ApiError> {
     validate_name(NameKind::Deployment, &name)?;
     // The permission checks and the settings merge see the deployment as
     // the change will replace it: two changes at once cannot lose one's
@@ -174,7 +136,7 @@ pub(super) async fn delete_deployment(
 pub(super) async fn list_revisions(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::RevisionList>, ApiError> {
     let out: Vec<_> = state
         .db
         .list_revisions(&name)
@@ -182,13 +144,13 @@ pub(super) async fn list_revisions(
         .into_iter()
         .map(|r| revision_out(&state, r))
         .collect();
-    Ok(Json(serde_json::json!({ "revisions": out })))
+    Ok(Json(wire::RevisionList { revisions: out }))
 }
 
 pub(super) async fn get_revision(
     State(state): State<AppState>,
     Path((name, revision)): Path<(String, String)>,
-) -> Result<Json<RevisionOut>, ApiError> {
+) -> Result<Json<wire::Revision>, ApiError> {
     let n = revision
         .parse::<u32>()
         .ok()
@@ -216,8 +178,8 @@ pub(super) async fn promote(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<DeploymentOut>, ApiError> {
-    let action: RevisionAction = optional_body(&body)?;
+) -> Result<Json<wire::Deployment>, ApiError> {
+    let action: wire::RevisionAction = optional_body(&body)?;
     if action.to.is_some() {
         return Err(ApiError::bad_request("promote takes no \"to\""));
     }
@@ -236,8 +198,8 @@ pub(super) async fn rollback(
     Path(name): Path<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
-) -> Result<Json<DeploymentOut>, ApiError> {
-    let action: RevisionAction = optional_body(&body)?;
+) -> Result<Json<wire::Deployment>, ApiError> {
+    let action: wire::RevisionAction = optional_body(&body)?;
     state
         .serving
         .rollback(

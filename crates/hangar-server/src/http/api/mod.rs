@@ -2,8 +2,6 @@
 //! deployments. Wire types here are separate from the domain types and
 //! converted explicitly.
 
-use std::collections::BTreeMap;
-
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -11,13 +9,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use hangar_api as wire;
+use hangar_api::CardPatch;
+pub use hangar_api::VersionMeta;
 use hangar_core::{
     validate_name, AliasEvent, ArtifactFormat, Deployment, DeploymentSettings, Model, ModelCard,
     ModelVersion, NameKind, Revision, RevisionKind, RiskTier, Route, Signature, TensorSpec,
     VersionRef,
 };
 use hangar_store::{AliasState, NewVersion, Staged};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::auth::Routes;
 use crate::http::error::{ApiError, ErrorCode};

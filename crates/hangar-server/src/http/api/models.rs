@@ -31,7 +31,7 @@ pub(crate) fn require(
 pub(super) async fn list_models(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::ModelList>, ApiError> {
     let mut out = Vec::new();
     for m in state.db.list_models().await? {
         if !caller.principal.sees(team_of(&m.card)) {
@@ -40,15 +40,15 @@ pub(super) async fn list_models(
         let aliases = state.db.list_aliases(&m.name).await?;
         out.push(model_out(m, aliases));
     }
-    Ok(Json(serde_json::json!({ "models": out })))
+    Ok(Json(wire::ModelList { models: out }))
 }
 
 pub(super) async fn create_model(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: Caller,
-    JsonBody(body): JsonBody<CreateModel>,
-) -> Result<(StatusCode, Json<ModelOut>), ApiError> {
+    JsonBody(body): JsonBody<wire::CreateModel>,
+) -> Result<(StatusCode, Json<wire::Model>), ApiError> {
     validate_name(NameKind::Model, &body.name)?;
     let card = new_card(&state, &caller, body.card).await?;
     let m = state
@@ -87,7 +87,7 @@ pub(super) async fn new_card(
 pub(super) async fn get_model(
     State(state): State<AppState>,
     Path(model): Path<String>,
-) -> Result<Json<ModelOut>, ApiError> {
+) -> Result<Json<wire::Model>, ApiError> {
     let m = state.db.get_model(&model).await?;
     let aliases = state.db.list_aliases(&model).await?;
     Ok(Json(model_out(m, aliases)))
@@ -117,7 +117,7 @@ pub(super) async fn update_model(
     caller: Caller,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     JsonBody(patch): JsonBody<CardPatch>,
-) -> Result<Json<ModelOut>, ApiError> {
+) -> Result<Json<wire::Model>, ApiError> {
     // What is deployed must not change between the checks and the write.
     let _hold = state.serving.hold_changes().await;
     let current = state.db.get_model(&model).await?;

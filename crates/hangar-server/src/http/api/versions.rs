@@ -2,28 +2,10 @@
 
 use super::*;
 
-/// The `metadata` part of an upload.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct VersionMeta {
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub features: Option<Vec<String>>,
-    #[serde(default)]
-    pub source_commit: Option<String>,
-    #[serde(default)]
-    pub training_run: Option<String>,
-    #[serde(default)]
-    pub metrics: BTreeMap<String, f64>,
-    #[serde(default)]
-    pub metadata: BTreeMap<String, String>,
-}
-
 pub(super) async fn list_versions(
     State(state): State<AppState>,
     Path(model): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<wire::VersionList>, ApiError> {
     let versions: Vec<_> = state
         .db
         .list_versions(&model)
@@ -31,7 +13,7 @@ pub(super) async fn list_versions(
         .into_iter()
         .map(version_out)
         .collect();
-    Ok(Json(serde_json::json!({ "versions": versions })))
+    Ok(Json(wire::VersionList { versions }))
 }
 
 pub(crate) fn version_number(raw: &str) -> Result<u32, ApiError> {
@@ -49,7 +31,7 @@ pub(crate) fn version_number(raw: &str) -> Result<u32, ApiError> {
 pub(super) async fn get_version(
     State(state): State<AppState>,
     Path((model, version)): Path<(String, String)>,
-) -> Result<Json<VersionOut>, ApiError> {
+) -> Result<Json<wire::Version>, ApiError> {
     Ok(Json(version_out(
         state
             .db
@@ -219,7 +201,7 @@ pub(super) async fn push_version(
     headers: HeaderMap,
     caller: Caller,
     mut multipart: Multipart,
-) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+) -> Result<(StatusCode, Json<wire::Version>), ApiError> {
     // Fail fast, before streaming a large file, when the model is unknown
     // (and not to be created) or may not be created.
     let create = match state.db.get_model(&model).await {
@@ -290,12 +272,12 @@ pub(super) async fn push_version(
     )
     .await?;
     tracing::info!(model = %v.model, version = v.version, digest = %v.digest, created_model = created, "version pushed");
-    let mut out = serde_json::to_value(version_out(v)).map_err(ApiError::internal)?;
-    if let (true, Some(card), Some(map)) = (created, &create, out.as_object_mut()) {
-        map.insert(
-            "created_model".into(),
-            serde_json::json!({ "name": model, "owner_team": card.owner_team }),
-        );
+    let mut out = version_out(v);
+    if let (true, Some(card)) = (created, create) {
+        out.created_model = Some(wire::CreatedModel {
+            name: model,
+            owner_team: card.owner_team,
+        });
     }
     Ok((StatusCode::CREATED, Json(out)))
 }

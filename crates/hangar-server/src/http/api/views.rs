@@ -2,33 +2,14 @@
 
 use super::*;
 
-#[derive(Serialize)]
-pub(super) struct ModelOut {
-    pub(super) name: String,
-    pub(super) description: String,
-    pub(super) owner_team: Option<String>,
-    pub(super) intended_use: Option<String>,
-    pub(super) out_of_scope_uses: Vec<String>,
-    pub(super) risk_tier: &'static str,
-    pub(super) tags: Vec<String>,
-    pub(super) latest_version: Option<u32>,
-    pub(super) aliases: BTreeMap<String, u32>,
-    pub(super) created_at: DateTime<Utc>,
-    pub(super) updated_at: DateTime<Utc>,
-    pub(super) created_by: String,
-    /// After a move to another team: the deployments that moved with it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub(super) deployments_moved: Vec<String>,
-}
-
-pub(super) fn model_out(m: Model, aliases: Vec<AliasState>) -> ModelOut {
-    ModelOut {
+pub(super) fn model_out(m: Model, aliases: Vec<AliasState>) -> wire::Model {
+    wire::Model {
         name: m.name,
         description: m.card.description,
         owner_team: m.card.owner_team,
         intended_use: m.card.intended_use,
         out_of_scope_uses: m.card.out_of_scope_uses,
-        risk_tier: m.card.risk_tier.as_str(),
+        risk_tier: m.card.risk_tier.as_str().to_owned(),
         tags: m.card.tags,
         latest_version: m.latest_version,
         aliases: aliases.into_iter().map(|a| (a.alias, a.version)).collect(),
@@ -39,61 +20,30 @@ pub(super) fn model_out(m: Model, aliases: Vec<AliasState>) -> ModelOut {
     }
 }
 
-#[derive(Serialize)]
-pub(super) struct SpecOut {
-    pub(super) name: String,
-    pub(super) datatype: &'static str,
-    pub(super) shape: Vec<i64>,
-}
-
-#[derive(Serialize)]
-pub(super) struct SignatureOut {
-    pub(super) inputs: Vec<SpecOut>,
-    pub(super) outputs: Vec<SpecOut>,
-}
-
-pub(super) fn signature_out(s: &Signature) -> SignatureOut {
+pub(super) fn signature_out(s: &Signature) -> wire::Signature {
     let conv = |v: &[TensorSpec]| {
         v.iter()
-            .map(|t| SpecOut {
+            .map(|t| wire::TensorSpec {
                 name: t.name.clone(),
-                datatype: t.datatype.as_str(),
+                datatype: t.datatype.as_str().to_owned(),
                 shape: t.shape.clone(),
             })
             .collect()
     };
-    SignatureOut {
+    wire::Signature {
         inputs: conv(&s.inputs),
         outputs: conv(&s.outputs),
     }
 }
 
-#[derive(Serialize)]
-pub(super) struct VersionOut {
-    pub(super) model: String,
-    pub(super) version: u32,
-    pub(super) digest: String,
-    pub(super) size_bytes: u64,
-    pub(super) format: &'static str,
-    pub(super) signature: SignatureOut,
-    pub(super) feature_names: Option<Vec<String>>,
-    pub(super) description: String,
-    pub(super) source_commit: Option<String>,
-    pub(super) training_run: Option<String>,
-    pub(super) metrics: BTreeMap<String, f64>,
-    pub(super) metadata: BTreeMap<String, String>,
-    pub(super) created_at: DateTime<Utc>,
-    pub(super) created_by: String,
-}
-
-pub(super) fn version_out(v: ModelVersion) -> VersionOut {
-    VersionOut {
+pub(super) fn version_out(v: ModelVersion) -> wire::Version {
+    wire::Version {
         signature: signature_out(&v.signature),
         model: v.model,
         version: v.version,
         digest: v.digest,
         size_bytes: v.size_bytes,
-        format: v.format.as_str(),
+        format: v.format.as_str().to_owned(),
         feature_names: v.feature_names,
         description: v.description,
         source_commit: v.source_commit,
@@ -102,21 +52,12 @@ pub(super) fn version_out(v: ModelVersion) -> VersionOut {
         metadata: v.metadata,
         created_at: v.created_at,
         created_by: v.created_by,
+        created_model: None,
     }
 }
 
-#[derive(Serialize)]
-pub(super) struct AliasEventOut {
-    pub(super) model: String,
-    pub(super) alias: String,
-    pub(super) from_version: Option<u32>,
-    pub(super) to_version: Option<u32>,
-    pub(super) actor: String,
-    pub(super) at: DateTime<Utc>,
-}
-
-pub(super) fn event_out(e: AliasEvent) -> AliasEventOut {
-    AliasEventOut {
+pub(super) fn event_out(e: AliasEvent) -> wire::AliasEvent {
+    wire::AliasEvent {
         model: e.model,
         alias: e.alias,
         from_version: e.from_version,
@@ -126,81 +67,14 @@ pub(super) fn event_out(e: AliasEvent) -> AliasEventOut {
     }
 }
 
-#[derive(Serialize)]
-pub(super) struct AliasOut {
-    pub(super) model: String,
-    pub(super) alias: String,
-    pub(super) version: Option<u32>,
-    pub(super) updated_at: Option<DateTime<Utc>>,
-    pub(super) updated_by: Option<String>,
-    /// Set when the answer is for a point in time (`?at=`).
-    pub(super) at: Option<DateTime<Utc>>,
-}
-
-#[derive(Serialize)]
-pub(super) struct RouteOut {
-    pub(super) target: String,
-    pub(super) weight: u8,
-    pub(super) version: u32,
-}
-
-#[derive(Serialize)]
-pub(super) struct ShadowOut {
-    pub(super) target: String,
-    pub(super) version: u32,
-}
-
-#[derive(Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct GuardrailsWire {
-    #[serde(default)]
-    pub(super) max_error_rate: Option<f64>,
-    #[serde(default)]
-    pub(super) max_p99_ms: Option<f64>,
-    #[serde(default)]
-    pub(super) window_secs: Option<u64>,
-    #[serde(default)]
-    pub(super) min_requests: Option<u64>,
-}
-
-/// Deployment settings on the wire; in a request, absent fields keep their
-/// current value.
-#[derive(Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct SettingsWire {
-    #[serde(default)]
-    pub(super) max_batch_size: Option<u32>,
-    #[serde(default)]
-    pub(super) max_queue_delay_us: Option<u64>,
-    #[serde(default)]
-    pub(super) queue_capacity: Option<u32>,
-    #[serde(default)]
-    pub(super) timeout_ms: Option<u64>,
-    #[serde(default)]
-    pub(super) max_concurrency: Option<u32>,
-    #[serde(default)]
-    pub(super) guardrails: Option<GuardrailsWire>,
-    /// Segment attributes recorded with each prediction (never fed to the model).
-    #[serde(default)]
-    pub(super) segments: Option<Vec<String>>,
-    /// The request field identifying a row, for feedback by row id.
-    #[serde(default)]
-    pub(super) row_id: Option<String>,
-    #[serde(default)]
-    pub(super) log_predictions: Option<bool>,
-    /// Serve only versions signed by a trusted key.
-    #[serde(default)]
-    pub(super) require_signed: Option<bool>,
-}
-
-pub(super) fn settings_out(s: &DeploymentSettings) -> SettingsWire {
-    SettingsWire {
+pub(super) fn settings_out(s: &DeploymentSettings) -> wire::Settings {
+    wire::Settings {
         max_batch_size: Some(s.max_batch_size),
         max_queue_delay_us: Some(s.max_queue_delay_us),
         queue_capacity: Some(s.queue_capacity),
         timeout_ms: s.timeout_ms,
         max_concurrency: s.max_concurrency,
-        guardrails: Some(GuardrailsWire {
+        guardrails: Some(wire::Guardrails {
             max_error_rate: s.guardrails.max_error_rate,
             max_p99_ms: s.guardrails.max_p99_ms,
             window_secs: Some(s.guardrails.window_secs),
@@ -213,8 +87,13 @@ pub(super) fn settings_out(s: &DeploymentSettings) -> SettingsWire {
     }
 }
 
-impl SettingsWire {
-    pub(super) fn apply(self, mut s: DeploymentSettings) -> DeploymentSettings {
+/// A settings patch merged into the current settings.
+pub(super) trait ApplySettings {
+    fn apply(self, s: DeploymentSettings) -> DeploymentSettings;
+}
+
+impl ApplySettings for wire::SettingsPatch {
+    fn apply(self, mut s: DeploymentSettings) -> DeploymentSettings {
         if let Some(v) = self.max_batch_size {
             s.max_batch_size = v;
         }
@@ -260,39 +139,7 @@ impl SettingsWire {
     }
 }
 
-#[derive(Serialize)]
-pub(super) struct AgreementOut {
-    pub(super) compared_requests: u64,
-    pub(super) dropped_requests: u64,
-    pub(super) failed_requests: u64,
-    pub(super) label_rows: u64,
-    pub(super) same_label_rate: Option<f64>,
-    pub(super) score_values: u64,
-    pub(super) mean_abs_score_diff: Option<f64>,
-}
-
-#[derive(Serialize)]
-pub(super) struct RevisionOut {
-    pub(super) deployment: String,
-    pub(super) revision: u32,
-    pub(super) kind: &'static str,
-    /// For a rollback: the revision returned to.
-    pub(super) rolled_back_to: Option<u32>,
-    /// For a guardrail rollback: the revision whose canary was removed, and why.
-    pub(super) guardrail_from: Option<u32>,
-    pub(super) reason: Option<String>,
-    /// For an alias move: the alias followed.
-    pub(super) alias: Option<String>,
-    pub(super) routes: Vec<RouteOut>,
-    pub(super) shadow: Option<ShadowOut>,
-    pub(super) settings: SettingsWire,
-    pub(super) message: String,
-    pub(super) actor: String,
-    pub(super) at: DateTime<Utc>,
-    pub(super) shadow_agreement: Option<AgreementOut>,
-}
-
-pub(super) fn revision_out(state: &AppState, r: Revision) -> RevisionOut {
+pub(super) fn revision_out(state: &AppState, r: Revision) -> wire::Revision {
     let (rolled_back_to, guardrail_from, reason, alias) = match &r.kind {
         RevisionKind::Deploy | RevisionKind::Promote => (None, None, None, None),
         RevisionKind::Rollback { to } => (Some(*to), None, None, None),
@@ -306,7 +153,7 @@ pub(super) fn revision_out(state: &AppState, r: Revision) -> RevisionOut {
         .shadow
         .as_ref()
         .and_then(|_| state.serving.agreement(&r.deployment, r.number))
-        .map(|a| AgreementOut {
+        .map(|a| wire::Agreement {
             compared_requests: a.compared_requests,
             dropped_requests: a.dropped_requests,
             failed_requests: a.failed_requests,
@@ -315,8 +162,8 @@ pub(super) fn revision_out(state: &AppState, r: Revision) -> RevisionOut {
             score_values: a.score_values,
             mean_abs_score_diff: a.mean_abs_score_diff,
         });
-    RevisionOut {
-        kind: r.kind.name(),
+    wire::Revision {
+        kind: r.kind.name().to_owned(),
         rolled_back_to,
         guardrail_from,
         reason,
@@ -325,13 +172,13 @@ pub(super) fn revision_out(state: &AppState, r: Revision) -> RevisionOut {
             .table
             .routes
             .iter()
-            .map(|x| RouteOut {
+            .map(|x| wire::Route {
                 target: x.target.to_string(),
                 weight: x.weight,
                 version: x.version,
             })
             .collect(),
-        shadow: r.table.shadow.as_ref().map(|s| ShadowOut {
+        shadow: r.table.shadow.as_ref().map(|s| wire::Shadow {
             target: s.target.to_string(),
             version: s.version,
         }),
@@ -345,33 +192,17 @@ pub(super) fn revision_out(state: &AppState, r: Revision) -> RevisionOut {
     }
 }
 
-#[derive(Serialize)]
-pub(super) struct DeploymentOut {
-    pub(super) name: String,
-    /// The primary route's model, target and version.
-    pub(super) model: String,
-    pub(super) target: String,
-    pub(super) version: u32,
-    pub(super) ready: bool,
-    pub(super) error: Option<String>,
-    pub(super) endpoint: String,
-    pub(super) created_at: DateTime<Utc>,
-    pub(super) updated_at: DateTime<Utc>,
-    pub(super) updated_by: String,
-    pub(super) current: RevisionOut,
-}
-
 /// A deployment as it serves: the live revision when it is serving (a
 /// revision being made live right now is reported once it answers), else
 /// the stored one.
-pub(super) fn deployment_out(state: &AppState, mut d: Deployment) -> DeploymentOut {
+pub(super) fn deployment_out(state: &AppState, mut d: Deployment) -> wire::Deployment {
     let live = state.serving.deployment(&d.name);
     let ready = live.is_some();
     if let Some(live) = live {
         d.current = live.revision.clone();
     }
     let primary = &d.current.table.routes[0];
-    DeploymentOut {
+    wire::Deployment {
         error: state.serving.failure(&d.name),
         endpoint: format!("/v2/models/{}/infer", d.name),
         model: primary.target.model.clone(),
@@ -381,35 +212,20 @@ pub(super) fn deployment_out(state: &AppState, mut d: Deployment) -> DeploymentO
         created_at: d.created_at,
         updated_at: d.current.at,
         updated_by: d.current.actor.clone(),
-        current: revision_out(state, d.current),
+        current: Some(revision_out(state, d.current)),
         name: d.name,
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CreateModel {
-    pub(super) name: String,
-    #[serde(flatten)]
-    pub(super) card: CardPatch,
-}
-
-/// Fields of a model card; absent fields keep their value.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CardPatch {
-    pub(super) description: Option<String>,
-    pub(super) owner_team: Option<Option<String>>,
-    pub(super) intended_use: Option<Option<String>>,
-    pub(super) out_of_scope_uses: Option<Vec<String>>,
-    pub(super) risk_tier: Option<String>,
-    pub(super) tags: Option<Vec<String>>,
-}
-
 pub(super) const MAX_TEXT: usize = 16 * 1024;
 
-impl CardPatch {
-    pub(super) fn apply(self, mut card: ModelCard) -> Result<ModelCard, ApiError> {
+/// A card patch applied to a card, checked.
+pub(super) trait ApplyCard {
+    fn apply(self, card: ModelCard) -> Result<ModelCard, ApiError>;
+}
+
+impl ApplyCard for CardPatch {
+    fn apply(self, mut card: ModelCard) -> Result<ModelCard, ApiError> {
         let long = |s: &str| s.len() > MAX_TEXT;
         if let Some(d) = self.description {
             card.description = d;

@@ -29,7 +29,7 @@ use futures_util::{Stream, StreamExt};
 use hangar_core::feedback::{parse_label, parse_row, LabelRule};
 use hangar_store::{FeedbackKey, FeedbackWriter, FoundRow};
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -90,63 +90,19 @@ impl LabelRules {
     }
 }
 
-/// What an upload did, line by line (the API's answer).
-#[derive(Debug, Default, Serialize)]
-pub struct Receipt {
-    pub received: u64,
-    pub updated: u64,
-    /// Keys that match no logged prediction (the first [`LISTED`]).
-    pub unknown: Vec<UnknownKey>,
-    pub unknown_count: u64,
-    /// Lines refused, with why (the first [`LISTED`]).
-    pub rejected: Vec<Rejected>,
-    pub rejected_count: u64,
-    /// Lines in batches already written (they stay written if the upload
-    /// stops later).
-    #[serde(skip)]
-    processed: u64,
-}
+/// What an upload did, line by line (the API's answer, a wire type).
+pub use hangar_api::{FeedbackReceipt as Receipt, Rejected, UnknownKey};
 
-/// A feedback key that matched no logged prediction.
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum UnknownKey {
-    RowId { row_id: String },
-    Request { request_id: String, row: u32 },
-}
-
-/// A refused line (CSV, by line number) or item (JSON, by index).
-#[derive(Debug, Serialize)]
-pub struct Rejected {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub item: Option<u64>,
-    pub error: String,
-}
-
-impl Rejected {
-    /// "line 3: why" or "item 0: why".
-    pub fn describe(&self) -> String {
-        match (self.line, self.item) {
-            (Some(n), _) => format!("line {n}: {}", self.error),
-            (None, Some(n)) => format!("item {n}: {}", self.error),
-            (None, None) => self.error.clone(),
-        }
-    }
-}
-
-impl Receipt {
-    fn reject(&mut self, unit: &str, number: u64, error: String) {
-        self.rejected_count += 1;
-        if self.rejected.len() < LISTED {
-            let line = unit == "line";
-            self.rejected.push(Rejected {
-                line: line.then_some(number),
-                item: (!line).then_some(number),
-                error,
-            });
-        }
+/// Counts a refused line or item, listing the first [`LISTED`].
+fn reject(receipt: &mut Receipt, unit: &str, number: u64, error: String) {
+    receipt.rejected_count += 1;
+    if receipt.rejected.len() < LISTED {
+        let line = unit == "line";
+        receipt.rejected.push(Rejected {
+            line: line.then_some(number),
+            item: (!line).then_some(number),
+            error,
+        });
     }
 }
 
@@ -154,6 +110,8 @@ impl Receipt {
 struct Stopped {
     error: Error,
     receipt: Receipt,
+    /// Lines in batches already written (they stay written).
+    processed: u64,
 }
 
 impl Stopped {
@@ -161,11 +119,11 @@ impl Stopped {
     fn into_error(self) -> Error {
         let r = &self.receipt;
         match self.error {
-            Error::Refused { code, message } if r.processed > 0 => Error::Refused {
+            Error::Refused { code, message } if self.processed > 0 => Error::Refused {
                 code,
                 message: format!(
                     "{message}; the first {} lines were processed before it ({} labels applied) and stay applied",
-                    r.processed, r.updated
+                    self.processed, r.updated
                 ),
             },
             error => error,
@@ -201,6 +159,9 @@ struct Applier {
     /// When the last write ended and how long it held the lock.
     last_write: Option<(Instant, Duration)>,
     receipt: Receipt,
+    /// Lines in batches already written (they stay written if the upload
+    /// stops later).
+    processed: u64,
 }
 
 impl Applier {
@@ -213,6 +174,7 @@ impl Applier {
         let writer = state.db.feedback_writer().map_err(|e| Stopped {
             error: e.into(),
             receipt: Receipt::default(),
+            processed: 0,
         })?;
         Ok(Applier {
             state,
@@ -229,6 +191,7 @@ impl Applier {
             writes: Vec::new(),
             last_write: None,
             receipt: Receipt::default(),
+            processed: 0,
         })
     }
 
@@ -245,7 +208,7 @@ impl Applier {
 
     fn reject(&mut self, number: u64, error: String) {
         self.receipt.received += 1;
-        self.receipt.reject(self.unit, number, error);
+        reject(&mut self.receipt, self.unit, number, error);
     }
 
     /// Matches the batch's keys, checks their labels against the versions
@@ -287,7 +250,7 @@ impl Applier {
             }
             if let Some(e) = refused {
                 self.writes.truncate(start);
-                self.receipt.reject(self.unit, self.numbers[k], e);
+                reject(&mut self.receipt, self.unit, self.numbers[k], e);
             } else if matched {
                 self.receipt.updated += 1;
             } else {
@@ -308,7 +271,7 @@ impl Applier {
             self.writer.apply(&self.writes, chrono::Utc::now())?;
             self.last_write = Some((Instant::now(), started.elapsed()));
         }
-        self.receipt.processed += self.keys.len() as u64;
+        self.processed += self.keys.len() as u64;
         self.numbers.clear();
         self.keys.clear();
         self.labels.clear();
@@ -327,6 +290,7 @@ impl Applier {
         Stopped {
             error,
             receipt: self.receipt,
+            processed: self.processed,
         }
     }
 }
