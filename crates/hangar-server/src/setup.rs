@@ -10,7 +10,7 @@ use hangar_runtime::{InferencePool, OnnxRuntime, Runtime, RuntimeError};
 use hangar_store::{ArtifactStore, Db, StoreError};
 
 use crate::auth;
-use crate::http::api::{self, VersionMeta};
+use crate::http::api::VersionMeta;
 use crate::http::error::ApiError;
 use crate::service::{alerting, feedback, monitoring, serving};
 use crate::state::{self, AppState, Limits};
@@ -261,9 +261,16 @@ pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(
             features: Some(example.features.clone()),
             ..VersionMeta::default()
         };
-        let (v, _) =
-            api::register_version(state, example.model, None, staged, &head, meta, "hangar")
-                .await?;
+        let (v, _) = crate::service::registry::register_version(
+            state,
+            example.model,
+            None,
+            staged,
+            &head,
+            meta,
+            "hangar",
+        )
+        .await?;
         state
             .db
             .set_alias(example.model, "production", v.version, "hangar")

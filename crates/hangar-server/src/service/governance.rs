@@ -5,13 +5,26 @@
 use std::collections::BTreeMap;
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
-use hangar_core::governance::{production_allowed, FourEyesError};
+use hangar_core::governance::{production_allowed, Action, FourEyesError, Principal};
 use hangar_core::RiskTier;
 use hangar_store::{Db, StoreError};
 
 use crate::service::error::{Error, ErrorCode};
 
 /// Refuses production traffic to a high-risk version without approval.
+/// Refuses unless `who` may do `action` in `team`; `what` says what was
+/// asked, in the refusal.
+pub fn require(who: &Principal, action: Action, team: &str, what: &str) -> Result<(), Error> {
+    if who.can(action, team) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::Forbidden,
+            format!("{} may not {what} in team '{team}'", who.name),
+        ))
+    }
+}
+
 pub(crate) async fn production_check(db: &Db, model: &str, version: u32) -> Result<(), Error> {
     let m = db.get_model(model).await?;
     if m.card.risk_tier != RiskTier::High {

@@ -8,6 +8,7 @@
 pub mod alerting;
 pub mod batch;
 pub mod denials;
+pub mod deployments;
 pub mod error;
 pub mod feedback;
 pub mod governance;
@@ -15,6 +16,7 @@ pub mod health;
 pub mod inference;
 pub mod log_buffer;
 pub mod monitoring;
+pub mod registry;
 pub mod reports;
 pub mod serving;
 pub mod throttle;

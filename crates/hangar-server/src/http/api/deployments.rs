@@ -42,48 +42,9 @@ pub(super) async fn get_deployment(
 pub(super) async fn put_deployment(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
     caller: Caller,
     JsonBody(body): JsonBody<wire::PutDeployment>,
 ) -> Result<Json<wire::Deployment>, ApiError> {
-    validate_name(NameKind::Deployment, &name)?;
-    // The permission checks and the settings merge see the deployment as
-    // the change will replace it: two changes at once cannot lose one's
-    // settings, nor pass a check against a state that is already gone.
-    let held = state.serving.hold_changes().await;
-    if let Some(team) = state.db.deployment_team(&name).await? {
-        if !caller.principal.sees(&team) {
-            return Err(ApiError::missing(hangar_store::Missing::Deployment(
-                name.clone(),
-            )));
-        }
-        require(&caller, Action::Deploy, &team, "deploy")?;
-    }
-    let targets: Vec<String> = body
-        .model
-        .iter()
-        .chain(body.canary.iter().map(|c| &c.model))
-        .chain(body.routes.iter().flatten().map(|r| &r.model))
-        .chain(body.shadow.iter())
-        .map(|t| t.split([':', '@']).next().unwrap_or_default().to_string())
-        .collect();
-    for model in &targets {
-        match state.db.model_team(model).await? {
-            Some(team) if caller.principal.sees(&team) => require(
-                &caller,
-                Action::Deploy,
-                &team,
-                &format!("deploy model '{model}'"),
-            )?,
-            Some(_) => {
-                return Err(ApiError::missing(hangar_store::Missing::Model(
-                    model.clone(),
-                )))
-            }
-            // A missing model: resolving the routes answers 404.
-            None => {}
-        }
-    }
     let routes = match (body.model, body.canary, body.routes) {
         (Some(primary), canary, None) => {
             let canary = canary.map(|c| Ok::<_, ApiError>((version_ref(&c.model)?, c.weight))).transpose()?;
@@ -100,25 +61,15 @@ pub(super) async fn put_deployment(
             return Err(ApiError::new(ErrorCode::InvalidRoutes, "missing \"model\" (e.g. \"credit-risk:3\" or \"credit-risk@production\") or \"routes\""))
         }
     };
-    let shadow = body.shadow.as_deref().map(version_ref).transpose()?;
-    let settings = match body.settings {
-        Some(patch) => Some(patch.apply(state.serving.settings_held(&held, &name).await?)),
-        None => None,
+    let change = crate::service::deployments::Change {
+        routes,
+        shadow: body.shadow.as_deref().map(version_ref).transpose()?,
+        settings: body
+            .settings
+            .map(|patch| move |current| patch.apply(current)),
+        message: message_of(body.message)?,
     };
-    let message = message_of(body.message)?;
-    state
-        .serving
-        .apply_held(
-            &held,
-            &name,
-            routes,
-            shadow,
-            settings,
-            &message,
-            &actor(&headers),
-        )
-        .await?;
-    drop(held);
+    crate::service::deployments::put(&state, &caller.principal, &name, change).await?;
     Ok(Json(deployment_out(
         &state,
         state.db.get_deployment(&name).await?,

@@ -13,16 +13,14 @@ use hangar_api as wire;
 use hangar_api::CardPatch;
 pub use hangar_api::VersionMeta;
 use hangar_core::{
-    validate_name, AliasEvent, ArtifactFormat, Deployment, DeploymentSettings, Model, ModelCard,
-    ModelVersion, NameKind, Revision, RevisionKind, RiskTier, Route, Signature, TensorSpec,
-    VersionRef,
+    validate_name, AliasEvent, Deployment, DeploymentSettings, Model, ModelCard, ModelVersion,
+    NameKind, Revision, RevisionKind, RiskTier, Route, Signature, TensorSpec, VersionRef,
 };
-use hangar_store::{AliasState, NewVersion, Staged};
+use hangar_store::AliasState;
 use serde::Deserialize;
 
 use crate::auth::Routes;
 use crate::http::error::{ApiError, ErrorCode};
-use crate::service::serving::runtime_error;
 use crate::state::AppState;
 use hangar_core::governance::Action;
 

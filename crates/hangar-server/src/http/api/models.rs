@@ -18,14 +18,12 @@ pub(crate) fn require(
     team: &str,
     what: &str,
 ) -> Result<(), ApiError> {
-    if caller.principal.can(action, team) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!("{} may not {what} in team '{team}'", caller.principal.name),
-        ))
-    }
+    Ok(crate::service::governance::require(
+        &caller.principal,
+        action,
+        team,
+        what,
+    )?)
 }
 
 pub(super) async fn list_models(
