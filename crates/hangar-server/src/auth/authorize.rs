@@ -14,7 +14,6 @@ pub async fn authorize(
     next: Next,
 ) -> Response {
     req.headers_mut().remove(PRINCIPAL_HEADER);
-    req.headers_mut().remove(PURPOSE_HEADER);
     // HEAD is GET without the body (axum answers it from the GET handler).
     let method = if req.method() == Method::HEAD {
         &Method::GET
@@ -74,12 +73,8 @@ pub async fn authorize(
     if let Ok(v) = HeaderValue::from_str(&who) {
         req.headers_mut().insert(PRINCIPAL_HEADER, v);
     }
-    if let Some(v) = authn
-        .principal
-        .purpose()
-        .and_then(|p| HeaderValue::from_bytes(p.as_bytes()).ok())
-    {
-        req.headers_mut().insert(PURPOSE_HEADER, v);
+    if let Some(p) = authn.principal.purpose() {
+        req.extensions_mut().insert(Purpose(p.into()));
     }
     // Only an audited route needs the principal and the path's objects
     // after the request moves on.

@@ -4,9 +4,6 @@ use super::*;
 
 /// The internal header carrying the authenticated actor's name to handlers.
 pub(crate) const PRINCIPAL_HEADER: &str = "x-hangar-principal";
-/// The internal header carrying a consumer key's declared purpose to the
-/// inference handlers, which record it with each prediction.
-pub(crate) const PURPOSE_HEADER: &str = "x-hangar-purpose";
 /// The dashboard's session cookie.
 pub const SESSION_COOKIE: &str = "hangar_session";
 /// How long a dashboard session lasts.

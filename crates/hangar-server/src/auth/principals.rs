@@ -50,6 +50,31 @@ pub struct Authenticated {
     pub rate: Option<f64>,
 }
 
+/// A consumer key's declared purpose, for the inference routes to record
+/// with each prediction (a request extension, cheap to take).
+#[derive(Debug, Clone)]
+pub struct Purpose(pub std::sync::Arc<str>);
+
+impl Authenticated {
+    /// The name changes are recorded under (revisions, alias moves, the
+    /// audit log): the principal's name without control characters, at most
+    /// 64 characters.
+    pub fn actor(&self) -> String {
+        let name: String = self
+            .principal
+            .name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(64)
+            .collect();
+        if name.is_empty() {
+            "anonymous".to_string()
+        } else {
+            name
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Denied {
     Unauthenticated(&'static str),

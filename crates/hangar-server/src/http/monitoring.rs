@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::auth::Routes;
-use crate::http::api::{actor, parse_time, version_number};
+use crate::http::api::{parse_time, version_number, Caller};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::service::feedback;
 use crate::service::monitoring;
@@ -102,7 +102,7 @@ async fn put_baseline(
     State(state): State<AppState>,
     Path((model, version)): Path<(String, String)>,
     Query(q): Query<BaselineQuery>,
-    headers: HeaderMap,
+    caller: Caller,
     body: Body,
 ) -> Result<(StatusCode, Json<wire::Baseline>), ApiError> {
     let v = state
@@ -152,7 +152,7 @@ async fn put_baseline(
                 categorical,
                 rows: profile.rows as u64,
                 created_at: Utc::now(),
-                created_by: actor(&headers),
+                created_by: caller.actor(),
             };
             state.db.put_baseline(&record).await.map(|()| record)
         })

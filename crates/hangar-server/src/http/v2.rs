@@ -5,10 +5,11 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::json;
 
-use crate::auth::Routes;
+use crate::auth::{Purpose, Routes};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::wire::{self, InferRequest, OutputPlan};
 use crate::service::batch::ExecError;
@@ -152,10 +153,11 @@ async fn version_ready(
 async fn infer(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    purpose: Option<Extension<Purpose>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    run_inference(state, name, None, headers, body)
+    run_inference(state, name, None, purpose, headers, body)
         .await
         .unwrap_or_else(|e| e)
 }
@@ -163,10 +165,11 @@ async fn infer(
 async fn version_infer(
     State(state): State<AppState>,
     Path((name, version)): Path<(String, String)>,
+    purpose: Option<Extension<Purpose>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    run_inference(state, name, Some(version), headers, body)
+    run_inference(state, name, Some(version), purpose, headers, body)
         .await
         .unwrap_or_else(|e| e)
 }
@@ -206,7 +209,7 @@ pub(crate) fn parse_deadline(headers: &HeaderMap) -> Result<Option<u64>, ApiErro
 /// Decodes an HTTP inference body (JSON or the binary extension).
 fn decode_http(
     state: &AppState,
-    _name: String,
+    purpose: Option<String>,
     version: Option<u32>,
     headers: &HeaderMap,
     body: &bytes::Bytes,
@@ -248,9 +251,7 @@ fn decode_http(
         outputs: plan.names.clone(),
         routing_key,
         deadline_ms: parse_deadline(headers)?,
-        purpose: headers
-            .get(crate::auth::PURPOSE_HEADER)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()),
+        purpose,
     };
     Ok((call, plan, id))
 }
@@ -328,6 +329,7 @@ async fn run_inference(
     state: AppState,
     name: String,
     version: Option<String>,
+    purpose: Option<Extension<Purpose>>,
     headers: HeaderMap,
     body: Body,
 ) -> V2Result {
@@ -361,8 +363,14 @@ async fn run_inference(
     }
     drop(d);
     let body = read_body(&state, body).await.map_err(v2_error)?;
-    let (call, plan, id) =
-        decode_http(&state, name.clone(), version, &headers, &body).map_err(v2_error)?;
+    let (call, plan, id) = decode_http(
+        &state,
+        purpose.map(|Extension(Purpose(p))| p.to_string()),
+        version,
+        &headers,
+        &body,
+    )
+    .map_err(v2_error)?;
     // One id per request: the body's, else the request's X-Request-Id (set
     // by the server when the client sent none), so the answer's `id`, its
     // header and the prediction log agree.

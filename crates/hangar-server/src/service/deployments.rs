@@ -23,10 +23,12 @@ pub struct Change<F> {
     pub message: String,
 }
 
-/// Creates deployment `name` or gives it a new revision, as `who`.
+/// Creates deployment `name` or gives it a new revision, as `who`
+/// (recorded as `actor`).
 pub async fn put<F>(
     state: &AppState,
     who: &Principal,
+    actor: &str,
     name: &str,
     change: Change<F>,
 ) -> Result<Revision, Error>
@@ -74,7 +76,7 @@ where
             change.shadow,
             settings,
             &change.message,
-            &who.name,
+            actor,
         )
         .await
 }

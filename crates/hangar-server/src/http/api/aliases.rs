@@ -82,12 +82,11 @@ pub(super) async fn get_alias(
 pub(super) async fn set_alias(
     State(state): State<AppState>,
     Path((model, alias)): Path<(String, String)>,
-    headers: HeaderMap,
     caller: Caller,
     JsonBody(body): JsonBody<wire::SetAlias>,
 ) -> Result<Json<wire::AliasEvent>, ApiError> {
     validate_name(NameKind::Alias, &alias)?;
-    let who = actor(&headers);
+    let who = caller.actor();
     let team = state
         .db
         .model_team(&model)
@@ -119,11 +118,11 @@ pub(super) async fn set_alias(
 pub(super) async fn delete_alias(
     State(state): State<AppState>,
     Path((model, alias)): Path<(String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<wire::AliasEvent>, ApiError> {
     let event = state
         .db
-        .delete_alias(&model, &alias, &actor(&headers))
+        .delete_alias(&model, &alias, &caller.actor())
         .await?;
     Ok(Json(event_out(event)))
 }

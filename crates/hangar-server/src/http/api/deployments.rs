@@ -69,7 +69,8 @@ pub(super) async fn put_deployment(
             .map(|patch| move |current| patch.apply(current)),
         message: message_of(body.message)?,
     };
-    crate::service::deployments::put(&state, &caller.principal, &name, change).await?;
+    crate::service::deployments::put(&state, &caller.principal, &caller.actor(), &name, change)
+        .await?;
     Ok(Json(deployment_out(
         &state,
         state.db.get_deployment(&name).await?,
@@ -127,7 +128,7 @@ pub(super) fn optional_body<T: serde::de::DeserializeOwned + Default>(
 pub(super) async fn promote(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<Json<wire::Deployment>, ApiError> {
     let action: wire::RevisionAction = optional_body(&body)?;
@@ -136,7 +137,7 @@ pub(super) async fn promote(
     }
     state
         .serving
-        .promote(&name, &message_of(action.message)?, &actor(&headers))
+        .promote(&name, &message_of(action.message)?, &caller.actor())
         .await?;
     Ok(Json(deployment_out(
         &state,
@@ -147,7 +148,7 @@ pub(super) async fn promote(
 pub(super) async fn rollback(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     body: axum::body::Bytes,
 ) -> Result<Json<wire::Deployment>, ApiError> {
     let action: wire::RevisionAction = optional_body(&body)?;
@@ -157,7 +158,7 @@ pub(super) async fn rollback(
             &name,
             action.to,
             &message_of(action.message)?,
-            &actor(&headers),
+            &caller.actor(),
         )
         .await?;
     Ok(Json(deployment_out(

@@ -43,7 +43,6 @@ pub(super) async fn list_models(
 
 pub(super) async fn create_model(
     State(state): State<AppState>,
-    headers: HeaderMap,
     caller: Caller,
     JsonBody(body): JsonBody<wire::CreateModel>,
 ) -> Result<(StatusCode, Json<wire::Model>), ApiError> {
@@ -51,7 +50,7 @@ pub(super) async fn create_model(
     let card = new_card(&state, &caller, body.card).await?;
     let m = state
         .db
-        .create_model(&body.name, &card, &actor(&headers))
+        .create_model(&body.name, &card, &caller.actor())
         .await?;
     Ok((StatusCode::CREATED, Json(model_out(m, Vec::new()))))
 }
@@ -111,7 +110,6 @@ pub(super) async fn check_team(
 pub(super) async fn update_model(
     State(state): State<AppState>,
     Path(model): Path<String>,
-    headers: HeaderMap,
     caller: Caller,
     peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     JsonBody(patch): JsonBody<CardPatch>,
@@ -154,7 +152,7 @@ pub(super) async fn update_model(
         crate::auth::append(
             &state,
             hangar_store::NewAuditEntry {
-                actor: actor(&headers),
+                actor: caller.actor(),
                 address: peer
                     .as_ref()
                     .map(|p| p.0 .0.ip().to_string())

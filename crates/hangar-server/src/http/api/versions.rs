@@ -83,7 +83,6 @@ pub(super) async fn push_version(
     State(state): State<AppState>,
     Path(model): Path<String>,
     Query(query): Query<PushQuery>,
-    headers: HeaderMap,
     caller: Caller,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<wire::Version>), ApiError> {
@@ -153,7 +152,7 @@ pub(super) async fn push_version(
         artifact,
         &head,
         meta,
-        &actor(&headers),
+        &caller.actor(),
     )
     .await?;
     tracing::info!(model = %v.model, version = v.version, digest = %v.digest, created_model = created, "version pushed");
