@@ -1,8 +1,6 @@
 //! The monitoring API: baselines, feedback, window reports and the
 //! prediction export.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -21,9 +19,9 @@ use serde_json::Value;
 use crate::auth::Routes;
 use crate::http::api::{parse_time, version_number, Caller};
 use crate::http::error::{ApiError, ErrorCode};
+use crate::service::baselines::{self, baseline_profile};
 use crate::service::feedback;
-use crate::service::monitoring;
-use crate::service::reports::{baseline_profile, window_figures, How, EXACT_ROWS};
+use crate::service::reports::{window_figures, How, EXACT_ROWS};
 use crate::state::AppState;
 
 pub(crate) fn routes(r: Routes) -> Routes {
@@ -105,64 +103,32 @@ async fn put_baseline(
     caller: Caller,
     body: Body,
 ) -> Result<(StatusCode, Json<wire::Baseline>), ApiError> {
-    let v = state
-        .db
-        .get_version(&model, version_number(&version)?)
-        .await?;
-    let features = v.feature_names.clone().ok_or_else(|| {
-        ApiError::new(ErrorCode::InvalidBaseline, "this version has no feature names; push it with --features so baseline columns can be matched")
-    })?;
-    let categorical: Vec<String> = q
-        .categorical
-        .as_deref()
-        .map(|c| {
-            c.split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut upload = state.artifacts.begin(state.limits.max_upload_bytes).await?;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("could not read the upload: {e}")))?;
-        upload.write(&chunk).await?;
-    }
-    let staged = upload.finish().await?;
-    let bytes = staged.read_verified().await?;
-    let loaded = state.serving.load(&v).await?;
-    let label = q.label_column.clone();
-    let cats = categorical.clone();
-    let profile = tokio::task::spawn_blocking(move || {
-        let data = monitoring::parse_baseline(&bytes, &features, &cats, label.as_deref())?;
-        monitoring::profile(&loaded, data)
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    // Only a CSV that profiled is kept; a refused one is dropped with its
-    // file, and so is one whose record cannot be written (a full disk).
-    let record = staged
-        .commit_with(|artifact| async {
-            let record = BaselineRecord {
-                model: v.model.clone(),
-                version: v.version,
-                digest: artifact.digest,
-                label_column: q.label_column,
-                categorical,
-                rows: profile.rows as u64,
-                created_at: Utc::now(),
-                created_by: caller.actor(),
-            };
-            state.db.put_baseline(&record).await.map(|()| record)
-        })
-        .await?;
-    let out = baseline_out(&record, &profile);
-    state
-        .baselines
-        .put(&v.model, v.version, &record.digest, Arc::new(profile));
-    tracing::info!(model = %v.model, version = v.version, rows = record.rows, "baseline profiled");
-    Ok((StatusCode::CREATED, Json(out)))
+    let how = baselines::BaselineUpload {
+        categorical: q
+            .categorical
+            .as_deref()
+            .map(|c| {
+                c.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+        label_column: q.label_column,
+    };
+    let chunks = body
+        .into_data_stream()
+        .map(|c| c.map_err(std::io::Error::other));
+    let (record, profile) = baselines::put(
+        &state,
+        &model,
+        version_number(&version)?,
+        how,
+        &caller.actor(),
+        chunks,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(baseline_out(&record, &profile))))
 }
 
 async fn get_baseline(

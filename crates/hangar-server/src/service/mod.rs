@@ -6,6 +6,7 @@
 //! them into its own wire form and status codes.
 
 pub mod alerting;
+pub mod baselines;
 pub mod batch;
 pub mod denials;
 pub mod deployments;

@@ -690,7 +690,7 @@ pub async fn baseline_loader(
         if state.baselines.get(&model, version).is_some() {
             continue;
         }
-        match crate::service::reports::baseline_profile(&state, &model, version).await {
+        match crate::service::baselines::baseline_profile(&state, &model, version).await {
             Ok(_) => tracing::debug!(%model, version, "baseline loaded for monitoring aggregates"),
             Err(e) if e.code().is_not_found() => {}
             Err(e) => {

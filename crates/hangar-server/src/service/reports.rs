@@ -14,45 +14,10 @@ use hangar_core::monitor::aggregate::{
 use hangar_core::monitor::{BaselineProfile, WindowReport};
 use hangar_store::BaselineRecord;
 
+use crate::service::baselines::baseline_profile;
 use crate::service::error::Error;
 use crate::service::monitoring;
 use crate::state::AppState;
-
-/// The profile of a version's baseline, built from its stored CSV on first use.
-pub async fn baseline_profile(
-    state: &AppState,
-    model: &str,
-    version: u32,
-) -> Result<(BaselineRecord, Arc<BaselineProfile>), Error> {
-    let record = match state.db.get_baseline(model, version).await {
-        Ok(r) => r,
-        Err(hangar_store::StoreError::NotFound(_)) => {
-            return Err(monitoring::missing_baseline(model, version))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if let Some((digest, p)) = state.baselines.get_with_digest(model, version) {
-        if digest == record.digest {
-            return Ok((record, p));
-        }
-    }
-    let v = state.db.get_version(model, version).await?;
-    let features = v.feature_names.clone().unwrap_or_default();
-    let bytes = state.artifacts.read_verified(&record.digest).await?;
-    let loaded = state.serving.load(&v).await?;
-    let (cats, label) = (record.categorical.clone(), record.label_column.clone());
-    let profile = tokio::task::spawn_blocking(move || {
-        let data = monitoring::parse_baseline(&bytes, &features, &cats, label.as_deref())?;
-        monitoring::profile(&loaded, data)
-    })
-    .await
-    .map_err(Error::internal)??;
-    let profile = Arc::new(profile);
-    state
-        .baselines
-        .put(model, version, &record.digest, profile.clone());
-    Ok((record, profile))
-}
 
 /// Most rows a window may hold for its report to be computed exactly from
 /// the raw rows; larger windows are reported from the aggregates. Also the
