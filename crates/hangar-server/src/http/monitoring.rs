@@ -14,7 +14,6 @@ use hangar_core::monitor::{BaselineProfile, ColumnReport};
 use hangar_core::stats::evidently::ColumnKind;
 use hangar_store::BaselineRecord;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::auth::Routes;
 use crate::http::api::{parse_time, version_number, Caller};
@@ -315,18 +314,6 @@ async fn monitoring_report(
 ) -> Result<Json<wire::MonitoringReport>, ApiError> {
     let (from, to) = range(&q)?;
     Ok(Json(report(&state, &name, from, to, q.version).await?))
-}
-
-/// The monitoring report's JSON body over `[from, to)`, for the dashboard.
-pub(crate) async fn report_body(
-    state: &AppState,
-    name: &str,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    version: Option<u32>,
-) -> Result<Value, ApiError> {
-    let r = report(state, name, from, to, version).await?;
-    serde_json::to_value(r).map_err(ApiError::internal)
 }
 
 /// The monitoring report over `[from, to)`.

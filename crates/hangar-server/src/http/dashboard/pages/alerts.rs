@@ -36,7 +36,7 @@ pub(crate) async fn alerts(State(state): State<AppState>, Extension(a): Viewer) 
                     esc(x["rule"].as_str().unwrap_or_default()),
                     esc(x["severity"].as_str().unwrap_or_default()),
                     esc(x["condition"].as_str().unwrap_or_default()),
-                    show(&x["value"], 3)
+                    show(x["value"].as_f64(), 3)
                 );
             }
             out.push_str("</tbody></table></div>");

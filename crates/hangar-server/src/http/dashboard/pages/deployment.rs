@@ -124,12 +124,13 @@ pub(super) async fn deployment_body(
     out.push_str("</nav>");
 
     out.push_str(&time_charts(state, name, from, to).await?);
-    let report = crate::http::monitoring::report_body(state, name, from, to, None).await?;
-    if let (Some(model), Some(version)) = (report["model"].as_str(), report["version"].as_u64()) {
+    let report = crate::http::monitoring::report(state, name, from, to, None).await?;
+    if let Some(f) = &report.figures {
         let _ = write!(
             out,
-            r#"<p class="hint">Drift, performance and fairness below are for {}:{version}, the version that answered most rows in this range.</p>"#,
-            esc(model)
+            r#"<p class="hint">Drift, performance and fairness below are for {}:{}, the version that answered most rows in this range.</p>"#,
+            esc(&f.model),
+            f.version
         );
     }
     out.push_str(&errors_section(state, name));
@@ -357,13 +358,15 @@ pub(super) fn errors_section(state: &AppState, name: &str) -> String {
     out
 }
 
-pub(super) fn drift_section(report: &Value) -> String {
+pub(super) fn drift_section(report: &wire::MonitoringReport) -> String {
     let mut out = String::from(
         r#"<section aria-labelledby="drift-h"><h2 id="drift-h">Input drift</h2><p class="explain">PSI (population stability index) says how far a feature's values in this range moved from the training data: below 0.1 is stable, 0.1 to 0.25 a moderate shift, above 0.25 a major shift. "Drifted" is decided by the statistical test named in the table.</p>"#,
     );
-    let Some(features) = report["features"].as_object().filter(|f| !f.is_empty()) else {
-        let msg = report["message"]
-            .as_str()
+    let figures = report.figures.as_ref();
+    let Some(features) = figures.map(|f| &f.features).filter(|f| !f.is_empty()) else {
+        let msg = report
+            .message
+            .as_deref()
             .unwrap_or("no predictions in this range yet");
         let _ = write!(
             out,
@@ -372,17 +375,12 @@ pub(super) fn drift_section(report: &Value) -> String {
         );
         return out;
     };
-    let mut rows: Vec<(&String, &Value)> = features.iter().collect();
-    rows.sort_by(|x, y| {
-        let p = |v: &Value| opt_f(&v["psi"]).unwrap_or(0.0);
-        p(y.1).total_cmp(&p(x.1)).then(x.0.cmp(y.0))
-    });
-    if let Some(share) = opt_f(&report["drift_share"]) {
-        let drifted = rows
-            .iter()
-            .filter(|(_, v)| v["drifted"].as_bool() == Some(true))
-            .count();
-        let chip = if report["dataset_drifted"].as_bool() == Some(true) {
+    let psi = |v: &wire::ColumnDrift| finite(v.psi).unwrap_or(0.0);
+    let mut rows: Vec<(&String, &wire::ColumnDrift)> = features.iter().collect();
+    rows.sort_by(|x, y| psi(y.1).total_cmp(&psi(x.1)).then(x.0.cmp(y.0)));
+    if let Some(share) = figures.and_then(|f| finite(f.drift_share)) {
+        let drifted = rows.iter().filter(|(_, v)| v.drifted).count();
+        let chip = if figures.and_then(|f| f.dataset_drifted) == Some(true) {
             status("bad", "✕", "Inputs drifting")
         } else if drifted > 0 {
             status("warn", "!", "Some inputs shifted")
@@ -399,11 +397,11 @@ pub(super) fn drift_section(report: &Value) -> String {
     let bars: Vec<Bar> = rows
         .iter()
         .map(|(k, v)| {
-            let psi = opt_f(&v["psi"]).unwrap_or(0.0);
+            let psi = psi(v);
             Bar {
                 label: (*k).clone(),
                 value: psi,
-                class: if v["drifted"].as_bool() == Some(true) || psi > PSI_MAJOR {
+                class: if v.drifted || psi > PSI_MAJOR {
                     "bad"
                 } else if psi > 0.1 {
                     "warn"
@@ -428,10 +426,10 @@ pub(super) fn drift_section(report: &Value) -> String {
             out,
             "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(k),
-            show(&v["psi"], 3),
-            esc(v["test"].as_str().unwrap_or("—")),
-            show(&v["test_score"], 3),
-            if v["drifted"].as_bool() == Some(true) {
+            show(v.psi, 3),
+            esc(&v.test),
+            show(v.test_score, 3),
+            if v.drifted {
                 status("bad", "✕", "Drifted")
             } else {
                 status("ok", "✓", "No")
@@ -442,12 +440,17 @@ pub(super) fn drift_section(report: &Value) -> String {
     out
 }
 
-pub(super) fn performance_section(report: &Value, name: &str) -> String {
+pub(super) fn performance_section(report: &wire::MonitoringReport, name: &str) -> String {
     let mut out = String::from(
         r#"<section aria-labelledby="perf-h"><h2 id="perf-h">Performance</h2><p class="explain">Measured on the predictions whose true outcome has arrived; estimated from the model's own confidence before that (so a drop shows before the outcomes do).</p>"#,
     );
-    let measured = report["performance"].as_object();
-    let estimated = report["estimated_performance"].as_object();
+    let figures = report.figures.as_ref();
+    let measured = figures
+        .and_then(|f| f.performance.as_ref())
+        .map(|p| [p.accuracy, p.precision, p.recall, p.f1, p.roc_auc]);
+    let estimated = figures
+        .and_then(|f| f.estimated_performance.as_ref())
+        .map(|p| [p.accuracy, p.precision, p.recall, p.f1, p.roc_auc]);
     if measured.is_none() && estimated.is_none() {
         let _ = write!(
             out,
@@ -458,15 +461,15 @@ pub(super) fn performance_section(report: &Value, name: &str) -> String {
     }
     let metrics = ["accuracy", "precision", "recall", "f1", "roc_auc"];
     let mut bars = Vec::new();
-    for m in metrics {
-        if let Some(v) = measured.and_then(|p| opt_f(&p[m])) {
+    for (i, m) in metrics.into_iter().enumerate() {
+        if let Some(v) = measured.and_then(|p| finite(p[i])) {
             bars.push(Bar {
                 label: format!("{m} (measured)"),
                 value: v,
                 class: "s1",
             });
         }
-        if let Some(v) = estimated.and_then(|p| opt_f(&p[m])) {
+        if let Some(v) = estimated.and_then(|p| finite(p[i])) {
             bars.push(Bar {
                 label: format!("{m} (estimated)"),
                 value: v,
@@ -486,39 +489,41 @@ pub(super) fn performance_section(report: &Value, name: &str) -> String {
     let _ = write!(
         out,
         r#"<details><summary>Performance as a table</summary><table><thead><tr><th scope="col">Metric</th><th scope="col">Measured ({} labelled rows)</th><th scope="col">Estimated</th></tr></thead><tbody>"#,
-        report["labeled_rows"].as_u64().unwrap_or(0)
+        report.labeled_rows
     );
-    for m in metrics {
+    for (i, m) in metrics.into_iter().enumerate() {
         let _ = write!(
             out,
             "<tr><th scope=\"row\">{m}</th><td>{}</td><td>{}</td></tr>",
-            measured.map_or("—".into(), |p| show(&p[m], 3)),
-            estimated.map_or("—".into(), |p| show(&p[m], 3)),
+            measured.map_or("—".into(), |p| show(p[i], 3)),
+            estimated.map_or("—".into(), |p| show(p[i], 3)),
         );
     }
     out.push_str("</tbody></table></details></section>");
     out
 }
 
-pub(super) fn fairness_section(report: &Value) -> String {
+pub(super) fn fairness_section(report: &wire::MonitoringReport) -> String {
     let mut out = String::from(
         r#"<section aria-labelledby="fair-h"><h2 id="fair-h">Fairness</h2><p class="explain">How often each group gets the positive decision, relative to the group that gets it most. Below 0.8 (the four-fifths rule) a group is treated markedly worse.</p>"#,
     );
-    let Some(attrs) = report["fairness"].as_object().filter(|f| !f.is_empty()) else {
+    let Some(attrs) = report
+        .figures
+        .as_ref()
+        .map(|f| &f.fairness)
+        .filter(|f| !f.is_empty())
+    else {
         out.push_str(r#"<p class="empty">No groups recorded — name a segment attribute when deploying (<code>hangar deploy NAME --model M:V --segment group</code>) and send it with each prediction.</p></section>"#);
         return out;
     };
     for (attr, f) in attrs {
-        let groups: BTreeMap<&String, &Value> = f["groups"]
-            .as_object()
-            .map(|g| g.iter().collect())
-            .unwrap_or_default();
+        let groups = &f.groups;
         let top = groups
             .values()
-            .filter_map(|g| opt_f(&g["selection_rate"]))
+            .filter_map(|g| finite(g.selection_rate))
             .fold(0.0f64, f64::max);
-        let ratio = |g: &Value| {
-            let s = opt_f(&g["selection_rate"]).unwrap_or(0.0);
+        let ratio = |g: &wire::GroupRates| {
+            let s = finite(g.selection_rate).unwrap_or(0.0);
             if top > 0.0 {
                 s / top
             } else {
@@ -533,7 +538,7 @@ pub(super) fn fairness_section(report: &Value) -> String {
                 class: if ratio(g) < FOUR_FIFTHS { "bad" } else { "ok" },
             })
             .collect();
-        let dpr = opt_f(&f["demographic_parity_ratio"]);
+        let dpr = finite(f.demographic_parity_ratio);
         let _ = write!(
             out,
             "<h3>By {}</h3><p>Demographic parity ratio {} {}</p>",
@@ -555,16 +560,16 @@ pub(super) fn fairness_section(report: &Value) -> String {
             Some((FOUR_FIFTHS, "0.8 four-fifths")),
         ));
         out.push_str(r#"<details><summary>Groups as a table</summary><table><thead><tr><th scope="col">Group</th><th scope="col">Rows</th><th scope="col">Selection rate</th><th scope="col">Relative</th><th scope="col">True positive rate</th><th scope="col">False positive rate</th></tr></thead><tbody>"#);
-        for (k, g) in &groups {
+        for (k, g) in groups {
             let _ = write!(
                 out,
                 "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
                 esc(k),
-                g["count"].as_u64().unwrap_or(0),
-                show(&g["selection_rate"], 3),
+                g.count,
+                show(g.selection_rate, 3),
                 ratio(g),
-                show(&g["tpr"], 3),
-                show(&g["fpr"], 3),
+                show(g.tpr, 3),
+                show(g.fpr, 3),
             );
         }
         out.push_str("</tbody></table></details>");

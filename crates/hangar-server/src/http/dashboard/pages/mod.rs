@@ -1,7 +1,6 @@
 //! The dashboard's pages and its two actions (promote, roll back). Each
 //! page reads through the same functions as the API route it mirrors.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use axum::extract::{Path, Query, State};
@@ -9,6 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use chrono::{DateTime, Duration, Utc};
+use hangar_api as wire;
 use hangar_core::alerts::{FOUR_FIFTHS, PSI_MAJOR};
 use hangar_core::governance::Action;
 use hangar_core::health::HealthLevel;
@@ -68,12 +68,13 @@ fn pct(v: f64) -> String {
     format!("{:.1} %", v * 100.0)
 }
 
-fn opt_f(v: &Value) -> Option<f64> {
-    v.as_f64().filter(|x| x.is_finite())
+/// A figure that can be shown: present and finite.
+fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite())
 }
 
-fn show(v: &Value, digits: usize) -> String {
-    opt_f(v).map_or_else(|| "—".into(), |x| format!("{x:.digits$}"))
+fn show(v: Option<f64>, digits: usize) -> String {
+    finite(v).map_or_else(|| "—".into(), |x| format!("{x:.digits$}"))
 }
 
 async fn team_of_deployment(state: &AppState, name: &str) -> Result<String, ApiError> {
