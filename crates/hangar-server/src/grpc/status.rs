@@ -1,71 +1,31 @@
 //! Hangar's error codes as gRPC status codes: the gRPC twin of
-//! `ErrorCode::status`, and like it an exhaustive match with no `_` arm, so a
-//! new error code cannot ship without a gRPC answer.
+//! `http::error::status`, and like it an exhaustive match over the codes'
+//! classes with no `_` arm, so a new class cannot ship without a gRPC answer.
 
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
-use crate::service::error::{Error, ErrorCode, INTERNAL};
+use crate::service::error::{Class, Error, ErrorCode, INTERNAL};
 
 /// The gRPC code of an error code. Each follows the HTTP status the same
 /// error gets (grpc-gateway's table read backwards): 429 Overloaded →
 /// RESOURCE_EXHAUSTED, 503 Busy and NotReady → UNAVAILABLE, 413 → also
 /// RESOURCE_EXHAUSTED (what gRPC itself answers for an oversized message).
 pub(crate) fn code(error: ErrorCode) -> Code {
-    match error {
-        ErrorCode::BadRequest
-        | ErrorCode::InvalidName
-        | ErrorCode::InvalidVersion
-        | ErrorCode::InvalidRoutes
-        | ErrorCode::InvalidSettings
-        | ErrorCode::NoCanary
-        | ErrorCode::InvalidRollback
-        | ErrorCode::InvalidModelCard
-        | ErrorCode::InvalidFeatures
-        | ErrorCode::UnsupportedModel
-        | ErrorCode::InvalidBaseline
-        | ErrorCode::InvalidInferenceRequest
-        | ErrorCode::InvalidFeedback
-        | ErrorCode::InvalidTime
-        | ErrorCode::InvalidAlertRule
-        | ErrorCode::InvalidChannel
-        | ErrorCode::InvalidPassword
-        | ErrorCode::InvalidRole
-        | ErrorCode::InvalidTokenKind
-        | ErrorCode::InvalidExpiry
-        | ErrorCode::InvalidConsumerKey
-        | ErrorCode::InvalidDecision
-        | ErrorCode::InvalidPublicKey => Code::InvalidArgument,
-        ErrorCode::NotFound
-        | ErrorCode::ModelNotFound
-        | ErrorCode::VersionNotFound
-        | ErrorCode::AliasNotFound
-        | ErrorCode::DeploymentNotFound
-        | ErrorCode::RevisionNotFound
-        | ErrorCode::BaselineNotFound
-        | ErrorCode::ArtifactNotFound
-        | ErrorCode::AlertRuleNotFound
-        | ErrorCode::AlertNotFound
-        | ErrorCode::ChannelNotFound
-        | ErrorCode::TeamNotFound
-        | ErrorCode::UserNotFound
-        | ErrorCode::TokenNotFound => Code::NotFound,
-        ErrorCode::NameTaken | ErrorCode::Conflict => Code::AlreadyExists,
-        ErrorCode::PayloadTooLarge => Code::ResourceExhausted,
-        // A per-version queue or concurrency limit is full: a quota, retry later.
-        ErrorCode::Overloaded => Code::ResourceExhausted,
-        // The shared inference pool is full: the server as a whole is busy.
-        ErrorCode::Busy => Code::Unavailable,
-        // Loading the version would exceed the model memory budget.
-        ErrorCode::MemoryBudget => Code::ResourceExhausted,
-        ErrorCode::NotReady => Code::Unavailable,
-        ErrorCode::DeadlineExceeded => Code::DeadlineExceeded,
-        ErrorCode::Unauthenticated => Code::Unauthenticated,
-        ErrorCode::Forbidden | ErrorCode::ApprovalRequired => Code::PermissionDenied,
-        ErrorCode::RateLimited => Code::ResourceExhausted,
-        ErrorCode::MethodNotAllowed => Code::Unimplemented,
-        ErrorCode::InsufficientStorage => Code::ResourceExhausted,
-        ErrorCode::Internal => Code::Internal,
+    match error.class() {
+        Class::Invalid => Code::InvalidArgument,
+        Class::NotFound => Code::NotFound,
+        Class::Exists => Code::AlreadyExists,
+        Class::TooLarge => Code::ResourceExhausted,
+        Class::Unavailable => Code::Unavailable,
+        Class::OverBudget => Code::ResourceExhausted,
+        Class::Overloaded => Code::ResourceExhausted,
+        Class::Unauthenticated => Code::Unauthenticated,
+        Class::Denied => Code::PermissionDenied,
+        Class::TimedOut => Code::DeadlineExceeded,
+        Class::NoSuchMethod => Code::Unimplemented,
+        Class::StorageFull => Code::ResourceExhausted,
+        Class::Internal => Code::Internal,
     }
 }
 

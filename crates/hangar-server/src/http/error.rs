@@ -10,61 +10,26 @@ use hangar_store::StoreError;
 
 use crate::service::error::{Error, INTERNAL, STORAGE_FULL};
 
+use crate::service::error::Class;
 pub use crate::service::error::ErrorCode;
 
 /// The HTTP status of an error code: one exhaustive match, so a new code
 /// cannot ship without an answer.
 pub fn status(code: ErrorCode) -> StatusCode {
-    match code {
-        ErrorCode::BadRequest
-        | ErrorCode::InvalidName
-        | ErrorCode::InvalidVersion
-        | ErrorCode::InvalidRoutes
-        | ErrorCode::InvalidSettings
-        | ErrorCode::NoCanary
-        | ErrorCode::InvalidRollback
-        | ErrorCode::InvalidModelCard
-        | ErrorCode::InvalidFeatures
-        | ErrorCode::UnsupportedModel
-        | ErrorCode::InvalidBaseline
-        | ErrorCode::InvalidInferenceRequest
-        | ErrorCode::InvalidFeedback
-        | ErrorCode::InvalidTime
-        | ErrorCode::InvalidAlertRule
-        | ErrorCode::InvalidChannel
-        | ErrorCode::InvalidPassword
-        | ErrorCode::InvalidRole
-        | ErrorCode::InvalidTokenKind
-        | ErrorCode::InvalidExpiry
-        | ErrorCode::InvalidConsumerKey
-        | ErrorCode::InvalidDecision
-        | ErrorCode::InvalidPublicKey => StatusCode::BAD_REQUEST,
-        ErrorCode::NotFound
-        | ErrorCode::ModelNotFound
-        | ErrorCode::VersionNotFound
-        | ErrorCode::AliasNotFound
-        | ErrorCode::DeploymentNotFound
-        | ErrorCode::RevisionNotFound
-        | ErrorCode::BaselineNotFound
-        | ErrorCode::ArtifactNotFound
-        | ErrorCode::AlertRuleNotFound
-        | ErrorCode::AlertNotFound
-        | ErrorCode::ChannelNotFound
-        | ErrorCode::TeamNotFound
-        | ErrorCode::UserNotFound
-        | ErrorCode::TokenNotFound => StatusCode::NOT_FOUND,
-        ErrorCode::NameTaken | ErrorCode::Conflict => StatusCode::CONFLICT,
-        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::NotReady | ErrorCode::Busy | ErrorCode::MemoryBudget => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        ErrorCode::Overloaded | ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden | ErrorCode::ApprovalRequired => StatusCode::FORBIDDEN,
-        ErrorCode::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
-        ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
-        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    match code.class() {
+        Class::Invalid => StatusCode::BAD_REQUEST,
+        Class::NotFound => StatusCode::NOT_FOUND,
+        Class::Exists => StatusCode::CONFLICT,
+        Class::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Class::OverBudget => StatusCode::SERVICE_UNAVAILABLE,
+        Class::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+        Class::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Class::Denied => StatusCode::FORBIDDEN,
+        Class::TimedOut => StatusCode::GATEWAY_TIMEOUT,
+        Class::NoSuchMethod => StatusCode::METHOD_NOT_ALLOWED,
+        Class::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -143,27 +143,96 @@ error_codes! {
     Internal => "internal",
 }
 
+/// What kind of failure a code is. The edges answer by class, each with
+/// one exhaustive match (`http::error::status`, `grpc::status::code`), so a
+/// new code needs only its class here and a new class an answer at both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The request is malformed or asks for something impossible.
+    Invalid,
+    /// Something asked for is not there (or not visible to the caller).
+    NotFound,
+    /// It exists already, or changed meanwhile.
+    Exists,
+    /// Past a size limit.
+    TooLarge,
+    /// Not ready, or the shared inference pool is full: the server as a whole.
+    Unavailable,
+    /// Loading the version would exceed the model memory budget.
+    OverBudget,
+    /// A per-version queue, concurrency limit or key rate is full: a quota, retry later.
+    Overloaded,
+    /// No credential, or one that is not valid.
+    Unauthenticated,
+    /// A known caller without the permission or the approval.
+    Denied,
+    /// The request's deadline passed.
+    TimedOut,
+    /// The route exists, not with this method.
+    NoSuchMethod,
+    /// The data directory's disk is full.
+    StorageFull,
+    /// A fault of the server.
+    Internal,
+}
+
 impl ErrorCode {
-    /// Something asked for is not there (the HTTP edge's 404; a test there
-    /// keeps the two in step).
-    pub fn is_not_found(self) -> bool {
-        matches!(
-            self,
+    pub fn class(self) -> Class {
+        match self {
+            ErrorCode::BadRequest
+            | ErrorCode::InvalidName
+            | ErrorCode::InvalidVersion
+            | ErrorCode::InvalidRoutes
+            | ErrorCode::InvalidSettings
+            | ErrorCode::NoCanary
+            | ErrorCode::InvalidRollback
+            | ErrorCode::InvalidModelCard
+            | ErrorCode::InvalidFeatures
+            | ErrorCode::UnsupportedModel
+            | ErrorCode::InvalidBaseline
+            | ErrorCode::InvalidInferenceRequest
+            | ErrorCode::InvalidFeedback
+            | ErrorCode::InvalidTime
+            | ErrorCode::InvalidAlertRule
+            | ErrorCode::InvalidChannel
+            | ErrorCode::InvalidPassword
+            | ErrorCode::InvalidRole
+            | ErrorCode::InvalidTokenKind
+            | ErrorCode::InvalidExpiry
+            | ErrorCode::InvalidConsumerKey
+            | ErrorCode::InvalidDecision
+            | ErrorCode::InvalidPublicKey => Class::Invalid,
             ErrorCode::NotFound
-                | ErrorCode::ModelNotFound
-                | ErrorCode::VersionNotFound
-                | ErrorCode::AliasNotFound
-                | ErrorCode::DeploymentNotFound
-                | ErrorCode::RevisionNotFound
-                | ErrorCode::BaselineNotFound
-                | ErrorCode::ArtifactNotFound
-                | ErrorCode::AlertRuleNotFound
-                | ErrorCode::AlertNotFound
-                | ErrorCode::ChannelNotFound
-                | ErrorCode::TeamNotFound
-                | ErrorCode::UserNotFound
-                | ErrorCode::TokenNotFound
-        )
+            | ErrorCode::ModelNotFound
+            | ErrorCode::VersionNotFound
+            | ErrorCode::AliasNotFound
+            | ErrorCode::DeploymentNotFound
+            | ErrorCode::RevisionNotFound
+            | ErrorCode::BaselineNotFound
+            | ErrorCode::ArtifactNotFound
+            | ErrorCode::AlertRuleNotFound
+            | ErrorCode::AlertNotFound
+            | ErrorCode::ChannelNotFound
+            | ErrorCode::TeamNotFound
+            | ErrorCode::UserNotFound
+            | ErrorCode::TokenNotFound => Class::NotFound,
+            ErrorCode::NameTaken | ErrorCode::Conflict => Class::Exists,
+            ErrorCode::PayloadTooLarge => Class::TooLarge,
+            ErrorCode::NotReady | ErrorCode::Busy => Class::Unavailable,
+            ErrorCode::MemoryBudget => Class::OverBudget,
+            ErrorCode::Overloaded | ErrorCode::RateLimited => Class::Overloaded,
+            ErrorCode::Unauthenticated => Class::Unauthenticated,
+            ErrorCode::Forbidden | ErrorCode::ApprovalRequired => Class::Denied,
+            ErrorCode::DeadlineExceeded => Class::TimedOut,
+            ErrorCode::MethodNotAllowed => Class::NoSuchMethod,
+            ErrorCode::InsufficientStorage => Class::StorageFull,
+            ErrorCode::Internal => Class::Internal,
+        }
+    }
+
+    /// Something asked for is not there (the HTTP edge's 404).
+    pub fn is_not_found(self) -> bool {
+        self.class() == Class::NotFound
     }
 }
 
