@@ -1,7 +1,8 @@
-//! One table of stable error codes. Every management API error has the shape
-//! `{"error": "...", "code": "..."}`; the V2 inference routes keep the
-//! protocol's `{"error": "..."}`. A 5xx never shows internal text to the
-//! caller: the cause goes to the log.
+//! Errors as the HTTP edge answers them. Every management API error has the
+//! shape `{"error": "...", "code": "..."}` (the codes are the service's,
+//! `service::error::ErrorCode`, listed in docs/errors.md); the V2 inference
+//! routes keep the protocol's `{"error": "..."}`. A 5xx never shows internal
+//! text to the caller: the cause goes to the log, once, here.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -1,4 +1,4 @@
-//! Alert evaluation at the edge: every few seconds each rule is evaluated
+//! Alert evaluation, a background loop: every few seconds each rule is evaluated
 //! for each deployment it applies to (the state machine is in
 //! `hangar_core::alerts`), events are recorded, sent to the notification
 //! channels — webhooks, Slack-compatible webhooks and e-mail over plain SMTP —

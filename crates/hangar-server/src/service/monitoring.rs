@@ -1,6 +1,7 @@
-//! Monitoring at the edges: the prediction log writer (a bounded buffer
-//! drained in batches off the request path), baselines (CSV profiled once,
-//! cached), and the window report of a deployment over a time range.
+//! The prediction log and what is built from it as it is written: the
+//! writer (a bounded buffer drained in batches off the request path), the
+//! minute/hour/day aggregates, retention, the baseline CSV parser and
+//! profiler, and the rows a window report reads.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
