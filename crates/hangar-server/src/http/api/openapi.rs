@@ -59,6 +59,18 @@ use crate::http::error::ErrorCode;
     wire::FeedbackReceipt,
     wire::FeedbackRefused,
     wire::MonitoringReport,
+    wire::AlertList,
+    wire::AlertEventList,
+    wire::AlertRuleList,
+    wire::AlertRule,
+    wire::NewAlertRule,
+    wire::AckAlert,
+    wire::Acknowledged,
+    wire::ChannelList,
+    wire::Channel,
+    wire::NewChannel,
+    wire::DeliveryList,
+    wire::Health,
 )))]
 struct Schemas;
 
@@ -361,17 +373,29 @@ pub(crate) static OPERATIONS: &[Op] = &[
     op("POST", "/api/v1/deployments/{name}/feedback", "monitoring", "True outcomes by row id, or by request id and row; singly or in bulk (JSON or CSV, up to --max-feedback-bytes, 64 MiB by default)").describe("Applied in batches of 1000 lines, each in its own short transaction, so other changes (deploys, pushes, the prediction log) go on during a large upload; a CSV body is parsed as it arrives. A label must be one of the classes of the model version that made the prediction (the classes its file declares, else 0 to k-1 by its probabilities' width; any number for a regressor). A line with a row that is not a whole number from 0 to 4294967295, a label that is not a number or not one of the model's classes is rejected and reported by its line number (CSV, from 1 at the header) or index (JSON, from 0); the other lines are applied. When every line is rejected the answer is 400 with the same report.").takes(Body::Media(&["application/json", "text/csv"])).answers(200, Body::Json(name::<wire::FeedbackReceipt>)),
     op("GET", "/api/v1/deployments/{name}/monitoring", "monitoring", "Drift, performance, fairness and estimated performance over [from, to): exact from the raw rows up to 100000 rows, else from the aggregates").query(&[("from", "string", "RFC 3339 time or a date (default: 24 hours before to)"), ("to", "string", "RFC 3339 time or a date (default: now)"), ("version", "integer", "The version to report on (default: the one that answered most rows)")]).answers(200, Body::Json(name::<wire::MonitoringReport>)),
     op("GET", "/api/v1/deployments/{name}/predictions", "monitoring", "The prediction log of [from, to) as CSV, one line per prediction row (at most 5000000); `hangar export predictions -o FILE.parquet` converts it to Parquet").query(&[("from", "string", "RFC 3339 time or a date (default: 24 hours before to)"), ("to", "string", "RFC 3339 time or a date (default: now)")]).answers(200, Body::Media(&["text/csv"])),
-    op("GET", "/api/v1/deployments/{name}/health", "alerts", "Health at a glance over the last hour: level and reasons in plain words, firing alerts"),
-    op("GET", "/api/v1/alerts", "alerts", "Alerts pending, firing or just resolved, of the caller's teams' deployments"),
-    op("GET", "/api/v1/alerts/events", "alerts", "Alert history, newest first").query(&[("deployment", "string", "Only this deployment"), ("limit", "integer", "Most events (default 200, at most 10000)")]),
-    op("GET", "/api/v1/alerts/rules", "alerts", "Stored rules (of the caller's teams' deployments, and for every deployment) and the built-in defaults"),
-    op("POST", "/api/v1/alerts/rules", "alerts", "Create or replace a rule (by name and deployment); needs Deploy in the deployment's team, a rule for every deployment needs a Hangar administrator").takes(Body::Untyped).answers(201, Body::Untyped),
+    op("GET", "/api/v1/deployments/{name}/health", "alerts", "Health at a glance over the last hour: level and reasons in plain words, firing alerts")
+    .answers(200, Body::Json(name::<wire::Health>)),
+    op("GET", "/api/v1/alerts", "alerts", "Alerts pending, firing or just resolved, of the caller's teams' deployments")
+    .answers(200, Body::Json(name::<wire::AlertList>)),
+    op("GET", "/api/v1/alerts/events", "alerts", "Alert history, newest first").query(&[("deployment", "string", "Only this deployment"), ("limit", "integer", "Most events (default 200, at most 10000)")])
+    .answers(200, Body::Json(name::<wire::AlertEventList>)),
+    op("GET", "/api/v1/alerts/rules", "alerts", "Stored rules (of the caller's teams' deployments, and for every deployment) and the built-in defaults")
+    .answers(200, Body::Json(name::<wire::AlertRuleList>)),
+    op("POST", "/api/v1/alerts/rules", "alerts", "Create or replace a rule (by name and deployment); needs Deploy in the deployment's team, a rule for every deployment needs a Hangar administrator")
+    .takes(Body::Json(name::<wire::NewAlertRule>))
+    .answers(201, Body::Json(name::<wire::AlertRule>)),
     op("DELETE", "/api/v1/alerts/rules/{name}", "alerts", "Delete a rule").query(&[("deployment", "string", "The rule's deployment (default: *, every deployment)")]).answers(204, Body::Empty),
-    op("POST", "/api/v1/alerts/ack", "alerts", "Acknowledge a firing alert (recorded in its history)").takes(Body::Untyped),
-    op("GET", "/api/v1/alerts/channels", "alerts", "Notification channels"),
-    op("PUT", "/api/v1/alerts/channels/{name}", "alerts", "Create or replace a notification channel: webhook (JSON), slack (Slack-compatible webhook) or email (SMTP)").takes(Body::Untyped),
+    op("POST", "/api/v1/alerts/ack", "alerts", "Acknowledge a firing alert (recorded in its history)")
+    .takes(Body::Json(name::<wire::AckAlert>))
+    .answers(200, Body::Json(name::<wire::Acknowledged>)),
+    op("GET", "/api/v1/alerts/channels", "alerts", "Notification channels")
+    .answers(200, Body::Json(name::<wire::ChannelList>)),
+    op("PUT", "/api/v1/alerts/channels/{name}", "alerts", "Create or replace a notification channel: webhook (JSON), slack (Slack-compatible webhook) or email (SMTP)")
+    .takes(Body::Json(name::<wire::NewChannel>))
+    .answers(200, Body::Json(name::<wire::Channel>)),
     op("DELETE", "/api/v1/alerts/channels/{name}", "alerts", "Delete a notification channel").answers(204, Body::Empty),
-    op("GET", "/api/v1/alerts/deliveries", "alerts", "The latest 500 notification attempts"),
+    op("GET", "/api/v1/alerts/deliveries", "alerts", "The latest 500 notification attempts")
+    .answers(200, Body::Json(name::<wire::DeliveryList>)),
     op("POST", "/api/v1/login", "governance", "Exchange a user name and password for an API token (what `hangar login` stores); 30 days unless expires says otherwise. Failed attempts back off per account and per address (429 with Retry-After)").takes(Body::Untyped).answers(201, Body::Untyped),
     op("GET", "/api/v1/whoami", "governance", "The authenticated principal: name, kind, roles, and the token id"),
     op("GET", "/api/v1/teams", "governance", "Teams (the caller's, or all for an administrator)"),
