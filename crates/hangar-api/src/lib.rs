@@ -11,10 +11,12 @@
 //! **API boundary**: renaming a field here changes the API; the server's
 //! HTTP tests pin the JSON.
 
+pub mod alerts;
 pub mod deployments;
 pub mod monitoring;
 pub mod registry;
 
+pub use alerts::*;
 pub use deployments::*;
 pub use monitoring::*;
 pub use registry::*;

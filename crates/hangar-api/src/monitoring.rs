@@ -251,7 +251,7 @@ pub struct BaselineSummary {
 }
 
 /// A field that is absent (`None`), `null` (`Some(None)`) or a value.
-mod nullable {
+pub(crate) mod nullable {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer, T: Serialize>(

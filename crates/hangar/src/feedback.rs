@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::cli::values::deployment_name;
 use crate::cli::ClientArgs;
-use crate::client::{Client, FeedbackReceipt};
+use crate::client::{Client, FeedbackReceipt, Rejected, UnknownKey};
 use crate::output::{self, OutputFormat, Table};
 use crate::predict::read_input;
 use clap::Args;
@@ -164,7 +164,7 @@ fn receipt_text(r: &FeedbackReceipt) -> String {
         ));
         text.push_str(&rejected_table(&r.rejected).render());
     }
-    let unknown = r.unknown_count();
+    let unknown = r.unknown_count;
     if !r.unknown.is_empty() {
         text.push_str(&format!(
             "\n{} unknown (no logged prediction has {}){}:\n",
@@ -187,24 +187,28 @@ fn shown(listed: usize, count: u64) -> String {
 }
 
 /// `LINE  ERROR` (CSV) or `ITEM  ERROR` (JSON).
-fn rejected_table(rejected: &[Value]) -> Table {
-    let unit = if rejected.iter().any(|r| r.get("line").is_some()) {
-        "line"
-    } else {
-        "item"
-    };
-    let mut table = Table::new([unit.to_uppercase(), "ERROR".to_owned()]);
+fn rejected_table(rejected: &[Rejected]) -> Table {
+    let by_line = rejected.iter().any(|r| r.line.is_some());
+    let unit = if by_line { "LINE" } else { "ITEM" };
+    let mut table = Table::new([unit, "ERROR"]);
     for r in rejected {
-        let cell = |name: &str| r.get(name).map_or_else(|| "-".to_owned(), output::value);
-        table.row(vec![cell(unit), cell("error")]);
+        let number = if by_line { r.line } else { r.item };
+        table.row(vec![
+            number.map_or_else(|| "-".to_owned(), |n| n.to_string()),
+            r.error.clone(),
+        ]);
     }
     table
 }
 
 /// `ROW_ID`, or `REQUEST_ID  ROW`, or all three when both kinds were sent.
-fn unknown_table(unknown: &[Value]) -> Table {
-    let by_row_id = unknown.iter().any(|k| k.get("row_id").is_some());
-    let by_request = unknown.iter().any(|k| k.get("request_id").is_some());
+fn unknown_table(unknown: &[UnknownKey]) -> Table {
+    let by_row_id = unknown
+        .iter()
+        .any(|k| matches!(k, UnknownKey::RowId { .. }));
+    let by_request = unknown
+        .iter()
+        .any(|k| matches!(k, UnknownKey::Request { .. }));
     let mut headers = Vec::new();
     if by_row_id || !by_request {
         headers.push("ROW_ID");
@@ -214,8 +218,20 @@ fn unknown_table(unknown: &[Value]) -> Table {
     }
     let mut table = Table::new(headers.iter().copied());
     for key in unknown {
-        let cell = |name: &str| key.get(name).map_or_else(|| "-".to_owned(), output::value);
-        table.row(headers.iter().map(|h| cell(&h.to_lowercase())).collect());
+        let (row_id, request_id, row) = match key {
+            UnknownKey::RowId { row_id } => (row_id.clone(), "-".to_owned(), "-".to_owned()),
+            UnknownKey::Request { request_id, row } => {
+                ("-".to_owned(), request_id.clone(), row.to_string())
+            }
+        };
+        let mut cells = Vec::new();
+        if by_row_id || !by_request {
+            cells.push(row_id);
+        }
+        if by_request {
+            cells.extend([request_id, row]);
+        }
+        table.row(cells);
     }
     table
 }
@@ -237,15 +253,10 @@ fn nothing_matched(deployment: &str, r: &FeedbackReceipt) -> String {
 }
 
 /// `row_id A-17` or `request_id 3f2a row 0`.
-fn key_text(key: &Value) -> String {
-    match (key.get("row_id"), key.get("request_id")) {
-        (Some(id), _) => format!("row_id {}", output::value(id)),
-        (None, Some(request)) => format!(
-            "request_id {} row {}",
-            output::value(request),
-            key.get("row").map_or_else(|| "0".to_owned(), output::value)
-        ),
-        (None, None) => key.to_string(),
+fn key_text(key: &UnknownKey) -> String {
+    match key {
+        UnknownKey::RowId { row_id } => format!("row_id {row_id}"),
+        UnknownKey::Request { request_id, row } => format!("request_id {request_id} row {row}"),
     }
 }
 
@@ -301,10 +312,16 @@ mod tests {
     }
 
     fn receipt(received: u64, updated: u64, unknown: Value) -> FeedbackReceipt {
-        serde_json::from_value(
-            json!({"received": received, "updated": updated, "unknown": unknown}),
-        )
+        let unknown_count = unknown.as_array().map_or(0, Vec::len);
+        serde_json::from_value(json!({
+            "received": received, "updated": updated, "unknown": unknown,
+            "unknown_count": unknown_count, "rejected": [], "rejected_count": 0,
+        }))
         .unwrap()
+    }
+
+    fn keys(json: Value) -> Vec<UnknownKey> {
+        serde_json::from_value(json).unwrap()
     }
 
     #[test]
@@ -335,10 +352,9 @@ mod tests {
              A-18\n"
         );
         assert_eq!(
-            unknown_table(&[
-                json!({"request_id": "3f2a", "row": 2}),
-                json!({"row_id": "A-17"})
-            ])
+            unknown_table(&keys(
+                json!([{"request_id": "3f2a", "row": 2}, {"row_id": "A-17"}])
+            ))
             .render(),
             "ROW_ID  REQUEST_ID  ROW\n\
              -       3f2a        2\n\
@@ -358,7 +374,7 @@ mod tests {
             "{message}"
         );
         assert_eq!(
-            key_text(&json!({"request_id": "3f2a", "row": 1})),
+            key_text(&keys(json!([{"request_id": "3f2a", "row": 1}]))[0]),
             "request_id 3f2a row 1"
         );
     }

@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use crate::cli::values::deployment_name;
 use crate::cli::{ClientArgs, WindowArgs};
 use crate::client::{
-    Baseline, Client, ClientError, ColumnDrift, Fairness, MonitoringReport, Performance,
+    Baseline, Client, ClientError, ColumnDrift, EstimatedPerformance, Fairness, Figures,
+    MonitoringReport, Performance,
 };
 use crate::output::{self, indent, percent, OutputFormat, Table};
 use clap::Args;
@@ -73,13 +74,9 @@ pub async fn run(args: MonitorArgs) -> anyhow::Result<()> {
         OutputFormat::Table => {
             // The baseline's in-sample figures sit beside the live ones; the
             // report stands without them.
-            let baseline = match (
-                &report.body.model,
-                report.body.version,
-                &report.body.baseline,
-            ) {
-                (Some(model), Some(version), Some(_)) => {
-                    match client.get_baseline(model, version).await {
+            let baseline = match &report.body.figures {
+                Some(f) if f.baseline.is_some() => {
+                    match client.get_baseline(&f.model, f.version).await {
                         Ok(b) => Some(b.body),
                         Err(ClientError::Api { .. }) => None,
                         Err(e) => return Err(e.into()),
@@ -103,17 +100,18 @@ pub fn render(r: &MonitoringReport, baseline: Option<&Baseline>) -> String {
         );
         return page;
     }
-    if !r.features.is_empty() {
+    let figures = r.figures.as_ref();
+    if let Some(f) = figures.filter(|f| !f.features.is_empty()) {
         page.push('\n');
-        page.push_str(&drift_table("FEATURE", &r.features).render());
-        page.push_str(&legend(r));
+        page.push_str(&drift_table("FEATURE", &f.features).render());
+        page.push_str(&legend(f));
     }
-    if !r.outputs.is_empty() {
+    if let Some(f) = figures.filter(|f| !f.outputs.is_empty()) {
         page.push('\n');
-        page.push_str(&drift_table("OUTPUT", &r.outputs).render());
+        page.push_str(&drift_table("OUTPUT", &f.outputs).render());
     }
     page.push_str(&performance_section(r, baseline));
-    for (attribute, fairness) in &r.fairness {
+    for (attribute, fairness) in figures.into_iter().flat_map(|f| &f.fairness) {
         page.push_str(&format!("\nfairness by {attribute}:\n"));
         page.push_str(&indent(&fairness_block(fairness)));
     }
@@ -125,10 +123,11 @@ fn summary_fields(r: &MonitoringReport) -> Vec<(&'static str, String)> {
         ("deployment", r.deployment.clone()),
         (
             "window",
-            format!("{} → {}", output::time(&r.from), output::time(&r.to)),
+            format!("{} → {}", output::when(&r.from), output::when(&r.to)),
         ),
     ];
-    if let (Some(model), Some(version)) = (&r.model, r.version) {
+    if let Some(Figures { model, version, .. }) = &r.figures {
+        let version = *version;
         let mut cell = format!("{model}:{version}");
         let others: Vec<String> = r
             .versions
@@ -150,7 +149,7 @@ fn summary_fields(r: &MonitoringReport) -> Vec<(&'static str, String)> {
     }
     fields.push((
         "baseline",
-        match &r.baseline {
+        match r.figures.as_ref().and_then(|f| f.baseline.as_ref()) {
             Some(b) => {
                 let mut cell = format!("{} rows", b.rows);
                 if let Some(rate) = b.label_rate {
@@ -171,14 +170,14 @@ fn summary_fields(r: &MonitoringReport) -> Vec<(&'static str, String)> {
             ),
         },
     ));
-    if let Some(drift) = drift_cell(r) {
+    if let Some(drift) = r.figures.as_ref().and_then(drift_cell) {
         fields.push(("drift", drift));
     }
     fields
 }
 
 /// `3 of 22 features drifted (13.6%): dataset drifted`.
-fn drift_cell(r: &MonitoringReport) -> Option<String> {
+fn drift_cell(r: &Figures) -> Option<String> {
     if r.features.is_empty() {
         return None;
     }
@@ -217,10 +216,11 @@ fn drift_table(first: &str, columns: &std::collections::BTreeMap<String, ColumnD
     let mut table = Table::new([first, "KIND", "PSI", "P-VALUE", "TEST", "SCORE", "DRIFTED"]);
     for (name, c) in sorted {
         let p = if c.kind == "categorical" {
-            c.chi2_pvalue
+            c.tests.chi2_pvalue
         } else {
-            c.ks_pvalue
-        };
+            c.tests.ks_pvalue
+        }
+        .flatten();
         table.row(vec![
             name.clone(),
             c.kind.clone(),
@@ -248,7 +248,7 @@ fn severity(c: &ColumnDrift) -> f64 {
 }
 
 /// What the columns mean, with the thresholds in force.
-fn legend(r: &MonitoringReport) -> String {
+fn legend(r: &Figures) -> String {
     let thresholds: BTreeSet<(String, String)> = r
         .features
         .values()
@@ -271,11 +271,15 @@ fn legend(r: &MonitoringReport) -> String {
 /// the baseline's in-sample figures, side by side.
 fn performance_section(r: &MonitoringReport, baseline: Option<&Baseline>) -> String {
     let in_sample = baseline.and_then(|b| b.performance.as_ref());
+    let actual = r.figures.as_ref().and_then(|f| f.performance.as_ref());
+    let estimated = r
+        .figures
+        .as_ref()
+        .and_then(|f| f.estimated_performance.as_ref())
+        .map(estimate);
     let columns: Vec<(String, &Performance)> = [
-        r.performance
-            .as_ref()
-            .map(|p| (format!("ACTUAL ({} labelled)", r.labeled_rows), p)),
-        r.estimated_performance
+        actual.map(|p| (format!("ACTUAL ({} labelled)", r.labeled_rows), p)),
+        estimated
             .as_ref()
             .map(|p| ("ESTIMATED (CBPE)".to_owned(), p)),
         in_sample.map(|p| ("BASELINE (in-sample)".to_owned(), p)),
@@ -284,7 +288,7 @@ fn performance_section(r: &MonitoringReport, baseline: Option<&Baseline>) -> Str
     .flatten()
     .collect();
     let mut text = "\nperformance:\n".to_owned();
-    if r.performance.is_none() && r.estimated_performance.is_none() {
+    if actual.is_none() && estimated.is_none() {
         text.push_str(if r.labeled_rows == 0 {
             "  no labelled rows yet: send outcomes with `hangar feedback`; a baseline with \
              labels (--label-column) estimates performance without them\n"
@@ -324,10 +328,10 @@ fn performance_section(r: &MonitoringReport, baseline: Option<&Baseline>) -> Str
     };
     text.push_str(&indent(&table.render()));
     let mut notes = Vec::new();
-    if let Some(cell) = r.performance.as_ref().and_then(rates) {
+    if let Some(cell) = actual.and_then(rates) {
         notes.push(("positive rate", cell));
     }
-    if let Some(c) = r.performance.as_ref().and_then(|p| p.confusion.as_ref()) {
+    if let Some(c) = actual.map(|p| &p.confusion) {
         notes.push((
             "confusion",
             format!("tp {}, fp {}, tn {}, fn {}", c.tp, c.fp, c.tn, c.fn_),
@@ -337,6 +341,19 @@ fn performance_section(r: &MonitoringReport, baseline: Option<&Baseline>) -> Str
         text.push_str(&indent(&output::card(&notes)));
     }
     text
+}
+
+/// A CBPE estimate as a column of the performance table: the metrics it
+/// estimates, the others unknown.
+fn estimate(e: &EstimatedPerformance) -> Performance {
+    Performance {
+        accuracy: e.accuracy,
+        precision: e.precision,
+        recall: e.recall,
+        f1: e.f1,
+        roc_auc: e.roc_auc,
+        ..Performance::default()
+    }
 }
 
 /// The groups' rates, then parity with the four-fifths check.
@@ -427,6 +444,7 @@ mod tests {
             "estimated_performance": {"accuracy": 0.86, "precision": 0.72, "recall": 0.61,
                                       "f1": 0.66, "roc_auc": null},
             "baseline": {"rows": 20000, "calibrated": true, "label_rate": 0.3},
+            "exact": true, "sample_size": 300,
         });
         for (k, v) in extra.as_object().unwrap() {
             r[k] = v.clone();
@@ -481,8 +499,13 @@ mod tests {
     #[test]
     fn performance_puts_actual_estimated_and_baseline_side_by_side() {
         let baseline: Baseline = serde_json::from_value(json!({
-            "model": "credit", "version": 1, "rows": 20000,
-            "performance": {"accuracy": 0.87, "roc_auc": 0.91, "log_loss": 0.35},
+            "model": "credit", "version": 1, "digest": "sha256:ab", "rows": 20000,
+            "label_column": "label", "features": [], "label_rate": 0.3, "calibrated": true,
+            "performance": {"n": 20000, "accuracy": 0.87, "precision": null, "recall": null,
+                            "f1": null, "roc_auc": 0.91, "log_loss": 0.35, "brier": null,
+                            "positive_rate_true": null, "positive_rate_pred": null,
+                            "confusion": {"tn": 0, "fp": 0, "fn": 0, "tp": 0}},
+            "created_at": "2025-03-14T09:26:53Z", "created_by": "ana",
         }))
         .unwrap();
         let page = render(&report(json!({})), Some(&baseline));

@@ -5,10 +5,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chrono::{TimeZone, Utc};
+use hangar_api as wire;
 use hangar_core::alerts::{default_rules, AlertRule, AlertState, ANY_DEPLOYMENT};
 use hangar_store::ChannelRecord;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::auth::Routes;
 use crate::http::api::{actor, JsonBody};
@@ -31,54 +32,45 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .add("GET", "/api/v1/deployments/{name}/health", health)
 }
 
-fn rule_json(r: &AlertRule) -> Value {
-    json!({
-        "name": r.name,
-        "deployment": r.deployment,
-        "metric": r.metric.to_string(),
-        "comparison": r.comparison.as_str(),
-        "threshold": r.threshold,
-        "window_secs": r.window_secs,
-        "for_secs": r.for_secs,
-        "severity": r.severity.as_str(),
-        "guardrail": r.guardrail,
-        "condition": r.condition(),
-        "description": r.metric.describe(),
-    })
-}
-
-fn ts(secs: u64) -> Value {
-    Utc.timestamp_opt(secs as i64, 0)
-        .single()
-        .map_or(Value::Null, |t| json!(t))
-}
-
-fn state_json(rule: &str, deployment: &str, s: &AlertState, rules: &[AlertRule]) -> Value {
-    let r = rules.iter().find(|r| r.name == rule);
-    let mut v = json!({
-        "rule": rule,
-        "deployment": deployment,
-        "state": s.name(),
-        "severity": r.map(|r| r.severity.as_str()),
-        "condition": r.map(AlertRule::condition),
-    });
-    match *s {
-        AlertState::Inactive => {}
-        AlertState::Pending { since, value } => {
-            v["since"] = ts(since);
-            v["value"] = json!(value);
-        }
-        AlertState::Firing { since, value, ack } => {
-            v["since"] = ts(since);
-            v["value"] = json!(value);
-            v["acknowledged"] = json!(ack);
-        }
-        AlertState::Resolved { at, value } => {
-            v["since"] = ts(at);
-            v["value"] = json!(value);
-        }
+fn rule_out(r: &AlertRule) -> wire::AlertRule {
+    wire::AlertRule {
+        name: r.name.clone(),
+        deployment: r.deployment.clone(),
+        metric: r.metric.to_string(),
+        comparison: r.comparison.as_str().to_owned(),
+        threshold: r.threshold,
+        window_secs: r.window_secs,
+        for_secs: r.for_secs,
+        severity: r.severity.as_str().to_owned(),
+        guardrail: r.guardrail,
+        condition: r.condition(),
+        description: r.metric.describe().to_string(),
     }
-    v
+}
+
+/// A time in seconds; `None` (sent as `null`) when out of range.
+fn ts(secs: u64) -> Option<chrono::DateTime<Utc>> {
+    Utc.timestamp_opt(secs as i64, 0).single()
+}
+
+fn state_out(rule: &str, deployment: &str, s: &AlertState, rules: &[AlertRule]) -> wire::Alert {
+    let r = rules.iter().find(|r| r.name == rule);
+    let (since, value, acknowledged) = match *s {
+        AlertState::Inactive => (None, None, None),
+        AlertState::Pending { since, value } => (Some(ts(since)), Some(value), None),
+        AlertState::Firing { since, value, ack } => (Some(ts(since)), Some(value), Some(ack)),
+        AlertState::Resolved { at, value } => (Some(ts(at)), Some(value), None),
+    };
+    wire::Alert {
+        rule: rule.to_owned(),
+        deployment: deployment.to_owned(),
+        state: s.name().to_owned(),
+        severity: r.map(|r| r.severity.as_str().to_owned()),
+        condition: r.map(AlertRule::condition),
+        since,
+        value,
+        acknowledged,
+    }
 }
 
 /// Alerts that are pending, firing or just resolved.
@@ -120,18 +112,28 @@ async fn manage(state: &AppState, caller: &Caller, deployment: &str) -> Result<(
 async fn list_alerts(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::AlertList>, ApiError> {
     let mine = visible(&state, &caller).await?;
-    let alerts: Vec<Value> = alerts_json(&state)
+    let alerts = alerts(&state)
         .await?
         .into_iter()
-        .filter(|a| mine.iter().any(|d| a["deployment"] == d.as_str()))
+        .filter(|a| mine.contains(&a.deployment))
         .collect();
-    Ok(Json(json!({ "alerts": alerts })))
+    Ok(Json(wire::AlertList { alerts }))
 }
 
-/// Alerts that are pending, firing or just resolved, as JSON objects.
+/// Alerts that are pending, firing or just resolved, as JSON objects (for
+/// the dashboard).
 pub(crate) async fn alerts_json(state: &AppState) -> Result<Vec<Value>, ApiError> {
+    Ok(alerts(state)
+        .await?
+        .iter()
+        .map(|a| serde_json::to_value(a).unwrap_or(Value::Null))
+        .collect())
+}
+
+/// Alerts that are pending, firing or just resolved.
+async fn alerts(state: &AppState) -> Result<Vec<wire::Alert>, ApiError> {
     let stored = state.db.list_rules().await?;
     let mut out = Vec::new();
     for ((rule, deployment), s) in state.alerting.snapshot() {
@@ -139,7 +141,7 @@ pub(crate) async fn alerts_json(state: &AppState) -> Result<Vec<Value>, ApiError
             continue;
         }
         let rules = crate::service::alerting::rules_for(&stored, &deployment);
-        out.push(state_json(&rule, &deployment, &s, &rules));
+        out.push(state_out(&rule, &deployment, &s, &rules));
     }
     Ok(out)
 }
@@ -154,62 +156,52 @@ async fn events(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<EventsQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::AlertEventList>, ApiError> {
     let mine = visible(&state, &caller).await?;
     let events = state
         .db
         .alert_events(q.deployment.as_deref(), q.limit.unwrap_or(200).min(10_000))
         .await?;
-    let out: Vec<_> = events
-        .iter()
+    let events = events
+        .into_iter()
         .filter(|e| mine.contains(&e.deployment))
-        .map(|e| json!({"id": e.id, "rule": e.rule, "deployment": e.deployment, "kind": e.kind, "severity": e.severity, "value": e.value, "message": e.message, "at": e.at}))
+        .map(|e| wire::AlertEvent {
+            id: e.id,
+            rule: e.rule,
+            deployment: e.deployment,
+            kind: e.kind,
+            severity: e.severity,
+            value: e.value,
+            message: e.message,
+            at: e.at,
+        })
         .collect();
-    Ok(Json(json!({ "events": out })))
+    Ok(Json(wire::AlertEventList { events }))
 }
 
 async fn list_rules(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::AlertRuleList>, ApiError> {
     let mine = visible(&state, &caller).await?;
-    let rules: Vec<_> = state
+    let rules = state
         .db
         .list_rules()
         .await?
         .iter()
         .filter(|r| r.deployment == ANY_DEPLOYMENT || mine.contains(&r.deployment))
-        .map(rule_json)
+        .map(rule_out)
         .collect();
-    let defaults: Vec<_> = default_rules().iter().map(rule_json).collect();
-    Ok(Json(json!({ "rules": rules, "defaults": defaults })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleIn {
-    name: String,
-    #[serde(default)]
-    deployment: Option<String>,
-    metric: String,
-    comparison: String,
-    threshold: f64,
-    #[serde(default)]
-    window_secs: Option<u64>,
-    #[serde(default)]
-    for_secs: Option<u64>,
-    #[serde(default)]
-    severity: Option<String>,
-    #[serde(default)]
-    guardrail: bool,
+    let defaults = default_rules().iter().map(rule_out).collect();
+    Ok(Json(wire::AlertRuleList { rules, defaults }))
 }
 
 async fn put_rule(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: Caller,
-    JsonBody(body): JsonBody<RuleIn>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+    JsonBody(body): JsonBody<wire::NewAlertRule>,
+) -> Result<(StatusCode, Json<wire::AlertRule>), ApiError> {
     manage(
         &state,
         &caller,
@@ -239,7 +231,7 @@ async fn put_rule(
     };
     rule.validate().map_err(bad)?;
     state.db.put_rule(&rule, &actor(&headers)).await?;
-    Ok((StatusCode::CREATED, Json(rule_json(&rule))))
+    Ok((StatusCode::CREATED, Json(rule_out(&rule))))
 }
 
 #[derive(Deserialize)]
@@ -271,19 +263,12 @@ async fn delete_rule(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AckIn {
-    rule: String,
-    deployment: String,
-}
-
 async fn ack(
     State(state): State<AppState>,
     headers: HeaderMap,
     caller: Caller,
-    JsonBody(body): JsonBody<AckIn>,
-) -> Result<Json<Value>, ApiError> {
+    JsonBody(body): JsonBody<wire::AckAlert>,
+) -> Result<Json<wire::Acknowledged>, ApiError> {
     manage(&state, &caller, &body.deployment).await?;
     if !state.alerting.acknowledge(&body.rule, &body.deployment) {
         return Err(ApiError::new(
@@ -305,56 +290,48 @@ async fn ack(
             at: Utc::now(),
         })
         .await?;
-    Ok(Json(
-        json!({ "rule": body.rule, "deployment": body.deployment, "acknowledged": true }),
-    ))
+    Ok(Json(wire::Acknowledged {
+        rule: body.rule,
+        deployment: body.deployment,
+        acknowledged: true,
+    }))
 }
 
 /// A channel as the API shows it; `to` and `from` only for e-mail.
-fn channel_json(c: &ChannelRecord) -> Value {
-    let mut v = json!({"name": c.name, "kind": c.kind, "url": c.url});
-    if let Some(from) = &c.email_from {
-        v["to"] = json!(c.email_to);
-        v["from"] = json!(from);
+fn channel_out(c: &ChannelRecord) -> wire::Channel {
+    let email = c.email_from.is_some();
+    wire::Channel {
+        name: c.name.clone(),
+        kind: c.kind.clone(),
+        url: c.url.clone(),
+        to: email.then(|| c.email_to.clone()),
+        from: c.email_from.clone(),
+        created_at: None,
+        created_by: None,
     }
-    v
 }
 
-async fn list_channels(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let out: Vec<_> = state
+async fn list_channels(State(state): State<AppState>) -> Result<Json<wire::ChannelList>, ApiError> {
+    let channels = state
         .db
         .list_channels()
         .await?
         .iter()
-        .map(|c| {
-            let mut v = channel_json(c);
-            v["created_at"] = json!(c.created_at);
-            v["created_by"] = json!(c.created_by);
-            v
+        .map(|c| wire::Channel {
+            created_at: Some(c.created_at),
+            created_by: Some(c.created_by.clone()),
+            ..channel_out(c)
         })
         .collect();
-    Ok(Json(json!({ "channels": out })))
-}
-
-/// `{"kind": "webhook"|"slack", "url": "http://..."}` or
-/// `{"kind": "email", "url": "smtp://HOST:PORT", "to": [...], "from": "..."}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChannelIn {
-    kind: String,
-    url: String,
-    #[serde(default)]
-    to: Option<Vec<String>>,
-    #[serde(default)]
-    from: Option<String>,
+    Ok(Json(wire::ChannelList { channels }))
 }
 
 async fn put_channel(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody<ChannelIn>,
-) -> Result<Json<Value>, ApiError> {
+    JsonBody(body): JsonBody<wire::NewChannel>,
+) -> Result<Json<wire::Channel>, ApiError> {
     hangar_core::validate_name(hangar_core::NameKind::Alias, &name)?;
     let (email_to, email_from) = match body.kind.as_str() {
         "webhook" | "slack" => {
@@ -402,7 +379,7 @@ async fn put_channel(
         created_by: actor(&headers),
     };
     state.db.put_channel(&c).await?;
-    Ok(Json(channel_json(&c)))
+    Ok(Json(channel_out(&c)))
 }
 
 async fn delete_channel(
@@ -413,34 +390,50 @@ async fn delete_channel(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn deliveries(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let out: Vec<_> = state
+async fn deliveries(State(state): State<AppState>) -> Result<Json<wire::DeliveryList>, ApiError> {
+    let deliveries = state
         .db
         .deliveries(500)
         .await?
-        .iter()
-        .map(|d| json!({"event_id": d.event_id, "channel": d.channel, "attempt": d.attempt, "ok": d.ok, "detail": d.detail, "at": d.at}))
+        .into_iter()
+        .map(|d| wire::Delivery {
+            event_id: d.event_id,
+            channel: d.channel,
+            attempt: d.attempt,
+            ok: d.ok,
+            detail: d.detail,
+            at: d.at,
+        })
         .collect();
-    Ok(Json(json!({ "deliveries": out })))
+    Ok(Json(wire::DeliveryList { deliveries }))
 }
 
 /// Health at a glance: level and reasons in plain words.
 async fn health(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(health_json(
+) -> Result<Json<wire::Health>, ApiError> {
+    Ok(Json(health_out(
         &crate::service::health::of(&state, &name).await?,
     )))
 }
 
 /// A deployment's health as the API answers it.
-pub(crate) fn health_json(h: &crate::service::health::DeploymentHealth) -> Value {
-    json!({
-        "deployment": h.deployment,
-        "health": h.health.level.as_str(),
-        "label": h.health.level.label(),
-        "reasons": h.health.reasons,
-        "firing": h.firing.iter().map(|f| json!({"rule": f.rule.name, "severity": f.rule.severity.as_str(), "value": f.value, "acknowledged": f.acknowledged})).collect::<Vec<_>>(),
-    })
+pub(crate) fn health_out(h: &crate::service::health::DeploymentHealth) -> wire::Health {
+    wire::Health {
+        deployment: h.deployment.clone(),
+        health: h.health.level.as_str().to_owned(),
+        label: h.health.level.label().to_owned(),
+        reasons: h.health.reasons.clone(),
+        firing: h
+            .firing
+            .iter()
+            .map(|f| wire::FiringAlert {
+                rule: f.rule.name.clone(),
+                severity: f.rule.severity.as_str().to_owned(),
+                value: f.value,
+                acknowledged: f.acknowledged,
+            })
+            .collect(),
+    }
 }

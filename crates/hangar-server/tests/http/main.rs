@@ -13,6 +13,7 @@ mod feedback;
 mod governance;
 mod hostile;
 mod monitoring;
+mod openapi;
 mod registry;
 mod rollouts;
 mod v2;

@@ -522,7 +522,7 @@ pub async fn run(args: AlertsArgs) -> anyhow::Result<()> {
             let channel = NewChannel {
                 kind: add.kind,
                 url: add.url,
-                to: add.to,
+                to: (!add.to.is_empty()).then_some(add.to),
                 from: add.from,
             };
             let saved = client.put_channel(&add.name, &channel).await?;

@@ -1,164 +1,11 @@
 //! Alerts: live alerts, their history, rules, channels and deliveries.
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
-
 use super::{Client, ClientError, Fetched};
 
-/// A live alert (`GET /api/v1/alerts`): one rule on one deployment that is
-/// pending, firing or just resolved.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Alert {
-    pub rule: String,
-    pub deployment: String,
-    /// `pending`, `firing`, `resolved`, or whatever a newer server adds.
-    pub state: String,
-    #[serde(default)]
-    pub severity: Option<String>,
-    /// The rule's condition as written: `traffic.error_rate > 0.05`.
-    #[serde(default)]
-    pub condition: Option<String>,
-    /// When it started pending or firing, or when it resolved.
-    #[serde(default)]
-    pub since: Option<String>,
-    #[serde(default)]
-    pub value: Option<f64>,
-    /// Only a firing alert can be acknowledged; absent otherwise.
-    #[serde(default)]
-    pub acknowledged: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct AlertList {
-    pub alerts: Vec<Alert>,
-}
-
-/// One entry of the alert history: a change of state or an acknowledgement.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AlertEvent {
-    pub rule: String,
-    pub deployment: String,
-    /// `pending`, `firing`, `resolved`, `acknowledged`, …
-    pub kind: String,
-    /// Empty for acknowledgements.
-    #[serde(default)]
-    pub severity: String,
-    #[serde(default)]
-    pub value: Option<f64>,
-    #[serde(default)]
-    pub message: String,
-    #[serde(default)]
-    pub at: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct AlertEventList {
-    pub events: Vec<AlertEvent>,
-}
-
-/// An alert rule as the server stores (or builds in) it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct AlertRule {
-    pub name: String,
-    /// A deployment, or `*` for every deployment.
-    pub deployment: String,
-    pub metric: String,
-    pub comparison: String,
-    pub threshold: f64,
-    pub window_secs: u64,
-    #[serde(default)]
-    pub for_secs: u64,
-    #[serde(default)]
-    pub severity: String,
-    #[serde(default)]
-    pub guardrail: bool,
-    /// The metric in plain words: `the share of failed requests`.
-    #[serde(default)]
-    pub description: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct AlertRuleList {
-    /// Rules written by people.
-    pub rules: Vec<AlertRule>,
-    /// The rules every deployment gets unless a rule of the same name replaces one.
-    #[serde(default)]
-    pub defaults: Vec<AlertRule>,
-}
-
-/// What `POST /api/v1/alerts/rules` is asked to store; `None` leaves the
-/// server's default (every deployment, a one-hour window, firing at once,
-/// severity warning).
-#[derive(Debug, Default, PartialEq, Serialize)]
-pub struct NewAlertRule {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deployment: Option<String>,
-    pub metric: String,
-    pub comparison: String,
-    pub threshold: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub window_secs: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub for_secs: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub severity: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub guardrail: bool,
-}
-
-/// Where alert events are sent.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Channel {
-    pub name: String,
-    /// `webhook`, `slack`, or whatever a newer server adds.
-    pub kind: String,
-    #[serde(default)]
-    pub url: String,
-    /// Recipients, for e-mail channels.
-    #[serde(default)]
-    pub to: Vec<String>,
-    #[serde(default)]
-    pub created_at: String,
-    #[serde(default)]
-    pub created_by: String,
-}
-
-/// What `PUT /api/v1/alerts/channels/{name}` is asked to make the channel;
-/// `to` and `from` (e-mail) are sent only when given.
-#[derive(Debug, Default, PartialEq, Serialize)]
-pub struct NewChannel {
-    pub kind: String,
-    pub url: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub to: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ChannelList {
-    pub channels: Vec<Channel>,
-}
-
-/// One attempt to send an alert event to a channel.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Delivery {
-    pub event_id: i64,
-    pub channel: String,
-    #[serde(default)]
-    pub attempt: u32,
-    pub ok: bool,
-    #[serde(default)]
-    pub detail: String,
-    #[serde(default)]
-    pub at: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct DeliveryList {
-    pub deliveries: Vec<Delivery>,
-}
+pub use hangar_api::{
+    Acknowledged, Alert, AlertEvent, AlertEventList, AlertList, AlertRule, AlertRuleList, Channel,
+    ChannelList, Delivery, DeliveryList, NewAlertRule, NewChannel,
+};
 
 impl Client {
     /// Alerts that are pending, firing or just resolved, on every deployment.
@@ -214,9 +61,12 @@ impl Client {
         &self,
         rule: &str,
         deployment: &str,
-    ) -> Result<Fetched<Value>, ClientError> {
+    ) -> Result<Fetched<Acknowledged>, ClientError> {
         let url = self.url(&["api", "v1", "alerts", "ack"]);
-        let body = json!({ "rule": rule, "deployment": deployment });
+        let body = hangar_api::AckAlert {
+            rule: rule.to_owned(),
+            deployment: deployment.to_owned(),
+        };
         self.call(self.http.post(url.clone()).json(&body), &url)
             .await
     }
@@ -253,6 +103,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn alert_rules_send_only_what_was_given() {
@@ -299,7 +150,7 @@ mod tests {
         let email = NewChannel {
             kind: "email".into(),
             url: "smtp://mail:25".into(),
-            to: vec!["a@example.com".into()],
+            to: Some(vec!["a@example.com".into()]),
             from: Some("hangar@example.com".into()),
         };
         assert_eq!(

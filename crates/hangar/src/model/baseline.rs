@@ -252,9 +252,7 @@ fn baseline_page(b: &Baseline) -> String {
             if b.calibrated { "yes" } else { "no" }.to_owned(),
         ),
     ];
-    if !b.created_at.is_empty() {
-        fields.push(("uploaded", output::time(&b.created_at)));
-    }
+    fields.push(("uploaded", output::when(&b.created_at)));
     let mut page = output::card(&fields);
     if let Some(p) = &b.performance {
         page.push_str("\nin-sample performance:\n");
@@ -274,9 +272,7 @@ fn baseline_page(b: &Baseline) -> String {
 /// Accuracy, precision, recall, F1, AUC, log loss and Brier score, as far as known.
 pub fn performance_card(p: &Performance) -> String {
     let mut fields = Vec::new();
-    if let Some(n) = p.n {
-        fields.push(("rows", n.to_string()));
-    }
+    fields.push(("rows", p.n.to_string()));
     for (label, value) in [
         ("accuracy", p.accuracy),
         ("precision", p.precision),
@@ -301,12 +297,11 @@ pub fn performance_card(p: &Performance) -> String {
             ),
         ));
     }
-    if let Some(c) = &p.confusion {
-        fields.push((
-            "confusion",
-            format!("tp {}, fp {}, tn {}, fn {}", c.tp, c.fp, c.tn, c.fn_),
-        ));
-    }
+    let c = &p.confusion;
+    fields.push((
+        "confusion",
+        format!("tp {}, fp {}, tn {}, fn {}", c.tp, c.fp, c.tn, c.fn_),
+    ));
     output::card(&fields)
 }
 
@@ -349,7 +344,7 @@ mod tests {
         assert_eq!(
             baseline_summary(&baseline(json!({
                 "label_column": null, "label_rate": null, "performance": null, "calibrated": false,
-                "features": [{"name": "age", "kind": "numeric"}],
+                "features": [{"name": "age", "kind": "numeric", "bin_cuts": [], "mean": null}],
             }))),
             "baseline for credit:1: 20000 rows, 1 feature; no labels \
              (give --label-column to estimate performance)\n"

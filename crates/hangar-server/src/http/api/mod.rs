@@ -82,10 +82,12 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .add("POST", "/api/v1/deployments/{name}/rollback", rollback)
 }
 
-const OPENAPI: &str = include_str!("../openapi.json");
-
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::DOCUMENT.as_str(),
+    )
+        .into_response()
 }
 
 /// Who is making the change: the authenticated principal's name, set by
@@ -124,6 +126,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
 mod aliases;
 mod deployments;
 mod models;
+mod openapi;
 mod versions;
 mod views;
 #[allow(unused_imports)]
