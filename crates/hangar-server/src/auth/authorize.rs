@@ -13,7 +13,6 @@ pub async fn authorize(
     mut req: Request,
     next: Next,
 ) -> Response {
-    req.headers_mut().remove(PRINCIPAL_HEADER);
     // HEAD is GET without the body (axum answers it from the GET handler).
     let method = if req.method() == Method::HEAD {
         &Method::GET
@@ -69,9 +68,6 @@ pub async fn authorize(
             let d = Denied::Forbidden("missing or wrong CSRF token; reload the page".into());
             return deny(&state, d, denial(&who, rule, &req), rule, &params).await;
         }
-    }
-    if let Ok(v) = HeaderValue::from_str(&who) {
-        req.headers_mut().insert(PRINCIPAL_HEADER, v);
     }
     if let Some(p) = authn.principal.purpose() {
         req.extensions_mut().insert(Purpose(p.into()));

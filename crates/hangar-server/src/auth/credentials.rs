@@ -2,8 +2,6 @@
 
 use super::*;
 
-/// The internal header carrying the authenticated actor's name to handlers.
-pub(crate) const PRINCIPAL_HEADER: &str = "x-hangar-principal";
 /// The dashboard's session cookie.
 pub const SESSION_COOKIE: &str = "hangar_session";
 /// How long a dashboard session lasts.

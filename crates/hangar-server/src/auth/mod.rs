@@ -8,8 +8,8 @@
 //! table, authenticates the caller (a bearer token, or the dashboard's
 //! session cookie with a CSRF check on anything that changes state), resolves
 //! the team owning the object named in the path, and decides. Handlers see
-//! the [`Principal`] in the request's extensions and the actor's name in the
-//! internal `x-hangar-principal` header (a client-supplied one is removed).
+//! the caller only as typed request extensions: [`Authenticated`] (with the
+//! [`Principal`]), [`Purpose`] and [`ClientAddress`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

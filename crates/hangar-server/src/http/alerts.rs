@@ -2,7 +2,7 @@
 //! notification channels and deliveries, and each deployment's health.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::{TimeZone, Utc};
 use hangar_api as wire;
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::auth::Routes;
-use crate::http::api::{actor, JsonBody};
+use crate::http::api::JsonBody;
 use crate::http::api::{require, Caller};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::state::AppState;
@@ -198,7 +198,6 @@ async fn list_rules(
 
 async fn put_rule(
     State(state): State<AppState>,
-    headers: HeaderMap,
     caller: Caller,
     JsonBody(body): JsonBody<wire::NewAlertRule>,
 ) -> Result<(StatusCode, Json<wire::AlertRule>), ApiError> {
@@ -230,7 +229,7 @@ async fn put_rule(
         guardrail: body.guardrail,
     };
     rule.validate().map_err(bad)?;
-    state.db.put_rule(&rule, &actor(&headers)).await?;
+    state.db.put_rule(&rule, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(rule_out(&rule))))
 }
 
@@ -265,7 +264,6 @@ async fn delete_rule(
 
 async fn ack(
     State(state): State<AppState>,
-    headers: HeaderMap,
     caller: Caller,
     JsonBody(body): JsonBody<wire::AckAlert>,
 ) -> Result<Json<wire::Acknowledged>, ApiError> {
@@ -276,7 +274,7 @@ async fn ack(
             format!("no firing alert '{}' on '{}'", body.rule, body.deployment),
         ));
     }
-    let who = actor(&headers);
+    let who = caller.actor();
     state
         .db
         .add_alert_event(&hangar_store::AlertEventRecord {
@@ -329,7 +327,7 @@ async fn list_channels(State(state): State<AppState>) -> Result<Json<wire::Chann
 async fn put_channel(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     JsonBody(body): JsonBody<wire::NewChannel>,
 ) -> Result<Json<wire::Channel>, ApiError> {
     hangar_core::validate_name(hangar_core::NameKind::Alias, &name)?;
@@ -376,7 +374,7 @@ async fn put_channel(
         email_to,
         email_from,
         created_at: Utc::now(),
-        created_by: actor(&headers),
+        created_by: caller.actor(),
     };
     state.db.put_channel(&c).await?;
     Ok(Json(channel_out(&c)))

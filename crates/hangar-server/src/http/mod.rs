@@ -107,7 +107,7 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.
 /// Stalled connections are closed and open ones capped
-/// ([`Limits::connections`]).
+/// ([`crate::Limits::connections`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,

@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Json;
@@ -88,23 +88,6 @@ async fn openapi() -> Response {
         openapi::DOCUMENT.as_str(),
     )
         .into_response()
-}
-
-/// Who is making the change: the authenticated principal's name, set by
-/// the permission layer (`auth::authorize`) in an internal header that a
-/// client cannot supply.
-pub(crate) fn actor(headers: &HeaderMap) -> String {
-    headers
-        .get(crate::auth::PRINCIPAL_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| {
-            s.chars()
-                .filter(|c| !c.is_control())
-                .take(64)
-                .collect::<String>()
-        })
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "anonymous".to_string())
 }
 
 /// JSON body extraction with our error shape.

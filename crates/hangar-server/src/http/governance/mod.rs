@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::auth::{self, Authenticated, ClientAddress, Routes};
+use crate::http::api::Caller;
 use crate::http::api::{parse_time, version_number, JsonBody};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::service::denials::Denial;

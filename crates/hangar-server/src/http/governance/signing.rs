@@ -21,7 +21,7 @@ pub(super) struct TrustedBody {
 
 pub(super) async fn add_trusted(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     JsonBody(body): JsonBody<TrustedBody>,
 ) -> Result<Response, ApiError> {
     validate_name(NameKind::Key, &body.name)?;
@@ -43,7 +43,7 @@ pub(super) async fn add_trusted(
     })?;
     let k = state
         .db
-        .add_trusted_key(&body.name, &pk, &crate::http::api::actor(&headers))
+        .add_trusted_key(&body.name, &pk, &caller.actor())
         .await?;
     Ok((
         StatusCode::CREATED,

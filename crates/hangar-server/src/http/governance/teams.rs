@@ -26,14 +26,11 @@ pub(super) struct TeamBody {
 
 pub(super) async fn create_team(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     JsonBody(body): JsonBody<TeamBody>,
 ) -> Result<Response, ApiError> {
     validate_name(NameKind::Team, &body.name)?;
-    let t = state
-        .db
-        .create_team(&body.name, &crate::http::api::actor(&headers))
-        .await?;
+    let t = state.db.create_team(&body.name, &caller.actor()).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"name": t.name, "created_at": ts(t.created_at), "created_by": t.created_by})),
@@ -113,7 +110,7 @@ pub(super) fn membership(
 
 pub(super) async fn create_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     JsonBody(body): JsonBody<UserBody>,
 ) -> Result<Response, ApiError> {
     validate_name(NameKind::User, &body.name)?;
@@ -134,7 +131,7 @@ pub(super) async fn create_user(
             hash.as_deref(),
             body.superuser,
             &roles,
-            &crate::http::api::actor(&headers),
+            &caller.actor(),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(user_json(&u))).into_response())
