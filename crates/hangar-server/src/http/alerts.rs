@@ -9,7 +9,6 @@ use hangar_api as wire;
 use hangar_core::alerts::{default_rules, AlertRule, AlertState, ANY_DEPLOYMENT};
 use hangar_store::ChannelRecord;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::auth::Routes;
 use crate::http::api::JsonBody;
@@ -122,18 +121,8 @@ async fn list_alerts(
     Ok(Json(wire::AlertList { alerts }))
 }
 
-/// Alerts that are pending, firing or just resolved, as JSON objects (for
-/// the dashboard).
-pub(crate) async fn alerts_json(state: &AppState) -> Result<Vec<Value>, ApiError> {
-    Ok(alerts(state)
-        .await?
-        .iter()
-        .map(|a| serde_json::to_value(a).unwrap_or(Value::Null))
-        .collect())
-}
-
 /// Alerts that are pending, firing or just resolved.
-async fn alerts(state: &AppState) -> Result<Vec<wire::Alert>, ApiError> {
+pub(crate) async fn alerts(state: &AppState) -> Result<Vec<wire::Alert>, ApiError> {
     let stored = state.db.list_rules().await?;
     let mut out = Vec::new();
     for ((rule, deployment), s) in state.alerting.snapshot() {

@@ -150,6 +150,23 @@ async fn a_drifted_batch_fires_an_alert_that_reaches_a_webhook() {
         .unwrap()
         .clone();
     assert_eq!(firing["state"], "firing");
+    // The dashboard's alerts page shows the same alert, in words.
+    let req = axum::http::Request::builder()
+        .uri("/alerts")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (st, _, page) = s.send(req).await;
+    assert_eq!(st, StatusCode::OK);
+    let page = String::from_utf8(page).unwrap();
+    let row = page
+        .split("<tr>")
+        .find(|r| r.contains("inputs-drift"))
+        .unwrap_or_else(|| panic!("no inputs-drift row on the alerts page: {page}"));
+    assert!(row.contains("Firing") && row.contains(">api<"), "{row}");
+    assert!(
+        row.contains("warning") && row.contains("drift.share"),
+        "{row}"
+    );
     let (st, _) = s
         .call(
             "POST",

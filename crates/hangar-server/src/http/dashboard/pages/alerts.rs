@@ -7,36 +7,31 @@ pub(crate) async fn alerts(State(state): State<AppState>, Extension(a): Viewer) 
         let teams = state.db.deployment_teams().await?;
         let sees = |d: &str| teams.get(d).is_some_and(|t| a.principal.sees(t));
         let mut out = String::from("<h1>Alerts</h1><h2>Now</h2>");
-        let current: Vec<Value> = crate::http::alerts::alerts_json(&state)
+        let current: Vec<wire::Alert> = crate::http::alerts::alerts(&state)
             .await?
             .into_iter()
-            .filter(|x| sees(x["deployment"].as_str().unwrap_or_default()))
+            .filter(|x| sees(&x.deployment))
             .collect();
         if current.is_empty() {
             out.push_str(r#"<p class="empty">No alerts are firing or pending. Default rules watch drift, the four-fifths line and error rate; add your own with <code>hangar alerts rules</code>.</p>"#);
         } else {
             out.push_str(r#"<div class="scroll"><table><thead><tr><th scope="col">State</th><th scope="col">Deployment</th><th scope="col">Rule</th><th scope="col">Severity</th><th scope="col">Condition</th><th scope="col">Value</th><th scope="col">Since</th></tr></thead><tbody>"#);
             for x in &current {
-                let st = x["state"].as_str().unwrap_or_default();
-                let since = x["since"]
-                    .as_str()
-                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                    .map_or("—".into(), |t| time(t.with_timezone(&Utc)));
-                let dep = x["deployment"].as_str().unwrap_or_default();
+                let since = x.since.flatten().map_or("—".into(), time);
                 let _ = write!(
                     out,
                     r#"<tr><td>{}</td><td><a href="/deployments/{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{since}</td></tr>"#,
-                    match st {
+                    match x.state.as_str() {
                         "firing" => status("bad", "✕", "Firing"),
                         "pending" => status("warn", "!", "Pending"),
                         other => status("ok", "✓", other),
                     },
-                    url(dep),
-                    esc(dep),
-                    esc(x["rule"].as_str().unwrap_or_default()),
-                    esc(x["severity"].as_str().unwrap_or_default()),
-                    esc(x["condition"].as_str().unwrap_or_default()),
-                    show(x["value"].as_f64(), 3)
+                    url(&x.deployment),
+                    esc(&x.deployment),
+                    esc(&x.rule),
+                    esc(x.severity.as_deref().unwrap_or_default()),
+                    esc(x.condition.as_deref().unwrap_or_default()),
+                    show(x.value, 3)
                 );
             }
             out.push_str("</tbody></table></div>");

@@ -14,7 +14,6 @@ use hangar_core::governance::Action;
 use hangar_core::health::HealthLevel;
 use hangar_store::AuditFilter;
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::charts::{bar_chart, fmt_num, line_chart, Bar, Series};
 use super::{error_page, esc, page, time, url, Section};
