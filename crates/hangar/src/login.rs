@@ -405,6 +405,23 @@ fn tokens_table(tokens: &Value) -> String {
 }
 
 /// A server time as people read it, `-` when absent.
+/// `credit: approver, fraud: viewer`, or `-`.
+pub fn memberships_cell(roles: &[crate::client::Membership]) -> String {
+    if roles.is_empty() {
+        return "-".to_owned();
+    }
+    roles
+        .iter()
+        .map(|r| format!("{}: {}", r.team, r.role))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A time as the tables show it, or `-`.
+pub fn at_cell(t: Option<&chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(|| "-".to_owned(), output::when)
+}
+
 pub fn time_cell(v: &Value) -> String {
     v.as_str().map_or_else(|| "-".to_owned(), output::time)
 }

@@ -82,6 +82,11 @@ async fn the_openapi_document_describes_every_route() {
         ("PUT", "/api/v1/alerts/channels/{name}", true),
         ("GET", "/api/v1/alerts/deliveries", false),
         ("GET", "/api/v1/deployments/{name}/health", false),
+        ("GET", "/api/v1/teams", false),
+        ("POST", "/api/v1/teams", true),
+        ("GET", "/api/v1/users", false),
+        ("POST", "/api/v1/users", true),
+        ("POST", "/api/v1/users/{user}/roles", true),
     ];
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     let resolve = |reference: &str| {

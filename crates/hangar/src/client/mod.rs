@@ -9,11 +9,13 @@
 
 mod alerts;
 mod deployments;
+mod governance;
 mod models;
 mod monitoring;
 
 pub use alerts::*;
 pub use deployments::*;
+pub use governance::*;
 pub use models::*;
 pub use monitoring::*;
 

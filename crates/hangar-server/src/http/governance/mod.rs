@@ -9,6 +9,7 @@ use axum::{Extension, Json};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
+use hangar_api as wire;
 use hangar_core::governance::{may_decide, verify_chain, Action, AuditEntry, Principal, Role};
 use hangar_core::{validate_name, NameKind};
 use hangar_store::{ApprovalRecord, AuditFilter, StoreError, TokenRecord};
@@ -62,6 +63,12 @@ pub(crate) fn routes(r: Routes) -> Routes {
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A time to the second, as governance answers send it.
+fn secs(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(0)
 }
 
 /// `30d`, `12h`, `90m` or an RFC 3339 time.
