@@ -78,3 +78,107 @@ pub struct GrantRole {
     pub team: String,
     pub role: String,
 }
+
+/// An API token, metrics token or consumer key; its secret is never shown
+/// again after it is created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Token {
+    pub id: String,
+    /// `api`, `metrics` or `consumer`.
+    pub kind: String,
+    /// The user an API token acts as; `null` for metrics tokens and
+    /// consumer keys.
+    pub user: Option<String>,
+    pub name: String,
+    /// The deployments a consumer key may call.
+    pub deployments: Vec<String>,
+    /// A consumer key's declared purpose.
+    pub purpose: String,
+    /// A consumer key's requests per second.
+    pub rate_limit: Option<f64>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<Token>,
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// Another user (Hangar administrators); the caller by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `30d`, `12h`, `90m` or an RFC 3339 time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// `api` (the default: acts as its user) or `metrics` (reads /metrics
+    /// and nothing else; administrators only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+}
+
+/// A token just created (`POST /api/v1/tokens`): with its secret, shown
+/// this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    pub token: Token,
+    /// The secret: `hgr_<id>_<secret>`.
+    #[serde(rename = "token")]
+    pub secret: String,
+}
+
+/// `GET /api/v1/consumer-keys`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ConsumerKeyList {
+    pub keys: Vec<Token>,
+}
+
+/// `POST /api/v1/consumer-keys`: the deployments the key may call
+/// (`deployment`, `deployments` or both) and what it is for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConsumerKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    #[serde(default)]
+    pub deployments: Vec<String>,
+    pub purpose: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    /// Requests per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<f64>,
+}
+
+/// What a model behind a new consumer key may and may not be used for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct KeyModel {
+    pub model: String,
+    pub intended_use: Option<String>,
+    pub out_of_scope_uses: Vec<String>,
+    pub risk_tier: String,
+}
+
+/// A consumer key just issued: with its secret, shown this once, and the
+/// model cards of the models its deployments serve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedConsumerKey {
+    #[serde(flatten)]
+    pub key: Token,
+    #[serde(rename = "token")]
+    pub secret: String,
+    pub models: Vec<KeyModel>,
+}

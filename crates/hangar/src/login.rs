@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::cli::values::user_name;
 use crate::cli::{ClientArgs, RevokeArgs};
-use crate::client::Client;
+use crate::client::{Client, CreatedToken, NewToken, Token};
 use crate::credentials::{Login, Store};
 use crate::output::{self, OutputFormat, Table};
 use clap::{Args, Subcommand};
@@ -306,74 +306,59 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<()> {
     let format = args.client.output;
     match args.command {
         TokenCommand::Create(c) => {
-            let mut body = serde_json::Map::new();
-            if let Some(u) = c.user {
-                body.insert("user".into(), json!(u));
-            }
-            if let Some(n) = c.name {
-                body.insert("name".into(), json!(n));
-            }
-            if let Some(e) = c.expires {
-                body.insert("expires".into(), json!(e));
-            }
-            if c.metrics {
-                body.insert("kind".into(), json!("metrics"));
-            }
-            let v = client
-                .send_json(Method::POST, &["api", "v1", "tokens"], &Value::Object(body))
+            let token = client
+                .create_token(&NewToken {
+                    user: c.user,
+                    name: c.name,
+                    expires: c.expires,
+                    kind: c.metrics.then(|| "metrics".to_owned()),
+                })
                 .await?;
             output::print(&match format {
-                OutputFormat::Json => output::json(&v),
-                OutputFormat::Table => created_token(&v),
+                OutputFormat::Json => output::json(&token.raw),
+                OutputFormat::Table => created_token(&token.body),
             })
         }
         TokenCommand::List(l) => {
-            let mut query: Vec<(&str, String)> = l.user.map(|u| ("user", u)).into_iter().collect();
-            if l.metrics {
-                query.push(("kind", "metrics".into()));
-            }
-            let v = client.get_json(&["api", "v1", "tokens"], &query).await?;
+            let list = client.list_tokens(l.user.as_deref(), l.metrics).await?;
             output::print(&match format {
-                OutputFormat::Json => output::json(&v),
-                OutputFormat::Table => tokens_table(&v["tokens"]),
+                OutputFormat::Json => output::json(&list.raw),
+                OutputFormat::Table => tokens_table(&list.body.tokens),
             })
         }
         TokenCommand::Revoke(r) => {
-            let v = client.delete_json(&["api", "v1", "tokens", &r.id]).await?;
+            let token = client.revoke_token(&r.id).await?;
             output::print(&match format {
-                OutputFormat::Json => output::json(&v),
+                OutputFormat::Json => output::json(&token.raw),
                 OutputFormat::Table => format!(
                     "revoked token {} ({}); it no longer authenticates\n",
-                    output::value(&v["id"]),
-                    output::value(&v["user"])
+                    token.body.id,
+                    token.body.user.as_deref().unwrap_or("-")
                 ),
             })
         }
     }
 }
 
-fn created_token(v: &Value) -> String {
-    let expiry = match v["expires_at"].as_str() {
-        Some(t) => format!("expires {}", output::time(t)),
+fn created_token(t: &CreatedToken) -> String {
+    let expiry = match &t.token.expires_at {
+        Some(at) => format!("expires {}", output::when(at)),
         None => "does not expire".to_owned(),
     };
-    let whom = if v["kind"] == "metrics" {
+    let whom = if t.token.kind == "metrics" {
         "reading /metrics only".to_owned()
     } else {
-        format!("for {}", output::value(&v["user"]))
+        format!("for {}", t.token.user.as_deref().unwrap_or("-"))
     };
     format!(
         "created token {} {whom} ({expiry})\n\n  {}\n\n\
          This token will not be shown again: store it now. Revoke it with \
          `hangar token revoke {}`.\n",
-        output::value(&v["id"]),
-        output::value(&v["token"]),
-        output::value(&v["id"]),
+        t.token.id, t.secret, t.token.id,
     )
 }
 
-fn tokens_table(tokens: &Value) -> String {
-    let tokens = tokens.as_array().map(Vec::as_slice).unwrap_or_default();
+fn tokens_table(tokens: &[Token]) -> String {
     if tokens.is_empty() {
         return "no API tokens; create one with `hangar token create`\n".to_owned();
     }
@@ -388,23 +373,22 @@ fn tokens_table(tokens: &Value) -> String {
     ]);
     for k in tokens {
         t.row(vec![
-            output::value(&k["id"]),
-            k["name"]
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .unwrap_or("-")
-                .to_owned(),
-            output::value(&k["user"]),
-            time_cell(&k["created_at"]),
-            time_cell(&k["expires_at"]),
-            time_cell(&k["last_used_at"]),
-            time_cell(&k["revoked_at"]),
+            k.id.clone(),
+            if k.name.is_empty() {
+                "-".to_owned()
+            } else {
+                k.name.clone()
+            },
+            k.user.clone().unwrap_or_else(|| "-".to_owned()),
+            at_cell(Some(&k.created_at)),
+            at_cell(k.expires_at.as_ref()),
+            at_cell(k.last_used_at.as_ref()),
+            at_cell(k.revoked_at.as_ref()),
         ]);
     }
     t.render()
 }
 
-/// A server time as people read it, `-` when absent.
 /// `credit: approver, fraud: viewer`, or `-`.
 pub fn memberships_cell(roles: &[crate::client::Membership]) -> String {
     if roles.is_empty() {
@@ -422,6 +406,7 @@ pub fn at_cell(t: Option<&chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or_else(|| "-".to_owned(), output::when)
 }
 
+/// A server time as people read it, `-` when absent.
 pub fn time_cell(v: &Value) -> String {
     v.as_str().map_or_else(|| "-".to_owned(), output::time)
 }
@@ -449,12 +434,25 @@ pub fn read_secret_line(what: &str) -> anyhow::Result<String> {
 mod tests {
     use super::*;
 
+    /// A new token as the server sends it: `fields` over an API token's.
+    fn token(fields: Value) -> CreatedToken {
+        let mut v = json!({
+            "kind": "api", "name": "", "deployments": [], "purpose": "", "rate_limit": null,
+            "created_at": "2026-01-02T03:04:05Z", "created_by": "root",
+            "revoked_at": null, "last_used_at": null,
+        });
+        for (k, f) in fields.as_object().unwrap() {
+            v[k] = f.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
     #[test]
     fn a_new_token_is_shown_once_with_a_warning() {
-        let text = created_token(&json!({
+        let text = created_token(&token(json!({
             "id": "0123456789abcdef", "user": "ada", "token": "hgr_0123456789abcdef_s3cret",
             "expires_at": null,
-        }));
+        })));
         assert!(text.contains("\n  hgr_0123456789abcdef_s3cret\n"), "{text}");
         assert!(text.contains("will not be shown again"), "{text}");
         assert!(text.contains("does not expire"), "{text}");
@@ -462,10 +460,10 @@ mod tests {
             text.contains("created token 0123456789abcdef for ada"),
             "{text}"
         );
-        let text = created_token(&json!({
+        let text = created_token(&token(json!({
             "id": "0123456789abcdef", "kind": "metrics", "user": null, "token": "hgr_x",
             "expires_at": null,
-        }));
+        })));
         assert!(text.contains("reading /metrics only"), "{text}");
     }
 

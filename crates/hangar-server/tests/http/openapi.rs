@@ -87,6 +87,12 @@ async fn the_openapi_document_describes_every_route() {
         ("GET", "/api/v1/users", false),
         ("POST", "/api/v1/users", true),
         ("POST", "/api/v1/users/{user}/roles", true),
+        ("GET", "/api/v1/tokens", false),
+        ("POST", "/api/v1/tokens", true),
+        ("DELETE", "/api/v1/tokens/{id}", false),
+        ("GET", "/api/v1/consumer-keys", false),
+        ("POST", "/api/v1/consumer-keys", true),
+        ("DELETE", "/api/v1/consumer-keys/{id}", false),
     ];
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     let resolve = |reference: &str| {

@@ -1,8 +1,11 @@
-//! Governance: teams, users and their roles.
+//! Governance: teams, users and their roles; API tokens and consumer keys.
 
 use super::{Client, ClientError, Fetched};
 
-pub use hangar_api::{GrantRole, Membership, NewTeam, NewUser, Team, TeamList, User, UserList};
+pub use hangar_api::{
+    ConsumerKeyList, CreatedConsumerKey, CreatedToken, GrantRole, Membership, NewConsumerKey,
+    NewTeam, NewToken, NewUser, Team, TeamList, Token, TokenList, User, UserList,
+};
 
 impl Client {
     pub async fn list_teams(&self) -> Result<Fetched<TeamList>, ClientError> {
@@ -36,5 +39,53 @@ impl Client {
         let url = self.url(&["api", "v1", "users", user, "roles"]);
         self.call(self.http.post(url.clone()).json(grant), &url)
             .await
+    }
+
+    /// The caller's API tokens, another `user`'s (administrators), or the
+    /// metrics tokens.
+    pub async fn list_tokens(
+        &self,
+        user: Option<&str>,
+        metrics: bool,
+    ) -> Result<Fetched<TokenList>, ClientError> {
+        let url = self.url(&["api", "v1", "tokens"]);
+        let mut query: Vec<(&str, &str)> = user.map(|u| ("user", u)).into_iter().collect();
+        if metrics {
+            query.push(("kind", "metrics"));
+        }
+        self.call(self.http.get(url.clone()).query(&query), &url)
+            .await
+    }
+
+    pub async fn create_token(
+        &self,
+        token: &NewToken,
+    ) -> Result<Fetched<CreatedToken>, ClientError> {
+        let url = self.url(&["api", "v1", "tokens"]);
+        self.call(self.http.post(url.clone()).json(token), &url)
+            .await
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<Fetched<Token>, ClientError> {
+        let url = self.url(&["api", "v1", "tokens", id]);
+        self.call(self.http.delete(url.clone()), &url).await
+    }
+
+    pub async fn list_consumer_keys(&self) -> Result<Fetched<ConsumerKeyList>, ClientError> {
+        let url = self.url(&["api", "v1", "consumer-keys"]);
+        self.call(self.http.get(url.clone()), &url).await
+    }
+
+    pub async fn create_consumer_key(
+        &self,
+        key: &NewConsumerKey,
+    ) -> Result<Fetched<CreatedConsumerKey>, ClientError> {
+        let url = self.url(&["api", "v1", "consumer-keys"]);
+        self.call(self.http.post(url.clone()).json(key), &url).await
+    }
+
+    pub async fn revoke_consumer_key(&self, id: &str) -> Result<Fetched<Token>, ClientError> {
+        let url = self.url(&["api", "v1", "consumer-keys", id]);
+        self.call(self.http.delete(url.clone()), &url).await
     }
 }
