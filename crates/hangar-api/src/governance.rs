@@ -182,3 +182,94 @@ pub struct CreatedConsumerKey {
     pub secret: String,
     pub models: Vec<KeyModel>,
 }
+
+/// A four-eyes decision on a version (`POST
+/// /api/v1/models/{model}/versions/{version}/approvals`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Decision {
+    /// `approved` or `rejected`.
+    pub decision: String,
+    /// The exact digest decided on.
+    pub digest: String,
+    pub comment: String,
+    pub by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Approve or reject a version: what was checked, in the comment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDecision {
+    /// `approve` or `reject`.
+    pub decision: String,
+    /// 1 to 2000 characters.
+    pub comment: String,
+}
+
+/// A signature attached to a version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VersionSignature {
+    pub public_key: String,
+    pub at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/models/{model}/versions/{version}/approvals`: decisions,
+/// signatures, and whether the version may receive production traffic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Approvals {
+    pub model: String,
+    pub version: u32,
+    pub digest: String,
+    pub pushed_by: String,
+    pub decisions: Vec<Decision>,
+    pub production_allowed: bool,
+    /// Why production traffic is refused; `null` when it is allowed.
+    pub reason: Option<String>,
+    pub signatures: Vec<VersionSignature>,
+}
+
+/// A signing key trusted for `require_signed` deployments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TrustedKey {
+    pub name: String,
+    /// Ed25519 public key, 32 bytes in hex.
+    pub public_key: String,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// `GET /api/v1/trusted-keys`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TrustedKeyList {
+    pub keys: Vec<TrustedKey>,
+}
+
+/// `POST /api/v1/trusted-keys`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTrustedKey {
+    pub name: String,
+    /// Ed25519 public key, 32 bytes in hex.
+    pub public_key: String,
+}
+
+/// `POST /api/v1/models/{model}/versions/{version}/signatures`: an Ed25519
+/// signature over the version's digest string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSignature {
+    pub public_key: String,
+    pub signature: String,
+}
+
+/// A signature attached and verified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SignatureReceipt {
+    pub model: String,
+    pub version: u32,
+    pub digest: String,
+    pub public_key: String,
+    pub verified: bool,
+    /// The trusted key's name, if the public key is one; else `null`.
+    pub trusted_key: Option<String>,
+}

@@ -406,11 +406,6 @@ pub fn at_cell(t: Option<&chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or_else(|| "-".to_owned(), output::when)
 }
 
-/// A server time as people read it, `-` when absent.
-pub fn time_cell(v: &Value) -> String {
-    v.as_str().map_or_else(|| "-".to_owned(), output::time)
-}
-
 fn str_field(v: &Value, name: &str) -> Option<String> {
     v[name].as_str().map(str::to_owned)
 }

@@ -93,6 +93,23 @@ async fn the_openapi_document_describes_every_route() {
         ("GET", "/api/v1/consumer-keys", false),
         ("POST", "/api/v1/consumer-keys", true),
         ("DELETE", "/api/v1/consumer-keys/{id}", false),
+        ("GET", "/api/v1/trusted-keys", false),
+        ("POST", "/api/v1/trusted-keys", true),
+        (
+            "GET",
+            "/api/v1/models/{model}/versions/{version}/approvals",
+            false,
+        ),
+        (
+            "POST",
+            "/api/v1/models/{model}/versions/{version}/approvals",
+            true,
+        ),
+        (
+            "POST",
+            "/api/v1/models/{model}/versions/{version}/signatures",
+            true,
+        ),
     ];
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     let resolve = |reference: &str| {

@@ -1,10 +1,12 @@
-//! Governance: teams, users and their roles; API tokens and consumer keys.
+//! Governance: teams, users and their roles; API tokens and consumer keys;
+//! approvals, signatures and trusted signing keys.
 
 use super::{Client, ClientError, Fetched};
 
 pub use hangar_api::{
-    ConsumerKeyList, CreatedConsumerKey, CreatedToken, GrantRole, Membership, NewConsumerKey,
-    NewTeam, NewToken, NewUser, Team, TeamList, Token, TokenList, User, UserList,
+    Approvals, ConsumerKeyList, CreatedConsumerKey, CreatedToken, Decision, GrantRole, Membership,
+    NewConsumerKey, NewDecision, NewSignature, NewTeam, NewToken, NewTrustedKey, NewUser,
+    SignatureReceipt, Team, TeamList, Token, TokenList, TrustedKey, TrustedKeyList, User, UserList,
 };
 
 impl Client {
@@ -87,5 +89,75 @@ impl Client {
     pub async fn revoke_consumer_key(&self, id: &str) -> Result<Fetched<Token>, ClientError> {
         let url = self.url(&["api", "v1", "consumer-keys", id]);
         self.call(self.http.delete(url.clone()), &url).await
+    }
+
+    /// The decisions and signatures of `model:version`, and whether it may
+    /// receive production traffic.
+    pub async fn approvals(
+        &self,
+        model: &str,
+        version: u32,
+    ) -> Result<Fetched<Approvals>, ClientError> {
+        let version = version.to_string();
+        let url = self.url(&[
+            "api",
+            "v1",
+            "models",
+            model,
+            "versions",
+            &version,
+            "approvals",
+        ]);
+        self.call(self.http.get(url.clone()), &url).await
+    }
+
+    pub async fn decide(
+        &self,
+        model: &str,
+        version: u32,
+        decision: &NewDecision,
+    ) -> Result<Fetched<Decision>, ClientError> {
+        let version = version.to_string();
+        let url = self.url(&[
+            "api",
+            "v1",
+            "models",
+            model,
+            "versions",
+            &version,
+            "approvals",
+        ]);
+        self.call(self.http.post(url.clone()).json(decision), &url)
+            .await
+    }
+
+    pub async fn add_signature(
+        &self,
+        model: &str,
+        version: u32,
+        signature: &NewSignature,
+    ) -> Result<Fetched<SignatureReceipt>, ClientError> {
+        let version = version.to_string();
+        let url = self.url(&[
+            "api",
+            "v1",
+            "models",
+            model,
+            "versions",
+            &version,
+            "signatures",
+        ]);
+        self.call(self.http.post(url.clone()).json(signature), &url)
+            .await
+    }
+
+    pub async fn list_trusted_keys(&self) -> Result<Fetched<TrustedKeyList>, ClientError> {
+        let url = self.url(&["api", "v1", "trusted-keys"]);
+        self.call(self.http.get(url.clone()), &url).await
+    }
+
+    pub async fn trust_key(&self, key: &NewTrustedKey) -> Result<Fetched<TrustedKey>, ClientError> {
+        let url = self.url(&["api", "v1", "trusted-keys"]);
+        self.call(self.http.post(url.clone()).json(key), &url).await
     }
 }
