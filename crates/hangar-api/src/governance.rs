@@ -273,3 +273,58 @@ pub struct SignatureReceipt {
     /// The trusted key's name, if the public key is one; else `null`.
     pub trusted_key: Option<String>,
 }
+
+/// An entry of the audit log (`GET /api/v1/audit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntry {
+    pub seq: i64,
+    /// RFC 3339, as recorded.
+    pub at: String,
+    pub actor: String,
+    pub address: String,
+    pub action: String,
+    pub object: String,
+    pub outcome: String,
+    /// What changed: a JSON value (a string when the recorded detail is
+    /// not JSON).
+    #[schema(value_type = Object)]
+    pub detail: Detail,
+    pub hash: String,
+}
+
+/// Any JSON value: an audit entry's detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Detail {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    String(String),
+    Array(Vec<Detail>),
+    Object(std::collections::BTreeMap<String, Detail>),
+}
+
+/// `GET /api/v1/audit`: newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditLog {
+    pub entries: Vec<AuditEntry>,
+}
+
+/// `GET /api/v1/audit/verify`: the hash chain's verification.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditVerification {
+    pub ok: bool,
+    /// Entries checked.
+    pub entries: u64,
+    /// Where the chain breaks; `null` when it is intact.
+    pub first_break: Option<ChainBreak>,
+}
+
+/// The first entry where the audit chain breaks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ChainBreak {
+    pub seq: i64,
+    pub message: String,
+}

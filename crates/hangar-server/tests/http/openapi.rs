@@ -110,6 +110,8 @@ async fn the_openapi_document_describes_every_route() {
             "/api/v1/models/{model}/versions/{version}/signatures",
             true,
         ),
+        ("GET", "/api/v1/audit", false),
+        ("GET", "/api/v1/audit/verify", false),
     ];
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     let resolve = |reference: &str| {

@@ -1,12 +1,13 @@
 //! Governance: teams, users and their roles; API tokens and consumer keys;
-//! approvals, signatures and trusted signing keys.
+//! approvals, signatures and trusted signing keys; the audit log.
 
 use super::{Client, ClientError, Fetched};
 
 pub use hangar_api::{
-    Approvals, ConsumerKeyList, CreatedConsumerKey, CreatedToken, Decision, GrantRole, Membership,
-    NewConsumerKey, NewDecision, NewSignature, NewTeam, NewToken, NewTrustedKey, NewUser,
-    SignatureReceipt, Team, TeamList, Token, TokenList, TrustedKey, TrustedKeyList, User, UserList,
+    Approvals, AuditEntry, AuditLog, AuditVerification, ConsumerKeyList, CreatedConsumerKey,
+    CreatedToken, Decision, GrantRole, Membership, NewConsumerKey, NewDecision, NewSignature,
+    NewTeam, NewToken, NewTrustedKey, NewUser, SignatureReceipt, Team, TeamList, Token, TokenList,
+    TrustedKey, TrustedKeyList, User, UserList,
 };
 
 impl Client {
@@ -159,5 +160,19 @@ impl Client {
     pub async fn trust_key(&self, key: &NewTrustedKey) -> Result<Fetched<TrustedKey>, ClientError> {
         let url = self.url(&["api", "v1", "trusted-keys"]);
         self.call(self.http.post(url.clone()).json(key), &url).await
+    }
+
+    /// Audit entries matching `query` (actor, object, from, to, limit),
+    /// newest first.
+    pub async fn audit(&self, query: &[(&str, String)]) -> Result<Fetched<AuditLog>, ClientError> {
+        let url = self.url(&["api", "v1", "audit"]);
+        self.call(self.http.get(url.clone()).query(query), &url)
+            .await
+    }
+
+    /// Verifies the audit log's hash chain.
+    pub async fn verify_audit(&self) -> Result<Fetched<AuditVerification>, ClientError> {
+        let url = self.url(&["api", "v1", "audit", "verify"]);
+        self.call(self.http.get(url.clone()), &url).await
     }
 }

@@ -95,6 +95,10 @@ use crate::http::error::ErrorCode;
     wire::NewTrustedKey,
     wire::NewSignature,
     wire::SignatureReceipt,
+    wire::AuditLog,
+    wire::AuditEntry,
+    wire::AuditVerification,
+    wire::ChainBreak,
 )))]
 struct Schemas;
 
@@ -435,8 +439,8 @@ pub(crate) static OPERATIONS: &[Op] = &[
     op("DELETE", "/api/v1/consumer-keys/{id}", "governance", "Revoke a consumer key; takes effect at once").answers(200, Body::Json(name::<wire::Token>)),
     op("GET", "/api/v1/trusted-keys", "governance", "Signing keys trusted for require_signed deployments").answers(200, Body::Json(name::<wire::TrustedKeyList>)),
     op("POST", "/api/v1/trusted-keys", "governance", "Trust an Ed25519 public key (Hangar administrators)").takes(Body::Json(name::<wire::NewTrustedKey>)).answers(201, Body::Json(name::<wire::TrustedKey>)),
-    op("GET", "/api/v1/audit", "governance", "The audit log: every change and denied requests (repeats from one address aggregated), newest first. Hangar administrators read every entry; team admins and approvers the entries of their teams").query(&[("actor", "string", "Only this actor"), ("object", "string", "Only this object (e.g. models/credit-risk)"), ("from", "string", "RFC 3339 time or a date"), ("to", "string", "RFC 3339 time or a date"), ("limit", "integer", "Most entries (default 200, at most 10000)")]),
-    op("GET", "/api/v1/audit/verify", "governance", "Verify the audit log's hash chain"),
+    op("GET", "/api/v1/audit", "governance", "The audit log: every change and denied requests (repeats from one address aggregated), newest first. Hangar administrators read every entry; team admins and approvers the entries of their teams").query(&[("actor", "string", "Only this actor"), ("object", "string", "Only this object (e.g. models/credit-risk)"), ("from", "string", "RFC 3339 time or a date"), ("to", "string", "RFC 3339 time or a date"), ("limit", "integer", "Most entries (default 200, at most 10000)")]).answers(200, Body::Json(name::<wire::AuditLog>)),
+    op("GET", "/api/v1/audit/verify", "governance", "Verify the audit log's hash chain").answers(200, Body::Json(name::<wire::AuditVerification>)),
 ];
 
 #[cfg(test)]
