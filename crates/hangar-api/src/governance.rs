@@ -1,4 +1,6 @@
-//! Governance: teams, users and their roles.
+//! Governance: teams, users and their roles; API tokens and consumer keys;
+//! approvals, signatures and trusted signing keys; the audit log; login and
+//! who am I.
 //!
 //! Times are sent to the second (`2026-01-02T03:04:05Z`).
 
@@ -327,4 +329,39 @@ pub struct AuditVerification {
 pub struct ChainBreak {
     pub seq: i64,
     pub message: String,
+}
+
+/// `POST /api/v1/login`: a user name and password for an API token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub user: String,
+    pub password: String,
+    /// `30d`, `12h`, `90m` or an RFC 3339 time; 30 days by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+/// The API token a login issued: its secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LoginToken {
+    pub id: String,
+    /// The secret: `hgr_<id>_<secret>`.
+    pub token: String,
+    pub user: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `GET /api/v1/whoami`: the authenticated principal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Whoami {
+    pub name: String,
+    /// `user` or `consumer_key`.
+    pub kind: String,
+    pub superuser: bool,
+    pub roles: Vec<Membership>,
+    /// A consumer key's declared purpose; `null` otherwise.
+    pub purpose: Option<String>,
+    /// The id of the credential the request came with.
+    pub token_id: String,
 }

@@ -4,12 +4,11 @@
 use std::io::BufRead;
 
 use anyhow::{bail, Context};
-use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::cli::values::user_name;
 use crate::cli::{ClientArgs, RevokeArgs};
-use crate::client::{Client, CreatedToken, NewToken, Token};
+use crate::client::{Client, CreatedToken, LoginRequest, NewToken, Token, Whoami};
 use crate::credentials::{Login, Store};
 use crate::output::{self, OutputFormat, Table};
 use clap::{Args, Subcommand};
@@ -135,48 +134,46 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
         (Some(user), _) => {
             let password = read_secret_line("password")?;
             let client = Client::with_token(&server, None)?;
-            let mut body = json!({"user": user, "password": password});
-            if let Some(e) = &args.expires {
-                body["expires"] = json!(e);
-            }
-            let v = client
-                .send_json(Method::POST, &["api", "v1", "login"], &body)
-                .await
-                .map_err(|e| {
-                    if e.is_unauthenticated() {
-                        anyhow::anyhow!("wrong user name or password for {server}")
-                    } else {
-                        e.into()
-                    }
-                })?;
-            let token =
-                str_field(&v, "token").context("the server's login answer carried no token")?;
-            let login = Login {
-                token,
+            let request = LoginRequest {
                 user: user.clone(),
-                token_id: str_field(&v, "id"),
-                expires_at: str_field(&v, "expires_at"),
+                password,
+                expires: args.expires.clone(),
+            };
+            let issued = client.login(&request).await.map_err(|e| {
+                if e.is_unauthenticated() {
+                    anyhow::anyhow!("wrong user name or password for {server}")
+                } else {
+                    e.into()
+                }
+            })?;
+            let issued = issued.body;
+            let login = Login {
+                token: issued.token,
+                user: user.clone(),
+                token_id: Some(issued.id),
+                expires_at: Some(
+                    issued
+                        .expires_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
             };
             (login, "password")
         }
         (None, Some(token)) if !token.trim().is_empty() => {
             let token = token.trim().to_owned();
             let client = Client::with_token(&server, Some(&token))?;
-            let who = client
-                .get_json(&["api", "v1", "whoami"], &[])
-                .await
-                .map_err(|e| {
-                    if e.is_unauthenticated() {
-                        anyhow::anyhow!(
-                            "{server} does not accept this token (unknown, expired or revoked)"
-                        )
-                    } else {
-                        e.into()
-                    }
-                })?;
+            let who = client.whoami().await.map_err(|e| {
+                if e.is_unauthenticated() {
+                    anyhow::anyhow!(
+                        "{server} does not accept this token (unknown, expired or revoked)"
+                    )
+                } else {
+                    e.into()
+                }
+            })?;
             let login = Login {
                 token,
-                user: str_field(&who, "name").unwrap_or_default(),
+                user: who.body.name,
                 // A token given to us is not ours to revoke on logout.
                 token_id: None,
                 expires_at: None,
@@ -225,10 +222,7 @@ pub async fn logout(args: LogoutArgs) -> anyhow::Result<()> {
     let mut revoked = false;
     if let Some(id) = &login.token_id {
         if let Ok(client) = Client::with_token(&server, Some(&login.token)) {
-            revoked = client
-                .delete_json(&["api", "v1", "tokens", id])
-                .await
-                .is_ok();
+            revoked = client.revoke_token(id).await.is_ok();
         }
     }
     store.remove(&server);
@@ -245,60 +239,36 @@ pub async fn logout(args: LogoutArgs) -> anyhow::Result<()> {
 
 pub async fn whoami(args: WhoamiArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;
-    let who = client.get_json(&["api", "v1", "whoami"], &[]).await?;
+    let who = client.whoami().await?;
     output::print(&match args.client.output {
-        OutputFormat::Json => output::json(&who),
-        OutputFormat::Table => whoami_card(&who),
+        OutputFormat::Json => output::json(&who.raw),
+        OutputFormat::Table => whoami_card(&who.body),
     })
 }
 
-fn whoami_card(who: &Value) -> String {
+fn whoami_card(who: &Whoami) -> String {
     let mut fields = vec![
-        ("name", output::value(&who["name"])),
+        ("name", who.name.clone()),
         (
             "kind",
-            match who["kind"].as_str() {
-                Some("consumer_key") => "consumer key".to_owned(),
-                Some(k) => k.to_owned(),
-                None => "-".to_owned(),
+            match who.kind.as_str() {
+                "consumer_key" => "consumer key".to_owned(),
+                k => k.to_owned(),
             },
         ),
     ];
-    if who["superuser"].as_bool() == Some(true) {
+    if who.superuser {
         fields.push((
             "administrator",
             "yes (every team, users, keys, audit)".into(),
         ));
     }
-    fields.push(("roles", roles_cell(&who["roles"])));
-    if let Some(p) = who["purpose"].as_str().filter(|p| !p.is_empty()) {
+    fields.push(("roles", memberships_cell(&who.roles)));
+    if let Some(p) = who.purpose.as_deref().filter(|p| !p.is_empty()) {
         fields.push(("purpose", p.to_owned()));
     }
-    if let Some(id) = who["token_id"].as_str() {
-        fields.push(("token id", id.to_owned()));
-    }
+    fields.push(("token id", who.token_id.clone()));
     output::card(&fields)
-}
-
-/// `credit: data-scientist, fraud: viewer`, or `-`.
-pub fn roles_cell(roles: &Value) -> String {
-    let roles: Vec<String> = roles
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            format!(
-                "{}: {}",
-                output::value(&r["team"]),
-                output::value(&r["role"])
-            )
-        })
-        .collect();
-    if roles.is_empty() {
-        "-".to_owned()
-    } else {
-        roles.join(", ")
-    }
 }
 
 pub async fn token(args: TokenArgs) -> anyhow::Result<()> {
@@ -406,10 +376,6 @@ pub fn at_cell(t: Option<&chrono::DateTime<chrono::Utc>>) -> String {
     t.map_or_else(|| "-".to_owned(), output::when)
 }
 
-fn str_field(v: &Value, name: &str) -> Option<String> {
-    v[name].as_str().map(str::to_owned)
-}
-
 /// The first line of stdin, without its line ending: how passwords arrive
 /// (`--password-stdin`), so they never appear in a process list or history.
 pub fn read_secret_line(what: &str) -> anyhow::Result<String> {
@@ -430,7 +396,7 @@ mod tests {
     use super::*;
 
     /// A new token as the server sends it: `fields` over an API token's.
-    fn token(fields: Value) -> CreatedToken {
+    fn token(fields: serde_json::Value) -> CreatedToken {
         let mut v = json!({
             "kind": "api", "name": "", "deployments": [], "purpose": "", "rate_limit": null,
             "created_at": "2026-01-02T03:04:05Z", "created_by": "root",
@@ -464,11 +430,13 @@ mod tests {
 
     #[test]
     fn whoami_lists_roles_per_team() {
-        let card = whoami_card(&json!({
+        let who: Whoami = serde_json::from_value(json!({
             "name": "ada", "kind": "user", "superuser": false,
             "roles": [{"team": "credit", "role": "data-scientist"}, {"team": "fraud", "role": "viewer"}],
             "purpose": null, "token_id": "abc",
-        }));
+        }))
+        .unwrap();
+        let card = whoami_card(&who);
         assert_eq!(
             card,
             "name:      ada\nkind:      user\nroles:     credit: data-scientist, fraud: viewer\ntoken id:  abc\n"

@@ -112,6 +112,8 @@ async fn the_openapi_document_describes_every_route() {
         ),
         ("GET", "/api/v1/audit", false),
         ("GET", "/api/v1/audit/verify", false),
+        ("POST", "/api/v1/login", true),
+        ("GET", "/api/v1/whoami", false),
     ];
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     let resolve = |reference: &str| {

@@ -1,13 +1,14 @@
 //! Governance: teams, users and their roles; API tokens and consumer keys;
-//! approvals, signatures and trusted signing keys; the audit log.
+//! approvals, signatures and trusted signing keys; the audit log; login and
+//! who am I.
 
 use super::{Client, ClientError, Fetched};
 
 pub use hangar_api::{
     Approvals, AuditEntry, AuditLog, AuditVerification, ConsumerKeyList, CreatedConsumerKey,
-    CreatedToken, Decision, GrantRole, Membership, NewConsumerKey, NewDecision, NewSignature,
-    NewTeam, NewToken, NewTrustedKey, NewUser, SignatureReceipt, Team, TeamList, Token, TokenList,
-    TrustedKey, TrustedKeyList, User, UserList,
+    CreatedToken, Decision, GrantRole, LoginRequest, LoginToken, Membership, NewConsumerKey,
+    NewDecision, NewSignature, NewTeam, NewToken, NewTrustedKey, NewUser, SignatureReceipt, Team,
+    TeamList, Token, TokenList, TrustedKey, TrustedKeyList, User, UserList, Whoami,
 };
 
 impl Client {
@@ -173,6 +174,19 @@ impl Client {
     /// Verifies the audit log's hash chain.
     pub async fn verify_audit(&self) -> Result<Fetched<AuditVerification>, ClientError> {
         let url = self.url(&["api", "v1", "audit", "verify"]);
+        self.call(self.http.get(url.clone()), &url).await
+    }
+
+    /// Exchanges a user name and password for an API token.
+    pub async fn login(&self, request: &LoginRequest) -> Result<Fetched<LoginToken>, ClientError> {
+        let url = self.url(&["api", "v1", "login"]);
+        self.call(self.http.post(url.clone()).json(request), &url)
+            .await
+    }
+
+    /// The principal this client's credential authenticates as.
+    pub async fn whoami(&self) -> Result<Fetched<Whoami>, ClientError> {
+        let url = self.url(&["api", "v1", "whoami"]);
         self.call(self.http.get(url.clone()), &url).await
     }
 }

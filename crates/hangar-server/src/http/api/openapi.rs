@@ -99,6 +99,9 @@ use crate::http::error::ErrorCode;
     wire::AuditEntry,
     wire::AuditVerification,
     wire::ChainBreak,
+    wire::LoginRequest,
+    wire::LoginToken,
+    wire::Whoami,
 )))]
 struct Schemas;
 
@@ -424,8 +427,8 @@ pub(crate) static OPERATIONS: &[Op] = &[
     op("DELETE", "/api/v1/alerts/channels/{name}", "alerts", "Delete a notification channel").answers(204, Body::Empty),
     op("GET", "/api/v1/alerts/deliveries", "alerts", "The latest 500 notification attempts")
     .answers(200, Body::Json(name::<wire::DeliveryList>)),
-    op("POST", "/api/v1/login", "governance", "Exchange a user name and password for an API token (what `hangar login` stores); 30 days unless expires says otherwise. Failed attempts back off per account and per address (429 with Retry-After)").takes(Body::Untyped).answers(201, Body::Untyped),
-    op("GET", "/api/v1/whoami", "governance", "The authenticated principal: name, kind, roles, and the token id"),
+    op("POST", "/api/v1/login", "governance", "Exchange a user name and password for an API token (what `hangar login` stores); 30 days unless expires says otherwise. Failed attempts back off per account and per address (429 with Retry-After)").takes(Body::Json(name::<wire::LoginRequest>)).answers(201, Body::Json(name::<wire::LoginToken>)),
+    op("GET", "/api/v1/whoami", "governance", "The authenticated principal: name, kind, roles, and the token id").answers(200, Body::Json(name::<wire::Whoami>)),
     op("GET", "/api/v1/teams", "governance", "Teams (the caller's, or all for an administrator)").answers(200, Body::Json(name::<wire::TeamList>)),
     op("POST", "/api/v1/teams", "governance", "Create a team (Hangar administrators)").takes(Body::Json(name::<wire::NewTeam>)).answers(201, Body::Json(name::<wire::Team>)),
     op("GET", "/api/v1/users", "governance", "Users (Hangar administrators)").answers(200, Body::Json(name::<wire::UserList>)),
