@@ -11,9 +11,8 @@
 //!   route: summary, query parameters, and the request and success bodies.
 //!   A body whose type lives in `hangar-api` names the type
 //!   ([`Body::Json`]), so its schema is the one utoipa derives from the
-//!   very struct the handler returns; bodies not yet moved to `hangar-api`
-//!   (alerts, governance, the inference protocol) are `Body::Untyped`
-//!   (a JSON object) until they are.
+//!   very struct the handler returns; the bodies not in `hangar-api` (the
+//!   inference protocol's) are `Body::Untyped` (a JSON object).
 //! - **Schemas** (`components.schemas`) are collected by utoipa from the
 //!   `hangar-api` types listed in [`Schemas`] (nested types are collected
 //!   with them), plus `Error`, whose `code` enum is [`ErrorCode::ALL`], and
