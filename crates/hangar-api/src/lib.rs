@@ -13,10 +13,12 @@
 
 pub mod alerts;
 pub mod deployments;
+pub mod governance;
 pub mod monitoring;
 pub mod registry;
 
 pub use alerts::*;
 pub use deployments::*;
+pub use governance::*;
 pub use monitoring::*;
 pub use registry::*;

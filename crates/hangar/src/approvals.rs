@@ -1,11 +1,8 @@
 //! `hangar approve|reject|approvals`: the four-eyes decisions on a version
 //! and whether it may receive production traffic.
 
-use reqwest::Method;
-use serde_json::{json, Value};
-
 use crate::cli::ClientArgs;
-use crate::client::Client;
+use crate::client::{Approvals, Client, NewDecision};
 use crate::output::{self, OutputFormat, Table};
 use clap::Args;
 use hangar_core::VersionRef;
@@ -74,91 +71,60 @@ pub struct ApprovalsArgs {
 
 pub async fn decide(args: DecisionArgs, approve: bool) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;
-    let version = args.target.version.to_string();
-    let v = client
-        .send_json(
-            Method::POST,
-            &[
-                "api",
-                "v1",
-                "models",
-                &args.target.model,
-                "versions",
-                &version,
-                "approvals",
-            ],
-            &json!({
-                "decision": if approve { "approve" } else { "reject" },
-                "comment": args.comment,
-            }),
-        )
+    let decision = NewDecision {
+        decision: if approve { "approve" } else { "reject" }.to_owned(),
+        comment: args.comment,
+    };
+    let d = client
+        .decide(&args.target.model, args.target.version, &decision)
         .await?;
     output::print(&match args.client.output {
-        OutputFormat::Json => output::json(&v),
+        OutputFormat::Json => output::json(&d.raw),
         OutputFormat::Table => format!(
             "{} {} ({}) as {}: {}\n",
             if approve { "approved" } else { "rejected" },
             args.target,
-            output::short_digest(v["digest"].as_str().unwrap_or_default()),
-            output::value(&v["by"]),
-            output::value(&v["comment"]),
+            output::short_digest(&d.body.digest),
+            d.body.by,
+            d.body.comment,
         ),
     })
 }
 
 pub async fn show(args: ApprovalsArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;
-    let version = args.target.version.to_string();
-    let v = client
-        .get_json(
-            &[
-                "api",
-                "v1",
-                "models",
-                &args.target.model,
-                "versions",
-                &version,
-                "approvals",
-            ],
-            &[],
-        )
+    let a = client
+        .approvals(&args.target.model, args.target.version)
         .await?;
     output::print(&match args.client.output {
-        OutputFormat::Json => output::json(&v),
-        OutputFormat::Table => approvals_card(&args.target, &v),
+        OutputFormat::Json => output::json(&a.raw),
+        OutputFormat::Table => approvals_card(&args.target, &a.body),
     })
 }
 
-fn approvals_card(target: &ExactVersion, v: &Value) -> String {
-    let production = if v["production_allowed"].as_bool() == Some(true) {
+fn approvals_card(target: &ExactVersion, a: &Approvals) -> String {
+    let production = if a.production_allowed {
         "allowed".to_owned()
     } else {
-        format!("NOT allowed: {}", output::value(&v["reason"]))
+        format!("NOT allowed: {}", a.reason.as_deref().unwrap_or("-"))
     };
-    let signatures = v["signatures"].as_array().map_or(0, Vec::len);
     let mut out = output::card(&[
         ("version", target.to_string()),
-        ("digest", output::value(&v["digest"])),
-        ("pushed by", output::value(&v["pushed_by"])),
+        ("digest", a.digest.clone()),
+        ("pushed by", a.pushed_by.clone()),
         ("production", production),
-        ("signatures", signatures.to_string()),
+        ("signatures", a.signatures.len().to_string()),
     ]);
-    let decisions = v["decisions"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    if decisions.is_empty() {
+    if a.decisions.is_empty() {
         out.push_str("\nno decisions yet; an approver other than the pusher decides with `hangar approve` or `hangar reject`\n");
     } else {
         let mut t = Table::new(["DECISION", "BY", "AT", "COMMENT"]);
-        for d in decisions {
+        for d in &a.decisions {
             t.row(vec![
-                output::value(&d["decision"]),
-                output::value(&d["by"]),
-                d["at"]
-                    .as_str()
-                    .map_or_else(|| "-".to_owned(), output::time),
-                output::value(&d["comment"]),
+                d.decision.clone(),
+                d.by.clone(),
+                output::when(&d.at),
+                d.comment.clone(),
             ]);
         }
         out.push('\n');
@@ -170,6 +136,7 @@ fn approvals_card(target: &ExactVersion, v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_card_says_whether_production_is_allowed_and_why() {
@@ -177,14 +144,14 @@ mod tests {
             model: "credit".into(),
             version: 2,
         };
-        let text = approvals_card(
-            &target,
-            &json!({
-                "digest": "sha256:ab", "pushed_by": "ada", "production_allowed": false,
-                "reason": "credit:2 is high risk and not approved", "signatures": [],
-                "decisions": [],
-            }),
-        );
+        let approvals: Approvals = serde_json::from_value(json!({
+            "model": "credit", "version": 2,
+            "digest": "sha256:ab", "pushed_by": "ada", "production_allowed": false,
+            "reason": "credit:2 is high risk and not approved", "signatures": [],
+            "decisions": [],
+        }))
+        .unwrap();
+        let text = approvals_card(&target, &approvals);
         assert!(
             text.contains("production:  NOT allowed: credit:2 is high risk and not approved\n"),
             "{text}"

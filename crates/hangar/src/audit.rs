@@ -1,10 +1,9 @@
 //! `hangar audit list|verify`: the tamper-evident audit log.
 
 use anyhow::bail;
-use serde_json::Value;
 
 use crate::cli::{ClientArgs, WindowArgs};
-use crate::client::Client;
+use crate::client::{AuditEntry, Client};
 use crate::output::{self, OutputFormat, Table};
 use clap::{Args, Subcommand};
 
@@ -80,21 +79,19 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
             if let Some(n) = l.limit {
                 query.push(("limit", n.to_string()));
             }
-            let v = client.get_json(&["api", "v1", "audit"], &query).await?;
+            let log = client.audit(&query).await?;
             output::print(&match format {
-                OutputFormat::Json => output::json(&v),
-                OutputFormat::Table => entries_table(&v["entries"]),
+                OutputFormat::Json => output::json(&log.raw),
+                OutputFormat::Table => entries_table(&log.body.entries),
             })
         }
         AuditCommand::Verify => {
-            let v = client
-                .get_json(&["api", "v1", "audit", "verify"], &[])
-                .await?;
+            let v = client.verify_audit().await?;
             if format == OutputFormat::Json {
-                output::print(&output::json(&v))?;
+                output::print(&output::json(&v.raw))?;
             }
-            let entries = output::value(&v["entries"]);
-            if v["ok"].as_bool() == Some(true) {
+            let entries = v.body.entries;
+            if v.body.ok {
                 if format == OutputFormat::Table {
                     output::print(&format!(
                         "audit log ok: {entries} entries, hash chain intact\n"
@@ -102,19 +99,21 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<()> {
                 }
                 Ok(())
             } else {
-                let b = &v["first_break"];
+                let (seq, message) = v
+                    .body
+                    .first_break
+                    .map_or(("-".to_owned(), "-".to_owned()), |b| {
+                        (b.seq.to_string(), b.message)
+                    });
                 bail!(
-                    "the audit log's hash chain is broken at entry {}: {} ({entries} entries checked)",
-                    output::value(&b["seq"]),
-                    output::value(&b["message"])
+                    "the audit log's hash chain is broken at entry {seq}: {message} ({entries} entries checked)"
                 )
             }
         }
     }
 }
 
-fn entries_table(entries: &Value) -> String {
-    let entries = entries.as_array().map(Vec::as_slice).unwrap_or_default();
+fn entries_table(entries: &[AuditEntry]) -> String {
     if entries.is_empty() {
         return "no audit entries match\n".to_owned();
     }
@@ -123,15 +122,13 @@ fn entries_table(entries: &Value) -> String {
     ]);
     for e in entries {
         t.row(vec![
-            output::value(&e["seq"]),
-            e["at"]
-                .as_str()
-                .map_or_else(|| "-".to_owned(), output::time),
-            output::value(&e["actor"]),
-            output::value(&e["address"]),
-            output::value(&e["action"]),
-            output::value(&e["object"]),
-            output::value(&e["outcome"]),
+            e.seq.to_string(),
+            output::time(&e.at),
+            e.actor.clone(),
+            e.address.clone(),
+            e.action.clone(),
+            e.object.clone(),
+            e.outcome.clone(),
         ]);
     }
     t.render()

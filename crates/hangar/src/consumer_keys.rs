@@ -1,13 +1,10 @@
 //! `hangar consumer-key`: inference keys scoped to deployments and a declared
 //! purpose, issued with the served models' intended and out-of-scope uses.
 
-use reqwest::Method;
-use serde_json::{json, Value};
-
 use crate::cli::values::{deployment_name, positive};
 use crate::cli::{ClientArgs, RevokeArgs};
-use crate::client::Client;
-use crate::login::time_cell;
+use crate::client::{Client, CreatedConsumerKey, NewConsumerKey, Token};
+use crate::login::at_cell;
 use crate::output::{self, OutputFormat, Table};
 use clap::{Args, Subcommand};
 
@@ -73,39 +70,32 @@ pub async fn run(args: ConsumerKeyArgs) -> anyhow::Result<()> {
     let format = args.client.output;
     let (v, text) = match args.command {
         ConsumerKeyCommand::Create(c) => {
-            let mut body = json!({"deployments": c.deployments, "purpose": c.purpose});
-            if let Some(n) = c.name {
-                body["name"] = json!(n);
-            }
-            if let Some(e) = c.expires {
-                body["expires"] = json!(e);
-            }
-            if let Some(r) = c.rate_limit {
-                body["rate_limit"] = json!(r);
-            }
-            let v = client
-                .send_json(Method::POST, &["api", "v1", "consumer-keys"], &body)
+            let key = client
+                .create_consumer_key(&NewConsumerKey {
+                    deployment: None,
+                    deployments: c.deployments,
+                    purpose: c.purpose,
+                    name: c.name,
+                    expires: c.expires,
+                    rate_limit: c.rate_limit,
+                })
                 .await?;
-            let text = created_key(&v);
-            (v, text)
+            let text = created_key(&key.body);
+            (key.raw, text)
         }
         ConsumerKeyCommand::List => {
-            let v = client
-                .get_json(&["api", "v1", "consumer-keys"], &[])
-                .await?;
-            let text = keys_table(&v["keys"]);
-            (v, text)
+            let list = client.list_consumer_keys().await?;
+            let text = keys_table(&list.body.keys);
+            (list.raw, text)
         }
         ConsumerKeyCommand::Revoke(r) => {
-            let v = client
-                .delete_json(&["api", "v1", "consumer-keys", &r.id])
-                .await?;
+            let key = client.revoke_consumer_key(&r.id).await?;
             let text = format!(
                 "revoked consumer key {}; it no longer calls {}\n",
-                output::value(&v["id"]),
-                list(&v["deployments"])
+                key.body.id,
+                list(&key.body.deployments)
             );
-            (v, text)
+            (key.raw, text)
         }
     };
     output::print(&match format {
@@ -114,13 +104,7 @@ pub async fn run(args: ConsumerKeyArgs) -> anyhow::Result<()> {
     })
 }
 
-fn list(v: &Value) -> String {
-    let items: Vec<String> = v
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(output::value)
-        .collect();
+fn list(items: &[String]) -> String {
     if items.is_empty() {
         "-".to_owned()
     } else {
@@ -129,41 +113,34 @@ fn list(v: &Value) -> String {
 }
 
 /// The key once, then what the models behind it may and may not be used for.
-fn created_key(v: &Value) -> String {
+fn created_key(k: &CreatedConsumerKey) -> String {
     let mut out = format!(
         "created consumer key {} for {} (purpose: {})\n\n  {}\n\n\
          This key will not be shown again: store it now. It calls only the \
          deployments above; revoke it with `hangar consumer-key revoke {}`.\n",
-        output::value(&v["id"]),
-        list(&v["deployments"]),
-        output::value(&v["purpose"]),
-        output::value(&v["token"]),
-        output::value(&v["id"]),
+        k.key.id,
+        list(&k.key.deployments),
+        k.key.purpose,
+        k.secret,
+        k.key.id,
     );
-    for m in v["models"].as_array().into_iter().flatten() {
+    for m in &k.models {
         out.push_str(&format!(
             "\nModel {} (risk tier {})\n",
-            output::value(&m["model"]),
-            output::value(&m["risk_tier"])
+            m.model, m.risk_tier
         ));
         out.push_str(&format!(
             "  Intended use: {}\n",
-            m["intended_use"]
-                .as_str()
+            m.intended_use
+                .as_deref()
                 .filter(|s| !s.is_empty())
                 .unwrap_or("(not stated on the model card)")
         ));
-        let oos: Vec<&str> = m["out_of_scope_uses"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        if oos.is_empty() {
+        if m.out_of_scope_uses.is_empty() {
             out.push_str("  Out of scope: (none stated on the model card)\n");
         } else {
             out.push_str("  OUT OF SCOPE: this key must not be used for\n");
-            for use_ in oos {
+            for use_ in &m.out_of_scope_uses {
                 out.push_str(&format!("    ✗ {use_}\n"));
             }
         }
@@ -171,8 +148,7 @@ fn created_key(v: &Value) -> String {
     out
 }
 
-fn keys_table(keys: &Value) -> String {
-    let keys = keys.as_array().map(Vec::as_slice).unwrap_or_default();
+fn keys_table(keys: &[Token]) -> String {
     if keys.is_empty() {
         return "no consumer keys; issue one with `hangar consumer-key create --deployment D --purpose TEXT`\n".to_owned();
     }
@@ -188,18 +164,18 @@ fn keys_table(keys: &Value) -> String {
     ]);
     for k in keys {
         t.row(vec![
-            output::value(&k["id"]),
-            k["name"]
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .unwrap_or("-")
-                .to_owned(),
-            list(&k["deployments"]),
-            output::value(&k["purpose"]),
-            output::value(&k["created_by"]),
-            time_cell(&k["expires_at"]),
-            time_cell(&k["last_used_at"]),
-            time_cell(&k["revoked_at"]),
+            k.id.clone(),
+            if k.name.is_empty() {
+                "-".to_owned()
+            } else {
+                k.name.clone()
+            },
+            list(&k.deployments),
+            k.purpose.clone(),
+            k.created_by.clone(),
+            at_cell(k.expires_at.as_ref()),
+            at_cell(k.last_used_at.as_ref()),
+            at_cell(k.revoked_at.as_ref()),
         ]);
     }
     t.render()
@@ -208,15 +184,21 @@ fn keys_table(keys: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_new_key_shows_the_out_of_scope_uses_of_every_model() {
-        let text = created_key(&json!({
-            "id": "0123456789abcdef", "deployments": ["credit-api"], "purpose": "loan origination",
+        let key: CreatedConsumerKey = serde_json::from_value(json!({
+            "id": "0123456789abcdef", "kind": "consumer", "user": null, "name": "",
+            "deployments": ["credit-api"], "purpose": "loan origination", "rate_limit": null,
+            "created_at": "2026-01-02T03:04:05Z", "created_by": "ada",
+            "expires_at": null, "revoked_at": null, "last_used_at": null,
             "token": "hgr_0123456789abcdef_s3cret",
             "models": [{"model": "credit", "risk_tier": "high", "intended_use": "consumer loans",
                         "out_of_scope_uses": ["employment decisions", "insurance pricing"]}],
-        }));
+        }))
+        .unwrap();
+        let text = created_key(&key);
         assert!(text.contains("\n  hgr_0123456789abcdef_s3cret\n"), "{text}");
         assert!(text.contains("will not be shown again"), "{text}");
         assert!(text.contains("Model credit (risk tier high)\n  Intended use: consumer loans\n  OUT OF SCOPE: this key must not be used for\n    ✗ employment decisions\n    ✗ insurance pricing\n"), "{text}");

@@ -4,12 +4,11 @@
 use std::io::BufRead;
 
 use anyhow::{bail, Context};
-use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::cli::values::user_name;
 use crate::cli::{ClientArgs, RevokeArgs};
-use crate::client::Client;
+use crate::client::{Client, CreatedToken, LoginRequest, NewToken, Token, Whoami};
 use crate::credentials::{Login, Store};
 use crate::output::{self, OutputFormat, Table};
 use clap::{Args, Subcommand};
@@ -135,48 +134,46 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<()> {
         (Some(user), _) => {
             let password = read_secret_line("password")?;
             let client = Client::with_token(&server, None)?;
-            let mut body = json!({"user": user, "password": password});
-            if let Some(e) = &args.expires {
-                body["expires"] = json!(e);
-            }
-            let v = client
-                .send_json(Method::POST, &["api", "v1", "login"], &body)
-                .await
-                .map_err(|e| {
-                    if e.is_unauthenticated() {
-                        anyhow::anyhow!("wrong user name or password for {server}")
-                    } else {
-                        e.into()
-                    }
-                })?;
-            let token =
-                str_field(&v, "token").context("the server's login answer carried no token")?;
-            let login = Login {
-                token,
+            let request = LoginRequest {
                 user: user.clone(),
-                token_id: str_field(&v, "id"),
-                expires_at: str_field(&v, "expires_at"),
+                password,
+                expires: args.expires.clone(),
+            };
+            let issued = client.login(&request).await.map_err(|e| {
+                if e.is_unauthenticated() {
+                    anyhow::anyhow!("wrong user name or password for {server}")
+                } else {
+                    e.into()
+                }
+            })?;
+            let issued = issued.body;
+            let login = Login {
+                token: issued.token,
+                user: user.clone(),
+                token_id: Some(issued.id),
+                expires_at: Some(
+                    issued
+                        .expires_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                ),
             };
             (login, "password")
         }
         (None, Some(token)) if !token.trim().is_empty() => {
             let token = token.trim().to_owned();
             let client = Client::with_token(&server, Some(&token))?;
-            let who = client
-                .get_json(&["api", "v1", "whoami"], &[])
-                .await
-                .map_err(|e| {
-                    if e.is_unauthenticated() {
-                        anyhow::anyhow!(
-                            "{server} does not accept this token (unknown, expired or revoked)"
-                        )
-                    } else {
-                        e.into()
-                    }
-                })?;
+            let who = client.whoami().await.map_err(|e| {
+                if e.is_unauthenticated() {
+                    anyhow::anyhow!(
+                        "{server} does not accept this token (unknown, expired or revoked)"
+                    )
+                } else {
+                    e.into()
+                }
+            })?;
             let login = Login {
                 token,
-                user: str_field(&who, "name").unwrap_or_default(),
+                user: who.body.name,
                 // A token given to us is not ours to revoke on logout.
                 token_id: None,
                 expires_at: None,
@@ -225,10 +222,7 @@ pub async fn logout(args: LogoutArgs) -> anyhow::Result<()> {
     let mut revoked = false;
     if let Some(id) = &login.token_id {
         if let Ok(client) = Client::with_token(&server, Some(&login.token)) {
-            revoked = client
-                .delete_json(&["api", "v1", "tokens", id])
-                .await
-                .is_ok();
+            revoked = client.revoke_token(id).await.is_ok();
         }
     }
     store.remove(&server);
@@ -245,60 +239,36 @@ pub async fn logout(args: LogoutArgs) -> anyhow::Result<()> {
 
 pub async fn whoami(args: WhoamiArgs) -> anyhow::Result<()> {
     let client = Client::connect(&args.client)?;
-    let who = client.get_json(&["api", "v1", "whoami"], &[]).await?;
+    let who = client.whoami().await?;
     output::print(&match args.client.output {
-        OutputFormat::Json => output::json(&who),
-        OutputFormat::Table => whoami_card(&who),
+        OutputFormat::Json => output::json(&who.raw),
+        OutputFormat::Table => whoami_card(&who.body),
     })
 }
 
-fn whoami_card(who: &Value) -> String {
+fn whoami_card(who: &Whoami) -> String {
     let mut fields = vec![
-        ("name", output::value(&who["name"])),
+        ("name", who.name.clone()),
         (
             "kind",
-            match who["kind"].as_str() {
-                Some("consumer_key") => "consumer key".to_owned(),
-                Some(k) => k.to_owned(),
-                None => "-".to_owned(),
+            match who.kind.as_str() {
+                "consumer_key" => "consumer key".to_owned(),
+                k => k.to_owned(),
             },
         ),
     ];
-    if who["superuser"].as_bool() == Some(true) {
+    if who.superuser {
         fields.push((
             "administrator",
             "yes (every team, users, keys, audit)".into(),
         ));
     }
-    fields.push(("roles", roles_cell(&who["roles"])));
-    if let Some(p) = who["purpose"].as_str().filter(|p| !p.is_empty()) {
+    fields.push(("roles", memberships_cell(&who.roles)));
+    if let Some(p) = who.purpose.as_deref().filter(|p| !p.is_empty()) {
         fields.push(("purpose", p.to_owned()));
     }
-    if let Some(id) = who["token_id"].as_str() {
-        fields.push(("token id", id.to_owned()));
-    }
+    fields.push(("token id", who.token_id.clone()));
     output::card(&fields)
-}
-
-/// `credit: data-scientist, fraud: viewer`, or `-`.
-pub fn roles_cell(roles: &Value) -> String {
-    let roles: Vec<String> = roles
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            format!(
-                "{}: {}",
-                output::value(&r["team"]),
-                output::value(&r["role"])
-            )
-        })
-        .collect();
-    if roles.is_empty() {
-        "-".to_owned()
-    } else {
-        roles.join(", ")
-    }
 }
 
 pub async fn token(args: TokenArgs) -> anyhow::Result<()> {
@@ -306,74 +276,59 @@ pub async fn token(args: TokenArgs) -> anyhow::Result<()> {
     let format = args.client.output;
     match args.command {
         TokenCommand::Create(c) => {
-            let mut body = serde_json::Map::new();
-            if let Some(u) = c.user {
-                body.insert("user".into(), json!(u));
-            }
-            if let Some(n) = c.name {
-                body.insert("name".into(), json!(n));
-            }
-            if let Some(e) = c.expires {
-                body.insert("expires".into(), json!(e));
-            }
-            if c.metrics {
-                body.insert("kind".into(), json!("metrics"));
-            }
-            let v = client
-                .send_json(Method::POST, &["api", "v1", "tokens"], &Value::Object(body))
+            let token = client
+                .create_token(&NewToken {
+                    user: c.user,
+                    name: c.name,
+                    expires: c.expires,
+                    kind: c.metrics.then(|| "metrics".to_owned()),
+                })
                 .await?;
             output::print(&match format {
-                OutputFormat::Json => output::json(&v),
-                OutputFormat::Table => created_token(&v),
+                OutputFormat::Json => output::json(&token.raw),
+                OutputFormat::Table => created_token(&token.body),
             })
         }
         TokenCommand::List(l) => {
-            let mut query: Vec<(&str, String)> = l.user.map(|u| ("user", u)).into_iter().collect();
-            if l.metrics {
-                query.push(("kind", "metrics".into()));
-            }
-            let v = client.get_json(&["api", "v1", "tokens"], &query).await?;
+            let list = client.list_tokens(l.user.as_deref(), l.metrics).await?;
             output::print(&match format {
-                OutputFormat::Json => output::json(&v),
-                OutputFormat::Table => tokens_table(&v["tokens"]),
+                OutputFormat::Json => output::json(&list.raw),
+                OutputFormat::Table => tokens_table(&list.body.tokens),
             })
         }
         TokenCommand::Revoke(r) => {
-            let v = client.delete_json(&["api", "v1", "tokens", &r.id]).await?;
+            let token = client.revoke_token(&r.id).await?;
             output::print(&match format {
-                OutputFormat::Json => output::json(&v),
+                OutputFormat::Json => output::json(&token.raw),
                 OutputFormat::Table => format!(
                     "revoked token {} ({}); it no longer authenticates\n",
-                    output::value(&v["id"]),
-                    output::value(&v["user"])
+                    token.body.id,
+                    token.body.user.as_deref().unwrap_or("-")
                 ),
             })
         }
     }
 }
 
-fn created_token(v: &Value) -> String {
-    let expiry = match v["expires_at"].as_str() {
-        Some(t) => format!("expires {}", output::time(t)),
+fn created_token(t: &CreatedToken) -> String {
+    let expiry = match &t.token.expires_at {
+        Some(at) => format!("expires {}", output::when(at)),
         None => "does not expire".to_owned(),
     };
-    let whom = if v["kind"] == "metrics" {
+    let whom = if t.token.kind == "metrics" {
         "reading /metrics only".to_owned()
     } else {
-        format!("for {}", output::value(&v["user"]))
+        format!("for {}", t.token.user.as_deref().unwrap_or("-"))
     };
     format!(
         "created token {} {whom} ({expiry})\n\n  {}\n\n\
          This token will not be shown again: store it now. Revoke it with \
          `hangar token revoke {}`.\n",
-        output::value(&v["id"]),
-        output::value(&v["token"]),
-        output::value(&v["id"]),
+        t.token.id, t.secret, t.token.id,
     )
 }
 
-fn tokens_table(tokens: &Value) -> String {
-    let tokens = tokens.as_array().map(Vec::as_slice).unwrap_or_default();
+fn tokens_table(tokens: &[Token]) -> String {
     if tokens.is_empty() {
         return "no API tokens; create one with `hangar token create`\n".to_owned();
     }
@@ -388,29 +343,37 @@ fn tokens_table(tokens: &Value) -> String {
     ]);
     for k in tokens {
         t.row(vec![
-            output::value(&k["id"]),
-            k["name"]
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .unwrap_or("-")
-                .to_owned(),
-            output::value(&k["user"]),
-            time_cell(&k["created_at"]),
-            time_cell(&k["expires_at"]),
-            time_cell(&k["last_used_at"]),
-            time_cell(&k["revoked_at"]),
+            k.id.clone(),
+            if k.name.is_empty() {
+                "-".to_owned()
+            } else {
+                k.name.clone()
+            },
+            k.user.clone().unwrap_or_else(|| "-".to_owned()),
+            at_cell(Some(&k.created_at)),
+            at_cell(k.expires_at.as_ref()),
+            at_cell(k.last_used_at.as_ref()),
+            at_cell(k.revoked_at.as_ref()),
         ]);
     }
     t.render()
 }
 
-/// A server time as people read it, `-` when absent.
-pub fn time_cell(v: &Value) -> String {
-    v.as_str().map_or_else(|| "-".to_owned(), output::time)
+/// `credit: approver, fraud: viewer`, or `-`.
+pub fn memberships_cell(roles: &[crate::client::Membership]) -> String {
+    if roles.is_empty() {
+        return "-".to_owned();
+    }
+    roles
+        .iter()
+        .map(|r| format!("{}: {}", r.team, r.role))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-fn str_field(v: &Value, name: &str) -> Option<String> {
-    v[name].as_str().map(str::to_owned)
+/// A time as the tables show it, or `-`.
+pub fn at_cell(t: Option<&chrono::DateTime<chrono::Utc>>) -> String {
+    t.map_or_else(|| "-".to_owned(), output::when)
 }
 
 /// The first line of stdin, without its line ending: how passwords arrive
@@ -432,12 +395,25 @@ pub fn read_secret_line(what: &str) -> anyhow::Result<String> {
 mod tests {
     use super::*;
 
+    /// A new token as the server sends it: `fields` over an API token's.
+    fn token(fields: serde_json::Value) -> CreatedToken {
+        let mut v = json!({
+            "kind": "api", "name": "", "deployments": [], "purpose": "", "rate_limit": null,
+            "created_at": "2026-01-02T03:04:05Z", "created_by": "root",
+            "revoked_at": null, "last_used_at": null,
+        });
+        for (k, f) in fields.as_object().unwrap() {
+            v[k] = f.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
     #[test]
     fn a_new_token_is_shown_once_with_a_warning() {
-        let text = created_token(&json!({
+        let text = created_token(&token(json!({
             "id": "0123456789abcdef", "user": "ada", "token": "hgr_0123456789abcdef_s3cret",
             "expires_at": null,
-        }));
+        })));
         assert!(text.contains("\n  hgr_0123456789abcdef_s3cret\n"), "{text}");
         assert!(text.contains("will not be shown again"), "{text}");
         assert!(text.contains("does not expire"), "{text}");
@@ -445,20 +421,22 @@ mod tests {
             text.contains("created token 0123456789abcdef for ada"),
             "{text}"
         );
-        let text = created_token(&json!({
+        let text = created_token(&token(json!({
             "id": "0123456789abcdef", "kind": "metrics", "user": null, "token": "hgr_x",
             "expires_at": null,
-        }));
+        })));
         assert!(text.contains("reading /metrics only"), "{text}");
     }
 
     #[test]
     fn whoami_lists_roles_per_team() {
-        let card = whoami_card(&json!({
+        let who: Whoami = serde_json::from_value(json!({
             "name": "ada", "kind": "user", "superuser": false,
             "roles": [{"team": "credit", "role": "data-scientist"}, {"team": "fraud", "role": "viewer"}],
             "purpose": null, "token_id": "abc",
-        }));
+        }))
+        .unwrap();
+        let card = whoami_card(&who);
         assert_eq!(
             card,
             "name:      ada\nkind:      user\nroles:     credit: data-scientist, fraud: viewer\ntoken id:  abc\n"

@@ -1,12 +1,9 @@
 //! `hangar team` and `hangar user`: who exists and what each may do, per team.
 
-use reqwest::Method;
-use serde_json::{json, Value};
-
 use crate::cli::values::{one_of, team_name, user_name};
 use crate::cli::ClientArgs;
-use crate::client::Client;
-use crate::login::{read_secret_line, roles_cell, time_cell};
+use crate::client::{Client, GrantRole, NewTeam, NewUser, User};
+use crate::login::{at_cell, memberships_cell, read_secret_line};
 use crate::output::{self, OutputFormat, Table};
 use clap::{Args, Subcommand};
 use hangar_core::governance::Role;
@@ -129,33 +126,26 @@ pub async fn team(args: TeamArgs) -> anyhow::Result<()> {
     let format = args.client.output;
     match args.command {
         TeamCommand::Create(c) => {
-            let v = client
-                .send_json(
-                    Method::POST,
-                    &["api", "v1", "teams"],
-                    &json!({"name": c.name}),
-                )
-                .await?;
+            let team = client.create_team(&NewTeam { name: c.name }).await?;
             output::print(&match format {
-                OutputFormat::Json => output::json(&v),
+                OutputFormat::Json => output::json(&team.raw),
                 OutputFormat::Table => format!(
                     "created team {}; give people roles in it with `hangar user create USER --team {} --role ROLE`\n",
-                    output::value(&v["name"]),
-                    output::value(&v["name"])
+                    team.body.name, team.body.name
                 ),
             })
         }
         TeamCommand::List => {
-            let v = client.get_json(&["api", "v1", "teams"], &[]).await?;
+            let list = client.list_teams().await?;
             output::print(&match format {
-                OutputFormat::Json => output::json(&v),
+                OutputFormat::Json => output::json(&list.raw),
                 OutputFormat::Table => {
                     let mut t = Table::new(["TEAM", "CREATED", "BY"]);
-                    for team in v["teams"].as_array().into_iter().flatten() {
+                    for team in &list.body.teams {
                         t.row(vec![
-                            output::value(&team["name"]),
-                            time_cell(&team["created_at"]),
-                            output::value(&team["created_by"]),
+                            team.name.clone(),
+                            at_cell(Some(&team.created_at)),
+                            team.created_by.clone(),
                         ]);
                     }
                     t.render()
@@ -170,19 +160,26 @@ pub async fn user(args: UserArgs) -> anyhow::Result<()> {
     let format = args.client.output;
     let v = match args.command {
         UserCommand::Create(c) => {
-            let mut body = json!({"name": c.name, "superuser": c.superuser});
-            if let (Some(team), Some(role)) = (&c.team, c.role) {
-                body["team"] = json!(team);
-                body["role"] = json!(role.as_str());
-            }
-            if c.password_stdin {
-                body["password"] = json!(read_secret_line("password")?);
-            }
-            let v = client
-                .send_json(Method::POST, &["api", "v1", "users"], &body)
+            let (team, role) = match (c.team, c.role) {
+                (Some(team), Some(role)) => (Some(team), Some(role.as_str().to_owned())),
+                _ => (None, None),
+            };
+            let password = if c.password_stdin {
+                Some(read_secret_line("password")?)
+            } else {
+                None
+            };
+            let user = client
+                .create_user(&NewUser {
+                    name: c.name.clone(),
+                    team,
+                    role,
+                    password,
+                    superuser: c.superuser,
+                })
                 .await?;
             if format == OutputFormat::Table {
-                let login = if v["password"].as_bool() == Some(true) {
+                let login = if user.body.password {
                     format!(
                         "they log in with `hangar login --user {} --password-stdin`",
                         c.name
@@ -196,62 +193,58 @@ pub async fn user(args: UserArgs) -> anyhow::Result<()> {
                 return output::print(&format!(
                     "created user {} ({}); {login}\n",
                     c.name,
-                    describe_roles(&v)
+                    describe_roles(&user.body)
                 ));
             }
-            v
+            user.raw
         }
         UserCommand::Grant(g) => {
-            let v = client
-                .send_json(
-                    Method::POST,
-                    &["api", "v1", "users", &g.name, "roles"],
-                    &json!({"team": g.team, "role": g.role.as_str()}),
-                )
-                .await?;
+            let grant = GrantRole {
+                team: g.team,
+                role: g.role.as_str().to_owned(),
+            };
+            let user = client.grant_role(&g.name, &grant).await?;
             if format == OutputFormat::Table {
-                return output::print(&format!("{} is now {}\n", g.name, describe_roles(&v)));
+                return output::print(&format!(
+                    "{} is now {}\n",
+                    g.name,
+                    describe_roles(&user.body)
+                ));
             }
-            v
+            user.raw
         }
         UserCommand::List => {
-            let v = client.get_json(&["api", "v1", "users"], &[]).await?;
+            let list = client.list_users().await?;
             if format == OutputFormat::Table {
                 let mut t = Table::new(["USER", "ROLES", "ADMIN", "PASSWORD", "CREATED", "BY"]);
-                for u in v["users"].as_array().into_iter().flatten() {
-                    let yes_no = |b: &Value| {
-                        if b.as_bool() == Some(true) {
-                            "yes"
-                        } else {
-                            "no"
-                        }
-                    };
-                    let name = if u["disabled"].as_bool() == Some(true) {
-                        format!("{} (disabled)", output::value(&u["name"]))
+                let yes_no = |b: bool| if b { "yes" } else { "no" };
+                for u in &list.body.users {
+                    let name = if u.disabled {
+                        format!("{} (disabled)", u.name)
                     } else {
-                        output::value(&u["name"])
+                        u.name.clone()
                     };
                     t.row(vec![
                         name,
-                        roles_cell(&u["roles"]),
-                        yes_no(&u["superuser"]).to_owned(),
-                        yes_no(&u["password"]).to_owned(),
-                        time_cell(&u["created_at"]),
-                        output::value(&u["created_by"]),
+                        memberships_cell(&u.roles),
+                        yes_no(u.superuser).to_owned(),
+                        yes_no(u.password).to_owned(),
+                        at_cell(Some(&u.created_at)),
+                        u.created_by.clone(),
                     ]);
                 }
                 return output::print(&t.render());
             }
-            v
+            list.raw
         }
     };
     output::print(&output::json(&v))
 }
 
 /// `administrator; credit: approver`, or `no roles yet`.
-fn describe_roles(user: &Value) -> String {
-    let roles = roles_cell(&user["roles"]);
-    match (user["superuser"].as_bool() == Some(true), roles.as_str()) {
+fn describe_roles(user: &User) -> String {
+    let roles = memberships_cell(&user.roles);
+    match (user.superuser, roles.as_str()) {
         (true, "-") => "Hangar administrator".to_owned(),
         (true, r) => format!("Hangar administrator; {r}"),
         (false, "-") => "no roles yet".to_owned(),

@@ -6,12 +6,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use ed25519_dalek::{Signer, SigningKey};
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::cli::ClientArgs;
-use crate::client::Client;
-use crate::login::time_cell;
+use crate::client::{Client, NewSignature, NewTrustedKey, TrustedKey};
 use crate::output::{self, OutputFormat, Table};
 use clap::{Args, Subcommand};
 use hangar_core::{validate_name, NameError, NameKind};
@@ -109,35 +107,32 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
                 );
             }
             let client = Client::connect(&args.client)?;
-            let v = client
-                .send_json(
-                    Method::POST,
-                    &["api", "v1", "trusted-keys"],
-                    &json!({"name": t.name, "public_key": public_key}),
-                )
+            let key = client
+                .trust_key(&NewTrustedKey {
+                    name: t.name,
+                    public_key: public_key.to_owned(),
+                })
                 .await?;
             output::print(&match format {
-                OutputFormat::Json => output::json(&v),
+                OutputFormat::Json => output::json(&key.raw),
                 OutputFormat::Table => format!(
                     "trusted key {} ({}): versions it signs pass `deploy --require-signed`\n",
-                    output::value(&v["name"]),
-                    output::value(&v["public_key"])
+                    key.body.name, key.body.public_key
                 ),
             })
         }
         KeysCommand::List => {
             let client = Client::connect(&args.client)?;
-            let v = client.get_json(&["api", "v1", "trusted-keys"], &[]).await?;
+            let list = client.list_trusted_keys().await?;
             output::print(&match format {
-                OutputFormat::Json => output::json(&v),
-                OutputFormat::Table => keys_table(&v["keys"]),
+                OutputFormat::Json => output::json(&list.raw),
+                OutputFormat::Table => keys_table(&list.body.keys),
             })
         }
     }
 }
 
-fn keys_table(keys: &Value) -> String {
-    let keys = keys.as_array().map(Vec::as_slice).unwrap_or_default();
+fn keys_table(keys: &[TrustedKey]) -> String {
     if keys.is_empty() {
         return "no trusted keys; an administrator adds one with `hangar keys trust NAME FILE.pub`\n"
             .to_owned();
@@ -145,10 +140,10 @@ fn keys_table(keys: &Value) -> String {
     let mut t = Table::new(["NAME", "PUBLIC KEY", "ADDED", "BY"]);
     for k in keys {
         t.row(vec![
-            output::value(&k["name"]),
-            output::value(&k["public_key"]),
-            time_cell(&k["created_at"]),
-            output::value(&k["created_by"]),
+            k.name.clone(),
+            k.public_key.clone(),
+            output::when(&k.created_at),
+            k.created_by.clone(),
         ]);
     }
     t.render()
@@ -230,22 +225,17 @@ pub async fn sign_version(
     digest: &str,
 ) -> anyhow::Result<Value> {
     let (public_key, signature) = sign_digest(key, digest);
-    let version = version.to_string();
-    Ok(client
-        .send_json(
-            Method::POST,
-            &[
-                "api",
-                "v1",
-                "models",
-                model,
-                "versions",
-                &version,
-                "signatures",
-            ],
-            &json!({"public_key": public_key, "signature": signature}),
+    let receipt = client
+        .add_signature(
+            model,
+            version,
+            &NewSignature {
+                public_key,
+                signature,
+            },
         )
-        .await?)
+        .await?;
+    Ok(receipt.raw)
 }
 
 #[cfg(test)]

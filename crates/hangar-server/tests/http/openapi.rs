@@ -82,6 +82,38 @@ async fn the_openapi_document_describes_every_route() {
         ("PUT", "/api/v1/alerts/channels/{name}", true),
         ("GET", "/api/v1/alerts/deliveries", false),
         ("GET", "/api/v1/deployments/{name}/health", false),
+        ("GET", "/api/v1/teams", false),
+        ("POST", "/api/v1/teams", true),
+        ("GET", "/api/v1/users", false),
+        ("POST", "/api/v1/users", true),
+        ("POST", "/api/v1/users/{user}/roles", true),
+        ("GET", "/api/v1/tokens", false),
+        ("POST", "/api/v1/tokens", true),
+        ("DELETE", "/api/v1/tokens/{id}", false),
+        ("GET", "/api/v1/consumer-keys", false),
+        ("POST", "/api/v1/consumer-keys", true),
+        ("DELETE", "/api/v1/consumer-keys/{id}", false),
+        ("GET", "/api/v1/trusted-keys", false),
+        ("POST", "/api/v1/trusted-keys", true),
+        (
+            "GET",
+            "/api/v1/models/{model}/versions/{version}/approvals",
+            false,
+        ),
+        (
+            "POST",
+            "/api/v1/models/{model}/versions/{version}/approvals",
+            true,
+        ),
+        (
+            "POST",
+            "/api/v1/models/{model}/versions/{version}/signatures",
+            true,
+        ),
+        ("GET", "/api/v1/audit", false),
+        ("GET", "/api/v1/audit/verify", false),
+        ("POST", "/api/v1/login", true),
+        ("GET", "/api/v1/whoami", false),
     ];
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     let resolve = |reference: &str| {

@@ -9,11 +9,13 @@
 
 mod alerts;
 mod deployments;
+mod governance;
 mod models;
 mod monitoring;
 
 pub use alerts::*;
 pub use deployments::*;
+pub use governance::*;
 pub use models::*;
 pub use monitoring::*;
 
@@ -21,7 +23,7 @@ use std::error::Error as _;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
@@ -168,39 +170,6 @@ impl Client {
             Ok(url) => url.to_string(),
             Err(_) => path.to_owned(),
         }
-    }
-
-    /// `GET` of a management route whose JSON the command reads as is.
-    pub async fn get_json(
-        &self,
-        segments: &[&str],
-        query: &[(&str, String)],
-    ) -> Result<Value, ClientError> {
-        let url = self.url(segments);
-        let fetched: Fetched<Value> = self
-            .call(self.http.get(url.clone()).query(query), &url)
-            .await?;
-        Ok(fetched.raw)
-    }
-
-    /// `method` with a JSON body, answered with JSON.
-    pub async fn send_json(
-        &self,
-        method: Method,
-        segments: &[&str],
-        body: &Value,
-    ) -> Result<Value, ClientError> {
-        let url = self.url(segments);
-        let request = self.http.request(method, url.clone()).json(body);
-        let fetched: Fetched<Value> = self.call(request, &url).await?;
-        Ok(fetched.raw)
-    }
-
-    /// `DELETE`, answered with JSON.
-    pub async fn delete_json(&self, segments: &[&str]) -> Result<Value, ClientError> {
-        let url = self.url(segments);
-        let fetched: Fetched<Value> = self.call(self.http.delete(url.clone()), &url).await?;
-        Ok(fetched.raw)
     }
 
     async fn call<T: DeserializeOwned>(

@@ -11,9 +11,8 @@
 //!   route: summary, query parameters, and the request and success bodies.
 //!   A body whose type lives in `hangar-api` names the type
 //!   ([`Body::Json`]), so its schema is the one utoipa derives from the
-//!   very struct the handler returns; bodies not yet moved to `hangar-api`
-//!   (alerts, governance, the inference protocol) are `Body::Untyped`
-//!   (a JSON object) until they are.
+//!   very struct the handler returns; the bodies not in `hangar-api` (the
+//!   inference protocol's) are `Body::Untyped` (a JSON object).
 //! - **Schemas** (`components.schemas`) are collected by utoipa from the
 //!   `hangar-api` types listed in [`Schemas`] (nested types are collected
 //!   with them), plus `Error`, whose `code` enum is [`ErrorCode::ALL`], and
@@ -71,6 +70,37 @@ use crate::http::error::ErrorCode;
     wire::NewChannel,
     wire::DeliveryList,
     wire::Health,
+    wire::TeamList,
+    wire::Team,
+    wire::NewTeam,
+    wire::UserList,
+    wire::User,
+    wire::NewUser,
+    wire::GrantRole,
+    wire::TokenList,
+    wire::Token,
+    wire::NewToken,
+    wire::CreatedToken,
+    wire::ConsumerKeyList,
+    wire::NewConsumerKey,
+    wire::CreatedConsumerKey,
+    wire::KeyModel,
+    wire::Approvals,
+    wire::Decision,
+    wire::NewDecision,
+    wire::VersionSignature,
+    wire::TrustedKeyList,
+    wire::TrustedKey,
+    wire::NewTrustedKey,
+    wire::NewSignature,
+    wire::SignatureReceipt,
+    wire::AuditLog,
+    wire::AuditEntry,
+    wire::AuditVerification,
+    wire::ChainBreak,
+    wire::LoginRequest,
+    wire::LoginToken,
+    wire::Whoami,
 )))]
 struct Schemas;
 
@@ -367,9 +397,9 @@ pub(crate) static OPERATIONS: &[Op] = &[
     op("GET", "/api/v1/openapi.json", "operations", "This document (OpenAPI 3.1)"),
     op("GET", "/api/v1/models/{model}/versions/{version}/baseline", "monitoring", "A version's baseline profile: features, bins, label rate and performance").answers(200, Body::Json(name::<wire::Baseline>)),
     op("PUT", "/api/v1/models/{model}/versions/{version}/baseline", "monitoring", "Upload a version's baseline (its training data as CSV with the version's feature names as columns; streamed, size-limited); profiled and kept").query(&[("label_column", "string", "The column holding the true label (enables baseline performance and CBPE)"), ("categorical", "string", "Comma-separated names of categorical features")]).takes(Body::Media(&["text/csv"])).answers(201, Body::Json(name::<wire::Baseline>)),
-    op("GET", "/api/v1/models/{model}/versions/{version}/approvals", "governance", "Four-eyes decisions and signatures of a version, and whether it may receive production traffic"),
-    op("POST", "/api/v1/models/{model}/versions/{version}/approvals", "governance", "Approve or reject a version (its exact digest); the pusher may not decide").takes(Body::Untyped).answers(201, Body::Untyped),
-    op("POST", "/api/v1/models/{model}/versions/{version}/signatures", "governance", "Attach an Ed25519 signature over the version's digest string (verified on receipt)").takes(Body::Untyped).answers(201, Body::Untyped),
+    op("GET", "/api/v1/models/{model}/versions/{version}/approvals", "governance", "Four-eyes decisions and signatures of a version, and whether it may receive production traffic").answers(200, Body::Json(name::<wire::Approvals>)),
+    op("POST", "/api/v1/models/{model}/versions/{version}/approvals", "governance", "Approve or reject a version (its exact digest); the pusher may not decide").takes(Body::Json(name::<wire::NewDecision>)).answers(201, Body::Json(name::<wire::Decision>)),
+    op("POST", "/api/v1/models/{model}/versions/{version}/signatures", "governance", "Attach an Ed25519 signature over the version's digest string (verified on receipt)").takes(Body::Json(name::<wire::NewSignature>)).answers(201, Body::Json(name::<wire::SignatureReceipt>)),
     op("POST", "/api/v1/deployments/{name}/feedback", "monitoring", "True outcomes by row id, or by request id and row; singly or in bulk (JSON or CSV, up to --max-feedback-bytes, 64 MiB by default)").describe("Applied in batches of 1000 lines, each in its own short transaction, so other changes (deploys, pushes, the prediction log) go on during a large upload; a CSV body is parsed as it arrives. A label must be one of the classes of the model version that made the prediction (the classes its file declares, else 0 to k-1 by its probabilities' width; any number for a regressor). A line with a row that is not a whole number from 0 to 4294967295, a label that is not a number or not one of the model's classes is rejected and reported by its line number (CSV, from 1 at the header) or index (JSON, from 0); the other lines are applied. When every line is rejected the answer is 400 with the same report.").takes(Body::Media(&["application/json", "text/csv"])).answers(200, Body::Json(name::<wire::FeedbackReceipt>)),
     op("GET", "/api/v1/deployments/{name}/monitoring", "monitoring", "Drift, performance, fairness and estimated performance over [from, to): exact from the raw rows up to 100000 rows, else from the aggregates").query(&[("from", "string", "RFC 3339 time or a date (default: 24 hours before to)"), ("to", "string", "RFC 3339 time or a date (default: now)"), ("version", "integer", "The version to report on (default: the one that answered most rows)")]).answers(200, Body::Json(name::<wire::MonitoringReport>)),
     op("GET", "/api/v1/deployments/{name}/predictions", "monitoring", "The prediction log of [from, to) as CSV, one line per prediction row (at most 5000000); `hangar export predictions -o FILE.parquet` converts it to Parquet").query(&[("from", "string", "RFC 3339 time or a date (default: 24 hours before to)"), ("to", "string", "RFC 3339 time or a date (default: now)")]).answers(200, Body::Media(&["text/csv"])),
@@ -396,23 +426,23 @@ pub(crate) static OPERATIONS: &[Op] = &[
     op("DELETE", "/api/v1/alerts/channels/{name}", "alerts", "Delete a notification channel").answers(204, Body::Empty),
     op("GET", "/api/v1/alerts/deliveries", "alerts", "The latest 500 notification attempts")
     .answers(200, Body::Json(name::<wire::DeliveryList>)),
-    op("POST", "/api/v1/login", "governance", "Exchange a user name and password for an API token (what `hangar login` stores); 30 days unless expires says otherwise. Failed attempts back off per account and per address (429 with Retry-After)").takes(Body::Untyped).answers(201, Body::Untyped),
-    op("GET", "/api/v1/whoami", "governance", "The authenticated principal: name, kind, roles, and the token id"),
-    op("GET", "/api/v1/teams", "governance", "Teams (the caller's, or all for an administrator)"),
-    op("POST", "/api/v1/teams", "governance", "Create a team (Hangar administrators)").takes(Body::Untyped).answers(201, Body::Untyped),
-    op("GET", "/api/v1/users", "governance", "Users (Hangar administrators)"),
-    op("POST", "/api/v1/users", "governance", "Create a user, optionally with a password and a role in a team (Hangar administrators)").takes(Body::Untyped).answers(201, Body::Untyped),
-    op("POST", "/api/v1/users/{user}/roles", "governance", "Give a user a role in a team (Hangar administrators)").takes(Body::Untyped),
-    op("GET", "/api/v1/tokens", "governance", "API tokens of the caller (or of another user, for an administrator), or the metrics tokens (administrators); secrets are never shown").query(&[("user", "string", "Another user (Hangar administrators)"), ("kind", "string", "api (default) or metrics: the metrics tokens (Hangar administrators)")]),
-    op("POST", "/api/v1/tokens", "governance", "Create an API token for the caller (or another user, for an administrator), or a metrics token (administrators); the secret is shown once").takes(Body::Untyped).answers(201, Body::Untyped),
-    op("DELETE", "/api/v1/tokens/{id}", "governance", "Revoke an API token (own, or any for an administrator); takes effect at once"),
-    op("GET", "/api/v1/consumer-keys", "governance", "Consumer keys of deployments the caller may deploy"),
-    op("POST", "/api/v1/consumer-keys", "governance", "Issue a consumer key: may infer and send feedback on the named deployments only, with a declared purpose and a rate limit; the secret is shown once").takes(Body::Untyped).answers(201, Body::Untyped),
-    op("DELETE", "/api/v1/consumer-keys/{id}", "governance", "Revoke a consumer key; takes effect at once"),
-    op("GET", "/api/v1/trusted-keys", "governance", "Signing keys trusted for require_signed deployments"),
-    op("POST", "/api/v1/trusted-keys", "governance", "Trust an Ed25519 public key (Hangar administrators)").takes(Body::Untyped).answers(201, Body::Untyped),
-    op("GET", "/api/v1/audit", "governance", "The audit log: every change and denied requests (repeats from one address aggregated), newest first. Hangar administrators read every entry; team admins and approvers the entries of their teams").query(&[("actor", "string", "Only this actor"), ("object", "string", "Only this object (e.g. models/credit-risk)"), ("from", "string", "RFC 3339 time or a date"), ("to", "string", "RFC 3339 time or a date"), ("limit", "integer", "Most entries (default 200, at most 10000)")]),
-    op("GET", "/api/v1/audit/verify", "governance", "Verify the audit log's hash chain"),
+    op("POST", "/api/v1/login", "governance", "Exchange a user name and password for an API token (what `hangar login` stores); 30 days unless expires says otherwise. Failed attempts back off per account and per address (429 with Retry-After)").takes(Body::Json(name::<wire::LoginRequest>)).answers(201, Body::Json(name::<wire::LoginToken>)),
+    op("GET", "/api/v1/whoami", "governance", "The authenticated principal: name, kind, roles, and the token id").answers(200, Body::Json(name::<wire::Whoami>)),
+    op("GET", "/api/v1/teams", "governance", "Teams (the caller's, or all for an administrator)").answers(200, Body::Json(name::<wire::TeamList>)),
+    op("POST", "/api/v1/teams", "governance", "Create a team (Hangar administrators)").takes(Body::Json(name::<wire::NewTeam>)).answers(201, Body::Json(name::<wire::Team>)),
+    op("GET", "/api/v1/users", "governance", "Users (Hangar administrators)").answers(200, Body::Json(name::<wire::UserList>)),
+    op("POST", "/api/v1/users", "governance", "Create a user, optionally with a password and a role in a team (Hangar administrators)").takes(Body::Json(name::<wire::NewUser>)).answers(201, Body::Json(name::<wire::User>)),
+    op("POST", "/api/v1/users/{user}/roles", "governance", "Give a user a role in a team (Hangar administrators)").takes(Body::Json(name::<wire::GrantRole>)).answers(200, Body::Json(name::<wire::User>)),
+    op("GET", "/api/v1/tokens", "governance", "API tokens of the caller (or of another user, for an administrator), or the metrics tokens (administrators); secrets are never shown").query(&[("user", "string", "Another user (Hangar administrators)"), ("kind", "string", "api (default) or metrics: the metrics tokens (Hangar administrators)")]).answers(200, Body::Json(name::<wire::TokenList>)),
+    op("POST", "/api/v1/tokens", "governance", "Create an API token for the caller (or another user, for an administrator), or a metrics token (administrators); the secret is shown once").takes(Body::Json(name::<wire::NewToken>)).answers(201, Body::Json(name::<wire::CreatedToken>)),
+    op("DELETE", "/api/v1/tokens/{id}", "governance", "Revoke an API token (own, or any for an administrator); takes effect at once").answers(200, Body::Json(name::<wire::Token>)),
+    op("GET", "/api/v1/consumer-keys", "governance", "Consumer keys of deployments the caller may deploy").answers(200, Body::Json(name::<wire::ConsumerKeyList>)),
+    op("POST", "/api/v1/consumer-keys", "governance", "Issue a consumer key: may infer and send feedback on the named deployments only, with a declared purpose and a rate limit; the secret is shown once").takes(Body::Json(name::<wire::NewConsumerKey>)).answers(201, Body::Json(name::<wire::CreatedConsumerKey>)),
+    op("DELETE", "/api/v1/consumer-keys/{id}", "governance", "Revoke a consumer key; takes effect at once").answers(200, Body::Json(name::<wire::Token>)),
+    op("GET", "/api/v1/trusted-keys", "governance", "Signing keys trusted for require_signed deployments").answers(200, Body::Json(name::<wire::TrustedKeyList>)),
+    op("POST", "/api/v1/trusted-keys", "governance", "Trust an Ed25519 public key (Hangar administrators)").takes(Body::Json(name::<wire::NewTrustedKey>)).answers(201, Body::Json(name::<wire::TrustedKey>)),
+    op("GET", "/api/v1/audit", "governance", "The audit log: every change and denied requests (repeats from one address aggregated), newest first. Hangar administrators read every entry; team admins and approvers the entries of their teams").query(&[("actor", "string", "Only this actor"), ("object", "string", "Only this object (e.g. models/credit-risk)"), ("from", "string", "RFC 3339 time or a date"), ("to", "string", "RFC 3339 time or a date"), ("limit", "integer", "Most entries (default 200, at most 10000)")]).answers(200, Body::Json(name::<wire::AuditLog>)),
+    op("GET", "/api/v1/audit/verify", "governance", "Verify the audit log's hash chain").answers(200, Body::Json(name::<wire::AuditVerification>)),
 ];
 
 #[cfg(test)]

@@ -2,58 +2,55 @@
 
 use super::*;
 
-pub(super) fn decision_json(d: &ApprovalRecord) -> Value {
-    json!({
-        "decision": if d.approved { "approved" } else { "rejected" },
-        "digest": d.digest,
-        "comment": d.comment,
-        "by": d.by,
-        "at": ts(d.at),
-    })
+pub(super) fn decision_out(d: &ApprovalRecord) -> wire::Decision {
+    wire::Decision {
+        decision: if d.approved { "approved" } else { "rejected" }.to_owned(),
+        digest: d.digest.clone(),
+        comment: d.comment.clone(),
+        by: d.by.clone(),
+        at: secs(d.at),
+    }
 }
 
 pub(super) async fn list_decisions(
     State(state): State<AppState>,
     Path((model, version)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Approvals>, ApiError> {
     let version = version_number(&version)?;
     let v = state.db.get_version(&model, version).await?;
     let decisions = state.db.decisions(&model, version).await?;
-    let status =
+    let reason =
         match crate::service::governance::production_check(&state.db, &model, version).await {
-            Ok(()) => json!({"production_allowed": true, "reason": null}),
-            Err(e) => json!({"production_allowed": false, "reason": e.message()}),
+            Ok(()) => None,
+            Err(e) => Some(e.message().to_string()),
         };
-    let signatures: Vec<Value> = state
+    let signatures = state
         .db
         .signatures(&model, version)
         .await?
         .into_iter()
-        .map(|s| json!({"public_key": s.public_key, "at": ts(s.created_at)}))
+        .map(|s| wire::VersionSignature {
+            public_key: s.public_key,
+            at: secs(s.created_at),
+        })
         .collect();
-    Ok(Json(json!({
-        "model": model,
-        "version": version,
-        "digest": v.digest,
-        "pushed_by": v.created_by,
-        "decisions": decisions.iter().map(decision_json).collect::<Vec<_>>(),
-        "production_allowed": status["production_allowed"],
-        "reason": status["reason"],
-        "signatures": signatures,
-    })))
-}
-
-#[derive(Deserialize)]
-pub(super) struct DecisionBody {
-    pub(super) decision: String,
-    pub(super) comment: String,
+    Ok(Json(wire::Approvals {
+        model,
+        version,
+        digest: v.digest,
+        pushed_by: v.created_by,
+        decisions: decisions.iter().map(decision_out).collect(),
+        production_allowed: reason.is_none(),
+        reason,
+        signatures,
+    }))
 }
 
 pub(super) async fn decide(
     State(state): State<AppState>,
     Extension(a): Extension<Authenticated>,
     Path((model, version)): Path<(String, String)>,
-    JsonBody(body): JsonBody<DecisionBody>,
+    JsonBody(body): JsonBody<wire::NewDecision>,
 ) -> Result<Response, ApiError> {
     let version = version_number(&version)?;
     let approved = match body.decision.as_str() {
@@ -96,5 +93,5 @@ pub(super) async fn decide(
         at: Utc::now(),
     };
     state.db.add_decision(&record).await?;
-    Ok((StatusCode::CREATED, Json(decision_json(&record))).into_response())
+    Ok((StatusCode::CREATED, Json(decision_out(&record))).into_response())
 }

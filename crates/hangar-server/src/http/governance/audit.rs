@@ -16,18 +16,19 @@ pub(super) struct AuditQuery {
     pub(super) limit: Option<u32>,
 }
 
-pub(super) fn audit_json(e: &AuditEntry) -> Value {
-    json!({
-        "seq": e.seq,
-        "at": e.at,
-        "actor": e.actor,
-        "address": e.address,
-        "action": e.action,
-        "object": e.object,
-        "outcome": e.outcome,
-        "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::String(e.detail.clone())),
-        "hash": e.hash,
-    })
+pub(super) fn audit_out(e: &AuditEntry) -> wire::AuditEntry {
+    wire::AuditEntry {
+        seq: e.seq,
+        at: e.at.clone(),
+        actor: e.actor.clone(),
+        address: e.address.clone(),
+        action: e.action.clone(),
+        object: e.object.clone(),
+        outcome: e.outcome.clone(),
+        detail: serde_json::from_str(&e.detail)
+            .unwrap_or_else(|_| wire::Detail::String(e.detail.clone())),
+        hash: e.hash.clone(),
+    }
 }
 
 /// The teams whose audit entries `p` may read: `None` for a Hangar
@@ -53,7 +54,7 @@ pub(super) async fn list_audit(
     State(state): State<AppState>,
     Extension(a): Extension<Authenticated>,
     Query(q): Query<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::AuditLog>, ApiError> {
     let filter = AuditFilter {
         actor: q.actor.filter(|s| !s.is_empty()),
         object: q.object.filter(|s| !s.is_empty()),
@@ -66,17 +67,24 @@ pub(super) async fn list_audit(
     // complete up to now.
     auth::flush_denials(&state, true).await;
     let entries = state.db.list_audit(&filter).await?;
-    Ok(Json(
-        json!({ "entries": entries.iter().map(audit_json).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(wire::AuditLog {
+        entries: entries.iter().map(audit_out).collect(),
+    }))
 }
 
-pub(super) async fn verify_audit(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(verify_json(&state).await?))
+pub(super) async fn verify_audit(
+    State(state): State<AppState>,
+) -> Result<Json<wire::AuditVerification>, ApiError> {
+    Ok(Json(verify(&state).await?))
 }
 
-/// The audit chain's verification as JSON (the API's and the dashboard's).
+/// The audit chain's verification as JSON (what the dashboard reads).
 pub(crate) async fn verify_json(state: &AppState) -> Result<Value, ApiError> {
+    serde_json::to_value(verify(state).await?).map_err(ApiError::internal)
+}
+
+/// The audit chain's verification.
+pub(crate) async fn verify(state: &AppState) -> Result<wire::AuditVerification, ApiError> {
     auth::flush_denials(state, true).await;
     let (entries, head) = state.db.audit_chain().await?;
     let n = entries.len();
@@ -85,15 +93,19 @@ pub(crate) async fn verify_json(state: &AppState) -> Result<Value, ApiError> {
     })
     .await
     .map_err(ApiError::internal)?;
-    Ok(match result {
-        Ok(()) => json!({"ok": true, "entries": n, "first_break": null}),
-        Err(b) => {
+    Ok(wire::AuditVerification {
+        ok: result.is_ok(),
+        entries: n as u64,
+        first_break: result.err().map(|b| {
             let seq = match &b {
                 hangar_core::governance::ChainBreak::Edited { seq }
                 | hangar_core::governance::ChainBreak::Broken { seq, .. } => *seq,
                 hangar_core::governance::ChainBreak::Truncated { last_seq, .. } => *last_seq + 1,
             };
-            json!({"ok": false, "entries": n, "first_break": {"seq": seq, "message": b.to_string()}})
-        }
+            wire::ChainBreak {
+                seq,
+                message: b.to_string(),
+            }
+        }),
     })
 }

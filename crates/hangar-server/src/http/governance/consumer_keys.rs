@@ -2,28 +2,13 @@
 
 use super::*;
 
-#[derive(Deserialize)]
-pub(super) struct KeyBody {
-    #[serde(default)]
-    pub(super) deployment: Option<String>,
-    #[serde(default)]
-    pub(super) deployments: Vec<String>,
-    pub(super) purpose: String,
-    #[serde(default)]
-    pub(super) name: Option<String>,
-    #[serde(default)]
-    pub(super) expires: Option<String>,
-    #[serde(default)]
-    pub(super) rate_limit: Option<f64>,
-}
-
 /// Checks the principal may issue keys for `deployment`; returns the
 /// model cards of the models it serves now.
 pub(super) async fn key_scope(
     state: &AppState,
     p: &Principal,
     deployment: &str,
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<Vec<wire::KeyModel>, ApiError> {
     let team = state.db.deployment_team(deployment).await?.ok_or_else(|| {
         ApiError::missing(hangar_store::Missing::Deployment(deployment.to_string()))
     })?;
@@ -45,12 +30,12 @@ pub(super) async fn key_scope(
     let mut cards = Vec::new();
     for r in &d.current.table.routes {
         let m = state.db.get_model(&r.target.model).await?;
-        cards.push(json!({
-            "model": m.name,
-            "intended_use": m.card.intended_use,
-            "out_of_scope_uses": m.card.out_of_scope_uses,
-            "risk_tier": m.card.risk_tier.as_str(),
-        }));
+        cards.push(wire::KeyModel {
+            model: m.name,
+            intended_use: m.card.intended_use,
+            out_of_scope_uses: m.card.out_of_scope_uses,
+            risk_tier: m.card.risk_tier.as_str().to_owned(),
+        });
     }
     Ok(cards)
 }
@@ -58,7 +43,7 @@ pub(super) async fn key_scope(
 pub(super) async fn create_key(
     State(state): State<AppState>,
     Extension(a): Extension<Authenticated>,
-    JsonBody(body): JsonBody<KeyBody>,
+    JsonBody(body): JsonBody<wire::NewConsumerKey>,
 ) -> Result<Response, ApiError> {
     let mut deployments = body.deployments;
     deployments.extend(body.deployment);
@@ -107,10 +92,12 @@ pub(super) async fn create_key(
         last_used_at: None,
     };
     state.db.create_token(&record).await?;
-    let mut v = token_json(&record);
-    v["token"] = json!(secret.token);
-    v["models"] = json!(cards);
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    let created = wire::CreatedConsumerKey {
+        key: token_out(&record),
+        secret: secret.token,
+        models: cards,
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 pub(super) async fn visible_key(
@@ -131,21 +118,21 @@ pub(super) async fn visible_key(
 pub(super) async fn list_keys(
     State(state): State<AppState>,
     Extension(a): Extension<Authenticated>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::ConsumerKeyList>, ApiError> {
     let mut keys = Vec::new();
     for t in state.db.list_tokens("consumer", None).await? {
         if visible_key(&state, &a.principal, &t).await? {
-            keys.push(token_json(&t));
+            keys.push(token_out(&t));
         }
     }
-    Ok(Json(json!({ "keys": keys })))
+    Ok(Json(wire::ConsumerKeyList { keys }))
 }
 
 pub(super) async fn revoke_key(
     State(state): State<AppState>,
     Extension(a): Extension<Authenticated>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Token>, ApiError> {
     let t = state.db.get_token(&id).await?;
     if t.kind != "consumer" || !visible_key(&state, &a.principal, &t).await? {
         return Err(ApiError::new(
@@ -155,5 +142,5 @@ pub(super) async fn revoke_key(
     }
     let t = state.db.revoke_token(&id).await?;
     state.auth.forget(&id);
-    Ok(Json(token_json(&t)))
+    Ok(Json(token_out(&t)))
 }

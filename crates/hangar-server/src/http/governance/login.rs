@@ -2,14 +2,6 @@
 
 use super::*;
 
-#[derive(Deserialize)]
-pub(super) struct LoginBody {
-    pub(super) user: String,
-    pub(super) password: String,
-    #[serde(default)]
-    pub(super) expires: Option<String>,
-}
-
 /// Checks a user's password; Argon2 runs off the async executor.
 pub(super) async fn check_password(
     state: &AppState,
@@ -189,7 +181,7 @@ pub(super) async fn issue(
 pub(super) async fn login(
     State(state): State<AppState>,
     Extension(client): Extension<ClientAddress>,
-    JsonBody(body): JsonBody<LoginBody>,
+    JsonBody(body): JsonBody<wire::LoginRequest>,
 ) -> Result<Response, ApiError> {
     match sign_in(
         &state,
@@ -219,12 +211,12 @@ pub(super) async fn login(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "id": record.id,
-            "token": secret.token,
-            "user": body.user,
-            "expires_at": ts(expires),
-        })),
+        Json(wire::LoginToken {
+            id: record.id,
+            token: secret.token,
+            user: body.user,
+            expires_at: secs(expires),
+        }),
     )
         .into_response())
 }
@@ -346,8 +338,19 @@ pub(super) fn redirect(to: &str, cookie: Option<String>) -> Response {
     resp
 }
 
-pub(super) async fn whoami(Extension(a): Extension<Authenticated>) -> Json<Value> {
-    let mut v = principal_json(&a.principal);
-    v["token_id"] = json!(a.token_id);
-    Json(v)
+pub(super) async fn whoami(Extension(a): Extension<Authenticated>) -> Json<wire::Whoami> {
+    let p = &a.principal;
+    Json(wire::Whoami {
+        name: p.name.clone(),
+        kind: if p.is_consumer_key() {
+            "consumer_key"
+        } else {
+            "user"
+        }
+        .to_owned(),
+        superuser: p.is_superuser(),
+        roles: memberships_out(p.memberships()),
+        purpose: p.purpose().map(str::to_owned),
+        token_id: a.token_id,
+    })
 }

@@ -9,11 +9,12 @@ use axum::{Extension, Json};
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
+use hangar_api as wire;
 use hangar_core::governance::{may_decide, verify_chain, Action, AuditEntry, Principal, Role};
 use hangar_core::{validate_name, NameKind};
 use hangar_store::{ApprovalRecord, AuditFilter, StoreError, TokenRecord};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::auth::{self, Authenticated, ClientAddress, Routes};
 use crate::http::api::Caller;
@@ -60,8 +61,10 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .add("GET", "/api/v1/audit/verify", verify_audit)
 }
 
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+/// A time to the second, as governance answers send it.
+fn secs(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(0)
 }
 
 /// `30d`, `12h`, `90m` or an RFC 3339 time.
@@ -101,16 +104,6 @@ pub(crate) fn parse_expiry(raw: &str) -> Result<DateTime<Utc>, ApiError> {
         ));
     }
     Ok(t)
-}
-
-fn principal_json(p: &Principal) -> Value {
-    json!({
-        "name": p.name,
-        "kind": if p.is_consumer_key() { "consumer_key" } else { "user" },
-        "superuser": p.is_superuser(),
-        "roles": p.memberships().iter().map(|(t, r)| json!({"team": t, "role": r.as_str()})).collect::<Vec<_>>(),
-        "purpose": p.purpose(),
-    })
 }
 
 mod approvals;

@@ -2,27 +2,32 @@
 
 use super::*;
 
-pub(super) async fn list_trusted(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let keys: Vec<Value> = state
+pub(super) fn trusted_out(k: hangar_store::TrustedKey) -> wire::TrustedKey {
+    wire::TrustedKey {
+        name: k.name,
+        public_key: k.public_key,
+        created_at: secs(k.created_at),
+        created_by: k.created_by,
+    }
+}
+
+pub(super) async fn list_trusted(
+    State(state): State<AppState>,
+) -> Result<Json<wire::TrustedKeyList>, ApiError> {
+    let keys = state
         .db
         .list_trusted_keys()
         .await?
         .into_iter()
-        .map(|k| json!({"name": k.name, "public_key": k.public_key, "created_at": ts(k.created_at), "created_by": k.created_by}))
+        .map(trusted_out)
         .collect();
-    Ok(Json(json!({ "keys": keys })))
-}
-
-#[derive(Deserialize)]
-pub(super) struct TrustedBody {
-    pub(super) name: String,
-    pub(super) public_key: String,
+    Ok(Json(wire::TrustedKeyList { keys }))
 }
 
 pub(super) async fn add_trusted(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<TrustedBody>,
+    JsonBody(body): JsonBody<wire::NewTrustedKey>,
 ) -> Result<Response, ApiError> {
     validate_name(NameKind::Key, &body.name)?;
     let pk = body.public_key.trim().to_ascii_lowercase();
@@ -45,23 +50,13 @@ pub(super) async fn add_trusted(
         .db
         .add_trusted_key(&body.name, &pk, &caller.actor())
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"name": k.name, "public_key": k.public_key, "created_at": ts(k.created_at), "created_by": k.created_by})),
-    )
-        .into_response())
-}
-
-#[derive(Deserialize)]
-pub(super) struct SignatureBody {
-    pub(super) public_key: String,
-    pub(super) signature: String,
+    Ok((StatusCode::CREATED, Json(trusted_out(k))).into_response())
 }
 
 pub(super) async fn add_signature(
     State(state): State<AppState>,
     Path((model, version)): Path<(String, String)>,
-    JsonBody(body): JsonBody<SignatureBody>,
+    JsonBody(body): JsonBody<wire::NewSignature>,
 ) -> Result<Response, ApiError> {
     let version = version_number(&version)?;
     let v = state.db.get_version(&model, version).await?;
@@ -77,10 +72,14 @@ pub(super) async fn add_signature(
         .find(|k| k.public_key == pk);
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "model": model, "version": version, "digest": v.digest, "public_key": pk,
-            "verified": true, "trusted_key": trusted.map(|k| k.name),
-        })),
+        Json(wire::SignatureReceipt {
+            model,
+            version,
+            digest: v.digest,
+            public_key: pk,
+            verified: true,
+            trusted_key: trusted.map(|k| k.name),
+        }),
     )
         .into_response())
 }

@@ -2,70 +2,65 @@
 
 use super::*;
 
+pub(super) fn team_out(t: &hangar_store::TeamRecord) -> wire::Team {
+    wire::Team {
+        name: t.name.clone(),
+        created_at: secs(t.created_at),
+        created_by: t.created_by.clone(),
+    }
+}
+
 pub(super) async fn list_teams(
     State(state): State<AppState>,
     Extension(a): Extension<Authenticated>,
-) -> Result<Json<Value>, ApiError> {
-    let teams: Vec<Value> = state
+) -> Result<Json<wire::TeamList>, ApiError> {
+    let teams = state
         .db
         .list_teams()
         .await?
-        .into_iter()
+        .iter()
         .filter(|t| a.principal.sees(&t.name))
-        .map(
-            |t| json!({"name": t.name, "created_at": ts(t.created_at), "created_by": t.created_by}),
-        )
+        .map(team_out)
         .collect();
-    Ok(Json(json!({ "teams": teams })))
-}
-
-#[derive(Deserialize)]
-pub(super) struct TeamBody {
-    pub(super) name: String,
+    Ok(Json(wire::TeamList { teams }))
 }
 
 pub(super) async fn create_team(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<TeamBody>,
+    JsonBody(body): JsonBody<wire::NewTeam>,
 ) -> Result<Response, ApiError> {
     validate_name(NameKind::Team, &body.name)?;
     let t = state.db.create_team(&body.name, &caller.actor()).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"name": t.name, "created_at": ts(t.created_at), "created_by": t.created_by})),
-    )
-        .into_response())
+    Ok((StatusCode::CREATED, Json(team_out(&t))).into_response())
 }
 
-pub(super) fn user_json(u: &hangar_store::UserRecord) -> Value {
-    json!({
-        "name": u.name,
-        "superuser": u.superuser,
-        "roles": u.memberships.iter().map(|(t, r)| json!({"team": t, "role": r.as_str()})).collect::<Vec<_>>(),
-        "password": u.password_hash.is_some(),
-        "created_at": ts(u.created_at),
-        "created_by": u.created_by,
-        "disabled": u.disabled,
-    })
+pub(super) fn memberships_out(m: &[(String, Role)]) -> Vec<wire::Membership> {
+    m.iter()
+        .map(|(t, r)| wire::Membership {
+            team: t.clone(),
+            role: r.as_str().to_owned(),
+        })
+        .collect()
 }
 
-pub(super) async fn list_users(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let users: Vec<Value> = state.db.list_users().await?.iter().map(user_json).collect();
-    Ok(Json(json!({ "users": users })))
+pub(super) fn user_out(u: &hangar_store::UserRecord) -> wire::User {
+    wire::User {
+        name: u.name.clone(),
+        superuser: u.superuser,
+        roles: memberships_out(&u.memberships),
+        password: u.password_hash.is_some(),
+        created_at: secs(u.created_at),
+        created_by: u.created_by.clone(),
+        disabled: u.disabled,
+    }
 }
 
-#[derive(Deserialize)]
-pub(super) struct UserBody {
-    pub(super) name: String,
-    #[serde(default)]
-    pub(super) team: Option<String>,
-    #[serde(default)]
-    pub(super) role: Option<String>,
-    #[serde(default)]
-    pub(super) password: Option<String>,
-    #[serde(default)]
-    pub(super) superuser: bool,
+pub(super) async fn list_users(
+    State(state): State<AppState>,
+) -> Result<Json<wire::UserList>, ApiError> {
+    let users = state.db.list_users().await?.iter().map(user_out).collect();
+    Ok(Json(wire::UserList { users }))
 }
 
 pub(super) const MIN_PASSWORD: usize = 12;
@@ -111,7 +106,7 @@ pub(super) fn membership(
 pub(super) async fn create_user(
     State(state): State<AppState>,
     caller: Caller,
-    JsonBody(body): JsonBody<UserBody>,
+    JsonBody(body): JsonBody<wire::NewUser>,
 ) -> Result<Response, ApiError> {
     validate_name(NameKind::User, &body.name)?;
     let roles = membership(body.team, body.role)?;
@@ -134,20 +129,14 @@ pub(super) async fn create_user(
             &caller.actor(),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(user_json(&u))).into_response())
-}
-
-#[derive(Deserialize)]
-pub(super) struct RoleBody {
-    pub(super) team: String,
-    pub(super) role: String,
+    Ok((StatusCode::CREATED, Json(user_out(&u))).into_response())
 }
 
 pub(super) async fn add_role(
     State(state): State<AppState>,
     Path(user): Path<String>,
-    JsonBody(body): JsonBody<RoleBody>,
-) -> Result<Json<Value>, ApiError> {
+    JsonBody(body): JsonBody<wire::GrantRole>,
+) -> Result<Json<wire::User>, ApiError> {
     let roles = membership(Some(body.team), Some(body.role))?;
     let (team, role) = &roles[0];
     if !state.db.team_exists(team).await? {
@@ -156,5 +145,5 @@ pub(super) async fn add_role(
     state.db.get_user(&user).await?;
     let u = state.db.add_membership(&user, team, *role).await?;
     state.auth.forget_all();
-    Ok(Json(user_json(&u)))
+    Ok(Json(user_out(&u)))
 }

@@ -2,21 +2,21 @@
 
 use super::*;
 
-pub(super) fn token_json(t: &TokenRecord) -> Value {
-    json!({
-        "id": t.id,
-        "kind": t.kind,
-        "user": t.user,
-        "name": t.name,
-        "deployments": t.deployments,
-        "purpose": t.purpose,
-        "rate_limit": t.rate_limit,
-        "created_at": ts(t.created_at),
-        "created_by": t.created_by,
-        "expires_at": t.expires_at.map(ts),
-        "revoked_at": t.revoked_at.map(ts),
-        "last_used_at": t.last_used_at.map(ts),
-    })
+pub(super) fn token_out(t: &TokenRecord) -> wire::Token {
+    wire::Token {
+        id: t.id.clone(),
+        kind: t.kind.clone(),
+        user: t.user.clone(),
+        name: t.name.clone(),
+        deployments: t.deployments.clone(),
+        purpose: t.purpose.clone(),
+        rate_limit: t.rate_limit,
+        created_at: secs(t.created_at),
+        created_by: t.created_by.clone(),
+        expires_at: t.expires_at.map(secs),
+        revoked_at: t.revoked_at.map(secs),
+        last_used_at: t.last_used_at.map(secs),
+    }
 }
 
 #[derive(Deserialize)]
@@ -60,17 +60,17 @@ pub(super) async fn list_tokens(
     State(state): State<AppState>,
     Extension(a): Extension<Authenticated>,
     Query(q): Query<TokensQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::TokenList>, ApiError> {
     if token_kind(q.kind.as_deref())? == "metrics" {
         metrics_tokens_need_an_administrator(&a.principal)?;
-        let tokens: Vec<Value> = state
+        let tokens = state
             .db
             .list_tokens("metrics", None)
             .await?
             .iter()
-            .map(token_json)
+            .map(token_out)
             .collect();
-        return Ok(Json(json!({ "tokens": tokens })));
+        return Ok(Json(wire::TokenList { tokens }));
     }
     let user = match q.user {
         Some(u) if u != a.principal.name && !a.principal.is_superuser() => {
@@ -82,34 +82,20 @@ pub(super) async fn list_tokens(
         Some(u) => u,
         None => a.principal.name.clone(),
     };
-    let tokens: Vec<Value> = state
+    let tokens = state
         .db
         .list_tokens("api", Some(&user))
         .await?
         .iter()
-        .map(token_json)
+        .map(token_out)
         .collect();
-    Ok(Json(json!({ "tokens": tokens })))
-}
-
-#[derive(Deserialize)]
-pub(super) struct TokenBody {
-    #[serde(default)]
-    pub(super) user: Option<String>,
-    #[serde(default)]
-    pub(super) name: Option<String>,
-    #[serde(default)]
-    pub(super) expires: Option<String>,
-    /// `api` (the default: acts as its user) or `metrics` (reads /metrics
-    /// and nothing else; administrators only).
-    #[serde(default)]
-    pub(super) kind: Option<String>,
+    Ok(Json(wire::TokenList { tokens }))
 }
 
 pub(super) async fn create_token(
     State(state): State<AppState>,
     Extension(a): Extension<Authenticated>,
-    JsonBody(body): JsonBody<TokenBody>,
+    JsonBody(body): JsonBody<wire::NewToken>,
 ) -> Result<Response, ApiError> {
     if token_kind(body.kind.as_deref())? == "metrics" {
         metrics_tokens_need_an_administrator(&a.principal)?;
@@ -123,9 +109,11 @@ pub(super) async fn create_token(
         let name: String = body.name.unwrap_or_default().chars().take(100).collect();
         let (secret, record) =
             issue(&state, "metrics", None, &name, expires, &a.principal.name).await?;
-        let mut v = token_json(&record);
-        v["token"] = json!(secret.token);
-        return Ok((StatusCode::CREATED, Json(v)).into_response());
+        let created = wire::CreatedToken {
+            token: token_out(&record),
+            secret: secret.token,
+        };
+        return Ok((StatusCode::CREATED, Json(created)).into_response());
     }
     let user = body.user.unwrap_or_else(|| a.principal.name.clone());
     if user != a.principal.name && !a.principal.is_superuser() {
@@ -146,16 +134,18 @@ pub(super) async fn create_token(
         &a.principal.name,
     )
     .await?;
-    let mut v = token_json(&record);
-    v["token"] = json!(secret.token);
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    let created = wire::CreatedToken {
+        token: token_out(&record),
+        secret: secret.token,
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 pub(super) async fn revoke_token(
     State(state): State<AppState>,
     Extension(a): Extension<Authenticated>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<wire::Token>, ApiError> {
     let t = state.db.get_token(&id).await?;
     let own = t.user.as_deref() == Some(a.principal.name.as_str());
     if t.kind == "consumer" || !(own || a.principal.is_superuser()) {
@@ -165,5 +155,5 @@ pub(super) async fn revoke_token(
     }
     let t = state.db.revoke_token(&id).await?;
     state.auth.forget(&id);
-    Ok(Json(token_json(&t)))
+    Ok(Json(token_out(&t)))
 }
