@@ -166,6 +166,29 @@ async fn the_openapi_document_describes_every_route() {
             "{method} {path}: typed bodies"
         );
     }
+    // The inference routes document the headers a request may carry.
+    for path in [
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+    ] {
+        let headers: Vec<&str> = doc["paths"][path]["post"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path} has no parameters"))
+            .iter()
+            .filter(|p| p["in"] == "header")
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for header in [
+            "Inference-Header-Content-Length",
+            "X-Hangar-Routing-Key",
+            "X-Hangar-Deadline-Ms",
+        ] {
+            assert!(
+                headers.contains(&header),
+                "{path} lacks {header}: {headers:?}"
+            );
+        }
+    }
     // Every reference anywhere in the document resolves.
     fn references<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
         match v {

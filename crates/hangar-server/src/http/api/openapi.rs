@@ -129,6 +129,8 @@ pub(crate) struct Op {
     pub description: &'static str,
     /// Query parameters: name, JSON type, description.
     pub query: &'static [(&'static str, &'static str, &'static str)],
+    /// Header parameters: name, JSON type, description.
+    pub headers: &'static [(&'static str, &'static str, &'static str)],
     pub request: Body,
     /// The success status.
     pub status: u16,
@@ -150,6 +152,7 @@ const fn op(
         summary,
         description: "",
         query: &[],
+        headers: &[],
         request: Body::Empty,
         status: 200,
         response: Body::Untyped,
@@ -166,6 +169,10 @@ impl Op {
 
     const fn query(self, query: &'static [(&'static str, &'static str, &'static str)]) -> Op {
         Op { query, ..self }
+    }
+
+    const fn headers(self, headers: &'static [(&'static str, &'static str, &'static str)]) -> Op {
+        Op { headers, ..self }
     }
 
     const fn takes(self, request: Body) -> Op {
@@ -314,6 +321,10 @@ fn operation(path: &str, policy: Policy, op: Option<&Op>) -> Value {
             json!({"name": name, "in": "query", "required": false,
                    "schema": {"type": kind}, "description": description})
         }));
+        parameters.extend(op.headers.iter().map(|(name, kind, description)| {
+            json!({"name": name, "in": "header", "required": false,
+                   "schema": {"type": kind}, "description": description})
+        }));
         if let Some(content) = content(op.request) {
             out["requestBody"] = json!({"required": true, "content": content});
         }
@@ -358,6 +369,25 @@ fn content(body: Body) -> Option<Value> {
     })
 }
 
+/// The headers an inference request may carry.
+const INFER_HEADERS: &[(&str, &str, &str)] = &[
+    (
+        "Inference-Header-Content-Length",
+        "integer",
+        "Binary tensor data extension: length of the JSON header",
+    ),
+    (
+        "X-Hangar-Routing-Key",
+        "string",
+        "The same key always reaches the same route of a revision (also parameters.routing_key)",
+    ),
+    (
+        "X-Hangar-Deadline-Ms",
+        "integer",
+        "Deadline: a request still queued when it passes gets 504 and never runs",
+    ),
+];
+
 /// Every route's summary, parameters and bodies.
 pub(crate) static OPERATIONS: &[Op] = &[
     op("GET", "/api/v1/models", "registry", "List models").answers(200, Body::Json(name::<wire::ModelList>)),
@@ -383,10 +413,10 @@ pub(crate) static OPERATIONS: &[Op] = &[
     op("GET", "/v2/health/ready", "inference", "Readiness: 200 once stored deployments are restored"),
     op("GET", "/v2/models/{name}", "inference", "Model metadata: inputs and outputs"),
     op("GET", "/v2/models/{name}/ready", "inference", "Model readiness (200 ready, 400 not ready)").answers(200, Body::Empty),
-    op("POST", "/v2/models/{name}/infer", "inference", "Inference (Open Inference Protocol V2)").takes(Body::Media(&["application/json", "application/octet-stream"])),
+    op("POST", "/v2/models/{name}/infer", "inference", "Inference (Open Inference Protocol V2)").takes(Body::Media(&["application/json", "application/octet-stream"])).headers(INFER_HEADERS),
     op("GET", "/v2/models/{name}/versions/{version}", "inference", "Model metadata: inputs and outputs"),
     op("GET", "/v2/models/{name}/versions/{version}/ready", "inference", "Model readiness (200 ready, 400 not ready)").answers(200, Body::Empty),
-    op("POST", "/v2/models/{name}/versions/{version}/infer", "inference", "Inference (Open Inference Protocol V2)").takes(Body::Media(&["application/json", "application/octet-stream"])),
+    op("POST", "/v2/models/{name}/versions/{version}/infer", "inference", "Inference (Open Inference Protocol V2)").takes(Body::Media(&["application/json", "application/octet-stream"])).headers(INFER_HEADERS),
     op("GET", "/api/v1/deployments/{name}/revisions", "deployments", "Every revision, oldest first").answers(200, Body::Json(name::<wire::RevisionList>)),
     op("GET", "/api/v1/deployments/{name}/revisions/{revision}", "deployments", "One revision").answers(200, Body::Json(name::<wire::Revision>)),
     op("POST", "/api/v1/deployments/{name}/promote", "deployments", "Promote the canary to all traffic (a new revision)").takes(Body::Json(name::<wire::RevisionAction>)).answers(200, Body::Json(name::<wire::Deployment>)),
