@@ -78,11 +78,6 @@ pub(super) async fn verify_audit(
     Ok(Json(verify(&state).await?))
 }
 
-/// The audit chain's verification as JSON (what the dashboard reads).
-pub(crate) async fn verify_json(state: &AppState) -> Result<Value, ApiError> {
-    serde_json::to_value(verify(state).await?).map_err(ApiError::internal)
-}
-
 /// The audit chain's verification.
 pub(crate) async fn verify(state: &AppState) -> Result<wire::AuditVerification, ApiError> {
     auth::flush_denials(state, true).await;

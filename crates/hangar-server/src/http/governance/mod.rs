@@ -14,7 +14,6 @@ use hangar_core::governance::{may_decide, verify_chain, Action, AuditEntry, Prin
 use hangar_core::{validate_name, NameKind};
 use hangar_store::{ApprovalRecord, AuditFilter, StoreError, TokenRecord};
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::auth::{self, Authenticated, ClientAddress, Routes};
 use crate::http::api::Caller;

@@ -42,6 +42,18 @@ async fn the_audit_verifier_names_the_entry_edited_directly_in_sqlite() {
         .as_str()
         .unwrap()
         .contains("edited"));
+    // The dashboard's audit page says so, naming the entry.
+    let req = axum::http::Request::builder()
+        .uri("/audit")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (st, _, page) = s.send(req).await;
+    assert_eq!(st, StatusCode::OK);
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains("Tampered") && page.contains("The chain is broken at entry 3:"),
+        "{page}"
+    );
 
     // Put it back and delete entry 2 instead: the chain breaks at 3.
     sqlx::query("UPDATE audit_log SET actor = 'admin' WHERE seq = 3")

@@ -41,25 +41,26 @@ pub(super) async fn audit_body(
         teams: crate::http::governance::audit_scope(&a.principal),
         limit: 500,
     };
-    let verify = crate::http::governance::verify_json(state).await?;
+    let verify = crate::http::governance::verify(state).await?;
     let mut out = String::from("<h1>Audit log</h1>");
-    if verify["ok"].as_bool() == Some(true) {
-        let _ = write!(
-            out,
-            r#"<p class="notice ok">{} The chain of {} entries verifies: nothing was edited, removed or reordered.</p>"#,
-            status("ok", "✓", "Intact"),
-            verify["entries"]
-        );
-    } else {
-        let _ = write!(
-            out,
-            r#"<p class="notice bad" role="alert">{} The chain is broken at entry {}: {}</p>"#,
-            status("bad", "✕", "Tampered"),
-            verify["first_break"]["seq"],
-            esc(verify["first_break"]["message"]
-                .as_str()
-                .unwrap_or_default())
-        );
+    match (&verify.first_break, verify.ok) {
+        (None, true) => {
+            let _ = write!(
+                out,
+                r#"<p class="notice ok">{} The chain of {} entries verifies: nothing was edited, removed or reordered.</p>"#,
+                status("ok", "✓", "Intact"),
+                verify.entries
+            );
+        }
+        (broken, _) => {
+            let _ = write!(
+                out,
+                r#"<p class="notice bad" role="alert">{} The chain is broken at entry {}: {}</p>"#,
+                status("bad", "✕", "Tampered"),
+                broken.as_ref().map_or("—".into(), |b| b.seq.to_string()),
+                esc(broken.as_ref().map_or("", |b| b.message.as_str()))
+            );
+        }
     }
     let v = |s: &Option<String>| esc(s.as_deref().unwrap_or_default());
     let _ = write!(
