@@ -12,6 +12,19 @@ pub use hangar_api::{
 };
 
 impl Client {
+    /// `/api/v1/models/{model}/versions/{version}/{leaf}`.
+    fn version_url(&self, model: &str, version: u32, leaf: &str) -> reqwest::Url {
+        self.url(&[
+            "api",
+            "v1",
+            "models",
+            model,
+            "versions",
+            &version.to_string(),
+            leaf,
+        ])
+    }
+
     pub async fn list_teams(&self) -> Result<Fetched<TeamList>, ClientError> {
         let url = self.url(&["api", "v1", "teams"]);
         self.call(self.http.get(url.clone()), &url).await
@@ -100,16 +113,7 @@ impl Client {
         model: &str,
         version: u32,
     ) -> Result<Fetched<Approvals>, ClientError> {
-        let version = version.to_string();
-        let url = self.url(&[
-            "api",
-            "v1",
-            "models",
-            model,
-            "versions",
-            &version,
-            "approvals",
-        ]);
+        let url = self.version_url(model, version, "approvals");
         self.call(self.http.get(url.clone()), &url).await
     }
 
@@ -119,16 +123,7 @@ impl Client {
         version: u32,
         decision: &NewDecision,
     ) -> Result<Fetched<Decision>, ClientError> {
-        let version = version.to_string();
-        let url = self.url(&[
-            "api",
-            "v1",
-            "models",
-            model,
-            "versions",
-            &version,
-            "approvals",
-        ]);
+        let url = self.version_url(model, version, "approvals");
         self.call(self.http.post(url.clone()).json(decision), &url)
             .await
     }
@@ -139,16 +134,7 @@ impl Client {
         version: u32,
         signature: &NewSignature,
     ) -> Result<Fetched<SignatureReceipt>, ClientError> {
-        let version = version.to_string();
-        let url = self.url(&[
-            "api",
-            "v1",
-            "models",
-            model,
-            "versions",
-            &version,
-            "signatures",
-        ]);
+        let url = self.version_url(model, version, "signatures");
         self.call(self.http.post(url.clone()).json(signature), &url)
             .await
     }
