@@ -10,11 +10,10 @@ use hangar_runtime::{InferencePool, OnnxRuntime, Runtime, RuntimeError};
 use hangar_store::{ArtifactStore, Db, StoreError};
 
 use crate::auth;
-use crate::http::api::VersionMeta;
-use crate::http::error::ApiError;
 use crate::service::{alerting, feedback, monitoring, serving};
 use crate::state::{self, AppState, Limits};
 use crate::{metrics, model_check};
+use hangar_api::VersionMeta;
 
 /// Everything the server needs to start, already validated by the binary.
 #[derive(Debug, Clone)]
@@ -69,12 +68,6 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Setup(String),
-}
-
-impl From<ApiError> for ServerError {
-    fn from(e: ApiError) -> Self {
-        ServerError::Setup(e.message)
-    }
 }
 
 impl From<crate::service::error::Error> for ServerError {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use hangar_core::alerts::{AlertRule, AlertState};
+use hangar_core::alerts::AlertRule;
 use hangar_core::health::{assess, FiringAlert, Health, HealthInput};
 use hangar_core::monitor::WindowReport;
 use hangar_core::window::WindowSummary;
@@ -45,14 +45,13 @@ pub async fn of(state: &AppState, name: &str) -> Result<DeploymentHealth, Error>
     let stored = state.db.list_rules().await?;
     let rules = crate::service::alerting::rules_for(&stored, name);
     let snapshot = state.alerting.snapshot();
-    let firing: Vec<(&AlertRule, &AlertState)> = snapshot
+    let firing: Vec<FiringAlert> = snapshot
         .iter()
         .filter(|((_, d), _)| d == name)
-        .filter_map(|((rule, _), s)| rules.iter().find(|r| &r.name == rule).map(|r| (r, s)))
-        .collect();
-    let firing: Vec<FiringAlert> = firing
-        .into_iter()
-        .filter_map(|(r, s)| FiringAlert::from_state(r, s))
+        .filter_map(|((rule, _), s)| {
+            let rule = rules.iter().find(|r| &r.name == rule)?;
+            FiringAlert::from_state(rule, s)
+        })
         .collect();
     let traffic = crate::service::alerting::traffic(state, name, HEALTH_WINDOW_SECS, None);
     let report =
