@@ -14,7 +14,7 @@
 
 use chrono::{Duration, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use hangar_store::{Db, LogRow, PredictionWriter};
+use hangar_store::{Db, LogRow, PredictionLog};
 
 const BATCH: usize = 2_700;
 
@@ -57,13 +57,13 @@ fn requests(n: usize, seed: u64) -> Vec<Request> {
 /// Appends `batch` as requests of `rows` rows each (the request id and time
 /// of each request's first row).
 fn append(
-    writer: &mut PredictionWriter,
+    writer: &mut dyn PredictionLog,
     batch: &[Request],
     at: chrono::DateTime<Utc>,
     rows: usize,
 ) -> u64 {
     writer
-        .append(|sink| {
+        .append(&mut |sink| {
             for (i, r) in batch.iter().enumerate() {
                 let first = &batch[i - i % rows];
                 let score = (i % 1_000) as f64 / 1_000.0;
@@ -101,7 +101,7 @@ fn benches(c: &mut Criterion) {
     for k in 0..(200_000 / BATCH) {
         let batch = requests(BATCH, k as u64 + 1);
         append(
-            &mut writer,
+            &mut *writer,
             &batch,
             start + Duration::milliseconds(k as i64 * 100),
             1,
@@ -123,7 +123,7 @@ fn benches(c: &mut Criterion) {
                 },
                 |batch| {
                     at += Duration::milliseconds(100);
-                    append(&mut writer, &batch, at, rows)
+                    append(&mut *writer, &batch, at, rows)
                 },
                 criterion::BatchSize::PerIteration,
             )

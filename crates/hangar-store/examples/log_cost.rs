@@ -55,7 +55,7 @@ fn main() {
         let at = start + Duration::milliseconds(k as i64 * 100);
         let (c0, t0) = (cpu_seconds(), std::time::Instant::now());
         writer
-            .append(|sink| {
+            .append(&mut |sink| {
                 for i in 0..BATCH {
                     sink.push(&LogRow {
                         deployment: "credit-risk",

@@ -4,8 +4,9 @@ use chrono::{DateTime, Utc};
 use hangar_core::alerts::{AlertRule, Comparison, MetricRef, Severity};
 use sqlx::Row;
 
+use crate::db::SqliteStore;
 use crate::db::{parse_ts_pub as parse_ts, ts_pub as ts};
-use crate::{Db, Missing, StoreError};
+use crate::{Missing, StoreError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertEventRecord {
@@ -50,8 +51,9 @@ fn invalid(e: impl std::fmt::Display) -> StoreError {
     StoreError::Invalid(e.to_string())
 }
 
-impl Db {
-    pub async fn put_rule(&self, r: &AlertRule, actor: &str) -> Result<(), StoreError> {
+#[async_trait::async_trait]
+impl crate::repo::Alerts for SqliteStore {
+    async fn put_rule(&self, r: &AlertRule, actor: &str) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO alert_rules (name, deployment, metric, comparison, threshold, window_secs, for_secs, severity, \
              guardrail, created_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
@@ -76,7 +78,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn list_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
+    async fn list_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
         let rows = sqlx::query(
             "SELECT name, deployment, metric, comparison, threshold, window_secs, for_secs, severity, guardrail \
              FROM alert_rules ORDER BY deployment, name",
@@ -109,7 +111,7 @@ impl Db {
             .collect()
     }
 
-    pub async fn delete_rule(&self, name: &str, deployment: &str) -> Result<(), StoreError> {
+    async fn delete_rule(&self, name: &str, deployment: &str) -> Result<(), StoreError> {
         let n = sqlx::query("DELETE FROM alert_rules WHERE name = ? AND deployment = ?")
             .bind(name)
             .bind(deployment)
@@ -125,7 +127,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn add_alert_event(&self, e: &AlertEventRecord) -> Result<i64, StoreError> {
+    async fn add_alert_event(&self, e: &AlertEventRecord) -> Result<i64, StoreError> {
         let id = sqlx::query(
             "INSERT INTO alert_events (rule, deployment, kind, severity, value, message, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -142,8 +144,7 @@ impl Db {
         Ok(id)
     }
 
-    /// Alert events, newest first, optionally for one deployment.
-    pub async fn alert_events(
+    async fn alert_events(
         &self,
         deployment: Option<&str>,
         limit: u32,
@@ -173,10 +174,7 @@ impl Db {
             .collect()
     }
 
-    /// Creates or replaces a channel. The e-mail columns are written only
-    /// when there is a sender: the table refuses e-mail fields on other
-    /// kinds and an e-mail channel without them.
-    pub async fn put_channel(&self, c: &ChannelRecord) -> Result<(), StoreError> {
+    async fn put_channel(&self, c: &ChannelRecord) -> Result<(), StoreError> {
         let email_to = c
             .email_from
             .as_ref()
@@ -201,7 +199,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn list_channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
+    async fn list_channels(&self) -> Result<Vec<ChannelRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT name, kind, url, email_to, email_from, created_at, created_by FROM alert_channels ORDER BY name",
         )
@@ -225,7 +223,7 @@ impl Db {
             .collect()
     }
 
-    pub async fn delete_channel(&self, name: &str) -> Result<(), StoreError> {
+    async fn delete_channel(&self, name: &str) -> Result<(), StoreError> {
         let n = sqlx::query("DELETE FROM alert_channels WHERE name = ?")
             .bind(name)
             .execute(self.pool())
@@ -237,7 +235,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn add_delivery(&self, d: &DeliveryRecord) -> Result<(), StoreError> {
+    async fn add_delivery(&self, d: &DeliveryRecord) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO alert_deliveries (event_id, channel, attempt, ok, detail, at) VALUES (?, ?, ?, ?, ?, ?)")
             .bind(d.event_id)
             .bind(&d.channel)
@@ -250,7 +248,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn deliveries(&self, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError> {
+    async fn deliveries(&self, limit: u32) -> Result<Vec<DeliveryRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT event_id, channel, attempt, ok, detail, at FROM alert_deliveries ORDER BY id DESC LIMIT ?",
         )
@@ -276,6 +274,7 @@ impl Db {
 mod tests {
     use std::path::Path;
 
+    use crate::Db;
     use sqlx::migrate::Migrator;
     use sqlx::sqlite::SqliteConnectOptions;
     use sqlx::SqlitePool;
@@ -300,7 +299,9 @@ mod tests {
         // The schema as it was at 0004, with a channel in it.
         let before = dir.path().join("migrations-0004");
         std::fs::create_dir(&before).unwrap();
-        let all = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let all = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join("sqlite");
         for entry in std::fs::read_dir(&all).unwrap() {
             let path = entry.unwrap().path();
             let file = path.file_name().unwrap().to_str().unwrap().to_string();

@@ -50,7 +50,7 @@ pub struct FeedbackWriter {
 
 impl FeedbackWriter {
     /// Opens a connection to the SQLite file at `path` (already created and
-    /// migrated by [`crate::Db::open`]). Blocking.
+    /// migrated by [`crate::SqliteStore::open`]). Blocking.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
@@ -58,12 +58,13 @@ impl FeedbackWriter {
         conn.set_prepared_statement_cache_capacity(4);
         Ok(FeedbackWriter { conn })
     }
+}
 
-    /// Finds the logged rows of `deployment` that each key names (a row id
-    /// may name several rows), in one read transaction. `versions` lists the
-    /// (model, version) pairs seen so far; new ones are appended, and each
-    /// found row points into it.
-    pub fn find(
+/// SQLite: the rows are found in one read transaction (WAL: it never blocks
+/// a writer); labels are written in one IMMEDIATE transaction (it waits for
+/// the write lock up to the busy timeout).
+impl crate::repo::FeedbackLog for FeedbackWriter {
+    fn find(
         &mut self,
         deployment: &str,
         keys: &[FeedbackKey],
@@ -106,10 +107,7 @@ impl FeedbackWriter {
         Ok(())
     }
 
-    /// Writes labels by row id in one IMMEDIATE transaction (it waits for
-    /// the write lock up to the busy timeout); returns how many rows were
-    /// updated.
-    pub fn apply(&mut self, labels: &[(i64, f64)], at: DateTime<Utc>) -> Result<u64, StoreError> {
+    fn apply(&mut self, labels: &[(i64, f64)], at: DateTime<Utc>) -> Result<u64, StoreError> {
         if labels.is_empty() {
             return Ok(0);
         }

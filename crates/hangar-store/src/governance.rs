@@ -8,8 +8,9 @@ use hangar_core::governance::{AuditEntry, Decision, Role, GENESIS_HASH};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
+use crate::db::SqliteStore;
 use crate::db::{parse_ts_pub as parse_ts, ts_pub as ts};
-use crate::{Db, Missing, StoreError};
+use crate::{Missing, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
@@ -167,10 +168,11 @@ fn conflict_or(e: sqlx::Error, what: String) -> StoreError {
     }
 }
 
-impl Db {
+#[async_trait::async_trait]
+impl crate::repo::Governance for SqliteStore {
     // ---- teams and users -------------------------------------------------
 
-    pub async fn create_team(&self, name: &str, actor: &str) -> Result<TeamRecord, StoreError> {
+    async fn create_team(&self, name: &str, actor: &str) -> Result<TeamRecord, StoreError> {
         sqlx::query("INSERT INTO teams (name, created_at, created_by) VALUES (?, ?, ?)")
             .bind(name)
             .bind(ts(Utc::now()))
@@ -185,7 +187,7 @@ impl Db {
             .ok_or_else(|| StoreError::NotFound(Missing::Team(name.to_string())))
     }
 
-    pub async fn list_teams(&self) -> Result<Vec<TeamRecord>, StoreError> {
+    async fn list_teams(&self) -> Result<Vec<TeamRecord>, StoreError> {
         let rows = sqlx::query("SELECT name, created_at, created_by FROM teams ORDER BY name")
             .fetch_all(self.pool())
             .await?;
@@ -200,7 +202,7 @@ impl Db {
             .collect()
     }
 
-    pub async fn team_exists(&self, name: &str) -> Result<bool, StoreError> {
+    async fn team_exists(&self, name: &str) -> Result<bool, StoreError> {
         Ok(
             sqlx::query_scalar::<_, i64>("SELECT 1 FROM teams WHERE name = ?")
                 .bind(name)
@@ -210,8 +212,7 @@ impl Db {
         )
     }
 
-    /// Creates a user with its memberships in one transaction.
-    pub async fn create_user(
+    async fn create_user(
         &self,
         name: &str,
         password_hash: Option<&str>,
@@ -244,8 +245,7 @@ impl Db {
         self.get_user(name).await
     }
 
-    /// Adds a role in a team to an existing user.
-    pub async fn add_membership(
+    async fn add_membership(
         &self,
         user: &str,
         team: &str,
@@ -261,7 +261,7 @@ impl Db {
         self.get_user(user).await
     }
 
-    pub async fn set_password(&self, user: &str, password_hash: &str) -> Result<(), StoreError> {
+    async fn set_password(&self, user: &str, password_hash: &str) -> Result<(), StoreError> {
         let n = sqlx::query("UPDATE users SET password_hash = ? WHERE name = ?")
             .bind(password_hash)
             .bind(user)
@@ -274,7 +274,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn get_user(&self, name: &str) -> Result<UserRecord, StoreError> {
+    async fn get_user(&self, name: &str) -> Result<UserRecord, StoreError> {
         let row = sqlx::query(
             "SELECT name, password_hash, superuser, created_at, created_by, disabled_at FROM users WHERE name = ?",
         )
@@ -307,7 +307,7 @@ impl Db {
         })
     }
 
-    pub async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
         let names: Vec<String> = sqlx::query_scalar("SELECT name FROM users ORDER BY name")
             .fetch_all(self.pool())
             .await?;
@@ -318,7 +318,7 @@ impl Db {
         Ok(out)
     }
 
-    pub async fn has_superuser(&self) -> Result<bool, StoreError> {
+    async fn has_superuser(&self) -> Result<bool, StoreError> {
         Ok(
             sqlx::query_scalar::<_, i64>("SELECT 1 FROM users WHERE superuser = 1 LIMIT 1")
                 .fetch_optional(self.pool())
@@ -329,7 +329,7 @@ impl Db {
 
     // ---- tokens ----------------------------------------------------------
 
-    pub async fn create_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
+    async fn create_token(&self, t: &TokenRecord) -> Result<(), StoreError> {
         sqlx::query(&format!(
             "INSERT INTO tokens ({TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
@@ -352,7 +352,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn get_token(&self, id: &str) -> Result<TokenRecord, StoreError> {
+    async fn get_token(&self, id: &str) -> Result<TokenRecord, StoreError> {
         let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = ?"))
             .bind(id)
             .fetch_optional(self.pool())
@@ -361,9 +361,7 @@ impl Db {
         token_from_row(&row)
     }
 
-    /// Tokens of one kind (`api`, `consumer`), optionally of one user;
-    /// newest first.
-    pub async fn list_tokens(
+    async fn list_tokens(
         &self,
         kind: &str,
         user: Option<&str>,
@@ -379,7 +377,7 @@ impl Db {
         rows.iter().map(token_from_row).collect()
     }
 
-    pub async fn revoke_token(&self, id: &str) -> Result<TokenRecord, StoreError> {
+    async fn revoke_token(&self, id: &str) -> Result<TokenRecord, StoreError> {
         let n = sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
             .bind(ts(Utc::now()))
             .bind(id)
@@ -392,7 +390,7 @@ impl Db {
         self.get_token(id).await
     }
 
-    pub async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn touch_token(&self, id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
         sqlx::query("UPDATE tokens SET last_used_at = ? WHERE id = ?")
             .bind(ts(at))
             .bind(id)
@@ -403,8 +401,7 @@ impl Db {
 
     // ---- ownership -------------------------------------------------------
 
-    /// The team owning a model, `None` when there is no such model.
-    pub async fn model_team(&self, model: &str) -> Result<Option<String>, StoreError> {
+    async fn model_team(&self, model: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query_scalar::<_, Option<String>>(
             "SELECT COALESCE(owner_team, 'default') FROM models WHERE name = ?",
         )
@@ -414,8 +411,7 @@ impl Db {
         .flatten())
     }
 
-    /// The team owning a deployment, `None` when there is no such deployment.
-    pub async fn deployment_team(&self, name: &str) -> Result<Option<String>, StoreError> {
+    async fn deployment_team(&self, name: &str) -> Result<Option<String>, StoreError> {
         Ok(
             sqlx::query_scalar::<_, String>("SELECT team FROM deployments WHERE name = ?")
                 .bind(name)
@@ -424,8 +420,7 @@ impl Db {
         )
     }
 
-    /// Every deployment's team, in one query.
-    pub async fn deployment_teams(&self) -> Result<BTreeMap<String, String>, StoreError> {
+    async fn deployment_teams(&self) -> Result<BTreeMap<String, String>, StoreError> {
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT name, team FROM deployments ORDER BY name")
                 .fetch_all(self.pool())
@@ -435,7 +430,7 @@ impl Db {
 
     // ---- approvals -------------------------------------------------------
 
-    pub async fn add_decision(&self, a: &ApprovalRecord) -> Result<(), StoreError> {
+    async fn add_decision(&self, a: &ApprovalRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO approvals (model, version, digest, decision, comment, by, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -451,8 +446,7 @@ impl Db {
         Ok(())
     }
 
-    /// Decisions on one version, oldest first.
-    pub async fn decisions(
+    async fn decisions(
         &self,
         model: &str,
         version: u32,
@@ -482,7 +476,7 @@ impl Db {
 
     // ---- signing ---------------------------------------------------------
 
-    pub async fn add_trusted_key(
+    async fn add_trusted_key(
         &self,
         name: &str,
         public_key: &str,
@@ -507,7 +501,7 @@ impl Db {
         })
     }
 
-    pub async fn list_trusted_keys(&self) -> Result<Vec<TrustedKey>, StoreError> {
+    async fn list_trusted_keys(&self) -> Result<Vec<TrustedKey>, StoreError> {
         let rows = sqlx::query(
             "SELECT name, public_key, created_at, created_by FROM trusted_keys ORDER BY name",
         )
@@ -525,7 +519,7 @@ impl Db {
             .collect()
     }
 
-    pub async fn add_signature(
+    async fn add_signature(
         &self,
         model: &str,
         version: u32,
@@ -546,7 +540,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn signatures(
+    async fn signatures(
         &self,
         model: &str,
         version: u32,
@@ -572,9 +566,7 @@ impl Db {
 
     // ---- audit -----------------------------------------------------------
 
-    /// Appends an entry to the chain in one write transaction: numbered after
-    /// the recorded head, hashed over the head's hash, and the head moved.
-    pub async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry, StoreError> {
+    async fn append_audit(&self, e: &NewAuditEntry) -> Result<AuditEntry, StoreError> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let head: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
@@ -628,8 +620,7 @@ impl Db {
         Ok(entry)
     }
 
-    /// Entries matching `f`, newest first.
-    pub async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn list_audit(&self, f: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_log \
              WHERE (? IS NULL OR actor = ?) AND (? IS NULL OR object = ? OR object LIKE ? ESCAPE '\\') \
@@ -659,10 +650,7 @@ impl Db {
         rows.iter().map(audit_from_row).collect()
     }
 
-    /// The whole chain in order, and the recorded head, for verification.
-    pub async fn audit_chain(
-        &self,
-    ) -> Result<(Vec<AuditEntry>, Option<(i64, String)>), StoreError> {
+    async fn audit_chain(&self) -> Result<(Vec<AuditEntry>, Option<(i64, String)>), StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_log ORDER BY seq"
         ))

@@ -1,8 +1,11 @@
-//! Hangar's persistence: metadata in SQLite through sqlx (schema migrations
-//! applied at start) and artifacts as content-addressed files.
+//! Hangar's persistence: metadata in a database (SQLite, the embedded
+//! default, or PostgreSQL; schema migrations applied at start) and artifacts
+//! as content-addressed objects (files, or S3-compatible object storage,
+//! with a local cache).
 //!
 //! **API boundary:** only this crate knows SQL and file layout; it takes and
-//! returns `hangar-core` domain types.
+//! returns `hangar-core` domain types. The storage traits are in [`repo`];
+//! [`Db`] is the one handle callers hold, whatever the backend.
 
 mod alerts;
 mod artifacts;
@@ -11,10 +14,12 @@ mod feedback;
 mod governance;
 mod log_writer;
 mod monitoring;
+mod postgres;
+pub mod repo;
 
 pub use alerts::{AlertEventRecord, ChannelRecord, DeliveryRecord};
 pub use artifacts::{ArtifactStore, Staged, StoredArtifact, Upload};
-pub use db::{AliasState, Db, NewVersion};
+pub use db::{AliasState, NewVersion, SqliteStore};
 pub use feedback::{FeedbackWriter, FoundRow};
 pub use governance::{
     ApprovalRecord, AuditFilter, NewAuditEntry, SignatureRecord, TeamRecord, TokenRecord,
@@ -25,6 +30,68 @@ pub use monitoring::{
     decode_features_into, encode_f32_features_into, encode_features_into, AggregateKey,
     BaselineRecord, FeedbackKey, LabelledRow, PredictionRecord,
 };
+pub use postgres::PostgresStore;
+pub use repo::{FeedbackLog, PredictionLog, RowSink, Store};
+
+/// The store: a handle on one backend, cheap to clone. It dereferences to
+/// [`Store`], so every area's methods are called on it directly
+/// (`db.get_model(..)`).
+#[derive(Clone)]
+pub struct Db {
+    inner: std::sync::Arc<dyn Store>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.inner.backend())
+            .finish()
+    }
+}
+
+impl std::ops::Deref for Db {
+    type Target = dyn Store;
+    fn deref(&self) -> &Self::Target {
+        &*self.inner
+    }
+}
+
+impl Db {
+    /// Opens (creating) the embedded SQLite file and applies pending
+    /// migrations.
+    pub async fn open(path: &std::path::Path) -> Result<Self, StoreError> {
+        Ok(Db::from_backend(SqliteStore::open(path).await?))
+    }
+
+    /// Opens the database a URL names: `sqlite://PATH` (the embedded
+    /// default) or `postgres://USER[:PASS]@HOST:PORT/DB` (`postgresql://`
+    /// too). Applies pending migrations either way.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() {
+                return Err(StoreError::Invalid(
+                    "database URL: sqlite:// needs a file path (sqlite:///var/lib/hangar/hangar.db)".into(),
+                ));
+            }
+            return Db::open(std::path::Path::new(path)).await;
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Db::from_backend(PostgresStore::connect(url).await?));
+        }
+        Err(StoreError::Invalid(format!(
+            "database URL {:?}: expected sqlite://PATH or postgres://USER@HOST:PORT/DB",
+            redact_url(url)
+        )))
+    }
+
+    /// Wraps one backend.
+    pub fn from_backend(backend: impl Store + 'static) -> Self {
+        Db {
+            inner: std::sync::Arc::new(backend),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -50,6 +117,11 @@ pub enum StoreError {
     /// on it (free space) and the server answers it with 507, not 500.
     #[error("the data directory's disk is full: {0}")]
     StorageFull(String),
+    /// The database cannot be reached (refused, timed out, the pool could
+    /// not get a connection): the server answers 503 `database_unavailable`
+    /// at once, and retries on the next call.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("database error: {0}")]
     Db(sqlx::Error),
     #[error("database error: {0}")]
@@ -130,6 +202,22 @@ impl std::fmt::Display for Missing {
     }
 }
 
+/// A URL with its password, if any, replaced by `***` (for messages and
+/// logs).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.split_once('@') {
+        Some((auth, host)) => (auth, host),
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
 /// SQLite's primary result code for "database or disk is full".
 const SQLITE_FULL: i32 = 13;
 
@@ -165,8 +253,18 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Io(io) => io_full(io),
             _ => false,
         };
+        let unavailable = matches!(
+            &e,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+        ) || matches!(&e, sqlx::Error::Database(d) if d.code().is_some_and(|c| {
+            // PostgreSQL's class 08 (connection exception) and 57P01-57P03
+            // (admin shutdown, crash shutdown, cannot connect now).
+            c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")
+        }));
         if full {
             StoreError::StorageFull(e.to_string())
+        } else if unavailable {
+            StoreError::Unavailable(e.to_string())
         } else {
             StoreError::Db(e)
         }

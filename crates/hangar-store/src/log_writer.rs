@@ -78,20 +78,23 @@ pub struct PredictionWriter {
 
 impl PredictionWriter {
     /// Opens a connection to the SQLite file at `path` (already created and
-    /// migrated by [`crate::Db::open`]). Blocking.
+    /// migrated by [`crate::SqliteStore::open`]). Blocking.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         // The same durability as the store's other connections: WAL (a
-        // property of the file, set by Db::open) and a full sync at commit.
+        // property of the file, set by SqliteStore::open) and a full sync at commit.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.set_prepared_statement_cache_capacity(4);
         Ok(PredictionWriter { conn })
     }
+}
 
-    /// Appends the rows that `write` pushes, in one transaction: all of them
-    /// or, on an error, none. Returns how many were written.
-    pub fn append(&mut self, write: impl FnOnce(&mut LogSink<'_>)) -> Result<u64, StoreError> {
+impl crate::repo::PredictionLog for PredictionWriter {
+    fn append(
+        &mut self,
+        write: &mut dyn FnMut(&mut dyn crate::repo::RowSink),
+    ) -> Result<u64, StoreError> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -128,7 +131,7 @@ impl PredictionWriter {
     }
 }
 
-/// Where [`PredictionWriter::append`]'s rows go. After a failed row the
+/// Where [`crate::PredictionLog::append`]'s rows go. After a failed row the
 /// others are ignored and the whole batch is rolled back.
 pub struct LogSink<'c> {
     stmt: CachedStatement<'c>,
@@ -151,8 +154,8 @@ struct Span {
     rows: i64,
 }
 
-impl LogSink<'_> {
-    pub fn push(&mut self, r: &LogRow<'_>) {
+impl crate::repo::RowSink for LogSink<'_> {
+    fn push(&mut self, r: &LogRow<'_>) {
         if self.error.is_some() {
             return;
         }

@@ -6,8 +6,9 @@ use hangar_core::codec::{Put, Reader};
 use hangar_core::monitor::aggregate::{Aggregate, Resolution};
 use sqlx::Row;
 
+use crate::db::SqliteStore;
 use crate::db::{parse_ts_pub as parse_ts, ts_pub as ts};
-use crate::{Db, Missing, StoreError};
+use crate::{Missing, StoreError};
 
 /// A version's baseline as stored: the CSV artifact and how to read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,85 +54,7 @@ pub enum FeedbackKey {
     Request { request_id: String, row: u32 },
 }
 
-impl Db {
-    pub async fn put_baseline(&self, b: &BaselineRecord) -> Result<(), StoreError> {
-        let model_id: i64 = sqlx::query_scalar("SELECT id FROM models WHERE name = ?")
-            .bind(&b.model)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| StoreError::NotFound(Missing::Model(b.model.clone())))?;
-        sqlx::query(
-            "INSERT INTO baselines (model_id, version, digest, label_column, categorical, rows, created_at, created_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_id, version) DO UPDATE SET digest = excluded.digest, \
-             label_column = excluded.label_column, categorical = excluded.categorical, rows = excluded.rows, \
-             created_at = excluded.created_at, created_by = excluded.created_by",
-        )
-        .bind(model_id)
-        .bind(i64::from(b.version))
-        .bind(&b.digest)
-        .bind(&b.label_column)
-        .bind(serde_json::to_string(&b.categorical).unwrap_or_else(|_| "[]".into()))
-        .bind(b.rows as i64)
-        .bind(ts(b.created_at))
-        .bind(&b.created_by)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-
-    pub async fn get_baseline(
-        &self,
-        model: &str,
-        version: u32,
-    ) -> Result<BaselineRecord, StoreError> {
-        let row = sqlx::query(
-            "SELECT m.name AS model_name, b.version, b.digest, b.label_column, b.categorical, b.rows, b.created_at, \
-             b.created_by FROM baselines b JOIN models m ON m.id = b.model_id WHERE m.name = ? AND b.version = ?",
-        )
-        .bind(model)
-        .bind(i64::from(version))
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::NotFound(Missing::Baseline { model: model.to_string(), version }))?;
-        Ok(BaselineRecord {
-            model: row.try_get("model_name")?,
-            version: row.try_get::<i64, _>("version")? as u32,
-            digest: row.try_get("digest")?,
-            label_column: row.try_get("label_column")?,
-            categorical: serde_json::from_str(&row.try_get::<String, _>("categorical")?)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?,
-            rows: row.try_get::<i64, _>("rows")? as u64,
-            created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
-            created_by: row.try_get("created_by")?,
-        })
-    }
-
-    /// The prediction rows of a deployment in `[from, to)`, in the order they
-    /// were logged (oldest first).
-    pub async fn predictions(
-        &self,
-        deployment: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        limit: u64,
-    ) -> Result<Vec<PredictionRecord>, StoreError> {
-        self.predictions_ordered(deployment, from, to, limit, "ORDER BY p.id")
-            .await
-    }
-
-    /// A uniform random sample of `limit` prediction rows of a deployment in
-    /// `[from, to)` (every row when there are no more).
-    pub async fn sample_predictions(
-        &self,
-        deployment: &str,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        limit: u64,
-    ) -> Result<Vec<PredictionRecord>, StoreError> {
-        self.predictions_ordered(deployment, from, to, limit, "ORDER BY random()")
-            .await
-    }
-
+impl SqliteStore {
     async fn predictions_ordered(
         &self,
         deployment: &str,
@@ -182,11 +105,81 @@ impl Db {
             })
             .collect()
     }
+}
 
-    /// The labelled rows of one version in `[from, to)`, without their
-    /// features (what performance and fairness need): how many there are,
-    /// and all of them or, past `limit`, a uniform random sample of `limit`.
-    pub async fn labelled_sample(
+#[async_trait::async_trait]
+impl crate::repo::Monitoring for SqliteStore {
+    async fn put_baseline(&self, b: &BaselineRecord) -> Result<(), StoreError> {
+        let model_id: i64 = sqlx::query_scalar("SELECT id FROM models WHERE name = ?")
+            .bind(&b.model)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(Missing::Model(b.model.clone())))?;
+        sqlx::query(
+            "INSERT INTO baselines (model_id, version, digest, label_column, categorical, rows, created_at, created_by) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (model_id, version) DO UPDATE SET digest = excluded.digest, \
+             label_column = excluded.label_column, categorical = excluded.categorical, rows = excluded.rows, \
+             created_at = excluded.created_at, created_by = excluded.created_by",
+        )
+        .bind(model_id)
+        .bind(i64::from(b.version))
+        .bind(&b.digest)
+        .bind(&b.label_column)
+        .bind(serde_json::to_string(&b.categorical).unwrap_or_else(|_| "[]".into()))
+        .bind(b.rows as i64)
+        .bind(ts(b.created_at))
+        .bind(&b.created_by)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn get_baseline(&self, model: &str, version: u32) -> Result<BaselineRecord, StoreError> {
+        let row = sqlx::query(
+            "SELECT m.name AS model_name, b.version, b.digest, b.label_column, b.categorical, b.rows, b.created_at, \
+             b.created_by FROM baselines b JOIN models m ON m.id = b.model_id WHERE m.name = ? AND b.version = ?",
+        )
+        .bind(model)
+        .bind(i64::from(version))
+        .fetch_optional(self.pool())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(Missing::Baseline { model: model.to_string(), version }))?;
+        Ok(BaselineRecord {
+            model: row.try_get("model_name")?,
+            version: row.try_get::<i64, _>("version")? as u32,
+            digest: row.try_get("digest")?,
+            label_column: row.try_get("label_column")?,
+            categorical: serde_json::from_str(&row.try_get::<String, _>("categorical")?)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+            rows: row.try_get::<i64, _>("rows")? as u64,
+            created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+            created_by: row.try_get("created_by")?,
+        })
+    }
+
+    async fn predictions(
+        &self,
+        deployment: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<PredictionRecord>, StoreError> {
+        self.predictions_ordered(deployment, from, to, limit, "ORDER BY p.id")
+            .await
+    }
+
+    async fn sample_predictions(
+        &self,
+        deployment: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<PredictionRecord>, StoreError> {
+        self.predictions_ordered(deployment, from, to, limit, "ORDER BY random()")
+            .await
+    }
+
+    async fn labelled_sample(
         &self,
         deployment: &str,
         model: &str,
@@ -236,9 +229,7 @@ impl Db {
         Ok((total as u64, rows))
     }
 
-    /// How many prediction rows `[from, to)` holds, counting at most `limit`
-    /// (so the cost is bounded by the limit, not by the range).
-    pub async fn count_predictions(
+    async fn count_predictions(
         &self,
         deployment: &str,
         from: DateTime<Utc>,
@@ -256,10 +247,7 @@ impl Db {
         Ok(n as u64)
     }
 
-    /// Merges one minute's aggregate into its minute, hour and day rows, in
-    /// one transaction. Merging is hangar-core's ([`Aggregate::merge`]): counts
-    /// add up, samples merge to each period's cap.
-    pub async fn add_aggregate(
+    async fn add_aggregate(
         &self,
         key: &AggregateKey,
         minute: &Aggregate,
@@ -319,9 +307,7 @@ impl Db {
         Ok(())
     }
 
-    /// Rows per version in the aggregates of one resolution with starts in
-    /// `[from, to)` (no bodies read).
-    pub async fn aggregate_rows(
+    async fn aggregate_rows(
         &self,
         deployment: &str,
         resolution: Resolution,
@@ -349,10 +335,7 @@ impl Db {
             .collect()
     }
 
-    /// The stored aggregates of one version, one resolution, starts in
-    /// `[from, to)`, in their binary form (decoding is left to the caller,
-    /// off the async executor).
-    pub async fn aggregate_bodies(
+    async fn aggregate_bodies(
         &self,
         deployment: &str,
         model: &str,
@@ -375,8 +358,7 @@ impl Db {
         .await?)
     }
 
-    /// Stores one aggregate row as it is (for tests, benchmarks and imports).
-    pub async fn put_aggregate(
+    async fn put_aggregate(
         &self,
         key: &AggregateKey,
         resolution: Resolution,
@@ -400,9 +382,7 @@ impl Db {
         Ok(())
     }
 
-    /// Deletes minute aggregates that started before `minutes_before`, and
-    /// hour and day aggregates that started before `periods_before`.
-    pub async fn prune_aggregates(
+    async fn prune_aggregates(
         &self,
         minutes_before: DateTime<Utc>,
         periods_before: DateTime<Utc>,
@@ -424,8 +404,7 @@ impl Db {
         Ok(a + b)
     }
 
-    /// Deletes prediction rows older than `before`; returns how many.
-    pub async fn prune_predictions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    async fn prune_predictions(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
         // Only ids up to the last minute that starts before `before` can
         // hold such rows: the delete walks that id range, not the table.
         let cutoff = before.timestamp();

@@ -38,7 +38,7 @@ fn log(db: &Db, rows: &[(&str, i64)]) {
     let mut features = Vec::new();
     hangar_store::encode_features_into(&[1.0, 2.5], &mut features);
     let written = w
-        .append(|sink| {
+        .append(&mut |sink| {
             for (i, (d, s)) in rows.iter().enumerate() {
                 sink.push(&LogRow {
                     deployment: d,
@@ -286,7 +286,7 @@ fn log_request(db: &Db, d: &str, request_id: &str, rows: u32, second: i64) {
     let mut features = Vec::new();
     hangar_store::encode_features_into(&[1.0, 2.5], &mut features);
     let written = w
-        .append(|sink| {
+        .append(&mut |sink| {
             for row in 0..rows {
                 sink.push(&LogRow {
                     deployment: d,
@@ -402,7 +402,7 @@ async fn rows_must_follow_their_request_in_order() {
     };
     for rows in [vec![1], vec![0, 2], vec![0, 1, 1]] {
         let e = w
-            .append(|sink| rows.iter().for_each(|r| sink.push(&row(*r))))
+            .append(&mut |sink| rows.iter().for_each(|r| sink.push(&row(*r))))
             .unwrap_err();
         assert!(e.to_string().contains("does not follow"), "{rows:?}: {e}");
     }

@@ -370,7 +370,7 @@ async fn first_form_deployments_are_migrated_to_revision_one() {
         dir.path().join("hangar.db").display()
     );
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::raw_sql(include_str!("../migrations/0001_registry.sql"))
+    sqlx::raw_sql(include_str!("../migrations/sqlite/0001_registry.sql"))
         .execute(&pool)
         .await
         .unwrap();
@@ -387,7 +387,7 @@ async fn first_form_deployments_are_migrated_to_revision_one() {
     .unwrap();
     pool.close().await;
     // Mark 0001 as applied with the checksum sqlx expects, then migrate.
-    let migrator = sqlx::migrate!("./migrations");
+    let migrator = sqlx::migrate!("./migrations/sqlite");
     let first = migrator.iter().next().unwrap();
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     sqlx::query("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (?, ?, 1, ?, 0)")

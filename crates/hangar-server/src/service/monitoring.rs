@@ -12,7 +12,9 @@ use hangar_core::monitor::aggregate::{next_key, Aggregate, Resolution, RowValues
 use hangar_core::monitor::{window_report, BaselineProfile, WindowReport, WindowRows};
 use hangar_core::stats::evidently::ColumnKind;
 use hangar_core::{DataType, Tensor, TensorData};
-use hangar_store::{AggregateKey, Db, LabelledRow, LogRow, PredictionRecord, PredictionWriter};
+use hangar_store::{
+    AggregateKey, Db, LabelledRow, LogRow, PredictionLog as LogWriter, PredictionRecord,
+};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::metrics::Metrics;
@@ -260,7 +262,7 @@ async fn writer(
     metrics: Arc<Metrics>,
 ) {
     let mut minutes = Minutes::new(&baselines, &want);
-    let mut connection: Option<PredictionWriter> = None;
+    let mut connection: Option<Box<dyn LogWriter>> = None;
     let mut spare: Vec<u8> = Vec::new();
     let mut closing = false;
     while !closing {
@@ -296,7 +298,7 @@ async fn writer(
                 let result =
                     conn.map_or_else(|| db2.prediction_writer(), Ok)
                         .and_then(|mut conn| {
-                            let r = write_batch(&mut conn, &mut m, &batch);
+                            let r = write_batch(&mut *conn, &mut m, &batch);
                             r.map(|_| conn)
                         });
                 // A refused batch (a full disk, a failing file) is dropped
@@ -346,11 +348,11 @@ fn batch_rows(batch: &[u8]) -> u64 {
 /// adds them to their minutes' aggregates: only rows that were stored are
 /// counted there, so a refused batch leaves the aggregates as they were.
 fn write_batch(
-    conn: &mut PredictionWriter,
+    conn: &mut dyn LogWriter,
     minutes: &mut Minutes,
     batch: &[u8],
 ) -> Result<u64, hangar_store::StoreError> {
-    let written = conn.append(|sink| {
+    let written = conn.append(&mut |sink| {
         for p in crate::service::log_buffer::records(batch) {
             for (i, row) in p.rows.iter().enumerate() {
                 sink.push(&LogRow {

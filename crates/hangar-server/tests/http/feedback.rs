@@ -413,7 +413,7 @@ fn log_rows(s: &TestServer, deployment: &str, requests: usize, rows: u32) {
     let at = chrono::Utc::now();
     for chunk in (0..requests).collect::<Vec<_>>().chunks(50) {
         let ids: Vec<String> = chunk.iter().map(|i| format!("fb-{i}")).collect();
-        w.append(|sink| {
+        w.append(&mut |sink| {
             for id in &ids {
                 for row in 0..rows {
                     sink.push(&hangar_store::LogRow {

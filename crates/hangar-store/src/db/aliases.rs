@@ -5,7 +5,7 @@ use hangar_core::AliasEvent;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{parse_ts, ts, AliasState, Db};
+use super::{parse_ts, ts, AliasState, SqliteStore};
 use crate::{Missing, StoreError};
 
 fn event_from_row(r: &SqliteRow) -> Result<AliasEvent, StoreError> {
@@ -21,49 +21,7 @@ fn event_from_row(r: &SqliteRow) -> Result<AliasEvent, StoreError> {
     })
 }
 
-impl Db {
-    pub async fn get_alias(&self, model: &str, alias: &str) -> Result<AliasState, StoreError> {
-        let id = self.model_id(model).await?;
-        let row = sqlx::query("SELECT alias, version, updated_at, updated_by FROM aliases WHERE model_id = ? AND alias = ?")
-            .bind(id)
-            .bind(alias)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(Missing::Alias { model: model.to_string(), alias: alias.to_string() }))?;
-        alias_from_row(&row)
-    }
-
-    pub async fn list_aliases(&self, model: &str) -> Result<Vec<AliasState>, StoreError> {
-        let id = self.model_id(model).await?;
-        let rows =
-            sqlx::query("SELECT alias, version, updated_at, updated_by FROM aliases WHERE model_id = ? ORDER BY alias")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await?;
-        rows.iter().map(alias_from_row).collect()
-    }
-
-    /// Sets or moves an alias and records the move.
-    pub async fn set_alias(
-        &self,
-        model: &str,
-        alias: &str,
-        version: u32,
-        actor: &str,
-    ) -> Result<AliasEvent, StoreError> {
-        self.change_alias(model, alias, Some(version), actor).await
-    }
-
-    /// Deletes an alias and records the deletion.
-    pub async fn delete_alias(
-        &self,
-        model: &str,
-        alias: &str,
-        actor: &str,
-    ) -> Result<AliasEvent, StoreError> {
-        self.change_alias(model, alias, None, actor).await
-    }
-
+impl SqliteStore {
     async fn change_alias(
         &self,
         model: &str,
@@ -149,9 +107,51 @@ impl Db {
             at: parse_ts(&ts(now))?,
         })
     }
+}
 
-    /// Every move of the model's aliases (or of one alias), oldest first.
-    pub async fn alias_history(
+#[async_trait::async_trait]
+impl crate::repo::Aliases for SqliteStore {
+    async fn get_alias(&self, model: &str, alias: &str) -> Result<AliasState, StoreError> {
+        let id = self.model_id(model).await?;
+        let row = sqlx::query("SELECT alias, version, updated_at, updated_by FROM aliases WHERE model_id = ? AND alias = ?")
+            .bind(id)
+            .bind(alias)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(Missing::Alias { model: model.to_string(), alias: alias.to_string() }))?;
+        alias_from_row(&row)
+    }
+
+    async fn list_aliases(&self, model: &str) -> Result<Vec<AliasState>, StoreError> {
+        let id = self.model_id(model).await?;
+        let rows =
+            sqlx::query("SELECT alias, version, updated_at, updated_by FROM aliases WHERE model_id = ? ORDER BY alias")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(alias_from_row).collect()
+    }
+
+    async fn set_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        version: u32,
+        actor: &str,
+    ) -> Result<AliasEvent, StoreError> {
+        self.change_alias(model, alias, Some(version), actor).await
+    }
+
+    async fn delete_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        actor: &str,
+    ) -> Result<AliasEvent, StoreError> {
+        self.change_alias(model, alias, None, actor).await
+    }
+
+    async fn alias_history(
         &self,
         model: &str,
         alias: Option<&str>,
@@ -170,8 +170,7 @@ impl Db {
         rows.iter().map(event_from_row).collect()
     }
 
-    /// The version an alias pointed at, at time `at` (None: it was not set).
-    pub async fn alias_at(
+    async fn alias_at(
         &self,
         model: &str,
         alias: &str,

@@ -10,13 +10,25 @@ use serde::{Deserialize, Serialize};
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::{json, parse_ts, to_json, ts, Db};
+use super::{json, parse_ts, to_json, ts, SqliteStore};
+use crate::repo::Deployments as _;
 use crate::{Missing, StoreError};
 
-impl Db {
-    /// Appends a revision to a deployment (creating the deployment) and makes
-    /// it current, in one transaction.
-    pub async fn create_revision(
+impl SqliteStore {
+    async fn deployment_from_row(&self, r: &SqliteRow) -> Result<Deployment, StoreError> {
+        let name: String = r.try_get("name")?;
+        let revision = r.try_get::<i64, _>("revision")? as u32;
+        Ok(Deployment {
+            current: self.get_revision(&name, revision).await?,
+            created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+            name,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::repo::Deployments for SqliteStore {
+    async fn create_revision(
         &self,
         deployment: &str,
         table: &RoutingTable,
@@ -67,11 +79,7 @@ impl Db {
         self.get_revision(deployment, next as u32).await
     }
 
-    pub async fn get_revision(
-        &self,
-        deployment: &str,
-        revision: u32,
-    ) -> Result<Revision, StoreError> {
+    async fn get_revision(&self, deployment: &str, revision: u32) -> Result<Revision, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {REVISION_COLUMNS} FROM deployment_revisions WHERE deployment = ? AND revision = ?"
         ))
@@ -83,8 +91,7 @@ impl Db {
         revision_from_row(&row)
     }
 
-    /// Every revision of a deployment, oldest first.
-    pub async fn list_revisions(&self, deployment: &str) -> Result<Vec<Revision>, StoreError> {
+    async fn list_revisions(&self, deployment: &str) -> Result<Vec<Revision>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {REVISION_COLUMNS} FROM deployment_revisions WHERE deployment = ? ORDER BY revision"
         ))
@@ -99,7 +106,7 @@ impl Db {
         rows.iter().map(revision_from_row).collect()
     }
 
-    pub async fn get_deployment(&self, name: &str) -> Result<Deployment, StoreError> {
+    async fn get_deployment(&self, name: &str) -> Result<Deployment, StoreError> {
         let row = sqlx::query("SELECT name, revision, created_at FROM deployments WHERE name = ?")
             .bind(name)
             .fetch_optional(&self.pool)
@@ -108,7 +115,7 @@ impl Db {
         self.deployment_from_row(&row).await
     }
 
-    pub async fn list_deployments(&self) -> Result<Vec<Deployment>, StoreError> {
+    async fn list_deployments(&self) -> Result<Vec<Deployment>, StoreError> {
         let rows = sqlx::query("SELECT name, revision, created_at FROM deployments ORDER BY name")
             .fetch_all(&self.pool)
             .await?;
@@ -119,19 +126,7 @@ impl Db {
         Ok(out)
     }
 
-    async fn deployment_from_row(&self, r: &SqliteRow) -> Result<Deployment, StoreError> {
-        let name: String = r.try_get("name")?;
-        let revision = r.try_get::<i64, _>("revision")? as u32;
-        Ok(Deployment {
-            current: self.get_revision(&name, revision).await?,
-            created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-            name,
-        })
-    }
-
-    /// Deletes a deployment. Its revisions stay, as history; a deployment
-    /// created later under the same name continues their numbering.
-    pub async fn delete_deployment(&self, name: &str) -> Result<(), StoreError> {
+    async fn delete_deployment(&self, name: &str) -> Result<(), StoreError> {
         let n = sqlx::query("DELETE FROM deployments WHERE name = ?")
             .bind(name)
             .execute(&self.pool)

@@ -13,10 +13,11 @@ use sqlx::{Sqlite, SqlitePool, TransactionManager};
 
 use crate::{StoreError, StoredArtifact};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// The embedded backend: one SQLite file.
 #[derive(Debug, Clone)]
-pub struct Db {
+pub struct SqliteStore {
     pool: SqlitePool,
     /// The SQLite file (the prediction log's writer opens its own
     /// connection to it).
@@ -91,7 +92,7 @@ fn create_private(path: &Path) -> std::io::Result<()> {
     }
 }
 
-impl Db {
+impl SqliteStore {
     /// Opens (creating) the SQLite file and applies pending migrations.
     /// A new file is created readable by its owner only (0600); SQLite
     /// gives its WAL and shared-memory files the same permissions.
@@ -120,29 +121,32 @@ impl Db {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Db {
+        Ok(SqliteStore {
             pool,
             path: std::sync::Arc::new(path.to_path_buf()),
         })
     }
 
-    /// A connection for the prediction log's bulk writes (blocking: open
-    /// and use it on a blocking thread).
-    pub fn prediction_writer(&self) -> Result<crate::PredictionWriter, StoreError> {
-        crate::PredictionWriter::open(&self.path)
-    }
-
-    /// A connection for applying feedback in short batches (blocking: open
-    /// and use it on a blocking thread).
-    pub fn feedback_writer(&self) -> Result<crate::FeedbackWriter, StoreError> {
-        crate::FeedbackWriter::open(&self.path)
-    }
-
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
 
-    pub async fn close(&self) {
+#[async_trait::async_trait]
+impl crate::repo::Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn prediction_writer(&self) -> Result<Box<dyn crate::repo::PredictionLog>, StoreError> {
+        Ok(Box::new(crate::PredictionWriter::open(&self.path)?))
+    }
+
+    fn feedback_writer(&self) -> Result<Box<dyn crate::repo::FeedbackLog>, StoreError> {
+        Ok(Box::new(crate::FeedbackWriter::open(&self.path)?))
+    }
+
+    async fn close(&self) {
         self.pool.close().await;
     }
 }

@@ -6,13 +6,12 @@ use std::str::FromStr;
 use chrono::Utc;
 use hangar_core::{
     ArtifactFormat, DataType, Model, ModelCard, ModelVersion, RiskTier, Signature, TensorSpec,
-    VersionRef, VersionSelector,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite};
 
-use super::{json, parse_ts, to_json, ts, Db, NewVersion};
+use super::{json, parse_ts, to_json, ts, NewVersion, SqliteStore};
 use crate::{Missing, StoreError};
 
 /// Storage form of a signature (kept apart from the domain type).
@@ -144,7 +143,7 @@ async fn insert_model<'e, E: sqlx::Executor<'e, Database = Sqlite>>(
     .await
 }
 
-impl Db {
+impl SqliteStore {
     pub(super) async fn model_id(&self, name: &str) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT id FROM models WHERE name = ?")
             .bind(name)
@@ -152,8 +151,11 @@ impl Db {
             .await?
             .ok_or_else(|| StoreError::NotFound(Missing::Model(name.to_string())))
     }
+}
 
-    pub async fn create_model(
+#[async_trait::async_trait]
+impl crate::repo::Models for SqliteStore {
+    async fn create_model(
         &self,
         name: &str,
         card: &ModelCard,
@@ -169,7 +171,7 @@ impl Db {
         self.get_model(name).await
     }
 
-    pub async fn list_models(&self) -> Result<Vec<Model>, StoreError> {
+    async fn list_models(&self) -> Result<Vec<Model>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {MODEL_COLUMNS} FROM models m ORDER BY m.name"
         ))
@@ -178,7 +180,7 @@ impl Db {
         rows.iter().map(model_from_row).collect()
     }
 
-    pub async fn get_model(&self, name: &str) -> Result<Model, StoreError> {
+    async fn get_model(&self, name: &str) -> Result<Model, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {MODEL_COLUMNS} FROM models m WHERE m.name = ?"
         ))
@@ -189,14 +191,7 @@ impl Db {
         model_from_row(&row)
     }
 
-    pub async fn update_card(&self, name: &str, card: &ModelCard) -> Result<Model, StoreError> {
-        self.update_card_moving(name, card, &[]).await
-    }
-
-    /// Writes a model card and, in the same transaction, moves `deployments`
-    /// to the card's team (the model's deployments follow it when it moves
-    /// to another team).
-    pub async fn update_card_moving(
+    async fn update_card_moving(
         &self,
         name: &str,
         card: &ModelCard,
@@ -240,25 +235,7 @@ impl Db {
         self.get_model(name).await
     }
 
-    /// Registers a version under the next number. Numbers are allocated in a
-    /// write transaction, so concurrent pushes get distinct numbers.
-    pub async fn add_version(
-        &self,
-        model: &str,
-        v: &NewVersion,
-        actor: &str,
-    ) -> Result<ModelVersion, StoreError> {
-        self.add_version_creating(model, None, v, actor)
-            .await
-            .map(|(v, _)| v)
-    }
-
-    /// [`Db::add_version`], or with `create` the first version of a model
-    /// that does not exist yet: the model is created with that card in the
-    /// same transaction (so a refused first push never leaves an empty model
-    /// behind), and a model that exists by then is a conflict. Says whether
-    /// the model was created.
-    pub async fn add_version_creating(
+    async fn add_version_creating(
         &self,
         model: &str,
         create: Option<&ModelCard>,
@@ -323,7 +300,7 @@ impl Db {
         Ok((self.get_version(model, next as u32).await?, created))
     }
 
-    pub async fn list_versions(&self, model: &str) -> Result<Vec<ModelVersion>, StoreError> {
+    async fn list_versions(&self, model: &str) -> Result<Vec<ModelVersion>, StoreError> {
         let id = self.model_id(model).await?;
         let rows = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id \
@@ -335,11 +312,7 @@ impl Db {
         rows.iter().map(version_from_row).collect()
     }
 
-    /// Every artifact digest a record names (versions and baselines): what
-    /// the artifact store keeps when it sweeps at start.
-    pub async fn referenced_digests(
-        &self,
-    ) -> Result<std::collections::HashSet<String>, StoreError> {
+    async fn referenced_digests(&self) -> Result<std::collections::HashSet<String>, StoreError> {
         let rows: Vec<(String,)> =
             sqlx::query_as("SELECT digest FROM model_versions UNION SELECT digest FROM baselines")
                 .fetch_all(&self.pool)
@@ -347,7 +320,7 @@ impl Db {
         Ok(rows.into_iter().map(|(d,)| d).collect())
     }
 
-    pub async fn get_version(&self, model: &str, version: u32) -> Result<ModelVersion, StoreError> {
+    async fn get_version(&self, model: &str, version: u32) -> Result<ModelVersion, StoreError> {
         let id = self.model_id(model).await?;
         let row = sqlx::query(&format!(
             "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id \
@@ -364,16 +337,5 @@ impl Db {
             })
         })?;
         version_from_row(&row)
-    }
-
-    /// The version a reference points at now.
-    pub async fn resolve(&self, r: &VersionRef) -> Result<ModelVersion, StoreError> {
-        match &r.selector {
-            VersionSelector::Number(v) => self.get_version(&r.model, *v).await,
-            VersionSelector::Alias(a) => {
-                let state = self.get_alias(&r.model, a).await?;
-                self.get_version(&r.model, state.version).await
-            }
-        }
     }
 }

@@ -9,7 +9,7 @@
 //!   (within the limit), checked whole, then applied the same way.
 //! - **Short transactions**: each batch of [`BATCH_LINES`] lines is matched
 //!   to logged rows in a read transaction, then labelled in one short write
-//!   transaction ([`hangar_store::FeedbackWriter`]); before the next write
+//!   transaction ([`hangar_store::FeedbackLog`]); before the next write
 //!   the upload pauses at least as long as the last one held the lock, so
 //!   deployments, pushes and the prediction log's writer get the lock in
 //!   between instead of timing out behind a long upload.
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use hangar_core::feedback::{parse_label, parse_row, LabelRule};
-use hangar_store::{FeedbackKey, FeedbackWriter, FoundRow};
+use hangar_store::{FeedbackKey, FeedbackLog, FoundRow};
 use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::Value;
@@ -146,7 +146,7 @@ struct Applier {
     state: AppState,
     handle: Handle,
     deployment: String,
-    writer: FeedbackWriter,
+    writer: Box<dyn FeedbackLog>,
     /// How rejected entries are numbered: `line` (CSV) or `item` (JSON).
     unit: &'static str,
     versions: Vec<(String, u32)>,
