@@ -65,4 +65,5 @@ macro_rules! contract {
     };
 }
 
+mod governance;
 mod smoke;
