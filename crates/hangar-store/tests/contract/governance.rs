@@ -466,12 +466,9 @@ crate::contract!(
             (&listed.name, &listed.public_key, &listed.created_by),
             (&k.name, &k.public_key, &k.created_by)
         );
-        assert!(
-            (listed.created_at - k.created_at)
-                .num_microseconds()
-                .unwrap()
-                .abs()
-                < 1
+        assert_eq!(
+            (listed.created_at - k.created_at).num_microseconds(),
+            Some(0)
         );
     }
 );
@@ -678,8 +675,8 @@ crate::contract!(audit_listing_filters, |db: Db| async move {
     .await
     .is_empty());
     // From is inclusive, to exclusive.
-    let from = hangar_store_ts(&times[2]);
-    let to = hangar_store_ts(&times[5]);
+    let from = instant_of(&times[2]);
+    let to = instant_of(&times[5]);
     assert_eq!(
         seqs(
             &db,
@@ -721,7 +718,7 @@ crate::contract!(audit_listing_filters, |db: Db| async move {
 });
 
 /// An entry's stored time as an instant.
-fn hangar_store_ts(s: &str) -> DateTime<Utc> {
+fn instant_of(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
