@@ -66,4 +66,5 @@ macro_rules! contract {
 }
 
 mod registry;
+mod governance;
 mod smoke;
