@@ -312,7 +312,7 @@ impl crate::repo::Monitoring for PostgresStore {
             merged
                 .merge(minute)
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
-            put(&mut *tx, key, res, start, &merged, &now).await?;
+            put(&mut tx, key, res, start, &merged, &now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -380,7 +380,7 @@ impl crate::repo::Monitoring for PostgresStore {
     ) -> Result<(), StoreError> {
         let mut conn = self.pool().acquire().await?;
         put(
-            &mut *conn,
+            &mut conn,
             key,
             resolution,
             resolution.floor(key.start),
