@@ -67,4 +67,5 @@ macro_rules! contract {
 
 mod registry;
 mod governance;
+mod monitoring;
 mod smoke;
