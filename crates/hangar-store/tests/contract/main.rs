@@ -65,4 +65,5 @@ macro_rules! contract {
     };
 }
 
+mod alerts;
 mod smoke;
