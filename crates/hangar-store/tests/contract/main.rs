@@ -66,4 +66,6 @@ macro_rules! contract {
 }
 
 mod alerts;
+mod governance;
+mod registry;
 mod smoke;
