@@ -94,6 +94,15 @@ impl Plan {
                     });
                 }
             }
+            // The reader reads the snapshot the rows were counted in, so
+            // anything else means it stopped early: nothing is committed.
+            if done != table.rows {
+                return Err(StoreError::Invalid(format!(
+                    "table '{}': read {done} of its {} rows",
+                    table.name, table.rows
+                ))
+                .into());
+            }
             report.tables.push((table.name.clone(), done));
         }
         drop(batches);
