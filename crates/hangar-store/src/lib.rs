@@ -9,6 +9,7 @@
 
 mod alerts;
 mod artifacts;
+pub mod copy;
 mod db;
 mod feedback;
 mod governance;

@@ -65,7 +65,8 @@ macro_rules! contract {
     };
 }
 
-mod registry;
+mod alerts;
 mod governance;
 mod monitoring;
+mod registry;
 mod smoke;
