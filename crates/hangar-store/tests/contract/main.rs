@@ -65,8 +65,11 @@ macro_rules! contract {
     };
 }
 
+mod aggregates;
 mod alerts;
+mod audit;
 mod governance;
 mod monitoring;
 mod registry;
+mod registry_postgres;
 mod smoke;
