@@ -242,6 +242,9 @@ async fn an_artifact_pushed_by_one_process_is_loaded_by_another_from_s3() {
         // gone by then).
         let third_cache = tempfile::tempdir().unwrap();
         let third = store_on(&server, third_cache.path()).await;
+        assert!(!third.file_path(&a.digest).unwrap().exists());
+        let path = third.local_path(&a.digest).await.unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), body);
         assert_eq!(third.read_verified(&a.digest).await.unwrap(), body);
         let mut server = server;
         server.stop();

@@ -4,13 +4,16 @@
 //! `PREFIX/sha256/ab/abcd…`.
 //!
 //! Objects are only ever created, never replaced: a push happens after the
-//! digest is known, re-hashes what it sends, and uses a conditional put
+//! digest is known and re-hashes what it sends. A file up to
+//! [`MULTIPART_THRESHOLD`] goes up in one conditional put
 //! (`If-None-Match: *`), so a second push of the same digest leaves the
-//! first object as it is. Large files go up in parts, read from the staged
-//! file a chunk at a time; an interrupted multipart upload is never
-//! completed, so it leaves no visible object. A load streams the object
-//! into a temporary file while hashing it, so a corrupt object never
-//! reaches the cache.
+//! first object as it is. A larger file goes up in parts, read from the
+//! staged file a chunk at a time, after a look-up of its key (the
+//! completion of a multipart upload cannot be made conditional through
+//! object_store: see [`Remote::push`]); an interrupted multipart upload is
+//! never completed, so it leaves no visible object. A load streams the
+//! object into a temporary file while hashing it, so a corrupt object
+//! never reaches the cache.
 //!
 //! Every failure of the object store itself (unreachable, refusing the
 //! credentials, a server error) is [`StoreError::ArtifactsUnavailable`]:
