@@ -123,6 +123,12 @@ pub enum StoreError {
     /// at once, and retries on the next call.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The object storage that holds artifacts cannot be reached or
+    /// refuses (credentials, permissions, a server error): what was being
+    /// pushed was not stored. The server answers 503
+    /// `artifacts_unavailable`; loads from the local cache go on.
+    #[error("the artifact store is unavailable: {0}")]
+    ArtifactsUnavailable(String),
     #[error("database error: {0}")]
     Db(sqlx::Error),
     #[error("database error: {0}")]
