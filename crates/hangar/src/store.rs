@@ -89,7 +89,13 @@ async fn copy(args: CopyArgs) -> anyhow::Result<()> {
     let plan = copy::plan(&data_dir.join("hangar.db"), &args.to_database)
         .await
         .with_context(|| format!("cannot copy {} into {database}", data_dir.display()))?;
-    let target = copy::open_artifact_target(&args.to_artifacts).await?;
+    // With object storage the copy keeps a local cache of its own, removed
+    // when the copy ends (the servers that take over keep theirs).
+    let cache = tempfile::Builder::new()
+        .prefix("hangar-store-copy-")
+        .tempdir()
+        .context("creating the copy's artifact cache")?;
+    let target = copy::open_artifact_target(&args.to_artifacts, cache.path()).await?;
 
     // Artifacts first: a row never names an artifact the target lacks.
     let digests = plan.digests();

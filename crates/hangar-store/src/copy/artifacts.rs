@@ -21,27 +21,19 @@ fn artifact_path(root: &Path, digest: &str) -> Result<PathBuf, StoreError> {
     Ok(root.join("sha256").join(&hex[..2]).join(hex))
 }
 
-/// Opens the artifact store a `--to-artifacts` URL names. A directory or
-/// `file://PATH` for now.
-///
-/// Integration point: the object-storage backend (`s3://BUCKET/PREFIX`) is
-/// added where `ArtifactStore` learns to open a URL; this function then
-/// becomes a call to that opener.
-pub async fn open_artifact_target(url: &str) -> Result<ArtifactStore, CopyError> {
-    if url.starts_with("s3://") {
-        return Err(CopyError::ArtifactTarget(
-            url.to_string(),
-            "object storage is not available in this build yet".into(),
-        ));
-    }
+/// Opens the artifact store a `--to-artifacts` URL names: a directory,
+/// `file://PATH` or `s3://BUCKET/PREFIX` (S3 settings from the standard
+/// `AWS_*` variables). For object storage `cache` is the copying process's
+/// local cache: a directory of its own, which the caller removes afterwards.
+pub async fn open_artifact_target(url: &str, cache: &Path) -> Result<ArtifactStore, CopyError> {
     let path = url.strip_prefix("file://").unwrap_or(url);
-    if path.is_empty() || path.contains("://") {
+    if path.is_empty() || (path.contains("://") && !url.starts_with("s3://")) {
         return Err(CopyError::ArtifactTarget(
             url.to_string(),
             "expected a directory, file://PATH or s3://BUCKET/PREFIX".into(),
         ));
     }
-    Ok(ArtifactStore::open(path).await?)
+    Ok(ArtifactStore::connect(Some(url), cache.to_path_buf()).await?)
 }
 
 /// Copies the artifacts named by `digests` from the artifact directory

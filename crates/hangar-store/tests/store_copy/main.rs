@@ -295,7 +295,7 @@ async fn only_the_named_artifacts_are_copied_and_each_is_verified() {
     assert_eq!(digests.len(), 4);
 
     let target_dir = tempfile::tempdir().unwrap();
-    let target = copy::open_artifact_target(&format!("file://{}", target_dir.path().display()))
+    let target = copy::open_artifact_target(&format!("file://{}", target_dir.path().display()), target_dir.path())
         .await
         .unwrap();
     let mut last = None;
@@ -326,7 +326,7 @@ async fn only_the_named_artifacts_are_copied_and_each_is_verified() {
     )
     .unwrap();
     let other = tempfile::tempdir().unwrap();
-    let target = copy::open_artifact_target(&other.path().display().to_string())
+    let target = copy::open_artifact_target(&other.path().display().to_string(), other.path())
         .await
         .unwrap();
     let err = copy::copy_artifacts(&dir.path().join("artifacts"), &target, &digests, |_| {})
