@@ -281,7 +281,7 @@ async fn four_processes_append(url: &str) {
     for id in 0..PROCESSES {
         let child = Command::new(&exe)
             .args([
-                "governance::audit_appender_process",
+                "audit::audit_appender_process",
                 "--exact",
                 "--nocapture",
                 "--test-threads=1",
