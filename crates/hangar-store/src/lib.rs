@@ -122,6 +122,11 @@ pub enum StoreError {
     /// at once, and retries on the next call.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The artifact store (object storage) cannot be reached or refuses to
+    /// answer: the server answers 503 `artifacts_unavailable`; versions
+    /// already loaded or cached keep serving.
+    #[error("the artifact store is unavailable: {0}")]
+    ArtifactsUnavailable(String),
     #[error("database error: {0}")]
     Db(sqlx::Error),
     #[error("database error: {0}")]
