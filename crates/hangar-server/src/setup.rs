@@ -19,6 +19,13 @@ use hangar_api::VersionMeta;
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub data_dir: PathBuf,
+    /// The metadata database's URL (`--database`): `sqlite://PATH` or
+    /// `postgres://USER[:PASS]@HOST:PORT/DB`; `None` = the data directory's
+    /// `hangar.db`, the embedded default.
+    pub database: Option<String>,
+    /// Where artifacts are kept (`--artifacts`): a directory or
+    /// `file://PATH`; `None` = the data directory's `artifacts/`.
+    pub artifacts: Option<String>,
     pub ort_dylib: PathBuf,
     pub limits: Limits,
     /// Inference worker threads; `None` = one per core.
@@ -80,13 +87,19 @@ impl From<crate::service::error::Error> for ServerError {
 /// (about 60 000 rows of the reference GBDT: two seconds at 30 000 rows/s).
 const LOG_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
-/// Opens the data directory (SQLite metadata with migrations applied,
-/// artifact files), loads ONNX Runtime, starts the inference pool and
+/// Opens the storage (the metadata database with migrations applied, the
+/// artifact store), loads ONNX Runtime, starts the inference pool and
 /// restores every deployment.
 pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
     create_data_dir(&config.data_dir)?;
-    let db = Db::open(&config.data_dir.join("hangar.db")).await?;
-    let artifacts = ArtifactStore::open(config.data_dir.join("artifacts")).await?;
+    let (db, database) = open_database(config).await?;
+    let (artifacts, artifacts_at) = open_artifacts(config).await?;
+    tracing::info!(
+        backend = db.backend(),
+        database = %database,
+        artifacts = %artifacts_at,
+        "storage opened"
+    );
     let swept = artifacts
         .sweep_unreferenced(&db.referenced_digests().await?)
         .await?;
@@ -151,6 +164,74 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         std::time::Duration::from_secs(5),
     ));
     Ok(state)
+}
+
+/// The metadata database `--database` names (its URL's password never
+/// logged or shown), or the data directory's SQLite file. Returns it with
+/// how the logs name it.
+async fn open_database(config: &ServerConfig) -> Result<(Db, String), ServerError> {
+    match config.database.as_deref() {
+        None => {
+            let path = config.data_dir.join("hangar.db");
+            let db = Db::open(&path).await?;
+            Ok((db, format!("sqlite://{}", path.display())))
+        }
+        Some(url) => {
+            let shown = hangar_store::redact_url(url);
+            match Db::connect(url).await {
+                Ok(db) => Ok((db, shown)),
+                Err(e) => Err(ServerError::Setup(format!(
+                    "cannot open the database {shown}: {e}"
+                ))),
+            }
+        }
+    }
+}
+
+/// The artifact store `--artifacts` names: a directory or `file://PATH`
+/// (default: the data directory's `artifacts/`). Returns it with how the
+/// logs name it.
+///
+/// `s3://` is refused here until `ArtifactStore::connect` (object storage
+/// with a local cache in the data directory) is merged; then this function
+/// becomes a call to it.
+async fn open_artifacts(config: &ServerConfig) -> Result<(ArtifactStore, String), ServerError> {
+    let dir = match config.artifacts.as_deref() {
+        None => config.data_dir.join("artifacts"),
+        Some(url) => artifacts_dir(url)?,
+    };
+    let store = ArtifactStore::open(dir.clone())
+        .await
+        .map_err(|e| ServerError::Setup(format!("cannot open the artifact directory {}: {e}", dir.display())))?;
+    Ok((store, format!("file://{}", dir.display())))
+}
+
+/// The directory an `--artifacts` value names: a path or `file://PATH`.
+fn artifacts_dir(url: &str) -> Result<PathBuf, ServerError> {
+    let shown = hangar_store::redact_url(url);
+    if let Some(path) = url.strip_prefix("file://") {
+        if path.is_empty() {
+            return Err(ServerError::Setup(
+                "--artifacts file:// needs a directory (file:///var/lib/hangar/artifacts)".into(),
+            ));
+        }
+        return Ok(PathBuf::from(path));
+    }
+    if url.starts_with("s3://") {
+        return Err(ServerError::Setup(format!(
+            "--artifacts {shown}: object storage (s3://) is not available in this build yet; \
+             use a directory or file://PATH"
+        )));
+    }
+    match url.split_once("://") {
+        Some((scheme, _)) => Err(ServerError::Setup(format!(
+            "--artifacts {shown}: unknown scheme {scheme}://; expected a directory, file://PATH or s3://BUCKET/PREFIX"
+        ))),
+        None if url.is_empty() => Err(ServerError::Setup(
+            "--artifacts is empty: expected a directory, file://PATH or s3://BUCKET/PREFIX".into(),
+        )),
+        None => Ok(PathBuf::from(url)),
+    }
 }
 
 /// Creates the data directory readable by the server's user only (0700);
@@ -288,4 +369,38 @@ pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifacts_are_a_directory_or_a_file_url() {
+        let check = |given: &str, dir: &str| {
+            assert_eq!(
+                artifacts_dir(given).unwrap_or_else(|e| panic!("{given}: {e}")),
+                PathBuf::from(dir),
+                "{given}"
+            );
+        };
+        check("/srv/hangar/artifacts", "/srv/hangar/artifacts");
+        check("relative/artifacts", "relative/artifacts");
+        check("file:///srv/hangar/artifacts", "/srv/hangar/artifacts");
+    }
+
+    #[test]
+    fn other_artifact_stores_are_refused_with_a_clear_message() {
+        let check = |given: &str, says: &str| {
+            let e = artifacts_dir(given).unwrap_err().to_string();
+            assert!(e.contains(says), "{given}: {e}");
+        };
+        check("s3://models/hangar", "not available in this build yet");
+        check("ftp://example.com/x", "unknown scheme ftp://");
+        check("file://", "needs a directory");
+        check("", "is empty");
+        // A password in the value is not repeated back.
+        let e = artifacts_dir("https://user:pw@example.com/x").unwrap_err().to_string();
+        assert!(!e.contains("pw@"), "{e}");
+    }
 }
