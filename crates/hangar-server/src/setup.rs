@@ -159,6 +159,12 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         config.aggregate_retention_days,
     ));
     tokio::spawn(monitoring::baseline_loader(state.clone(), wanted_baselines));
+    if state.db.backend() != "sqlite" {
+        // A networked database can go away while the server runs; the
+        // permission check needs to know (auth::outage). An embedded file
+        // cannot, and is not polled.
+        tokio::spawn(auth::watch_database(state.clone()));
+    }
     tokio::spawn(auth::flush_denials_every(
         state.clone(),
         std::time::Duration::from_secs(5),

@@ -52,6 +52,7 @@ pub use authorize::*;
 pub use credentials::*;
 #[allow(unused_imports)]
 use outage::*;
+pub(crate) use outage::watch_database;
 #[allow(unused_imports)]
 pub use principals::*;
 #[allow(unused_imports)]
