@@ -230,7 +230,10 @@ fn parse_ref(s: &str) -> Result<VersionRef, StoreError> {
         .map_err(|e: hangar_core::model::VersionRefError| StoreError::Invalid(e.to_string()))
 }
 
-fn routing_to_json(t: &RoutingTable) -> String {
+// The storage forms below are shared with the PostgreSQL backend
+// (`crate::postgres`): one form on both, so `hangar store copy` moves the
+// text as it is.
+pub(crate) fn routing_to_json(t: &RoutingTable) -> String {
     to_json(&StoredRouting {
         routes: t
             .routes
@@ -248,7 +251,7 @@ fn routing_to_json(t: &RoutingTable) -> String {
     })
 }
 
-fn routing_from_json(s: &str) -> Result<RoutingTable, StoreError> {
+pub(crate) fn routing_from_json(s: &str) -> Result<RoutingTable, StoreError> {
     let stored: StoredRouting = json(s)?;
     Ok(RoutingTable {
         routes: stored
@@ -274,7 +277,7 @@ fn routing_from_json(s: &str) -> Result<RoutingTable, StoreError> {
     })
 }
 
-fn settings_to_json(s: &DeploymentSettings) -> String {
+pub(crate) fn settings_to_json(s: &DeploymentSettings) -> String {
     to_json(&StoredSettings {
         max_batch_size: s.max_batch_size,
         max_queue_delay_us: s.max_queue_delay_us,
@@ -294,7 +297,7 @@ fn settings_to_json(s: &DeploymentSettings) -> String {
     })
 }
 
-fn settings_from_json(s: &str) -> Result<DeploymentSettings, StoreError> {
+pub(crate) fn settings_from_json(s: &str) -> Result<DeploymentSettings, StoreError> {
     let st: StoredSettings = json(s)?;
     Ok(DeploymentSettings {
         max_batch_size: st.max_batch_size,
@@ -315,7 +318,7 @@ fn settings_from_json(s: &str) -> Result<DeploymentSettings, StoreError> {
     })
 }
 
-fn kind_to_json(k: &RevisionKind) -> (&'static str, String) {
+pub(crate) fn kind_to_json(k: &RevisionKind) -> (&'static str, String) {
     let detail = match k {
         RevisionKind::Deploy | RevisionKind::Promote => StoredDetail::default(),
         RevisionKind::Rollback { to } => StoredDetail {
@@ -336,7 +339,7 @@ fn kind_to_json(k: &RevisionKind) -> (&'static str, String) {
     (k.name(), to_json(&detail))
 }
 
-fn kind_from_json(name: &str, detail: &str) -> Result<RevisionKind, StoreError> {
+pub(crate) fn kind_from_json(name: &str, detail: &str) -> Result<RevisionKind, StoreError> {
     let d: StoredDetail = json(detail)?;
     let missing = || StoreError::Invalid(format!("revision detail {detail:?} for kind {name}"));
     Ok(match name {

@@ -66,17 +66,17 @@ fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Invalid(format!("timestamp {s:?}: {e}")))
 }
 
-fn json<T: for<'de> Deserialize<'de>>(s: &str) -> Result<T, StoreError> {
+pub(crate) fn json<T: for<'de> Deserialize<'de>>(s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
-fn to_json<T: Serialize>(v: &T) -> String {
+pub(crate) fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
 mod aliases;
-mod deployments;
-mod models;
+pub(crate) mod deployments;
+pub(crate) mod models;
 
 /// Creates `path` empty with mode 0600 when it does not exist; an existing
 /// file is left as it is.

@@ -28,7 +28,9 @@ struct StoredSignature {
     outputs: Vec<StoredSpec>,
 }
 
-fn signature_to_json(s: &Signature) -> String {
+// The storage forms are shared with the PostgreSQL backend (`crate::postgres`):
+// one form on both, so `hangar store copy` moves the text as it is.
+pub(crate) fn signature_to_json(s: &Signature) -> String {
     let conv = |v: &[TensorSpec]| {
         v.iter()
             .map(|t| StoredSpec {
@@ -44,7 +46,7 @@ fn signature_to_json(s: &Signature) -> String {
     })
 }
 
-fn signature_from_json(s: &str) -> Result<Signature, StoreError> {
+pub(crate) fn signature_from_json(s: &str) -> Result<Signature, StoreError> {
     let stored: StoredSignature = json(s)?;
     let conv = |v: Vec<StoredSpec>| -> Result<Vec<TensorSpec>, StoreError> {
         v.into_iter()

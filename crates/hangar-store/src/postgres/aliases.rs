@@ -1,34 +1,161 @@
-//! PostgreSQL: aliases (to be written).
-
-#![allow(unused_imports, unused_variables)]
-
-use std::collections::BTreeMap;
+//! PostgreSQL: aliases, where each points now, and the history of every
+//! move. A move is written under the lock on its model's row
+//! (`models::lock_model`), so the history's `from_version`s chain even when
+//! several processes move one alias at once.
 
 use chrono::{DateTime, Utc};
-use hangar_core::alerts::AlertRule;
-use hangar_core::governance::{AuditEntry, Role};
-use hangar_core::monitor::aggregate::{Aggregate, Resolution};
-use hangar_core::{
-    AliasEvent, Deployment, DeploymentSettings, Model, ModelCard, ModelVersion, Revision,
-    RevisionKind, RoutingTable, VersionRef, VersionSelector,
-};
+use hangar_core::AliasEvent;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
 
-use crate::{
-    AggregateKey, AlertEventRecord, AliasState, ApprovalRecord, AuditFilter, BaselineRecord,
-    ChannelRecord, DeliveryRecord, LabelledRow, NewAuditEntry, NewVersion, PredictionRecord,
-    SignatureRecord, StoreError, TeamRecord, TokenRecord, TrustedKey, UserRecord,
-};
-
+use super::models::lock_model;
 use super::PostgresStore;
+use crate::db::{parse_ts_pub as parse_ts, ts_pub as ts};
+use crate::{AliasState, Missing, StoreError};
+
+fn event_from_row(r: &PgRow) -> Result<AliasEvent, StoreError> {
+    Ok(AliasEvent {
+        model: r.try_get("model_name")?,
+        alias: r.try_get("alias")?,
+        from_version: r
+            .try_get::<Option<i64>, _>("from_version")?
+            .map(|v| v as u32),
+        to_version: r.try_get::<Option<i64>, _>("to_version")?.map(|v| v as u32),
+        actor: r.try_get("actor")?,
+        at: parse_ts(&r.try_get::<String, _>("at")?)?,
+    })
+}
+
+fn alias_from_row(r: &PgRow) -> Result<AliasState, StoreError> {
+    Ok(AliasState {
+        alias: r.try_get("alias")?,
+        version: r.try_get::<i64, _>("version")? as u32,
+        updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+        updated_by: r.try_get("updated_by")?,
+    })
+}
+
+impl PostgresStore {
+    /// Sets (`to` = a version) or deletes (`None`) an alias and records the
+    /// change, in one transaction.
+    async fn change_alias(
+        &self,
+        model: &str,
+        alias: &str,
+        to: Option<u32>,
+        actor: &str,
+    ) -> Result<AliasEvent, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let model_id = lock_model(&mut tx, model)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(Missing::Model(model.to_string())))?;
+        if let Some(v) = to {
+            let exists: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM model_versions WHERE model_id = $1 AND version = $2",
+            )
+            .bind(model_id)
+            .bind(i64::from(v))
+            .fetch_optional(&mut *tx)
+            .await?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(Missing::Version {
+                    model: model.to_string(),
+                    version: v,
+                }));
+            }
+        }
+        let from: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM aliases WHERE model_id = $1 AND alias = $2")
+                .bind(model_id)
+                .bind(alias)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if from.is_none() && to.is_none() {
+            return Err(StoreError::NotFound(Missing::Alias {
+                model: model.to_string(),
+                alias: alias.to_string(),
+            }));
+        }
+        // Taken under the lock: the history's times are in the order of its
+        // moves.
+        let now = ts(Utc::now());
+        match to {
+            Some(v) => {
+                sqlx::query(
+                    "INSERT INTO aliases (model_id, alias, version, updated_at, updated_by) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (model_id, alias) DO UPDATE SET version = excluded.version, \
+                     updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+                )
+                .bind(model_id)
+                .bind(alias)
+                .bind(i64::from(v))
+                .bind(&now)
+                .bind(actor)
+                .execute(&mut *tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM aliases WHERE model_id = $1 AND alias = $2")
+                    .bind(model_id)
+                    .bind(alias)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO alias_events (model_id, alias, from_version, to_version, actor, at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(model_id)
+        .bind(alias)
+        .bind(from)
+        .bind(to.map(i64::from))
+        .bind(actor)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(AliasEvent {
+            model: model.to_string(),
+            alias: alias.to_string(),
+            from_version: from.map(|v| v as u32),
+            to_version: to,
+            actor: actor.to_string(),
+            at: parse_ts(&now)?,
+        })
+    }
+}
 
 #[async_trait::async_trait]
 impl crate::repo::Aliases for PostgresStore {
     async fn get_alias(&self, model: &str, alias: &str) -> Result<AliasState, StoreError> {
-        todo!("postgres: get_alias")
+        let id = self.model_id(model).await?;
+        let row = sqlx::query(
+            "SELECT alias, version, updated_at, updated_by FROM aliases WHERE model_id = $1 AND alias = $2",
+        )
+        .bind(id)
+        .bind(alias)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(Missing::Alias {
+                model: model.to_string(),
+                alias: alias.to_string(),
+            })
+        })?;
+        alias_from_row(&row)
     }
 
     async fn list_aliases(&self, model: &str) -> Result<Vec<AliasState>, StoreError> {
-        todo!("postgres: list_aliases")
+        let id = self.model_id(model).await?;
+        let rows = sqlx::query(
+            "SELECT alias, version, updated_at, updated_by FROM aliases WHERE model_id = $1 ORDER BY alias",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alias_from_row).collect()
     }
 
     async fn set_alias(
@@ -38,7 +165,7 @@ impl crate::repo::Aliases for PostgresStore {
         version: u32,
         actor: &str,
     ) -> Result<AliasEvent, StoreError> {
-        todo!("postgres: set_alias")
+        self.change_alias(model, alias, Some(version), actor).await
     }
 
     async fn delete_alias(
@@ -47,7 +174,7 @@ impl crate::repo::Aliases for PostgresStore {
         alias: &str,
         actor: &str,
     ) -> Result<AliasEvent, StoreError> {
-        todo!("postgres: delete_alias")
+        self.change_alias(model, alias, None, actor).await
     }
 
     async fn alias_history(
@@ -55,7 +182,17 @@ impl crate::repo::Aliases for PostgresStore {
         model: &str,
         alias: Option<&str>,
     ) -> Result<Vec<AliasEvent>, StoreError> {
-        todo!("postgres: alias_history")
+        let id = self.model_id(model).await?;
+        let rows = sqlx::query(
+            "SELECT m.name AS model_name, e.alias, e.from_version, e.to_version, e.actor, e.at \
+             FROM alias_events e JOIN models m ON m.id = e.model_id \
+             WHERE e.model_id = $1 AND ($2::text IS NULL OR e.alias = $2) ORDER BY e.id",
+        )
+        .bind(id)
+        .bind(alias)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(event_from_row).collect()
     }
 
     async fn alias_at(
@@ -64,6 +201,16 @@ impl crate::repo::Aliases for PostgresStore {
         alias: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<u32>, StoreError> {
-        todo!("postgres: alias_at")
+        let id = self.model_id(model).await?;
+        let v: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT to_version FROM alias_events WHERE model_id = $1 AND alias = $2 AND at <= $3 \
+             ORDER BY at DESC, id DESC LIMIT 1",
+        )
+        .bind(id)
+        .bind(alias)
+        .bind(ts(at))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(v.flatten().map(|v| v as u32))
     }
 }

@@ -1,25 +1,127 @@
-//! PostgreSQL: models (to be written).
+//! PostgreSQL: models and their versions. Version numbers are allocated
+//! under a lock on the model's row, so concurrent pushes from any number of
+//! processes get distinct, consecutive numbers (SQLite gets the same from
+//! its single writer, `BEGIN IMMEDIATE`).
 
-#![allow(unused_imports, unused_variables)]
+use std::str::FromStr;
 
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Utc};
-use hangar_core::alerts::AlertRule;
-use hangar_core::governance::{AuditEntry, Role};
-use hangar_core::monitor::aggregate::{Aggregate, Resolution};
-use hangar_core::{
-    AliasEvent, Deployment, DeploymentSettings, Model, ModelCard, ModelVersion, Revision,
-    RevisionKind, RoutingTable, VersionRef, VersionSelector,
-};
-
-use crate::{
-    AggregateKey, AlertEventRecord, AliasState, ApprovalRecord, AuditFilter, BaselineRecord,
-    ChannelRecord, DeliveryRecord, LabelledRow, NewAuditEntry, NewVersion, PredictionRecord,
-    SignatureRecord, StoreError, TeamRecord, TokenRecord, TrustedKey, UserRecord,
-};
+use chrono::Utc;
+use hangar_core::{ArtifactFormat, Model, ModelCard, ModelVersion, RiskTier};
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row};
 
 use super::PostgresStore;
+use crate::db::models::{signature_from_json, signature_to_json};
+use crate::db::{json, parse_ts_pub as parse_ts, to_json, ts_pub as ts};
+use crate::{Missing, NewVersion, StoreError};
+
+const MODEL_COLUMNS: &str =
+    "m.id, m.name, m.description, m.owner_team, m.intended_use, m.out_of_scope_uses, \
+     m.risk_tier, m.tags, m.created_at, m.updated_at, m.created_by, \
+     (SELECT MAX(v.version) FROM model_versions v WHERE v.model_id = m.id) AS latest_version";
+
+fn model_from_row(r: &PgRow) -> Result<Model, StoreError> {
+    Ok(Model {
+        name: r.try_get("name")?,
+        card: ModelCard {
+            description: r.try_get("description")?,
+            owner_team: r.try_get("owner_team")?,
+            intended_use: r.try_get("intended_use")?,
+            out_of_scope_uses: json(&r.try_get::<String, _>("out_of_scope_uses")?)?,
+            risk_tier: RiskTier::from_str(&r.try_get::<String, _>("risk_tier")?)
+                .map_err(|e| StoreError::Invalid(e.to_string()))?,
+            tags: json(&r.try_get::<String, _>("tags")?)?,
+        },
+        latest_version: r
+            .try_get::<Option<i64>, _>("latest_version")?
+            .map(|v| v as u32),
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+const VERSION_COLUMNS: &str = "m.name AS model_name, v.version, v.digest, v.size_bytes, v.format, v.signature, \
+     v.feature_names, v.description, v.source_commit, v.training_run, v.metrics, v.metadata, v.created_at, v.created_by";
+
+fn version_from_row(r: &PgRow) -> Result<ModelVersion, StoreError> {
+    Ok(ModelVersion {
+        model: r.try_get("model_name")?,
+        version: r.try_get::<i64, _>("version")? as u32,
+        digest: r.try_get("digest")?,
+        size_bytes: r.try_get::<i64, _>("size_bytes")? as u64,
+        format: ArtifactFormat::from_str(&r.try_get::<String, _>("format")?)
+            .map_err(StoreError::Invalid)?,
+        signature: signature_from_json(&r.try_get::<String, _>("signature")?)?,
+        feature_names: r
+            .try_get::<Option<String>, _>("feature_names")?
+            .map(|s| json(&s))
+            .transpose()?,
+        description: r.try_get("description")?,
+        source_commit: r.try_get("source_commit")?,
+        training_run: r.try_get("training_run")?,
+        metrics: json(&r.try_get::<String, _>("metrics")?)?,
+        metadata: json(&r.try_get::<String, _>("metadata")?)?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        created_by: r.try_get("created_by")?,
+    })
+}
+
+/// Inserts a model row with its card unless the name is taken; returns its
+/// id, or `None` when a model of that name exists (or is being created by a
+/// transaction that then commits: the insert waits for it).
+async fn insert_model<'e, E: sqlx::Executor<'e, Database = Postgres>>(
+    executor: E,
+    name: &str,
+    card: &ModelCard,
+    actor: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let now = ts(Utc::now());
+    sqlx::query_scalar(
+        "INSERT INTO models (name, description, owner_team, intended_use, out_of_scope_uses, risk_tier, tags, \
+         created_at, updated_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9) \
+         ON CONFLICT (name) DO NOTHING RETURNING id",
+    )
+    .bind(name)
+    .bind(&card.description)
+    .bind(&card.owner_team)
+    .bind(&card.intended_use)
+    .bind(to_json(&card.out_of_scope_uses))
+    .bind(card.risk_tier.as_str())
+    .bind(to_json(&card.tags))
+    .bind(&now)
+    .bind(actor)
+    .fetch_optional(executor)
+    .await
+}
+
+impl PostgresStore {
+    /// A model's id, or [`Missing::Model`].
+    pub(super) async fn model_id(&self, name: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT id FROM models WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(Missing::Model(name.to_string())))
+    }
+}
+
+/// Locks a model's row for the rest of the transaction and returns its id
+/// (`None`: no such model). Whatever is numbered or changed per model
+/// (versions, aliases and their history) is written under this lock, so
+/// writers in any process take turns. `NO KEY UPDATE` leaves readers and
+/// foreign-key checks on the row free.
+pub(super) async fn lock_model(
+    tx: &mut sqlx::PgConnection,
+    name: &str,
+) -> Result<Option<i64>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM models WHERE name = $1 FOR NO KEY UPDATE")
+            .bind(name)
+            .fetch_optional(tx)
+            .await?,
+    )
+}
 
 #[async_trait::async_trait]
 impl crate::repo::Models for PostgresStore {
@@ -29,15 +131,30 @@ impl crate::repo::Models for PostgresStore {
         card: &ModelCard,
         actor: &str,
     ) -> Result<Model, StoreError> {
-        todo!("postgres: create_model")
+        if insert_model(&self.pool, name, card, actor).await?.is_none() {
+            return Err(StoreError::Taken(format!("model '{name}' already exists")));
+        }
+        self.get_model(name).await
     }
 
     async fn list_models(&self) -> Result<Vec<Model>, StoreError> {
-        todo!("postgres: list_models")
+        let rows = sqlx::query(&format!(
+            "SELECT {MODEL_COLUMNS} FROM models m ORDER BY m.name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(model_from_row).collect()
     }
 
     async fn get_model(&self, name: &str) -> Result<Model, StoreError> {
-        todo!("postgres: get_model")
+        let row = sqlx::query(&format!(
+            "SELECT {MODEL_COLUMNS} FROM models m WHERE m.name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(Missing::Model(name.to_string())))?;
+        model_from_row(&row)
     }
 
     async fn update_card_moving(
@@ -46,7 +163,42 @@ impl crate::repo::Models for PostgresStore {
         card: &ModelCard,
         deployments: &[String],
     ) -> Result<Model, StoreError> {
-        todo!("postgres: update_card_moving")
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE models SET description = $1, owner_team = $2, intended_use = $3, out_of_scope_uses = $4, \
+             risk_tier = $5, tags = $6, updated_at = $7 WHERE name = $8",
+        )
+        .bind(&card.description)
+        .bind(&card.owner_team)
+        .bind(&card.intended_use)
+        .bind(to_json(&card.out_of_scope_uses))
+        .bind(card.risk_tier.as_str())
+        .bind(to_json(&card.tags))
+        .bind(ts(Utc::now()))
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Err(StoreError::NotFound(Missing::Model(name.to_string())));
+        }
+        let team = card
+            .owner_team
+            .as_deref()
+            .unwrap_or(hangar_core::governance::DEFAULT_TEAM);
+        for d in deployments {
+            let moved = sqlx::query("UPDATE deployments SET team = $1 WHERE name = $2")
+                .bind(team)
+                .bind(d)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if moved == 0 {
+                return Err(StoreError::NotFound(Missing::Deployment(d.to_string())));
+            }
+        }
+        tx.commit().await?;
+        self.get_model(name).await
     }
 
     async fn add_version_creating(
@@ -56,18 +208,94 @@ impl crate::repo::Models for PostgresStore {
         v: &NewVersion,
         actor: &str,
     ) -> Result<(ModelVersion, bool), StoreError> {
-        todo!("postgres: add_version_creating")
+        let mut tx = self.pool.begin().await?;
+        let (model_id, created) = match create {
+            // The row this transaction inserts is its own until it commits:
+            // no one else can number versions of it meanwhile.
+            Some(card) => match insert_model(&mut *tx, model, card, actor).await? {
+                Some(id) => (id, true),
+                // Created by someone else since the caller looked: their
+                // model, perhaps in another team, is not the one the caller
+                // meant.
+                None => {
+                    return Err(StoreError::Conflict(format!(
+                        "model '{model}' was created by someone else meanwhile; push again to add a version to it"
+                    )))
+                }
+            },
+            None => match lock_model(&mut tx, model).await? {
+                Some(id) => (id, false),
+                None => return Err(StoreError::NotFound(Missing::Model(model.to_string()))),
+            },
+        };
+        let now = ts(Utc::now());
+        let next: i64 = sqlx::query_scalar(
+            "INSERT INTO model_versions (model_id, version, digest, size_bytes, format, signature, feature_names, \
+             description, source_commit, training_run, metrics, metadata, created_at, created_by) \
+             SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+             FROM model_versions WHERE model_id = $1 \
+             RETURNING version",
+        )
+        .bind(model_id)
+        .bind(&v.artifact.digest)
+        .bind(v.artifact.size_bytes as i64)
+        .bind(v.format.as_str())
+        .bind(signature_to_json(&v.signature))
+        .bind(v.feature_names.as_ref().map(to_json))
+        .bind(&v.description)
+        .bind(&v.source_commit)
+        .bind(&v.training_run)
+        .bind(to_json(&v.metrics))
+        .bind(to_json(&v.metadata))
+        .bind(&now)
+        .bind(actor)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE models SET updated_at = $1 WHERE id = $2")
+            .bind(&now)
+            .bind(model_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((self.get_version(model, next as u32).await?, created))
     }
 
     async fn list_versions(&self, model: &str) -> Result<Vec<ModelVersion>, StoreError> {
-        todo!("postgres: list_versions")
+        let id = self.model_id(model).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id \
+             WHERE v.model_id = $1 ORDER BY v.version"
+        ))
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(version_from_row).collect()
     }
 
     async fn referenced_digests(&self) -> Result<std::collections::HashSet<String>, StoreError> {
-        todo!("postgres: referenced_digests")
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT digest FROM model_versions UNION SELECT digest FROM baselines")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(d,)| d).collect())
     }
 
     async fn get_version(&self, model: &str, version: u32) -> Result<ModelVersion, StoreError> {
-        todo!("postgres: get_version")
+        let id = self.model_id(model).await?;
+        let row = sqlx::query(&format!(
+            "SELECT {VERSION_COLUMNS} FROM model_versions v JOIN models m ON m.id = v.model_id \
+             WHERE v.model_id = $1 AND v.version = $2"
+        ))
+        .bind(id)
+        .bind(i64::from(version))
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| {
+            StoreError::NotFound(Missing::Version {
+                model: model.to_string(),
+                version,
+            })
+        })?;
+        version_from_row(&row)
     }
 }

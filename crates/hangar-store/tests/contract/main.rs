@@ -65,4 +65,6 @@ macro_rules! contract {
     };
 }
 
+mod registry;
+mod governance;
 mod smoke;
