@@ -63,6 +63,8 @@ struct Shared {
     buffer: Mutex<Vec<u8>>,
     capacity: usize,
     wake: Notify,
+    /// The writer's last attempt found the database out of reach.
+    unreachable: std::sync::atomic::AtomicBool,
 }
 
 /// How long the writer lets requests accumulate before it takes them into
@@ -93,6 +95,7 @@ impl PredictionLog {
             buffer: Mutex::new(Vec::new()),
             capacity,
             wake: Notify::new(),
+            unreachable: std::sync::atomic::AtomicBool::new(false),
         });
         let (flushes, flush_rx) = mpsc::channel(64);
         let (want_tx, want_rx) = mpsc::channel(64);
@@ -135,8 +138,12 @@ impl PredictionLog {
     }
 
     /// Waits until everything recorded so far is written, open minutes'
-    /// aggregates included.
+    /// aggregates included; at once while the database is out of reach
+    /// (nothing can be written then: the rows wait in the buffer).
     pub async fn flush(&self) {
+        if self.shared.unreachable.load(Ordering::Relaxed) {
+            return;
+        }
         let (tx, rx) = oneshot::channel();
         if self.flushes.send(tx).await.is_ok() {
             let _ = rx.await;
@@ -339,6 +346,7 @@ async fn writer(
                     match result {
                         Ok(conn) => {
                             connection = Some(conn);
+                            shared.unreachable.store(false, Ordering::Relaxed);
                             if unreachable.take().is_some() {
                                 tracing::info!("prediction log: the database is reachable again; the rows kept meanwhile are written");
                             }
@@ -348,6 +356,7 @@ async fn writer(
                                 tracing::warn!(error = %cause, "prediction log: the database is unreachable; rows wait in the buffer (those that do not fit are dropped and counted)");
                             }
                             unreachable = Some(std::time::Instant::now());
+                            shared.unreachable.store(true, Ordering::Relaxed);
                             put_back(&shared, &mut batch, &metrics);
                         }
                         Err((e, rows)) => metrics.record_log_write_failed(rows, &e),
