@@ -467,10 +467,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             ),
             None => None,
         };
+        let storage = storage_line(&settings.server);
         let state = hangar_server::open(&settings.server)
             .await
-            .with_context(|| format!("cannot open the data directory {}", settings.server.data_dir.display()))?;
-        let storage = storage_line(&settings.server);
+            .with_context(|| {
+                if settings.server.database.is_none() && settings.server.artifacts.is_none() {
+                    format!("cannot open the data directory {}", settings.server.data_dir.display())
+                } else {
+                    format!("cannot open the storage ({storage})")
+                }
+            })?;
         let admin_token = hangar_server::bootstrap_admin(&state, settings.admin_token.as_deref())
             .await
             .map_err(|e| anyhow::anyhow!("cannot create the first administrator: {}", e.message))?;
