@@ -206,9 +206,12 @@ async fn open_artifacts(config: &ServerConfig) -> Result<(ArtifactStore, String)
         None => config.data_dir.join("artifacts"),
         Some(url) => artifacts_dir(url)?,
     };
-    let store = ArtifactStore::open(dir.clone())
-        .await
-        .map_err(|e| ServerError::Setup(format!("cannot open the artifact directory {}: {e}", dir.display())))?;
+    let store = ArtifactStore::open(dir.clone()).await.map_err(|e| {
+        ServerError::Setup(format!(
+            "cannot open the artifact directory {}: {e}",
+            dir.display()
+        ))
+    })?;
     Ok((store, format!("file://{}", dir.display())))
 }
 
@@ -406,7 +409,9 @@ mod tests {
         check("file://", "needs a directory");
         check("", "is empty");
         // A password in the value is not repeated back.
-        let e = artifacts_dir("https://user:pw@example.com/x").unwrap_err().to_string();
+        let e = artifacts_dir("https://user:pw@example.com/x")
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("pw@"), "{e}");
     }
 }

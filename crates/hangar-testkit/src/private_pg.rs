@@ -38,11 +38,8 @@ impl PrivatePostgres {
         } else {
             None
         };
-        let dir = std::env::temp_dir().join(format!(
-            "hangar-pg-{}-{}",
-            std::process::id(),
-            unique()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("hangar-pg-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         if let Some((uid, gid)) = run_as {
@@ -178,7 +175,10 @@ impl PrivatePostgres {
             .env_remove("PGPORT")
             .env_remove("PGHOST");
         if let Some((uid, gid)) = self.run_as {
-            cmd.uid(uid).gid(gid).env("HOME", &self.dir).env("USER", "postgres");
+            cmd.uid(uid)
+                .gid(gid)
+                .env("HOME", &self.dir)
+                .env("USER", "postgres");
         }
         cmd.output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()))
@@ -213,7 +213,8 @@ fn bindir() -> PathBuf {
         return dir;
     }
     let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+        std::env::split_paths(&path)
+            .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
     });
     on_path.unwrap_or_else(|| {
         panic!(

@@ -12,7 +12,9 @@ async fn connect(url: &str) -> Result<sqlx::PgConnection, sqlx::Error> {
 async fn a_private_server_stops_and_starts_again_with_its_data() {
     let mut pg = PrivatePostgres::start();
     let url = pg.url();
-    let mut conn = connect(&url).await.expect("the new server accepts connections");
+    let mut conn = connect(&url)
+        .await
+        .expect("the new server accepts connections");
     sqlx::raw_sql("CREATE TABLE kept (n INT); INSERT INTO kept VALUES (7)")
         .execute(&mut conn)
         .await
@@ -20,7 +22,9 @@ async fn a_private_server_stops_and_starts_again_with_its_data() {
     drop(conn);
 
     pg.stop();
-    let refused = connect(&url).await.expect_err("a stopped server is unreachable");
+    let refused = connect(&url)
+        .await
+        .expect_err("a stopped server is unreachable");
     assert!(
         matches!(refused, sqlx::Error::Io(_)),
         "refused as a network error: {refused:?}"

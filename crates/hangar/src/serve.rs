@@ -371,7 +371,10 @@ fn database_url(url: String) -> anyhow::Result<String> {
     }
     bail!(
         "invalid --database {:?}: expected sqlite://PATH or postgres://USER[:PASS]@HOST:PORT/DB",
-        hangar_server::redact_url(&url).chars().take(200).collect::<String>()
+        hangar_server::redact_url(&url)
+            .chars()
+            .take(200)
+            .collect::<String>()
     )
 }
 

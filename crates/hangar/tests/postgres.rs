@@ -171,9 +171,11 @@ fn serving_on_postgres_survives_a_restart_and_never_prints_the_password() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let db = rt.block_on(TestDatabase::create());
     // Trust authentication ignores the password: it is there to be hidden.
-    let url = db
-        .url()
-        .replacen("postgres://postgres@", "postgres://postgres:not-shown-7f3a@", 1);
+    let url = db.url().replacen(
+        "postgres://postgres@",
+        "postgres://postgres:not-shown-7f3a@",
+        1,
+    );
     assert!(url.contains("not-shown-7f3a"), "{url}");
     let mut server = Server::start_with(&["--database", &url]);
     push_and_deploy(&server);
@@ -183,7 +185,10 @@ fn serving_on_postgres_survives_a_restart_and_never_prints_the_password() {
 
     server.restart();
     let api = Api::new(&server);
-    let models = server.hangar(&["model", "list", "--output", "json"]).ok().json();
+    let models = server
+        .hangar(&["model", "list", "--output", "json"])
+        .ok()
+        .json();
     assert!(
         models.to_string().contains("\"credit\""),
         "the model is still there: {models:#}"
@@ -192,10 +197,17 @@ fn serving_on_postgres_survives_a_restart_and_never_prints_the_password() {
     assert_eq!(versions.status, 200);
     assert_eq!(versions.body["versions"].as_array().map(Vec::len), Some(1));
     let answer = api.infer("after-restart", ADMIN_TOKEN);
-    assert_eq!(answer.status, 200, "the deployment is restored: {}", answer.body);
+    assert_eq!(
+        answer.status, 200,
+        "the deployment is restored: {}",
+        answer.body
+    );
     let log = server.log_text();
     assert!(log.contains("postgres://postgres:***@"), "{log}");
-    assert!(!log.contains("not-shown-7f3a"), "the password was printed:\n{log}");
+    assert!(
+        !log.contains("not-shown-7f3a"),
+        "the password was printed:\n{log}"
+    );
     drop(server);
     drop(db);
 }
@@ -214,7 +226,10 @@ fn a_database_outage_keeps_inference_answering_and_everything_recovers() {
     let logged = api.logged();
     assert!(logged.contains("before-key") && logged.contains("before-user"));
     // Both credentials are freshly cached when the database goes.
-    assert_eq!(api.send("GET", "/api/v1/models", ADMIN_TOKEN, None).status, 200);
+    assert_eq!(
+        api.send("GET", "/api/v1/models", ADMIN_TOKEN, None).status,
+        200
+    );
 
     pg.stop();
     let down = Instant::now();
@@ -223,7 +238,11 @@ fn a_database_outage_keeps_inference_answering_and_everything_recovers() {
     let mut management = Vec::new();
     let mut i = 0;
     while down.elapsed() < OUTAGE {
-        let token = if i % 2 == 0 { key.as_str() } else { ADMIN_TOKEN };
+        let token = if i % 2 == 0 {
+            key.as_str()
+        } else {
+            ADMIN_TOKEN
+        };
         let id = format!("outage-{i:04}");
         let a = api.infer(&id, token);
         assert_eq!(
@@ -231,7 +250,11 @@ fn a_database_outage_keeps_inference_answering_and_everything_recovers() {
             200,
             "inference {}s into the outage ({}): {}\n{}",
             down.elapsed().as_secs(),
-            if i % 2 == 0 { "consumer key" } else { "user token" },
+            if i % 2 == 0 {
+                "consumer key"
+            } else {
+                "user token"
+            },
             a.body,
             server.log_text()
         );
@@ -275,7 +298,14 @@ fn a_database_outage_keeps_inference_answering_and_everything_recovers() {
     let recovered = back.elapsed();
     // Writes too: a new revision.
     server
-        .hangar(&["deploy", "credit", "--model", "credit:1", "--message", "after the outage"])
+        .hangar(&[
+            "deploy",
+            "credit",
+            "--model",
+            "credit:1",
+            "--message",
+            "after the outage",
+        ])
         .ok();
     for (id, token) in [("after-key", key.as_str()), ("after-user", ADMIN_TOKEN)] {
         let a = api.infer(id, token);

@@ -50,9 +50,9 @@ pub use audit::*;
 pub use authorize::*;
 #[allow(unused_imports)]
 pub use credentials::*;
+pub(crate) use outage::watch_database;
 #[allow(unused_imports)]
 use outage::*;
-pub(crate) use outage::watch_database;
 #[allow(unused_imports)]
 pub use principals::*;
 #[allow(unused_imports)]

@@ -173,7 +173,9 @@ where
         Ok(Ok(fresh)) => Ok(fresh),
         Ok(Err(e)) if unreachable(&e) => fallback(stale, e.to_string()),
         Ok(Err(e)) => Err(e),
-        Err(e) => Err(StoreError::Invalid(format!("credential lookup failed: {e}"))),
+        Err(e) => Err(StoreError::Invalid(format!(
+            "credential lookup failed: {e}"
+        ))),
     }
 }
 

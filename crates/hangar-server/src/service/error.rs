@@ -548,7 +548,10 @@ mod tests {
         ));
         assert_eq!(e.code(), ErrorCode::ArtifactsUnavailable);
         assert_eq!(e.message(), ARTIFACTS_UNAVAILABLE);
-        for code in [ErrorCode::DatabaseUnavailable, ErrorCode::ArtifactsUnavailable] {
+        for code in [
+            ErrorCode::DatabaseUnavailable,
+            ErrorCode::ArtifactsUnavailable,
+        ] {
             assert_eq!(code.class(), Class::Unavailable, "{code:?}");
         }
     }

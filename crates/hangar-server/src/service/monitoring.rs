@@ -253,8 +253,7 @@ impl Minutes {
                     Err(
                         e @ (hangar_store::StoreError::StorageFull(_)
                         | hangar_store::StoreError::Unavailable(_)),
-                    ) if key.start + AGGREGATE_RETRY_SECS > now =>
-                    {
+                    ) if key.start + AGGREGATE_RETRY_SECS > now => {
                         tracing::warn!(error = %e, deployment = %key.deployment, "monitoring aggregate not written yet: retried at the next flush");
                         self.open.insert(key, (agg, profile));
                     }
