@@ -19,6 +19,15 @@ use hangar_api::VersionMeta;
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub data_dir: PathBuf,
+    /// The metadata database's URL (`--database`): `sqlite://PATH` or
+    /// `postgres://USER[:PASS]@HOST:PORT/DB`; `None` = the data directory's
+    /// `hangar.db`, the embedded default.
+    pub database: Option<String>,
+    /// Where artifacts are kept (`--artifacts`): a directory,
+    /// `file://PATH` or `s3://BUCKET/PREFIX` (cached in the data
+    /// directory's `artifacts/`); `None` = the data directory's
+    /// `artifacts/`.
+    pub artifacts: Option<String>,
     pub ort_dylib: PathBuf,
     pub limits: Limits,
     /// Inference worker threads; `None` = one per core.
@@ -80,13 +89,19 @@ impl From<crate::service::error::Error> for ServerError {
 /// (about 60 000 rows of the reference GBDT: two seconds at 30 000 rows/s).
 const LOG_BUFFER_BYTES: usize = 16 * 1024 * 1024;
 
-/// Opens the data directory (SQLite metadata with migrations applied,
-/// artifact files), loads ONNX Runtime, starts the inference pool and
+/// Opens the storage (the metadata database with migrations applied, the
+/// artifact store), loads ONNX Runtime, starts the inference pool and
 /// restores every deployment.
 pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
     create_data_dir(&config.data_dir)?;
-    let db = Db::open(&config.data_dir.join("hangar.db")).await?;
-    let artifacts = ArtifactStore::open(config.data_dir.join("artifacts")).await?;
+    let (db, database) = open_database(config).await?;
+    let (artifacts, artifacts_at) = open_artifacts(config).await?;
+    tracing::info!(
+        backend = db.backend(),
+        database = %database,
+        artifacts = %artifacts_at,
+        "storage opened"
+    );
     let swept = artifacts
         .sweep_unreferenced(&db.referenced_digests().await?)
         .await?;
@@ -146,11 +161,65 @@ pub async fn open(config: &ServerConfig) -> Result<AppState, ServerError> {
         config.aggregate_retention_days,
     ));
     tokio::spawn(monitoring::baseline_loader(state.clone(), wanted_baselines));
+    if state.db.backend() != "sqlite" {
+        // A networked database can go away while the server runs; the
+        // permission check needs to know (auth::outage). An embedded file
+        // cannot, and is not polled.
+        tokio::spawn(auth::watch_database(state.clone()));
+    }
     tokio::spawn(auth::flush_denials_every(
         state.clone(),
         std::time::Duration::from_secs(5),
     ));
     Ok(state)
+}
+
+/// The metadata database `--database` names (its URL's password never
+/// logged or shown), or the data directory's SQLite file. Returns it with
+/// how the logs name it.
+async fn open_database(config: &ServerConfig) -> Result<(Db, String), ServerError> {
+    match config.database.as_deref() {
+        None => {
+            let path = config.data_dir.join("hangar.db");
+            let db = Db::open(&path).await?;
+            Ok((db, format!("sqlite://{}", path.display())))
+        }
+        Some(url) => {
+            let shown = hangar_store::redact_url(url);
+            match Db::connect(url).await {
+                Ok(db) => Ok((db, shown)),
+                Err(e) => Err(ServerError::Setup(format!(
+                    "cannot open the database {shown}: {e}"
+                ))),
+            }
+        }
+    }
+}
+
+/// The artifact store `--artifacts` names: a directory or `file://PATH`
+/// (default: the data directory's `artifacts/`), or `s3://BUCKET/PREFIX`
+/// (object storage configured by the standard `AWS_*` variables, cached in
+/// the data directory's `artifacts/`). Returns it with how the logs name it.
+/// Object storage is not contacted here: a server starts while it is down
+/// (a warning says so) and serves what its cache holds.
+async fn open_artifacts(config: &ServerConfig) -> Result<(ArtifactStore, String), ServerError> {
+    let cache = config.data_dir.join("artifacts");
+    let store = ArtifactStore::connect(config.artifacts.as_deref(), cache)
+        .await
+        .map_err(|e| {
+            let shown = config
+                .artifacts
+                .as_deref()
+                .map_or_else(|| "the data directory's artifacts".to_string(), hangar_store::redact_url);
+            ServerError::Setup(format!("cannot open the artifact store {shown}: {e}"))
+        })?;
+    if store.is_remote() {
+        if let Err(e) = store.probe().await {
+            tracing::warn!(error = %e, "object storage does not answer: pushes fail until it does; cached versions serve");
+        }
+    }
+    let location = store.location();
+    Ok((store, location))
 }
 
 /// Creates the data directory readable by the server's user only (0700);

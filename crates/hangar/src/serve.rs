@@ -64,12 +64,25 @@ serve_options! {
 #[command(
     after_long_help = "Precedence: built-in defaults < config file < environment < flags.\n\n\
 Example:\n  hangar serve --example                   # serve with the bundled credit-risk model deployed\n  \
-hangar serve --data-dir /var/lib/hangar --addr 0.0.0.0:8080"
+hangar serve --data-dir /var/lib/hangar --addr 0.0.0.0:8080\n  \
+hangar serve --database postgres://hangar@db.internal:5432/hangar   # metadata in PostgreSQL"
 )]
 pub struct ServeArgs {
     /// Directory holding all state: SQLite metadata and artifact files [default: ./hangar-data]
     #[arg(long, env = "HANGAR_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The metadata database: sqlite://PATH, or postgres://USER[:PASS]@HOST:PORT/DB (any
+    /// sslmode the URL names) for several replicas sharing one database. While PostgreSQL is
+    /// down, loaded versions keep serving and management calls answer 503 database_unavailable
+    /// [default: the data directory's hangar.db]
+    #[arg(long, env = "HANGAR_DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
+    /// Where model and baseline artifacts are kept: a directory, file://PATH or
+    /// s3://BUCKET/PREFIX (S3 settings from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_ALLOW_HTTP; cached in the data
+    /// directory) [default: the data directory's artifacts/]
+    #[arg(long, env = "HANGAR_ARTIFACTS", value_name = "URL")]
+    pub artifacts: Option<String>,
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "HANGAR_ADDR", value_name = "HOST:PORT")]
     pub addr: Option<String>,
@@ -77,7 +90,7 @@ pub struct ServeArgs {
     /// as Triton and tritonclient.grpc speak it) [default: off]
     #[arg(long, env = "HANGAR_GRPC_ADDR", value_name = "HOST:PORT")]
     pub grpc_addr: Option<String>,
-    /// TOML configuration file (keys: data_dir, addr, grpc_addr, ort_dylib, max_request_bytes,
+    /// TOML configuration file (keys: data_dir, database, artifacts, addr, grpc_addr, ort_dylib, max_request_bytes,
     /// max_upload_bytes, max_tensor_elements, max_feedback_bytes, inference_threads, inference_queue, model_memory, prediction_retention_days,
     /// aggregate_retention_days, key_rate_limit, header_timeout, body_timeout, idle_timeout,
     /// max_connections, model_check_timeout, log_format, public_url)
@@ -203,6 +216,11 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
     let data_dir = args
         .data_dir
         .unwrap_or_else(|| PathBuf::from("hangar-data"));
+    let database = match args.database.filter(|u| !u.trim().is_empty()) {
+        Some(url) => Some(database_url(url)?),
+        None => None,
+    };
+    let artifacts = args.artifacts.filter(|u| !u.trim().is_empty());
     let log_format = args.log_format.unwrap_or_else(|| "text".into());
     let json_logs = match log_format.as_str() {
         "text" => false,
@@ -327,6 +345,8 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
         json_logs,
         server: ServerConfig {
             data_dir,
+            database,
+            artifacts,
             ort_dylib,
             limits,
             inference_threads,
@@ -342,6 +362,22 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
         },
         admin_token,
     })
+}
+
+/// `--database`: a URL of a backend Hangar has (checked here so that a
+/// typo is refused before anything starts; the password is never repeated).
+fn database_url(url: String) -> anyhow::Result<String> {
+    let known = ["sqlite://", "postgres://", "postgresql://"];
+    if known.iter().any(|k| url.starts_with(k)) {
+        return Ok(url);
+    }
+    bail!(
+        "invalid --database {:?}: expected sqlite://PATH or postgres://USER[:PASS]@HOST:PORT/DB",
+        hangar_server::redact_url(&url)
+            .chars()
+            .take(200)
+            .collect::<String>()
+    )
 }
 
 /// `--public-url`: an absolute http:// or https:// URL with a host, kept
@@ -436,9 +472,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             ),
             None => None,
         };
+        let storage = storage_line(&settings.server);
         let state = hangar_server::open(&settings.server)
             .await
-            .with_context(|| format!("cannot open the data directory {}", settings.server.data_dir.display()))?;
+            .with_context(|| {
+                if settings.server.database.is_none() && settings.server.artifacts.is_none() {
+                    format!("cannot open the data directory {}", settings.server.data_dir.display())
+                } else {
+                    format!("cannot open the storage ({storage})")
+                }
+            })?;
         let admin_token = hangar_server::bootstrap_admin(&state, settings.admin_token.as_deref())
             .await
             .map_err(|e| anyhow::anyhow!("cannot create the first administrator: {}", e.message))?;
@@ -456,7 +499,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         };
         let local = listener.local_addr()?;
         tracing::info!(addr = %local, data_dir = %settings.server.data_dir.display(), ort = %settings.server.ort_dylib.display(), "Hangar is serving");
-        eprintln!("Hangar is serving on http://{local} (data in {})", settings.server.data_dir.display());
+        eprintln!("Hangar is serving on http://{local} ({storage})");
         if let Some(grpc) = &grpc_listener {
             let grpc_local = grpc.local_addr()?;
             tracing::info!(addr = %grpc_local, "gRPC (inference.GRPCInferenceService) is serving");
@@ -506,6 +549,27 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         hangar_server::auth::flush_denials(&log_state, true).await;
         Ok(())
     })
+}
+
+/// Where the server keeps its data, as its start-up line says it: the data
+/// directory, or the database and artifact store named instead (a database
+/// password shown as `***`).
+fn storage_line(server: &ServerConfig) -> String {
+    let data_dir = server.data_dir.display();
+    match (&server.database, &server.artifacts) {
+        (None, None) => format!("data in {data_dir}"),
+        (database, artifacts) => format!(
+            "metadata in {}, artifacts in {}",
+            database.as_deref().map_or_else(
+                || format!("{}", server.data_dir.join("hangar.db").display()),
+                hangar_server::redact_url
+            ),
+            artifacts.as_deref().map_or_else(
+                || format!("{}", server.data_dir.join("artifacts").display()),
+                hangar_server::redact_url
+            ),
+        ),
+    }
 }
 
 /// The gRPC server when `--grpc-addr` is set; done at once when it is not.
@@ -643,6 +707,73 @@ mod tests {
         assert_eq!(
             flag.get_env().and_then(|e| e.to_str()),
             Some("HANGAR_PUBLIC_URL")
+        );
+    }
+
+    #[test]
+    fn the_storage_defaults_to_the_data_directory_and_is_named_by_flag_file_or_environment() {
+        let s = settings(args()).unwrap();
+        assert_eq!((s.server.database, s.server.artifacts), (None, None));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hangar.toml");
+        std::fs::write(
+            &file,
+            "database = \"postgres://hangar@db:5432/hangar\"\nartifacts = \"/srv/artifacts\"\n",
+        )
+        .unwrap();
+        let mut a = args();
+        a.config = Some(file.clone());
+        let s = settings(a).unwrap();
+        assert_eq!(
+            s.server.database.as_deref(),
+            Some("postgres://hangar@db:5432/hangar")
+        );
+        assert_eq!(s.server.artifacts.as_deref(), Some("/srv/artifacts"));
+        let mut a = args();
+        a.config = Some(file);
+        a.database = Some("sqlite:///srv/h/hangar.db".into());
+        assert_eq!(
+            settings(a).unwrap().server.database.as_deref(),
+            Some("sqlite:///srv/h/hangar.db")
+        );
+        use clap::CommandFactory;
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let cmd = Cli::command();
+        for (flag, env) in [
+            ("database", "HANGAR_DATABASE_URL"),
+            ("artifacts", "HANGAR_ARTIFACTS"),
+        ] {
+            let arg = cmd
+                .get_arguments()
+                .find(|a| a.get_long() == Some(flag))
+                .unwrap();
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(env), "{flag}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_database_is_refused_without_its_password() {
+        let mut a = args();
+        a.database = Some("mysql://root:hunter2@db/hangar".into());
+        let msg = settings(a).unwrap_err().to_string();
+        assert!(msg.contains("invalid --database"), "{msg}");
+        assert!(msg.contains("root:***@db"), "{msg}");
+        assert!(!msg.contains("hunter2"), "{msg}");
+    }
+
+    #[test]
+    fn the_start_up_line_names_the_storage_without_a_password() {
+        let mut s = settings(args()).unwrap().server;
+        assert_eq!(storage_line(&s), "data in hangar-data");
+        s.database = Some("postgres://hangar:s3cret@db:5432/hangar".into());
+        let line = storage_line(&s);
+        assert_eq!(
+            line,
+            "metadata in postgres://hangar:***@db:5432/hangar, artifacts in hangar-data/artifacts"
         );
     }
 

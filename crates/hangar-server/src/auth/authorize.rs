@@ -209,10 +209,11 @@ pub(super) async fn decide(
         Policy::Model(a) if p.is_consumer_key() => Err(forbidden(verb(a))),
         Policy::Model(a) => {
             let model = params.get("model").copied().unwrap_or_default();
-            let team = state.auth.team(state, true, model).await.map_err(|e| {
-                tracing::error!(error = %e.message, "team lookup failed");
-                Denied::Forbidden("the model's team could not be checked".into())
-            })?;
+            let team = state
+                .auth
+                .team(state, true, model)
+                .await
+                .map_err(|e| team_unknown(e, "the model's team could not be checked"))?;
             scoped(p, a, team.as_deref(), Missing::Model(model.to_string()))
         }
         Policy::Deployment(a) => {
@@ -226,12 +227,24 @@ pub(super) async fn decide(
                     )))
                 };
             }
-            let team = state.auth.team(state, false, name).await.map_err(|e| {
-                tracing::error!(error = %e.message, "team lookup failed");
-                Denied::Forbidden("the deployment's team could not be checked".into())
-            })?;
+            let team = state
+                .auth
+                .team(state, false, name)
+                .await
+                .map_err(|e| team_unknown(e, "the deployment's team could not be checked"))?;
             scoped(p, a, team.as_deref(), Missing::Deployment(name.to_string()))
         }
+    }
+}
+
+/// Why a team lookup failed, as a denial: the database out of reach (503),
+/// or a fault (refused, saying `why`).
+fn team_unknown(e: ApiError, why: &str) -> Denied {
+    if e.code == ErrorCode::DatabaseUnavailable {
+        Denied::Unavailable
+    } else {
+        tracing::error!(error = %e.message, "team lookup failed");
+        Denied::Forbidden(why.into())
     }
 }
 
@@ -307,7 +320,7 @@ pub(super) async fn deny(
     rule: &Rule,
     params: &HashMap<&str, &str>,
 ) -> Response {
-    if !matches!(d, Denied::Unauthenticated(_)) {
+    if !matches!(d, Denied::Unauthenticated(_) | Denied::Unavailable) {
         let pairs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, *v)).collect();
         denial.teams = path_teams(state, rule, &pairs).await;
     }
@@ -340,6 +353,11 @@ pub(super) fn is_page_route(path: &str) -> bool {
 /// the audit log; returns the error to answer with.
 pub(super) async fn record_denial(state: &AppState, d: Denied, mut denial: Denial) -> ApiError {
     let e = d.error();
+    if matches!(d, Denied::Unavailable) {
+        // Nobody was refused: the check could not be made (and the audit
+        // log, in the same database, could not take the entry either).
+        return e;
+    }
     denial.outcome = d.outcome().to_string();
     denial.reason = e.message.clone();
     record(state, denial).await;

@@ -40,6 +40,7 @@ use crate::state::AppState;
 mod audit;
 mod authorize;
 mod credentials;
+mod outage;
 mod principals;
 mod startup;
 mod table;
@@ -49,6 +50,9 @@ pub use audit::*;
 pub use authorize::*;
 #[allow(unused_imports)]
 pub use credentials::*;
+pub(crate) use outage::watch_database;
+#[allow(unused_imports)]
+use outage::*;
 #[allow(unused_imports)]
 pub use principals::*;
 #[allow(unused_imports)]

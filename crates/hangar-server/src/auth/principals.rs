@@ -29,6 +29,8 @@ pub struct Auth {
     pub(super) teams: Mutex<TeamCache>,
     pub(super) buckets: Mutex<HashMap<String, Bucket>>,
     pub(super) touched: Mutex<HashMap<String, Instant>>,
+    /// Whether the database answers, for the caches' reads (`outage`).
+    pub(super) health: DatabaseHealth,
     /// Requests per second a consumer key may make when it names no limit;
     /// 0 disables the default limit.
     pub default_key_rate: f64,
@@ -83,6 +85,9 @@ pub enum Denied {
     /// it did not exist (same code, same message).
     Hidden(hangar_store::Missing),
     RateLimited,
+    /// The credential or the object's team could not be read: the database
+    /// is out of reach. Not a denial: answered 503, not audited.
+    Unavailable,
 }
 
 impl Denied {
@@ -95,6 +100,10 @@ impl Denied {
                 ErrorCode::RateLimited,
                 "this key is over its request rate; retry after the Retry-After delay",
             ),
+            Denied::Unavailable => ApiError::new(
+                ErrorCode::DatabaseUnavailable,
+                crate::service::error::DATABASE_UNAVAILABLE,
+            ),
         }
     }
 
@@ -103,6 +112,7 @@ impl Denied {
             Denied::Unauthenticated(_) => "unauthenticated",
             Denied::Forbidden(_) | Denied::Hidden(_) => "forbidden",
             Denied::RateLimited => "rate_limited",
+            Denied::Unavailable => "unavailable",
         }
     }
 }
@@ -114,6 +124,7 @@ impl Auth {
             teams: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
+            health: DatabaseHealth::default(),
             default_key_rate,
             denials: Denials::default(),
             throttle: LoginThrottle::default(),
@@ -131,24 +142,42 @@ impl Auth {
         self.teams.lock().unwrap().clear();
     }
 
+    /// The credential `id`, from the cache while it is fresh, else read
+    /// again; while the database is out of reach, the entry read before
+    /// within the bounds of `outage`.
     pub(super) async fn lookup(
         &self,
         state: &AppState,
         id: &str,
     ) -> Result<Option<Cached>, StoreError> {
-        if let Some(c) = self.tokens.lock().unwrap().get(id) {
-            if c.at.elapsed() < CACHE_TTL {
-                return Ok(Some(c.clone()));
-            }
-        }
+        let stale = match self.tokens.lock().unwrap().get(id) {
+            Some(c) if c.at.elapsed() < CACHE_TTL => return Ok(Some(c.clone())),
+            Some(c) => Some((c.at, Some(c.clone()))),
+            None => None,
+        };
+        let read = {
+            let state = state.clone();
+            let id = id.to_string();
+            async move { state.auth.read_token(&state, &id).await }
+        };
+        read_through(state, stale, read).await
+    }
+
+    /// Reads credential `id` from the database into the cache.
+    async fn read_token(&self, state: &AppState, id: &str) -> Result<Option<Cached>, StoreError> {
+        let at = Instant::now();
         let record = match state.db.get_token(id).await {
             Ok(t) => t,
-            Err(StoreError::NotFound(_)) => return Ok(None),
+            Err(StoreError::NotFound(_)) => {
+                // Deleted: nothing stands in for it in an outage either.
+                self.tokens.lock().unwrap().remove(id);
+                return Ok(None);
+            }
             Err(e) => return Err(e),
         };
         let principal = principal_of(state, &record).await?;
         let cached = Cached {
-            at: Instant::now(),
+            at,
             secret_hash: record.secret_hash,
             kind: record.kind,
             principal,
@@ -177,8 +206,13 @@ impl Auth {
             .lookup(state, &id)
             .await
             .map_err(|e| {
-                tracing::error!(error = %e, "token lookup failed");
-                Denied::Unauthenticated("the credential could not be checked")
+                if unreachable(&e) {
+                    tracing::warn!(error = %e, "a credential could not be checked: the database is unreachable");
+                    Denied::Unavailable
+                } else {
+                    tracing::error!(error = %e, "token lookup failed");
+                    Denied::Unauthenticated("the credential could not be checked")
+                }
             })?
             .ok_or(Denied::Unauthenticated("unknown token"))?;
         // Constant time: the comparison takes as long whatever the prefix
@@ -256,7 +290,9 @@ impl Auth {
         });
     }
 
-    /// The team owning a model (`model == true`) or deployment, cached.
+    /// The team owning a model (`model == true`) or deployment, cached
+    /// (and standing in while the database is out of reach, as credentials
+    /// do: `outage`).
     pub(super) async fn team(
         &self,
         state: &AppState,
@@ -264,26 +300,38 @@ impl Auth {
         name: &str,
     ) -> Result<Option<String>, ApiError> {
         let key = (model, name.to_string());
-        if let Some((at, team)) = self.teams.lock().unwrap().get(&key) {
-            if at.elapsed() < CACHE_TTL {
-                return Ok(team.clone());
-            }
-        }
-        let team = if model {
-            state.db.model_team(name).await?
-        } else {
-            state.db.deployment_team(name).await?
+        let stale = match self.teams.lock().unwrap().get(&key) {
+            Some((at, team)) if at.elapsed() < CACHE_TTL => return Ok(team.clone()),
+            Some((at, team)) => Some((*at, team.clone())),
+            None => None,
         };
-        // "No such object" is never cached: the object may be created the
-        // next moment, by a team the caller is not in.
-        if team.is_some() {
-            let mut teams = self.teams.lock().unwrap();
-            if teams.len() > 100_000 {
-                teams.clear();
+        let read = {
+            let state = state.clone();
+            async move {
+                let at = Instant::now();
+                let team = if model {
+                    state.db.model_team(&key.1).await?
+                } else {
+                    state.db.deployment_team(&key.1).await?
+                };
+                // "No such object" is never cached: the object may be
+                // created the next moment, by a team the caller is not in.
+                let mut teams = state.auth.teams.lock().unwrap();
+                match &team {
+                    Some(_) => {
+                        if teams.len() > 100_000 {
+                            teams.clear();
+                        }
+                        teams.insert(key, (at, team.clone()));
+                    }
+                    None => {
+                        teams.remove(&key);
+                    }
+                }
+                Ok(team)
             }
-            teams.insert(key, (Instant::now(), team.clone()));
-        }
-        Ok(team)
+        };
+        Ok(read_through(state, stale, read).await?)
     }
 
     /// Forgets the cached team of a model or deployment (after it changed).

@@ -40,6 +40,9 @@ pub(crate) fn status(error: impl Into<Error>) -> Status {
         Error::StorageFull(cause) => {
             tracing::warn!(error = %cause, "refused: the data directory's disk is full")
         }
+        Error::Unavailable(backend, cause) => {
+            tracing::warn!(error = %cause, "refused: {backend} is unavailable")
+        }
         Error::Refused { .. } => {}
     }
     let message = match code {
@@ -89,6 +92,8 @@ mod tests {
             (ErrorCode::NameTaken, Code::AlreadyExists),
             (ErrorCode::InvalidRoutes, Code::InvalidArgument),
             (ErrorCode::InvalidInferenceRequest, Code::InvalidArgument),
+            (ErrorCode::DatabaseUnavailable, Code::Unavailable),
+            (ErrorCode::ArtifactsUnavailable, Code::Unavailable),
         ];
         for (error, expected) in table {
             check(error, expected);

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hangar_store::StoreError;
 
-use crate::service::error::{Error, INTERNAL, STORAGE_FULL};
+use crate::service::error::{Backend, Error, INTERNAL, STORAGE_FULL};
 
 use crate::service::error::Class;
 pub use crate::service::error::ErrorCode;
@@ -67,6 +67,13 @@ impl ApiError {
     pub fn storage_full(cause: impl std::fmt::Display) -> Self {
         tracing::warn!(error = %cause, "refused: the data directory's disk is full");
         Self::new(ErrorCode::InsufficientStorage, STORAGE_FULL)
+    }
+
+    /// A backend is out of reach: logs `cause` (an address, a driver's
+    /// error) and tells the caller only which backend, with 503.
+    pub fn unavailable(backend: Backend, cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(error = %cause, "refused: {backend} is unavailable");
+        Self::new(backend.code(), backend.message())
     }
 
     /// Logs `cause` and returns an error that does not reveal it.
@@ -136,6 +143,7 @@ impl From<Error> for ApiError {
         match e {
             Error::Refused { code, message } => ApiError::new(code, message),
             Error::StorageFull(cause) => ApiError::storage_full(cause),
+            Error::Unavailable(backend, cause) => ApiError::unavailable(backend, cause),
             Error::Internal(cause) => ApiError::internal(cause),
         }
     }

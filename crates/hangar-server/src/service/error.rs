@@ -139,6 +139,13 @@ error_codes! {
     DeadlineExceeded => "deadline_exceeded",
     /// The data directory's disk is full.
     InsufficientStorage => "insufficient_storage",
+    // ---- a backend is down (503) ----------------------------------------
+    /// The database (PostgreSQL) cannot be reached: nothing was read or
+    /// changed; loaded versions keep serving.
+    DatabaseUnavailable => "database_unavailable",
+    /// The artifact store (object storage) cannot be reached: nothing was
+    /// stored; loaded and cached versions keep serving.
+    ArtifactsUnavailable => "artifacts_unavailable",
     // ---- the server's fault (500) ---------------------------------------
     Internal => "internal",
 }
@@ -156,7 +163,9 @@ pub enum Class {
     Exists,
     /// Past a size limit.
     TooLarge,
-    /// Not ready, or the shared inference pool is full: the server as a whole.
+    /// Not ready, the shared inference pool full, or a backend (the
+    /// database, the artifact store) out of reach: the server as a whole,
+    /// for now.
     Unavailable,
     /// Loading the version would exceed the model memory budget.
     OverBudget,
@@ -218,7 +227,10 @@ impl ErrorCode {
             | ErrorCode::TokenNotFound => Class::NotFound,
             ErrorCode::NameTaken | ErrorCode::Conflict => Class::Exists,
             ErrorCode::PayloadTooLarge => Class::TooLarge,
-            ErrorCode::NotReady | ErrorCode::Busy => Class::Unavailable,
+            ErrorCode::NotReady
+            | ErrorCode::Busy
+            | ErrorCode::DatabaseUnavailable
+            | ErrorCode::ArtifactsUnavailable => Class::Unavailable,
             ErrorCode::MemoryBudget => Class::OverBudget,
             ErrorCode::Overloaded | ErrorCode::RateLimited => Class::Overloaded,
             ErrorCode::Unauthenticated => Class::Unauthenticated,
@@ -243,6 +255,50 @@ pub const INTERNAL: &str = "internal server error; the cause is in the server lo
 pub const STORAGE_FULL: &str =
     "the server's disk is full: nothing was stored; free space in its data directory, then retry";
 
+/// What the caller reads when the database cannot be reached.
+pub const DATABASE_UNAVAILABLE: &str =
+    "the database is unavailable: nothing was read or changed; retry shortly";
+
+/// What the caller reads when the artifact store cannot be reached.
+pub const ARTIFACTS_UNAVAILABLE: &str =
+    "the artifact store is unavailable: nothing was stored; retry shortly";
+
+/// A backend the server reaches over the network, which can be down while
+/// the server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The metadata database (PostgreSQL).
+    Database,
+    /// The artifact store (object storage).
+    Artifacts,
+}
+
+impl Backend {
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Backend::Database => ErrorCode::DatabaseUnavailable,
+            Backend::Artifacts => ErrorCode::ArtifactsUnavailable,
+        }
+    }
+
+    /// What the caller reads: which backend, never its address or error.
+    pub fn message(self) -> &'static str {
+        match self {
+            Backend::Database => DATABASE_UNAVAILABLE,
+            Backend::Artifacts => ARTIFACTS_UNAVAILABLE,
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Database => "the database",
+            Backend::Artifacts => "the artifact store",
+        })
+    }
+}
+
 /// A service call's failure.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -253,6 +309,11 @@ pub enum Error {
     /// callers are only told that it is full.
     #[error("the data directory's disk is full: {0}")]
     StorageFull(String),
+    /// A backend cannot be reached; the cause (an address, a driver's
+    /// error) is logged by the edge that answers, the caller is told which
+    /// backend and to retry.
+    #[error("{0} is unavailable: {1}")]
+    Unavailable(Backend, String),
     /// A fault of the server; the cause is logged by the edge that answers,
     /// never shown to the caller.
     #[error("{0}")]
@@ -289,6 +350,7 @@ impl Error {
         match self {
             Error::Refused { message, .. } => message,
             Error::StorageFull(_) => STORAGE_FULL,
+            Error::Unavailable(backend, _) => backend.message(),
             Error::Internal(_) => INTERNAL,
         }
     }
@@ -297,6 +359,7 @@ impl Error {
         match self {
             Error::Refused { code, .. } => *code,
             Error::StorageFull(_) => ErrorCode::InsufficientStorage,
+            Error::Unavailable(backend, _) => backend.code(),
             Error::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -315,6 +378,10 @@ impl From<StoreError> for Error {
                 format!("artifact is larger than the upload limit of {limit} bytes"),
             ),
             StoreError::StorageFull(cause) => Error::StorageFull(cause),
+            StoreError::Unavailable(cause) => Error::Unavailable(Backend::Database, cause),
+            StoreError::ArtifactsUnavailable(cause) => {
+                Error::Unavailable(Backend::Artifacts, cause)
+            }
             e @ (StoreError::Corrupt { .. }
             | StoreError::Db(_)
             | StoreError::Sqlite(_)
@@ -468,5 +535,24 @@ mod tests {
         assert_eq!(e.code(), ErrorCode::NameTaken);
         let e = Error::from(StoreError::Conflict("changed meanwhile".into()));
         assert_eq!(e.code(), ErrorCode::Conflict);
+    }
+
+    #[test]
+    fn an_unreachable_backend_is_named_without_its_cause() {
+        let cause = "pool timed out connecting to postgres://hangar:s3cret@db.internal:5432/hangar";
+        let e = Error::from(StoreError::Unavailable(cause.into()));
+        assert_eq!(e.code(), ErrorCode::DatabaseUnavailable);
+        assert_eq!(e.message(), DATABASE_UNAVAILABLE);
+        let e = Error::from(StoreError::ArtifactsUnavailable(
+            "connection refused: http://minio.internal:9000".into(),
+        ));
+        assert_eq!(e.code(), ErrorCode::ArtifactsUnavailable);
+        assert_eq!(e.message(), ARTIFACTS_UNAVAILABLE);
+        for code in [
+            ErrorCode::DatabaseUnavailable,
+            ErrorCode::ArtifactsUnavailable,
+        ] {
+            assert_eq!(code.class(), Class::Unavailable, "{code:?}");
+        }
     }
 }

@@ -249,6 +249,21 @@ pub fn records(buf: &[u8]) -> impl Iterator<Item = RequestView<'_>> {
     })
 }
 
+/// The length of the longest prefix of `buf` that holds whole records and
+/// at most `limit` bytes: where to cut a buffer so that no record is split.
+pub fn whole_records_within(buf: &[u8], limit: usize) -> usize {
+    let mut end = 0;
+    while let Some(head) = buf.get(end..end + 4) {
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let next = end + 4 + len;
+        if next > limit.min(buf.len()) {
+            break;
+        }
+        end = next;
+    }
+    end
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +296,28 @@ mod tests {
             row_id_field: row_id.map(str::to_string),
             purpose: Some("scoring".into()),
         }
+    }
+
+    #[test]
+    fn a_buffer_is_cut_between_records_only() {
+        let mut buf = Vec::new();
+        encode(&mut buf, &pending(BTreeMap::new(), None));
+        let one = buf.len();
+        encode(&mut buf, &pending(BTreeMap::new(), None));
+        let two = buf.len();
+        for (limit, end) in [
+            (0, 0),
+            (one - 1, 0),
+            (one, one),
+            (two - 1, one),
+            (two, two),
+            (usize::MAX, two),
+        ] {
+            assert_eq!(whole_records_within(&buf, limit), end, "limit {limit}");
+        }
+        // A record cut short by the buffer's end is not counted whole.
+        assert_eq!(whole_records_within(&buf[..two - 1], usize::MAX), one);
+        assert_eq!(whole_records_within(&buf[..2], usize::MAX), 0);
     }
 
     #[test]

@@ -63,6 +63,8 @@ struct Shared {
     buffer: Mutex<Vec<u8>>,
     capacity: usize,
     wake: Notify,
+    /// The writer's last attempt found the database out of reach.
+    unreachable: std::sync::atomic::AtomicBool,
 }
 
 /// How long the writer lets requests accumulate before it takes them into
@@ -71,10 +73,13 @@ const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 /// A minute's aggregate is written this long after the minute ends (rows of
 /// requests that finished late still land in it; later ones merge in).
 const MINUTE_GRACE_SECS: i64 = 5;
-/// A minute's aggregate that could not be written for lack of disk space is
-/// kept and retried at each flush for this long after its minute began,
-/// then given up.
+/// A minute's aggregate that could not be written for lack of disk space,
+/// or while the database was out of reach, is kept and retried at each
+/// flush for this long after its minute began, then given up.
 const AGGREGATE_RETRY_SECS: i64 = 3600;
+/// While the database is out of reach, the writer tries it again this
+/// often; the rows wait in the buffer meanwhile.
+const UNREACHABLE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl PredictionLog {
     /// Starts the writer, with a buffer of at most `capacity` bytes of
@@ -90,6 +95,7 @@ impl PredictionLog {
             buffer: Mutex::new(Vec::new()),
             capacity,
             wake: Notify::new(),
+            unreachable: std::sync::atomic::AtomicBool::new(false),
         });
         let (flushes, flush_rx) = mpsc::channel(64);
         let (want_tx, want_rx) = mpsc::channel(64);
@@ -132,8 +138,12 @@ impl PredictionLog {
     }
 
     /// Waits until everything recorded so far is written, open minutes'
-    /// aggregates included.
+    /// aggregates included; at once while the database is out of reach
+    /// (nothing can be written then: the rows wait in the buffer).
     pub async fn flush(&self) {
+        if self.shared.unreachable.load(Ordering::Relaxed) {
+            return;
+        }
         let (tx, rx) = oneshot::channel();
         if self.flushes.send(tx).await.is_ok() {
             let _ = rx.await;
@@ -224,8 +234,10 @@ impl Minutes {
     }
 
     /// Writes the minutes that ended (all of them with `all`). A minute the
-    /// disk has no room for stays open and is tried again at the next flush
-    /// (for up to an hour), so a full disk that is freed loses no aggregate.
+    /// disk has no room for, or that the database was out of reach for,
+    /// stays open and is tried again at the next flush (for up to an hour),
+    /// so a full disk that is freed, or a database that returns, loses no
+    /// aggregate.
     async fn flush(&mut self, db: &Db, all: bool) {
         let now = Utc::now().timestamp();
         let due: Vec<AggregateKey> = self
@@ -238,9 +250,10 @@ impl Minutes {
             if let Some((agg, profile)) = self.open.remove(&key) {
                 match db.add_aggregate(&key, &agg).await {
                     Ok(()) => {}
-                    Err(e @ hangar_store::StoreError::StorageFull(_))
-                        if key.start + AGGREGATE_RETRY_SECS > now =>
-                    {
+                    Err(
+                        e @ (hangar_store::StoreError::StorageFull(_)
+                        | hangar_store::StoreError::Unavailable(_)),
+                    ) if key.start + AGGREGATE_RETRY_SECS > now => {
                         tracing::warn!(error = %e, deployment = %key.deployment, "monitoring aggregate not written yet: retried at the next flush");
                         self.open.insert(key, (agg, profile));
                     }
@@ -265,6 +278,9 @@ async fn writer(
     let mut connection: Option<Box<dyn LogWriter>> = None;
     let mut spare: Vec<u8> = Vec::new();
     let mut closing = false;
+    // When a write last found the database out of reach; `None` while it
+    // answers.
+    let mut unreachable: Option<std::time::Instant> = None;
     while !closing {
         let mut acks = Vec::new();
         // Wait for rows, a flush, or five idle seconds (to write the
@@ -272,16 +288,32 @@ async fn writer(
         // BATCH_WAIT, then take the whole buffer: one transaction, and one
         // fsync, for many requests, and one wake-up of this task per batch.
         // A flush is answered once what was recorded before it is written.
+        // While the database is out of reach, rows put back in the buffer
+        // wake nobody: the writer comes back every UNREACHABLE_RETRY.
+        let idle = if unreachable.is_some() {
+            UNREACHABLE_RETRY
+        } else {
+            std::time::Duration::from_secs(5)
+        };
         tokio::select! {
             () = shared.wake.notified() => tokio::time::sleep(BATCH_WAIT).await,
             ack = flushes.recv() => match ack {
                 Some(ack) => acks.push(ack),
                 None => closing = true,
             },
-            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            () = tokio::time::sleep(idle) => {}
         }
         while let Ok(ack) = flushes.try_recv() {
             acks.push(ack);
+        }
+        if unreachable.is_some_and(|t| t.elapsed() < UNREACHABLE_RETRY) && !closing {
+            // Found out of reach a moment ago: a flush is answered at once
+            // (what it waits for cannot be written now) rather than after
+            // another wait for a connection.
+            for ack in acks {
+                let _ = ack.send(());
+            }
+            continue;
         }
         let batch = {
             let mut buf = shared.buffer.lock().unwrap_or_else(|e| e.into_inner());
@@ -311,7 +343,21 @@ async fn writer(
             match done {
                 Ok((result, m, mut batch)) => {
                     match result {
-                        Ok(conn) => connection = Some(conn),
+                        Ok(conn) => {
+                            connection = Some(conn);
+                            shared.unreachable.store(false, Ordering::Relaxed);
+                            if unreachable.take().is_some() {
+                                tracing::info!("prediction log: the database is reachable again; the rows kept meanwhile are written");
+                            }
+                        }
+                        Err((hangar_store::StoreError::Unavailable(cause), _)) => {
+                            if unreachable.is_none() {
+                                tracing::warn!(error = %cause, "prediction log: the database is unreachable; rows wait in the buffer (those that do not fit are dropped and counted)");
+                            }
+                            unreachable = Some(std::time::Instant::now());
+                            shared.unreachable.store(true, Ordering::Relaxed);
+                            put_back(&shared, &mut batch, &metrics);
+                        }
                         Err((e, rows)) => metrics.record_log_write_failed(rows, &e),
                     }
                     minutes = m;
@@ -321,10 +367,32 @@ async fn writer(
                 Err(e) => tracing::error!(error = %e, "prediction log writer failed"),
             }
         }
-        minutes.flush(&db, closing || !acks.is_empty()).await;
+        if unreachable.is_none() || closing {
+            minutes.flush(&db, closing || !acks.is_empty()).await;
+        }
         for ack in acks {
             let _ = ack.send(());
         }
+    }
+}
+
+/// Puts a batch the database could not take back at the head of the buffer,
+/// ahead of what requests appended meanwhile (so rows are written in the
+/// order they were answered), within the buffer's capacity: the newest
+/// records past it are dropped and counted, as a full buffer drops them.
+/// Leaves `batch` empty.
+fn put_back(shared: &Shared, batch: &mut Vec<u8>, metrics: &Metrics) {
+    let mut buf = shared.buffer.lock().unwrap_or_else(|e| e.into_inner());
+    batch.extend_from_slice(&buf);
+    let keep = crate::service::log_buffer::whole_records_within(batch, shared.capacity);
+    let dropped = batch_rows(&batch[keep..]);
+    batch.truncate(keep);
+    buf.clear();
+    buf.extend_from_slice(batch);
+    drop(buf);
+    batch.clear();
+    if dropped > 0 {
+        metrics.record_log_dropped(dropped);
     }
 }
 

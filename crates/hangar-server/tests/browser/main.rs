@@ -154,6 +154,8 @@ impl Api {
 fn config(dir: &std::path::Path) -> ServerConfig {
     ServerConfig {
         data_dir: dir.to_path_buf(),
+        database: None,
+        artifacts: None,
         ort_dylib: std::env::var_os("ORT_DYLIB_PATH")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo().join("vendor/onnxruntime/libonnxruntime.so")),

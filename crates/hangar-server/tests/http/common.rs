@@ -64,6 +64,8 @@ pub struct TestServer {
 pub fn config(dir: &std::path::Path, limits: Limits) -> ServerConfig {
     ServerConfig {
         data_dir: dir.to_path_buf(),
+        database: None,
+        artifacts: None,
         ort_dylib: ort(),
         limits,
         inference_threads: Some(2),
