@@ -28,6 +28,10 @@ pub struct ServerConfig {
     /// directory's `artifacts/`); `None` = the data directory's
     /// `artifacts/`.
     pub artifacts: Option<String>,
+    /// S3 settings as `AWS_*` pairs, applied over the process environment
+    /// (empty: the environment alone, as the binary does). For embedders
+    /// and tests, which cannot safely change their own environment.
+    pub artifact_settings: Vec<(String, String)>,
     pub ort_dylib: PathBuf,
     pub limits: Limits,
     /// Inference worker threads; `None` = one per core.
@@ -204,7 +208,7 @@ async fn open_database(config: &ServerConfig) -> Result<(Db, String), ServerErro
 /// (a warning says so) and serves what its cache holds.
 async fn open_artifacts(config: &ServerConfig) -> Result<(ArtifactStore, String), ServerError> {
     let cache = config.data_dir.join("artifacts");
-    let store = ArtifactStore::connect(config.artifacts.as_deref(), cache)
+    let store = ArtifactStore::connect_with(config.artifacts.as_deref(), cache, &config.artifact_settings)
         .await
         .map_err(|e| {
             let shown = config

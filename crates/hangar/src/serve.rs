@@ -347,6 +347,7 @@ fn settings(args: ServeArgs) -> anyhow::Result<Settings> {
             data_dir,
             database,
             artifacts,
+            artifact_settings: Vec::new(),
             ort_dylib,
             limits,
             inference_threads,

@@ -156,6 +156,7 @@ fn config(dir: &std::path::Path) -> ServerConfig {
         data_dir: dir.to_path_buf(),
         database: None,
         artifacts: None,
+        artifact_settings: Vec::new(),
         ort_dylib: std::env::var_os("ORT_DYLIB_PATH")
             .map(PathBuf::from)
             .unwrap_or_else(|| repo().join("vendor/onnxruntime/libonnxruntime.so")),

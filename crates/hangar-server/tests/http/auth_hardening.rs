@@ -90,19 +90,17 @@ async fn sign_in_from(
     (st, h, String::from_utf8_lossy(&b).into_owned())
 }
 
-/// Entries in the audit log and the bytes they hold, read from the file.
+/// Entries in the audit log and the bytes they hold, read from the store.
 async fn audit_size(s: &TestServer) -> (i64, i64) {
-    let url = format!("sqlite://{}", s.dir.path().join("hangar.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let row: (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(SUM(length(at) + length(actor) + length(address) + length(action) \
-         + length(object) + length(outcome) + length(detail) + length(prev_hash) + length(hash)), 0) \
-         FROM audit_log",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    pool.close().await;
+    let sql = s.sql().await;
+    let row = sql
+        .pair(
+            "SELECT COUNT(*), COALESCE(SUM(length(at) + length(actor) + length(address) + length(action) \
+             + length(object) + length(outcome) + length(detail) + length(prev_hash) + length(hash)), 0) \
+             FROM audit_log",
+        )
+        .await;
+    sql.close().await;
     row
 }
 

@@ -1,5 +1,12 @@
-//! A real server state (SQLite file in a temp dir, ONNX Runtime, inference
-//! pool) behind the in-process router, and request helpers.
+//! A real server state (ONNX Runtime, inference pool, and the storage of
+//! the backend under test) behind the in-process router, and request
+//! helpers.
+//!
+//! The storage is the embedded default (a SQLite file and artifact files in
+//! a temp dir), or with `HANGAR_TEST_BACKEND=postgres` a fresh PostgreSQL
+//! database and a real S3 server of the test's own (`make test` runs the
+//! suite both ways). Tests do not know which: the few that look at what is
+//! stored go through [`TestServer::sql`].
 
 #![allow(dead_code)]
 
@@ -59,6 +66,43 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     pub state: AppState,
     pub app: Router,
+    pub backing: Backing,
+}
+
+/// The storage a test server runs on, kept for its lifetime (and across a
+/// restart).
+pub enum Backing {
+    /// SQLite and files in the data directory.
+    Embedded,
+    /// A PostgreSQL database and an S3 bucket of the test's own.
+    Shared {
+        database: hangar_testkit::TestDatabase,
+        s3: hangar_testkit::S3Server,
+    },
+}
+
+impl Backing {
+    /// What `HANGAR_TEST_BACKEND` asks for: `postgres` (PostgreSQL + S3) or
+    /// the embedded default.
+    pub async fn from_env() -> Backing {
+        match std::env::var("HANGAR_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Backing::Shared {
+                database: hangar_testkit::TestDatabase::create().await,
+                s3: hangar_testkit::S3Server::start(),
+            },
+            Ok("sqlite") | Ok("") | Err(_) => Backing::Embedded,
+            Ok(other) => panic!("HANGAR_TEST_BACKEND={other}: expected sqlite or postgres"),
+        }
+    }
+
+    /// Points `cfg` at this storage.
+    pub fn apply(&self, cfg: &mut ServerConfig) {
+        if let Backing::Shared { database, s3 } = self {
+            cfg.database = Some(database.url().to_string());
+            cfg.artifacts = Some(s3.url("hangar"));
+            cfg.artifact_settings = s3.env();
+        }
+    }
 }
 
 pub fn config(dir: &std::path::Path, limits: Limits) -> ServerConfig {
@@ -66,6 +110,7 @@ pub fn config(dir: &std::path::Path, limits: Limits) -> ServerConfig {
         data_dir: dir.to_path_buf(),
         database: None,
         artifacts: None,
+        artifact_settings: Vec::new(),
         ort_dylib: ort(),
         limits,
         inference_threads: Some(2),
@@ -92,25 +137,42 @@ impl TestServer {
 
     pub async fn with_config(change: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let backing = Backing::from_env().await;
         let mut cfg = config(dir.path(), Limits::default());
+        backing.apply(&mut cfg);
         change(&mut cfg);
         let state = hangar_server::open(&cfg).await.unwrap();
         hangar_server::bootstrap_admin(&state, Some(ADMIN_TOKEN))
             .await
             .unwrap();
         let app = hangar_server::app(state.clone());
-        TestServer { dir, state, app }
+        TestServer {
+            dir,
+            state,
+            app,
+            backing,
+        }
     }
 
-    /// Opens the same data directory again, as after a restart.
+    /// Opens the same storage again, as after a restart.
     pub async fn restart(self) -> Self {
-        let TestServer { dir, state, .. } = self;
+        let TestServer {
+            dir,
+            state,
+            backing,
+            ..
+        } = self;
         drop(state);
-        let state = hangar_server::open(&config(dir.path(), Limits::default()))
-            .await
-            .unwrap();
+        let mut cfg = config(dir.path(), Limits::default());
+        backing.apply(&mut cfg);
+        let state = hangar_server::open(&cfg).await.unwrap();
         let app = hangar_server::app(state.clone());
-        TestServer { dir, state, app }
+        TestServer {
+            dir,
+            state,
+            app,
+            backing,
+        }
     }
 
     /// Sends `req` as the administrator unless it carries its own
@@ -380,4 +442,116 @@ pub async fn call_as(
         .unwrap();
     let (st, _, bytes) = s.send(req).await;
     (st, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// A connection to the test server's own database, whichever backend it is
+/// on, for the tests that look at (or tamper with) what is stored. The
+/// queries are plain SQL both backends read alike.
+pub enum Sql {
+    Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+impl TestServer {
+    pub async fn sql(&self) -> Sql {
+        match &self.backing {
+            Backing::Embedded => {
+                let url = format!("sqlite://{}", self.dir.path().join("hangar.db").display());
+                Sql::Sqlite(sqlx::SqlitePool::connect(&url).await.unwrap())
+            }
+            Backing::Shared { database, .. } => {
+                Sql::Postgres(sqlx::PgPool::connect(database.url()).await.unwrap())
+            }
+        }
+    }
+
+    /// Every stored copy of the artifact with this hex digest: the file in
+    /// the data directory (with object storage, the local cache's copy,
+    /// when it has one) and the object in the bucket. Tampering with all of
+    /// them is tampering with the artifact.
+    pub fn artifact_copies(&self, hex: &str) -> Vec<PathBuf> {
+        let rel = std::path::Path::new("sha256").join(&hex[..2]).join(hex);
+        let mut copies = Vec::new();
+        let local = self.dir.path().join("artifacts").join(&rel);
+        if local.exists() {
+            copies.push(local);
+        }
+        if let Backing::Shared { s3, .. } = &self.backing {
+            copies.push(s3.bucket_dir().join("hangar").join(&rel));
+        }
+        assert!(!copies.is_empty(), "artifact {hex} is stored nowhere");
+        copies
+    }
+
+    /// Is the storage the embedded default (SQLite and files)?
+    pub fn embedded(&self) -> bool {
+        matches!(self.backing, Backing::Embedded)
+    }
+}
+
+impl Sql {
+    /// One whole number (NULL reads as 0).
+    pub async fn scalar(&self, query: &str) -> i64 {
+        match self {
+            Sql::Sqlite(p) => sqlx::query_scalar::<_, Option<i64>>(query)
+                .fetch_one(p)
+                .await
+                .unwrap(),
+            Sql::Postgres(p) => sqlx::query_scalar::<_, Option<i64>>(query)
+                .fetch_one(p)
+                .await
+                .unwrap(),
+        }
+        .unwrap_or(0)
+    }
+
+    /// One row of two whole numbers.
+    pub async fn pair(&self, query: &str) -> (i64, i64) {
+        match self {
+            Sql::Sqlite(p) => sqlx::query_as(query).fetch_one(p).await.unwrap(),
+            Sql::Postgres(p) => sqlx::query_as(query).fetch_one(p).await.unwrap(),
+        }
+    }
+
+    /// A column of nullable numbers, for a query with one text parameter
+    /// written `$1` (SQLite reads `$1` too).
+    pub async fn floats(&self, query: &str, param: &str) -> Vec<Option<f64>> {
+        match self {
+            Sql::Sqlite(p) => sqlx::query_scalar(query)
+                .bind(param)
+                .fetch_all(p)
+                .await
+                .unwrap(),
+            Sql::Postgres(p) => sqlx::query_scalar(query)
+                .bind(param)
+                .fetch_all(p)
+                .await
+                .unwrap(),
+        }
+    }
+
+    pub async fn execute(&self, query: &str) {
+        match self {
+            Sql::Sqlite(p) => drop(sqlx::query(query).execute(p).await.unwrap()),
+            Sql::Postgres(p) => drop(sqlx::query(query).execute(p).await.unwrap()),
+        }
+    }
+
+    /// Drops a trigger of `table` (each backend's syntax).
+    pub async fn drop_trigger(&self, trigger: &str, table: &str) {
+        match self {
+            Sql::Sqlite(_) => self.execute(&format!("DROP TRIGGER {trigger}")).await,
+            Sql::Postgres(_) => {
+                self.execute(&format!("DROP TRIGGER {trigger} ON {table}"))
+                    .await
+            }
+        }
+    }
+
+    pub async fn close(self) {
+        match self {
+            Sql::Sqlite(p) => p.close().await,
+            Sql::Postgres(p) => p.close().await,
+        }
+    }
 }

@@ -10,17 +10,12 @@ use serde_json::{json, Value};
 use crate::common::*;
 use crate::monitoring::send_raw;
 
-async fn sql(s: &TestServer) -> sqlx::SqlitePool {
-    let url = format!("sqlite://{}", s.dir.path().join("hangar.db").display());
-    sqlx::SqlitePool::connect(&url).await.unwrap()
+async fn sql(s: &TestServer) -> Sql {
+    s.sql().await
 }
 
-async fn scalar(pool: &sqlx::SqlitePool, query: &str) -> i64 {
-    sqlx::query_scalar::<_, Option<i64>>(query)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-        .unwrap_or(0)
+async fn scalar(pool: &Sql, query: &str) -> i64 {
+    pool.scalar(query).await
 }
 
 /// A request of `rows` copies of the first reference row.
@@ -46,16 +41,14 @@ async fn feedback_csv(s: &TestServer, deployment: &str, csv: &str) -> (StatusCod
 }
 
 /// The stored labels of a request's rows (flushed first), by row.
-async fn labels_of(s: &TestServer, pool: &sqlx::SqlitePool, request_id: &str) -> Vec<Option<f64>> {
+async fn labels_of(s: &TestServer, pool: &Sql, request_id: &str) -> Vec<Option<f64>> {
     s.state.log.flush().await;
-    sqlx::query_scalar(
+    pool.floats(
         "SELECT p.label FROM prediction_requests q JOIN predictions p ON p.id - p.row = q.id \
-         WHERE q.request_id = ? ORDER BY p.row",
+         WHERE q.request_id = $1 ORDER BY p.row",
+        request_id,
     )
-    .bind(request_id)
-    .fetch_all(pool)
     .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -406,8 +399,19 @@ async fn feedback_has_its_own_size_limit() {
 
 /// Logs `requests` requests of `rows` rows each for version 1 of `credit`
 /// in `deployment`, straight through the log's writer.
+/// The writer blocks (it is meant for a blocking thread): it runs on a
+/// thread of its own here.
 fn log_rows(s: &TestServer, deployment: &str, requests: usize, rows: u32) {
     let mut w = s.state.db.prediction_writer().unwrap();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || write_rows(&mut *w, deployment, requests, rows))
+            .join()
+            .unwrap()
+    });
+}
+
+fn write_rows(w: &mut dyn hangar_store::PredictionLog, deployment: &str, requests: usize, rows: u32) {
     let mut features = Vec::new();
     hangar_store::encode_features_into(&first_row(), &mut features);
     let at = chrono::Utc::now();

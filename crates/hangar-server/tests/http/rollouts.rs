@@ -701,7 +701,8 @@ async fn idle_versions_stay_loaded_within_the_memory_budget_and_go_least_recentl
         .await;
     assert_eq!(
         (st, r["model_version"].clone()),
-        (StatusCode::OK, json!("1"))
+        (StatusCode::OK, json!("1")),
+        "{r}"
     );
 }
 
