@@ -27,12 +27,14 @@ build: setup
 run: build
 	./target/release/hangar serve --example --addr $(ADDR) --data-dir $(DATA_DIR)
 
-## Every test. The interop tests need tritonclient[http,grpc] and the browser
-## tests Debian's chromium and chromium-driver; both are installed here.
+## Every test. The interop tests need tritonclient[http,grpc], the browser
+## tests Debian's chromium and chromium-driver, and the object-storage tests
+## an S3 server (s3s-fs, cargo install); all are installed here.
 test: setup
 	@$(PYTHON) -c "import tritonclient.http, tritonclient.grpc, numpy" 2>/dev/null || \
 		$(PYTHON) -m pip install --quiet -r tests/interop/requirements.txt
 	@./scripts/ensure-chromium.sh
+	@./scripts/ensure-s3.sh
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 

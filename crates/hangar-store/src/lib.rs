@@ -9,6 +9,7 @@
 
 mod alerts;
 mod artifacts;
+pub mod copy;
 mod db;
 mod feedback;
 mod governance;
@@ -122,9 +123,10 @@ pub enum StoreError {
     /// at once, and retries on the next call.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
-    /// The artifact store (object storage) cannot be reached or refuses to
-    /// answer: the server answers 503 `artifacts_unavailable`; versions
-    /// already loaded or cached keep serving.
+    /// The object storage that holds artifacts cannot be reached or
+    /// refuses (credentials, permissions, a server error): what was being
+    /// pushed was not stored. The server answers 503
+    /// `artifacts_unavailable`; loads from the local cache go on.
     #[error("the artifact store is unavailable: {0}")]
     ArtifactsUnavailable(String),
     #[error("database error: {0}")]

@@ -28,6 +28,7 @@ use crate::rollout::{PromoteArgs, RollbackArgs};
 use crate::serve::ServeArgs;
 use crate::signing::{KeysArgs, KEYS_ABOUT};
 use crate::status::{StatusArgs, STATUS_ABOUT, STATUS_EXAMPLES};
+use crate::store::{StoreArgs, STORE_ABOUT};
 
 pub mod values;
 
@@ -85,7 +86,11 @@ Governance:
   hangar approve credit-risk:4 --comment \"validation report CR-112 reviewed\"
   hangar keys generate --out release.key
   hangar model push model.onnx --name credit-risk --sign release.key
-  hangar audit verify";
+  hangar audit verify
+
+Growing beyond one machine:
+  hangar store copy --data-dir ./hangar-data --to-database postgres://hangar@db:5432/hangar \\
+      --to-artifacts s3://models/hangar";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -239,6 +244,13 @@ pub enum Command {
     Keys(KeysArgs),
     /// Run the Hangar server (management API, inference API)
     Serve(ServeArgs),
+    /// Move an embedded install (a data directory) into PostgreSQL and object storage
+    #[command(
+        subcommand_required = true,
+        arg_required_else_help = true,
+        long_about = STORE_ABOUT
+    )]
+    Store(StoreArgs),
     /// Internal: load the model on stdin with ONNX Runtime and print the verdict as one JSON
     /// line (the server runs this in a child process for every pushed model)
     #[command(hide = true)]

@@ -24,6 +24,7 @@ mod rollout;
 mod serve;
 mod signing;
 mod status;
+mod store;
 
 use std::io::Write;
 
@@ -84,6 +85,7 @@ fn run() -> anyhow::Result<()> {
         Command::Approvals(args) => block_on(approvals::show(args)),
         Command::Audit(args) => block_on(audit::run(args)),
         Command::Keys(args) => block_on(signing::run(args)),
+        Command::Store(args) => block_on(store::run(args)),
     }
 }
 

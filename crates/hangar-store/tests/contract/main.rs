@@ -65,6 +65,11 @@ macro_rules! contract {
     };
 }
 
-mod registry;
+mod aggregates;
+mod alerts;
+mod audit;
 mod governance;
+mod monitoring;
+mod registry;
+mod registry_postgres;
 mod smoke;
