@@ -23,8 +23,9 @@ pub struct ServerConfig {
     /// `postgres://USER[:PASS]@HOST:PORT/DB`; `None` = the data directory's
     /// `hangar.db`, the embedded default.
     pub database: Option<String>,
-    /// Where artifacts are kept (`--artifacts`): a directory or
-    /// `file://PATH`; `None` = the data directory's `artifacts/`.
+    /// Where artifacts are kept (`--artifacts`): a directory, `file://PATH`
+    /// or `s3://BUCKET/PREFIX` (the data directory's `artifacts/` then being
+    /// its local cache); `None` = the data directory's `artifacts/`.
     pub artifacts: Option<String>,
     pub ort_dylib: PathBuf,
     pub limits: Limits,
@@ -195,52 +196,23 @@ async fn open_database(config: &ServerConfig) -> Result<(Db, String), ServerErro
 }
 
 /// The artifact store `--artifacts` names: a directory or `file://PATH`
-/// (default: the data directory's `artifacts/`). Returns it with how the
-/// logs name it.
-///
-/// `s3://` is refused here until `ArtifactStore::connect` (object storage
-/// with a local cache in the data directory) is merged; then this function
-/// becomes a call to it.
+/// (default: the data directory's `artifacts/`), or `s3://BUCKET/PREFIX`
+/// with the data directory's `artifacts/` as its local cache. Returns it
+/// with how the logs name it. Object storage that does not answer at start
+/// is a warning, not a refusal: what the cache holds can be served.
 async fn open_artifacts(config: &ServerConfig) -> Result<(ArtifactStore, String), ServerError> {
-    let dir = match config.artifacts.as_deref() {
-        None => config.data_dir.join("artifacts"),
-        Some(url) => artifacts_dir(url)?,
-    };
-    let store = ArtifactStore::open(dir.clone()).await.map_err(|e| {
-        ServerError::Setup(format!(
-            "cannot open the artifact directory {}: {e}",
-            dir.display()
-        ))
-    })?;
-    Ok((store, format!("file://{}", dir.display())))
-}
-
-/// The directory an `--artifacts` value names: a path or `file://PATH`.
-fn artifacts_dir(url: &str) -> Result<PathBuf, ServerError> {
-    let shown = hangar_store::redact_url(url);
-    if let Some(path) = url.strip_prefix("file://") {
-        if path.is_empty() {
-            return Err(ServerError::Setup(
-                "--artifacts file:// needs a directory (file:///var/lib/hangar/artifacts)".into(),
-            ));
-        }
-        return Ok(PathBuf::from(path));
+    let cache = config.data_dir.join("artifacts");
+    let store = ArtifactStore::connect(config.artifacts.as_deref(), cache)
+        .await
+        .map_err(|e| match e {
+            StoreError::Invalid(why) => ServerError::Setup(format!("--artifacts: {why}")),
+            e => ServerError::Setup(format!("cannot open the artifact store: {e}")),
+        })?;
+    let location = store.location();
+    if let Err(e) = store.probe().await {
+        tracing::warn!(artifacts = %location, error = %e, "the artifact store does not answer: pushes will fail with 503 artifacts_unavailable until it does; loaded and cached versions serve");
     }
-    if url.starts_with("s3://") {
-        return Err(ServerError::Setup(format!(
-            "--artifacts {shown}: object storage (s3://) is not available in this build yet; \
-             use a directory or file://PATH"
-        )));
-    }
-    match url.split_once("://") {
-        Some((scheme, _)) => Err(ServerError::Setup(format!(
-            "--artifacts {shown}: unknown scheme {scheme}://; expected a directory, file://PATH or s3://BUCKET/PREFIX"
-        ))),
-        None if url.is_empty() => Err(ServerError::Setup(
-            "--artifacts is empty: expected a directory, file://PATH or s3://BUCKET/PREFIX".into(),
-        )),
-        None => Ok(PathBuf::from(url)),
-    }
+    Ok((store, location))
 }
 
 /// Creates the data directory readable by the server's user only (0700);
@@ -384,34 +356,73 @@ pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(
 mod tests {
     use super::*;
 
-    #[test]
-    fn artifacts_are_a_directory_or_a_file_url() {
-        let check = |given: &str, dir: &str| {
-            assert_eq!(
-                artifacts_dir(given).unwrap_or_else(|e| panic!("{given}: {e}")),
-                PathBuf::from(dir),
-                "{given}"
-            );
+    fn config(artifacts: Option<&str>) -> (tempfile::TempDir, ServerConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServerConfig {
+            data_dir: dir.path().to_path_buf(),
+            database: None,
+            artifacts: artifacts.map(str::to_string),
+            ort_dylib: PathBuf::new(),
+            limits: Limits::default(),
+            inference_threads: None,
+            inference_queue: 1,
+            model_memory: 1,
+            alert_interval: std::time::Duration::from_secs(1),
+            prediction_retention_days: 1,
+            aggregate_retention_days: 1,
+            guardrail_interval: std::time::Duration::from_secs(1),
+            key_rate_limit: 0.0,
+            model_check: None,
+            public_url: None,
         };
-        check("/srv/hangar/artifacts", "/srv/hangar/artifacts");
-        check("relative/artifacts", "relative/artifacts");
-        check("file:///srv/hangar/artifacts", "/srv/hangar/artifacts");
+        (dir, config)
     }
 
-    #[test]
-    fn other_artifact_stores_are_refused_with_a_clear_message() {
-        let check = |given: &str, says: &str| {
-            let e = artifacts_dir(given).unwrap_err().to_string();
-            assert!(e.contains(says), "{given}: {e}");
-        };
-        check("s3://models/hangar", "not available in this build yet");
-        check("ftp://example.com/x", "unknown scheme ftp://");
-        check("file://", "needs a directory");
-        check("", "is empty");
-        // A password in the value is not repeated back.
-        let e = artifacts_dir("https://user:pw@example.com/x")
-            .unwrap_err()
-            .to_string();
-        assert!(!e.contains("pw@"), "{e}");
+    #[tokio::test]
+    async fn artifacts_default_to_the_data_directory_or_go_where_named() {
+        let (dir, c) = config(None);
+        let (_, at) = open_artifacts(&c).await.unwrap();
+        assert_eq!(at, dir.path().join("artifacts").display().to_string());
+        let elsewhere = tempfile::tempdir().unwrap();
+        for named in [
+            elsewhere.path().display().to_string(),
+            format!("file://{}", elsewhere.path().display()),
+        ] {
+            let (_, c) = config(Some(&named));
+            let (_, at) = open_artifacts(&c).await.unwrap();
+            assert_eq!(at, elsewhere.path().display().to_string(), "{named}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_artifacts_location_is_refused_with_a_clear_message() {
+        for (named, says) in [
+            (
+                "ftp://example.com/x",
+                "expected a directory, file://PATH or s3://BUCKET/PREFIX",
+            ),
+            ("file://", "needs a directory"),
+            ("s3:///prefix", "needs a bucket"),
+        ] {
+            let (_, c) = config(Some(named));
+            let e = open_artifacts(&c).await.unwrap_err().to_string();
+            assert!(
+                e.starts_with("--artifacts: ") && e.contains(says),
+                "{named}: {e}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_at_start_is_named_without_its_password() {
+        let (_dir, mut c) = config(None);
+        // Nothing listens on port 1.
+        c.database = Some("postgres://hangar:s3cret@127.0.0.1:1/hangar".into());
+        let e = open_database(&c).await.unwrap_err().to_string();
+        assert!(
+            e.starts_with("cannot open the database postgres://hangar:***@127.0.0.1:1/hangar: "),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"), "{e}");
     }
 }

@@ -77,8 +77,11 @@ pub struct ServeArgs {
     /// [default: the data directory's hangar.db]
     #[arg(long, env = "HANGAR_DATABASE_URL", value_name = "URL")]
     pub database: Option<String>,
-    /// Where model and baseline artifacts are kept: a directory or file://PATH [default: the
-    /// data directory's artifacts/]
+    /// Where model and baseline artifacts are kept: a directory, file://PATH, or
+    /// s3://BUCKET/PREFIX for S3-compatible object storage (MinIO, Ceph, SeaweedFS, R2, AWS),
+    /// set up by AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+    /// AWS_REGION and AWS_ALLOW_HTTP (for a plain-HTTP endpoint), with the data directory's
+    /// artifacts/ as its local cache [default: the data directory's artifacts/]
     #[arg(long, env = "HANGAR_ARTIFACTS", value_name = "URL")]
     pub artifacts: Option<String>,
     /// Address to listen on [default: 127.0.0.1:8080]
@@ -371,7 +374,7 @@ fn database_url(url: String) -> anyhow::Result<String> {
     }
     bail!(
         "invalid --database {:?}: expected sqlite://PATH or postgres://USER[:PASS]@HOST:PORT/DB",
-        hangar_server::redact_url(&url)
+        hangar_store::redact_url(&url)
             .chars()
             .take(200)
             .collect::<String>()
@@ -560,11 +563,11 @@ fn storage_line(server: &ServerConfig) -> String {
             "metadata in {}, artifacts in {}",
             database.as_deref().map_or_else(
                 || format!("{}", server.data_dir.join("hangar.db").display()),
-                hangar_server::redact_url
+                hangar_store::redact_url
             ),
             artifacts.as_deref().map_or_else(
                 || format!("{}", server.data_dir.join("artifacts").display()),
-                hangar_server::redact_url
+                hangar_store::redact_url
             ),
         ),
     }
