@@ -68,14 +68,17 @@ hangar serve --data-dir /var/lib/hangar --addr 0.0.0.0:8080\n  \
 hangar serve --database postgres://hangar@db.internal:5432/hangar   # metadata in PostgreSQL"
 )]
 pub struct ServeArgs {
-    /// Directory holding all state: SQLite metadata and artifact files [default: ./hangar-data]
+    /// Directory holding the server's state: the SQLite metadata and artifact files, unless
+    /// --database and --artifacts put them elsewhere (object storage's local cache is kept
+    /// here) [default: ./hangar-data]
     #[arg(long, env = "HANGAR_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// The metadata database: sqlite://PATH, or postgres://USER[:PASS]@HOST:PORT/DB (any
     /// sslmode the URL names) for several replicas sharing one database. While PostgreSQL is
     /// down, loaded versions keep serving and management calls answer 503 database_unavailable
     /// [default: the data directory's hangar.db]
-    #[arg(long, env = "HANGAR_DATABASE_URL", value_name = "URL")]
+    // The value is not shown in --help: it may hold a password.
+    #[arg(long, env = "HANGAR_DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database: Option<String>,
     /// Where model and baseline artifacts are kept: a directory, file://PATH, or
     /// s3://BUCKET/PREFIX for S3-compatible object storage (MinIO, Ceph, SeaweedFS, R2, AWS),

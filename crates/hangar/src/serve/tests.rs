@@ -162,6 +162,22 @@ fn the_storage_defaults_to_the_data_directory_and_is_named_by_flag_file_or_envir
 }
 
 #[test]
+fn help_never_shows_the_database_url_from_the_environment() {
+    use clap::CommandFactory;
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+    let flag = Cli::command()
+        .get_arguments()
+        .find(|a| a.get_long() == Some("database"))
+        .cloned()
+        .unwrap();
+    assert!(flag.is_hide_env_values_set());
+}
+
+#[test]
 fn an_unknown_database_is_refused_without_its_password() {
     let mut a = args();
     a.database = Some("mysql://root:hunter2@db/hangar".into());
