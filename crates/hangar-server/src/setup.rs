@@ -23,9 +23,10 @@ pub struct ServerConfig {
     /// `postgres://USER[:PASS]@HOST:PORT/DB`; `None` = the data directory's
     /// `hangar.db`, the embedded default.
     pub database: Option<String>,
-    /// Where artifacts are kept (`--artifacts`): a directory, `file://PATH`
-    /// or `s3://BUCKET/PREFIX` (the data directory's `artifacts/` then being
-    /// its local cache); `None` = the data directory's `artifacts/`.
+    /// Where artifacts are kept (`--artifacts`): a directory,
+    /// `file://PATH` or `s3://BUCKET/PREFIX` (cached in the data
+    /// directory's `artifacts/`); `None` = the data directory's
+    /// `artifacts/`.
     pub artifacts: Option<String>,
     pub ort_dylib: PathBuf,
     pub limits: Limits,
@@ -197,21 +198,27 @@ async fn open_database(config: &ServerConfig) -> Result<(Db, String), ServerErro
 
 /// The artifact store `--artifacts` names: a directory or `file://PATH`
 /// (default: the data directory's `artifacts/`), or `s3://BUCKET/PREFIX`
-/// with the data directory's `artifacts/` as its local cache. Returns it
-/// with how the logs name it. Object storage that does not answer at start
-/// is a warning, not a refusal: what the cache holds can be served.
+/// (object storage configured by the standard `AWS_*` variables, cached in
+/// the data directory's `artifacts/`). Returns it with how the logs name it.
+/// Object storage is not contacted here: a server starts while it is down
+/// (a warning says so) and serves what its cache holds.
 async fn open_artifacts(config: &ServerConfig) -> Result<(ArtifactStore, String), ServerError> {
     let cache = config.data_dir.join("artifacts");
     let store = ArtifactStore::connect(config.artifacts.as_deref(), cache)
         .await
-        .map_err(|e| match e {
-            StoreError::Invalid(why) => ServerError::Setup(format!("--artifacts: {why}")),
-            e => ServerError::Setup(format!("cannot open the artifact store: {e}")),
+        .map_err(|e| {
+            let shown = config.artifacts.as_deref().map_or_else(
+                || "the data directory's artifacts".to_string(),
+                hangar_store::redact_url,
+            );
+            ServerError::Setup(format!("cannot open the artifact store {shown}: {e}"))
         })?;
-    let location = store.location();
-    if let Err(e) = store.probe().await {
-        tracing::warn!(artifacts = %location, error = %e, "the artifact store does not answer: pushes will fail with 503 artifacts_unavailable until it does; loaded and cached versions serve");
+    if store.is_remote() {
+        if let Err(e) = store.probe().await {
+            tracing::warn!(error = %e, "object storage does not answer: pushes fail until it does; cached versions serve");
+        }
     }
+    let location = store.location();
     Ok((store, location))
 }
 
@@ -407,7 +414,8 @@ mod tests {
             let (_, c) = config(Some(named));
             let e = open_artifacts(&c).await.unwrap_err().to_string();
             assert!(
-                e.starts_with("--artifacts: ") && e.contains(says),
+                e.starts_with(&format!("cannot open the artifact store {named}: "))
+                    && e.contains(says),
                 "{named}: {e}"
             );
         }

@@ -1,9 +1,9 @@
 //! What Hangar's tests start for real, shared by every crate's tests: a
 //! fresh PostgreSQL database per test (on the server `HANGAR_TEST_POSTGRES`
 //! names, default the machine's own on 127.0.0.1:5432), dropped when the
-//! test ends; a private PostgreSQL server a test can stop and start
-//! ([`PrivatePostgres`], for the outage tests); and a real S3 server on
-//! loopback ([`S3Server`]).
+//! test ends; a real S3 server on loopback ([`S3Server`]); and a private
+//! PostgreSQL server a test can stop and start ([`PrivatePostgres`], for
+//! the outage tests).
 
 mod s3;
 pub use s3::S3Server;

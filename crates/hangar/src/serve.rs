@@ -80,11 +80,10 @@ pub struct ServeArgs {
     // The value is not shown in --help: it may hold a password.
     #[arg(long, env = "HANGAR_DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database: Option<String>,
-    /// Where model and baseline artifacts are kept: a directory, file://PATH, or
-    /// s3://BUCKET/PREFIX for S3-compatible object storage (MinIO, Ceph, SeaweedFS, R2, AWS),
-    /// set up by AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
-    /// AWS_REGION and AWS_ALLOW_HTTP (for a plain-HTTP endpoint), with the data directory's
-    /// artifacts/ as its local cache [default: the data directory's artifacts/]
+    /// Where model and baseline artifacts are kept: a directory, file://PATH or
+    /// s3://BUCKET/PREFIX (S3 settings from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION, AWS_ALLOW_HTTP; cached in the data
+    /// directory) [default: the data directory's artifacts/]
     #[arg(long, env = "HANGAR_ARTIFACTS", value_name = "URL")]
     pub artifacts: Option<String>,
     /// Address to listen on [default: 127.0.0.1:8080]
