@@ -47,9 +47,6 @@ pub mod fuzzing {
 }
 
 pub use auth::bootstrap_admin;
-/// A URL with its password shown as `***`, for the binary's messages about
-/// `--database` and `--artifacts`.
-pub use hangar_store::redact_url;
 pub use http::api::VersionMeta;
 pub use http::error::{ApiError, ErrorCode};
 pub use http::listen::ConnectionLimits;

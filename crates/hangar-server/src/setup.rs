@@ -211,10 +211,10 @@ async fn open_artifacts(config: &ServerConfig) -> Result<(ArtifactStore, String)
     let store = ArtifactStore::connect_with(config.artifacts.as_deref(), cache, &config.artifact_settings)
         .await
         .map_err(|e| {
-            let shown = config
-                .artifacts
-                .as_deref()
-                .map_or_else(|| "the data directory's artifacts".to_string(), hangar_store::redact_url);
+            let shown = config.artifacts.as_deref().map_or_else(
+                || "the data directory's artifacts".to_string(),
+                hangar_store::redact_url,
+            );
             ServerError::Setup(format!("cannot open the artifact store {shown}: {e}"))
         })?;
     if store.is_remote() {
@@ -361,4 +361,80 @@ pub async fn ensure_example(state: &AppState, example: ExampleModel) -> Result<(
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(artifacts: Option<&str>) -> (tempfile::TempDir, ServerConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ServerConfig {
+            data_dir: dir.path().to_path_buf(),
+            database: None,
+            artifacts: artifacts.map(str::to_string),
+            ort_dylib: PathBuf::new(),
+            limits: Limits::default(),
+            inference_threads: None,
+            inference_queue: 1,
+            model_memory: 1,
+            alert_interval: std::time::Duration::from_secs(1),
+            prediction_retention_days: 1,
+            aggregate_retention_days: 1,
+            guardrail_interval: std::time::Duration::from_secs(1),
+            key_rate_limit: 0.0,
+            model_check: None,
+            public_url: None,
+        };
+        (dir, config)
+    }
+
+    #[tokio::test]
+    async fn artifacts_default_to_the_data_directory_or_go_where_named() {
+        let (dir, c) = config(None);
+        let (_, at) = open_artifacts(&c).await.unwrap();
+        assert_eq!(at, dir.path().join("artifacts").display().to_string());
+        let elsewhere = tempfile::tempdir().unwrap();
+        for named in [
+            elsewhere.path().display().to_string(),
+            format!("file://{}", elsewhere.path().display()),
+        ] {
+            let (_, c) = config(Some(&named));
+            let (_, at) = open_artifacts(&c).await.unwrap();
+            assert_eq!(at, elsewhere.path().display().to_string(), "{named}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bad_artifacts_location_is_refused_with_a_clear_message() {
+        for (named, says) in [
+            (
+                "ftp://example.com/x",
+                "expected a directory, file://PATH or s3://BUCKET/PREFIX",
+            ),
+            ("file://", "needs a directory"),
+            ("s3:///prefix", "needs a bucket"),
+        ] {
+            let (_, c) = config(Some(named));
+            let e = open_artifacts(&c).await.unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("cannot open the artifact store {named}: "))
+                    && e.contains(says),
+                "{named}: {e}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_database_at_start_is_named_without_its_password() {
+        let (_dir, mut c) = config(None);
+        // Nothing listens on port 1.
+        c.database = Some("postgres://hangar:s3cret@127.0.0.1:1/hangar".into());
+        let e = open_database(&c).await.unwrap_err().to_string();
+        assert!(
+            e.starts_with("cannot open the database postgres://hangar:***@127.0.0.1:1/hangar: "),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"), "{e}");
+    }
 }

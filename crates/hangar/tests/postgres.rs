@@ -7,10 +7,12 @@
 //! - An outage, on a private PostgreSQL the test stops and starts
 //!   (`hangar_testkit::PrivatePostgres`): while it is down, inference on
 //!   the loaded version answers 200 (with a consumer key and with a user's
-//!   token, past the credential cache's lifetime), management calls answer
-//!   503 `database_unavailable` within seconds, and the prediction rows wait
-//!   in the buffer; once it is back, management calls succeed again within a
-//!   bounded time, and every row answered during the outage is in the log.
+//!   token, past the credential cache's lifetime), a key it has not read yet
+//!   is answered 503 (not 401), management calls answer 503
+//!   `database_unavailable` within seconds, and the prediction rows wait in
+//!   the buffer; once it is back, management calls succeed again within a
+//!   bounded time, every key works (a new one too), and every row answered
+//!   during the outage is in the log.
 //!
 //! The outage figures it prints are in docs/reliability.md.
 
@@ -146,7 +148,7 @@ fn push_and_deploy(server: &Server) {
         .ok();
 }
 
-/// A consumer key for deployment `credit`.
+/// A new consumer key for deployment `credit`.
 fn consumer_key(server: &Server) -> String {
     let issued = server
         .hangar(&[
@@ -218,6 +220,8 @@ fn a_database_outage_keeps_inference_answering_and_everything_recovers() {
     let server = Server::start_with(&["--database", &pg.url()]);
     push_and_deploy(&server);
     let key = consumer_key(&server);
+    // Issued before the outage, first used during it: nothing cached.
+    let unseen = consumer_key(&server);
     let api = Api::new(&server);
     for (id, token) in [("before-key", key.as_str()), ("before-user", ADMIN_TOKEN)] {
         let a = api.infer(id, token);
@@ -279,6 +283,18 @@ fn a_database_outage_keeps_inference_answering_and_everything_recovers() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(management.len(), 2, "both management calls were made");
+    // A credential the server has not read cannot be checked: 503, not 401.
+    let a = api.infer("outage-unseen", &unseen);
+    assert_eq!(a.status, 503, "{}", a.body);
+    assert!(
+        a.body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("database is unavailable"),
+        "{}",
+        a.body
+    );
+    assert!(a.took < PROMPT, "took {:?}", a.took);
 
     pg.start_again();
     let back = Instant::now();
@@ -307,7 +323,13 @@ fn a_database_outage_keeps_inference_answering_and_everything_recovers() {
             "after the outage",
         ])
         .ok();
-    for (id, token) in [("after-key", key.as_str()), ("after-user", ADMIN_TOKEN)] {
+    let fresh = consumer_key(&server);
+    for (id, token) in [
+        ("after-key", key.as_str()),
+        ("after-user", ADMIN_TOKEN),
+        ("after-unseen", unseen.as_str()),
+        ("after-fresh", fresh.as_str()),
+    ] {
         let a = api.infer(id, token);
         assert_eq!(a.status, 200, "{id}: {}", a.body);
     }
@@ -316,7 +338,7 @@ fn a_database_outage_keeps_inference_answering_and_everything_recovers() {
     let expected: Vec<String> = sent
         .iter()
         .cloned()
-        .chain(["after-key".to_string(), "after-user".to_string()])
+        .chain(["after-key", "after-user", "after-unseen", "after-fresh"].map(String::from))
         .collect();
     let deadline = Instant::now() + RECOVERY;
     let missing = loop {

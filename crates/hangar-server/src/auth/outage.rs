@@ -24,9 +24,9 @@
 //! an outage. A revocation cannot be made during the outage (it is a write),
 //! and one made on this process forgets the entry at once.
 //!
-//! While the database is known to be out of reach, requests do not try it:
-//! an entry that may answer answers at once, anything else is a 503 at
-//! once; the heartbeat finds out when the database is back.
+//! While the database is known to be out of reach, a request with an entry
+//! that may answer does not try it; any other waits at most a heartbeat for
+//! it before its 503. The heartbeat finds out when the database is back.
 
 use super::*;
 
@@ -39,6 +39,9 @@ pub(super) const HEARTBEAT: Duration = Duration::from_secs(1);
 /// What the permission check knows of the database's reachability.
 pub(super) struct DatabaseHealth {
     state: Mutex<Reach>,
+    /// A request's read is trying a database known to be down (one at a
+    /// time: a flood of unknown tokens during an outage makes one read).
+    probing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Clone, Copy)]
@@ -56,6 +59,7 @@ impl Default for DatabaseHealth {
                 last_ok: Instant::now(),
                 down: false,
             }),
+            probing: Default::default(),
         }
     }
 }
@@ -65,9 +69,9 @@ impl DatabaseHealth {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Should a request read the database? Not while it is known to be out
-    /// of reach (the heartbeat tries it).
-    pub(super) fn may_try(&self) -> bool {
+    /// Is the database thought to answer? Not once a read failed to reach
+    /// it, until one succeeds.
+    pub(super) fn is_up(&self) -> bool {
         !self.reach().down
     }
 
@@ -93,10 +97,29 @@ impl DatabaseHealth {
         }
     }
 
+    /// The right to try a database known to be down from a request, if no
+    /// other request holds it; given back when the guard is dropped.
+    fn probe(&self) -> Option<Probe> {
+        use std::sync::atomic::Ordering;
+        self.probing
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .ok()
+            .map(|_| Probe(self.probing.clone()))
+    }
+
     /// May an entry read at `read_at` answer when it cannot be read again?
     /// Only if it was fresh when the database last answered.
     pub(super) fn covers(&self, read_at: Instant) -> bool {
         read_at + CACHE_TTL >= self.reach().last_ok
+    }
+}
+
+/// Held by the one request trying a database known to be down.
+struct Probe(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -108,7 +131,19 @@ pub(crate) async fn watch_database(state: AppState) {
     loop {
         tick.tick().await;
         let started = Instant::now();
-        match state.db.has_superuser().await {
+        let probe = state.db.has_superuser();
+        let answer = if state.auth.health.is_up() {
+            probe.await
+        } else {
+            // Down: a probe that does not answer within a heartbeat is
+            // dropped and the next one sent, so that the database's return
+            // is noticed within about a heartbeat, not a connection timeout.
+            match tokio::time::timeout(HEARTBEAT, probe).await {
+                Ok(answer) => answer,
+                Err(_) => continue,
+            }
+        };
+        match answer {
             Ok(_) => state.auth.health.up(started),
             Err(e) if unreachable(&e) => state.auth.health.down(),
             Err(e) => tracing::debug!(error = %e, "database heartbeat failed"),
@@ -140,13 +175,32 @@ where
         Some((at, entry)) if health.covers(at) => Ok(entry),
         _ => Err(StoreError::Unavailable(cause)),
     };
-    if !health.may_try() {
-        return fallback(stale, "the database is unreachable".into());
-    }
+    let down = !health.is_up();
+    // How long this request waits for the read: not at all when the
+    // database is known down and an entry may answer; briefly when it is
+    // known down and none may (it may be back before the heartbeat says
+    // so), one such request at a time; STALE_WAIT with an entry at hand;
+    // else as long as the read takes.
+    let mut probe = None;
+    let wait = match (&stale, down) {
+        (Some((at, _)), true) if health.covers(*at) => {
+            return fallback(stale, String::new());
+        }
+        (_, true) => {
+            probe = health.probe();
+            if probe.is_none() {
+                return fallback(stale, "the database is unreachable".into());
+            }
+            Some(HEARTBEAT)
+        }
+        (Some(_), false) => Some(STALE_WAIT),
+        (None, false) => None,
+    };
     let started = Instant::now();
     let task = {
         let state = state.clone();
         tokio::spawn(async move {
+            let _probe = probe;
             let result = read.await;
             match &result {
                 Ok(_) => state.auth.health.up(started),
@@ -156,18 +210,17 @@ where
             result
         })
     };
-    let joined = if stale.is_some() {
-        match tokio::time::timeout(STALE_WAIT, task).await {
+    let joined = match wait {
+        Some(wait) => match tokio::time::timeout(wait, task).await {
             Ok(joined) => joined,
             Err(_) => {
                 return fallback(
                     stale,
-                    format!("the database did not answer within {STALE_WAIT:?}"),
+                    format!("the database did not answer within {wait:?}"),
                 )
             }
-        }
-    } else {
-        task.await
+        },
+        None => task.await,
     };
     match joined {
         Ok(Ok(fresh)) => Ok(fresh),
@@ -201,14 +254,23 @@ mod tests {
     }
 
     #[test]
-    fn requests_do_not_try_a_database_known_to_be_out_of_reach() {
+    fn the_database_is_down_from_a_failed_read_until_a_read_succeeds() {
         let health = DatabaseHealth::default();
-        assert!(health.may_try());
+        assert!(health.is_up());
         health.down();
-        assert!(!health.may_try());
+        assert!(!health.is_up());
         health.down();
-        assert!(!health.may_try());
+        assert!(!health.is_up());
         health.up(Instant::now());
-        assert!(health.may_try(), "the first answer ends the outage");
+        assert!(health.is_up(), "the first answer ends the outage");
+    }
+
+    #[test]
+    fn one_request_at_a_time_tries_a_database_known_to_be_down() {
+        let health = DatabaseHealth::default();
+        let first = health.probe().expect("free");
+        assert!(health.probe().is_none(), "taken");
+        drop(first);
+        assert!(health.probe().is_some(), "given back");
     }
 }

@@ -168,6 +168,8 @@ pub struct Server {
     pub data: PathBuf,
     /// The flags it was started with, for [`Server::restart`].
     flags: Vec<String>,
+    /// Environment variables it was started with beyond the harness's own.
+    env: Vec<(String, String)>,
 }
 
 impl Drop for Server {
@@ -186,6 +188,12 @@ impl Server {
         Server::spawn(flags, false)
     }
 
+    /// With `flags` and environment variables `env` (object storage's
+    /// `AWS_*` settings, which have no flags).
+    pub fn start_with_env(flags: &[&str], env: &[(String, String)]) -> Server {
+        Server::launch_env(tempfile::tempdir().unwrap(), None, flags, false, env)
+    }
+
     /// With the gRPC listener on a second free port.
     pub fn start_grpc() -> Server {
         Server::spawn(&[], true)
@@ -202,12 +210,22 @@ impl Server {
     }
 
     fn launch(dir: tempfile::TempDir, data: Option<&Path>, flags: &[&str], grpc: bool) -> Server {
+        Server::launch_env(dir, data, flags, grpc, &[])
+    }
+
+    fn launch_env(
+        dir: tempfile::TempDir,
+        data: Option<&Path>,
+        flags: &[&str],
+        grpc: bool,
+        env: &[(String, String)],
+    ) -> Server {
         let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         let log = dir.path().join("server.log");
         let addrs = free_addrs(2);
         let (addr, grpc_addr) = (addrs[0], grpc.then_some(addrs[1]));
         let mut server = Server {
-            child: Server::serve(&data, addr, grpc_addr, flags, &log),
+            child: Server::serve(&data, addr, grpc_addr, flags, env, &log),
             addr,
             grpc_addr,
             url: format!("http://{addr}"),
@@ -215,6 +233,7 @@ impl Server {
             dir,
             data,
             flags: flags.iter().map(|f| f.to_string()).collect(),
+            env: env.to_vec(),
         };
         server.wait_until_ready();
         server
@@ -226,6 +245,7 @@ impl Server {
         addr: SocketAddr,
         grpc_addr: Option<SocketAddr>,
         flags: &[impl AsRef<std::ffi::OsStr>],
+        env: &[(String, String)],
         log: &Path,
     ) -> Child {
         let ort = std::env::var_os("ORT_DYLIB_PATH")
@@ -257,6 +277,7 @@ impl Server {
         for var in ["HANGAR_CONFIG", "HANGAR_DATA_DIR", "HANGAR_ADDR"] {
             cmd.env_remove(var);
         }
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
         cmd.spawn().expect("start target/debug/hangar")
     }
 
@@ -286,6 +307,7 @@ impl Server {
             self.addr,
             self.grpc_addr,
             &self.flags,
+            &self.env,
             &self.log,
         );
         self.wait_until_ready();
