@@ -208,15 +208,19 @@ async fn open_database(config: &ServerConfig) -> Result<(Db, String), ServerErro
 /// (a warning says so) and serves what its cache holds.
 async fn open_artifacts(config: &ServerConfig) -> Result<(ArtifactStore, String), ServerError> {
     let cache = config.data_dir.join("artifacts");
-    let store = ArtifactStore::connect_with(config.artifacts.as_deref(), cache, &config.artifact_settings)
-        .await
-        .map_err(|e| {
-            let shown = config.artifacts.as_deref().map_or_else(
-                || "the data directory's artifacts".to_string(),
-                hangar_store::redact_url,
-            );
-            ServerError::Setup(format!("cannot open the artifact store {shown}: {e}"))
-        })?;
+    let store = ArtifactStore::connect_with(
+        config.artifacts.as_deref(),
+        cache,
+        &config.artifact_settings,
+    )
+    .await
+    .map_err(|e| {
+        let shown = config.artifacts.as_deref().map_or_else(
+            || "the data directory's artifacts".to_string(),
+            hangar_store::redact_url,
+        );
+        ServerError::Setup(format!("cannot open the artifact store {shown}: {e}"))
+    })?;
     if store.is_remote() {
         if let Err(e) = store.probe().await {
             tracing::warn!(error = %e, "object storage does not answer: pushes fail until it does; cached versions serve");
@@ -373,6 +377,7 @@ mod tests {
             data_dir: dir.path().to_path_buf(),
             database: None,
             artifacts: artifacts.map(str::to_string),
+            artifact_settings: Vec::new(),
             ort_dylib: PathBuf::new(),
             limits: Limits::default(),
             inference_threads: None,

@@ -129,13 +129,9 @@ async fn a_corrupted_artifact_fails_its_deployment_only() {
         .strip_prefix("sha256:")
         .unwrap()
         .to_string();
-    let path = s
-        .dir
-        .path()
-        .join("artifacts/sha256")
-        .join(&hex[..2])
-        .join(&hex);
-    std::fs::write(&path, b"tampered").unwrap();
+    for path in s.artifact_copies(&hex) {
+        std::fs::write(&path, b"tampered").unwrap();
+    }
 
     let s = s.restart().await;
     let (st, e) = s.infer("credit-api", one_row_request()).await;

@@ -411,7 +411,12 @@ fn log_rows(s: &TestServer, deployment: &str, requests: usize, rows: u32) {
     });
 }
 
-fn write_rows(w: &mut dyn hangar_store::PredictionLog, deployment: &str, requests: usize, rows: u32) {
+fn write_rows(
+    w: &mut dyn hangar_store::PredictionLog,
+    deployment: &str,
+    requests: usize,
+    rows: u32,
+) {
     let mut features = Vec::new();
     hangar_store::encode_features_into(&first_row(), &mut features);
     let at = chrono::Utc::now();

@@ -295,9 +295,12 @@ async fn only_the_named_artifacts_are_copied_and_each_is_verified() {
     assert_eq!(digests.len(), 4);
 
     let target_dir = tempfile::tempdir().unwrap();
-    let target = copy::open_artifact_target(&format!("file://{}", target_dir.path().display()), target_dir.path())
-        .await
-        .unwrap();
+    let target = copy::open_artifact_target(
+        &format!("file://{}", target_dir.path().display()),
+        target_dir.path(),
+    )
+    .await
+    .unwrap();
     let mut last = None;
     let done = copy::copy_artifacts(&dir.path().join("artifacts"), &target, &digests, |p| {
         last = Some(p)

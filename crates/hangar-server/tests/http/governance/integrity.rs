@@ -23,18 +23,11 @@ async fn the_audit_verifier_names_the_entry_edited_directly_in_sqlite() {
     assert!(!text.contains(USER_PASSWORD));
     assert!(!text.contains(ADMIN_TOKEN));
 
-    // Someone with the database file edits entry 3: who did it.
-    let db = s.dir.path().join("hangar.db");
-    let url = format!("sqlite://{}", db.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    sqlx::query("DROP TRIGGER audit_append_only")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_log SET actor = 'somebody-else' WHERE seq = 3")
-        .execute(&pool)
-        .await
-        .unwrap();
+    // Someone with access to the database edits entry 3: who did it.
+    let pool = s.sql().await;
+    pool.drop_trigger("audit_append_only", "audit_log").await;
+    pool.execute("UPDATE audit_log SET actor = 'somebody-else' WHERE seq = 3")
+        .await;
     let (_, v) = s.call("GET", "/api/v1/audit/verify", None).await;
     assert_eq!(v["ok"], false, "{v}");
     assert_eq!(v["first_break"]["seq"], 3, "{v}");
@@ -56,20 +49,12 @@ async fn the_audit_verifier_names_the_entry_edited_directly_in_sqlite() {
     );
 
     // Put it back and delete entry 2 instead: the chain breaks at 3.
-    sqlx::query("UPDATE audit_log SET actor = 'admin' WHERE seq = 3")
-        .execute(&pool)
-        .await
-        .unwrap();
+    pool.execute("UPDATE audit_log SET actor = 'admin' WHERE seq = 3")
+        .await;
     let (_, v) = s.call("GET", "/api/v1/audit/verify", None).await;
     assert_eq!(v["ok"], true, "restored: {v}");
-    sqlx::query("DROP TRIGGER audit_undeletable")
-        .execute(&pool)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM audit_log WHERE seq = 2")
-        .execute(&pool)
-        .await
-        .unwrap();
+    pool.drop_trigger("audit_undeletable", "audit_log").await;
+    pool.execute("DELETE FROM audit_log WHERE seq = 2").await;
     let (_, v) = s.call("GET", "/api/v1/audit/verify", None).await;
     assert_eq!(v["ok"], false);
     assert_eq!(v["first_break"]["seq"], 3, "{v}");
@@ -92,16 +77,12 @@ async fn a_corrupted_artifact_fails_to_load_and_the_deployment_keeps_its_healthy
         .strip_prefix("sha256:")
         .unwrap()
         .to_string();
-    let path = s
-        .dir
-        .path()
-        .join("artifacts/sha256")
-        .join(&hex[..2])
-        .join(&hex);
-    let mut bytes = std::fs::read(&path).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0xff;
-    std::fs::write(&path, bytes).unwrap();
+    for path in s.artifact_copies(&hex) {
+        let mut bytes = std::fs::read(&path).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+    }
 
     let (st, e) = s
         .call(
