@@ -29,7 +29,10 @@ run: build
 
 ## Every test. The interop tests need tritonclient[http,grpc], the browser
 ## tests Debian's chromium and chromium-driver, and the object-storage tests
-## an S3 server (s3s-fs, cargo install); all are installed here.
+## an S3 server (s3s-fs, cargo install); all are installed here. The
+## PostgreSQL tests use the server on 127.0.0.1:5432 (HANGAR_TEST_POSTGRES
+## names another), each on a database of its own; the HTTP suite runs once on
+## the embedded default and once on PostgreSQL + S3.
 test: setup
 	@$(PYTHON) -c "import tritonclient.http, tritonclient.grpc, numpy" 2>/dev/null || \
 		$(PYTHON) -m pip install --quiet -r tests/interop/requirements.txt
@@ -37,6 +40,8 @@ test: setup
 	@./scripts/ensure-s3.sh
 	$(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
+	@echo "== the HTTP suite again, on PostgreSQL (127.0.0.1:5432) and S3 (docs/storage.md)"
+	HANGAR_TEST_BACKEND=postgres $(CARGO) test -p hangar-server --test http
 
 ## The dashboard's screenshots in docs/screenshots, taken by the browser
 ## test (a plain `make test` writes them under target/screenshots only).
