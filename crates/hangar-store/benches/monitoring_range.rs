@@ -5,9 +5,9 @@
 //!   sample);
 //! - `store/add_minute`: what the writer spends once a minute per deployment
 //!   and version to write a closed minute (256-row sample) and merge it into
-//!   its hour and day rows (full samples of 2 048 and 8 192 rows) in SQLite;
+//!   its hour and day rows (full samples of 2 048 and 8 192 rows);
 //! - `report/1_day`, `report/24_hours_unaligned`, `report/30_days_unaligned`:
-//!   a window's report from the stored aggregates in a real SQLite file —
+//!   a window's report from the stored aggregates —
 //!   the range plan, the reads, decoding, merging and every unlabelled
 //!   figure (`aggregate_report`), i.e. what the monitoring endpoint does
 //!   for a long window apart from HTTP and the labelled-row query.
@@ -19,6 +19,14 @@
 //! synthetic score), 20 000 rows per day rather than 86.4 M: the cost of a
 //! report depends on the sizes of the aggregates, which are the same, not on
 //! the counts in them.
+//!
+//! The store and report benches run on each backend through the same `Db`
+//! calls and the same data, named after it: `store/sqlite/add_minute`,
+//! `report/sqlite/1_day`, … on a real SQLite file, then
+//! `store/postgres/add_minute`, `report/postgres/1_day`, … on a fresh
+//! PostgreSQL database (`hangar_testkit::TestDatabase` on the server
+//! `HANGAR_TEST_POSTGRES` names, default 127.0.0.1:5432), dropped at the
+//! end.
 //!
 //! Run with `cargo bench -p hangar-store --bench monitoring_range`.
 
@@ -191,25 +199,40 @@ fn benches(c: &mut Criterion) {
     });
     g.finish();
 
-    let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let db = rt.block_on(Db::open(&dir.path().join("bench.db"))).unwrap();
+    backend(c, &rt, &s, "sqlite", &db);
+    rt.block_on(db.close());
+
+    // A database of its own on the test server (HANGAR_TEST_POSTGRES),
+    // dropped when the bench ends.
+    let pg = rt.block_on(hangar_testkit::TestDatabase::create());
+    let db = rt.block_on(Db::connect(pg.url())).unwrap();
+    backend(c, &rt, &s, "postgres", &db);
+    rt.block_on(db.close());
+    drop(pg);
+}
+
+/// `store/NAME/add_minute` and `report/NAME/…` on one backend: the same
+/// aggregates, written and read through `Db` as the server does.
+fn backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, s: &Setup, name: &str, db: &Db) {
     let first_day = 20_000 * 86_400;
-    rt.block_on(fill(&db, &s, first_day));
+    rt.block_on(fill(db, s, first_day));
     let mut g = c.benchmark_group("store");
     g.sample_size(20);
     let mut seed = 99;
-    let minute = aggregate(&s, Resolution::Minute, 1_000, &mut seed);
+    let minute = aggregate(s, Resolution::Minute, 1_000, &mut seed);
     let key = AggregateKey {
         deployment: "bench".into(),
         model: "credit".into(),
         version: 1,
         start: first_day + 5 * 86_400 + 600,
     };
-    g.bench_function("add_minute", |b| {
+    g.bench_function(format!("{name}/add_minute"), |b| {
         b.iter(|| rt.block_on(db.add_aggregate(&key, &minute)).unwrap())
     });
     g.finish();
@@ -230,11 +253,11 @@ fn benches(c: &mut Criterion) {
             first_day + 30 * 86_400 + 1800,
         ),
     ];
-    for (name, from, to) in ranges {
-        let (pieces, _) = rt.block_on(report(&db, &s, from, to));
-        eprintln!("{name}: {pieces} aggregate rows read");
-        g.bench_function(name, |b| {
-            b.iter(|| black_box(rt.block_on(report(&db, &s, from, to))))
+    for (range, from, to) in ranges {
+        let (pieces, _) = rt.block_on(report(db, s, from, to));
+        eprintln!("{name} {range}: {pieces} aggregate rows read");
+        g.bench_function(format!("{name}/{range}"), |b| {
+            b.iter(|| black_box(rt.block_on(report(db, s, from, to))))
         });
     }
     g.finish();
