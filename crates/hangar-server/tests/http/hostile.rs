@@ -99,10 +99,7 @@ async fn the_data_directory_is_private_to_the_servers_user() {
             files.push(f.unwrap().path());
         }
     }
-    assert!(
-        files.len() > 2 * usize::from(s.embedded()),
-        "{files:?}"
-    );
+    assert!(files.len() > 2 * usize::from(s.embedded()), "{files:?}");
     for f in files {
         assert_eq!(mode(&f), 0o600, "{}", f.display());
     }
