@@ -91,7 +91,15 @@ async fn a_request_id_past_128_bytes_is_refused_and_one_is_stored_once_per_reque
 
     // What a request of 1 000 rows adds to the log's tables, by its id's
     // length: the id is stored once (row and index entry), not per row.
-    let stored = "SELECT SUM(payload) FROM dbstat WHERE name LIKE 'prediction%'";
+    // SQLite: the bytes its pages hold for the log's tables and indexes;
+    // PostgreSQL: the bytes of the log's rows (its pages are 8 KiB).
+    let stored = match pool {
+        Sql::Sqlite(_) => "SELECT SUM(payload) FROM dbstat WHERE name LIKE 'prediction%'",
+        Sql::Postgres(_) => {
+            "SELECT (SELECT COALESCE(SUM(pg_column_size(p.*)), 0) FROM predictions p) \
+             + (SELECT COALESCE(SUM(pg_column_size(q.*)), 0) FROM prediction_requests q)"
+        }
+    };
     let mut growth = Vec::new();
     for id in [longest.as_str(), "short1"] {
         s.state.log.flush().await;
