@@ -13,12 +13,20 @@
 # bench/compare.sh on its own, for quick iterations on the log's cost.
 #
 # Usage: bench/monitoring-cost.sh
+#        MON_DATABASE=postgres://postgres@127.0.0.1:5432/DB bench/monitoring-cost.sh
+#
+# With MON_DATABASE the server keeps its metadata and the prediction log in
+# that database (`hangar serve --database`) instead of the data directory's
+# SQLite file; give it a fresh, empty database (the script neither creates
+# nor drops it).
 #
 # Settings (environment):
 #   MON_DURATION     measured time per run, as oha's -z takes it   [10s]
 #   MON_WARMUP       unmeasured warm-up before each run             [2s]
 #   MON_ROUNDS       rounds; the table shows each run's median     [3]
 #   MON_CONCURRENCY  connections                                    [64]
+#   MON_DATABASE     the metadata database URL, passed as --database
+#                    [none: the data directory's SQLite file]
 #   HANGAR_BIN       the hangar binary [target/release/hangar, built if missing]
 #   ORT_DYLIB_PATH   libonnxruntime.so [vendor/onnxruntime/libonnxruntime.so]
 #
@@ -42,6 +50,10 @@ BIN="${HANGAR_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/hangar}"
 BODY="$REPO/bench/bodies/one_row.json"
 OHA="$(command -v oha || echo "$HOME/.cargo/bin/oha")"
 RESULTS="${TMPDIR:-/tmp}/hangar-moncost-$(date -u +%Y%m%dT%H%M%SZ)"
+DATABASE_ARGS=()
+if [ -n "${MON_DATABASE:-}" ]; then
+    DATABASE_ARGS=(--database "$MON_DATABASE")
+fi
 mkdir -p "$RESULTS"
 PID=""
 
@@ -78,7 +90,7 @@ free_port() {
 PORT="$(free_port)"
 URL="http://127.0.0.1:$PORT"
 up() {
-    HANGAR_ADMIN_TOKEN="$BENCH_TOKEN" ORT_DYLIB_PATH="$ORT" "$BIN" serve --data-dir "$RESULTS/data" --addr "127.0.0.1:$PORT" \
+    HANGAR_ADMIN_TOKEN="$BENCH_TOKEN" ORT_DYLIB_PATH="$ORT" "$BIN" serve --data-dir "$RESULTS/data" ${DATABASE_ARGS[@]+"${DATABASE_ARGS[@]}"} --addr "127.0.0.1:$PORT" \
         >>"$RESULTS/hangar.log" 2>&1 &
     PID=$!
     for _ in $(seq 1 300); do
@@ -159,4 +171,4 @@ done
 ON="$(stat log-on '.summary.requestsPerSec')" OFF="$(stat log-off '.summary.requestsPerSec')"
 DROPPED="$(awk '/^hangar_prediction_log_dropped/ { s += $2 } END { print s + 0 }' "$RESULTS/metrics-r$ROUNDS.txt")"
 echo
-echo "log on against off: $(echo "($ON / $OFF - 1) * 100" | bc -l | xargs printf '%+.1f') % (median rounds); within each round: $(ratios | paste -sd' ') % (median $(ratios | median) %); rows dropped by the full buffer: $DROPPED; raw results in $RESULTS"
+echo "log on against off${MON_DATABASE:+ (metadata and prediction log on ${MON_DATABASE%%://*})}: $(echo "($ON / $OFF - 1) * 100" | bc -l | xargs printf '%+.1f') % (median rounds); within each round: $(ratios | paste -sd' ') % (median $(ratios | median) %); rows dropped by the full buffer: $DROPPED; raw results in $RESULTS"
