@@ -8,8 +8,7 @@ use hangar_core::{
     ArtifactFormat, DataType, Model, ModelCard, ModelVersion, RiskTier, Signature, TensorSpec,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite};
+use sqlx::Sqlite;
 
 use super::{json, parse_ts, to_json, ts, NewVersion, SqliteStore};
 use crate::{Missing, StoreError};
@@ -66,12 +65,20 @@ pub(crate) fn signature_from_json(s: &str) -> Result<Signature, StoreError> {
     })
 }
 
-const MODEL_COLUMNS: &str =
+pub(crate) const MODEL_COLUMNS: &str =
     "m.id, m.name, m.description, m.owner_team, m.intended_use, m.out_of_scope_uses, \
      m.risk_tier, m.tags, m.created_at, m.updated_at, m.created_by, \
      (SELECT MAX(v.version) FROM model_versions v WHERE v.model_id = m.id) AS latest_version";
 
-fn model_from_row(r: &SqliteRow) -> Result<Model, StoreError> {
+/// A model from a row of `MODEL_COLUMNS`, on either backend (both store
+/// the same columns as the same text and integers).
+pub(crate) fn model_from_row<'r, R>(r: &'r R) -> Result<Model, StoreError>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     Ok(Model {
         name: r.try_get("name")?,
         card: ModelCard {
@@ -92,10 +99,17 @@ fn model_from_row(r: &SqliteRow) -> Result<Model, StoreError> {
     })
 }
 
-const VERSION_COLUMNS: &str = "m.name AS model_name, v.version, v.digest, v.size_bytes, v.format, v.signature, \
+pub(crate) const VERSION_COLUMNS: &str = "m.name AS model_name, v.version, v.digest, v.size_bytes, v.format, v.signature, \
      v.feature_names, v.description, v.source_commit, v.training_run, v.metrics, v.metadata, v.created_at, v.created_by";
 
-fn version_from_row(r: &SqliteRow) -> Result<ModelVersion, StoreError> {
+/// A version from a row of `VERSION_COLUMNS`, on either backend.
+pub(crate) fn version_from_row<'r, R>(r: &'r R) -> Result<ModelVersion, StoreError>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     Ok(ModelVersion {
         model: r.try_get("model_name")?,
         version: r.try_get::<i64, _>("version")? as u32,

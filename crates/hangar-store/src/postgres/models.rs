@@ -3,69 +3,16 @@
 //! processes get distinct, consecutive numbers (SQLite gets the same from
 //! its single writer, `BEGIN IMMEDIATE`).
 
-use std::str::FromStr;
-
 use chrono::Utc;
-use hangar_core::{ArtifactFormat, Model, ModelCard, ModelVersion, RiskTier};
-use sqlx::postgres::PgRow;
-use sqlx::{Postgres, Row};
+use hangar_core::{Model, ModelCard, ModelVersion};
+use sqlx::Postgres;
 
 use super::PostgresStore;
-use crate::db::models::{signature_from_json, signature_to_json};
-use crate::db::{json, parse_ts_pub as parse_ts, to_json, ts_pub as ts};
+use crate::db::models::{
+    model_from_row, signature_to_json, version_from_row, MODEL_COLUMNS, VERSION_COLUMNS,
+};
+use crate::db::{to_json, ts_pub as ts};
 use crate::{Missing, NewVersion, StoreError};
-
-const MODEL_COLUMNS: &str =
-    "m.id, m.name, m.description, m.owner_team, m.intended_use, m.out_of_scope_uses, \
-     m.risk_tier, m.tags, m.created_at, m.updated_at, m.created_by, \
-     (SELECT MAX(v.version) FROM model_versions v WHERE v.model_id = m.id) AS latest_version";
-
-fn model_from_row(r: &PgRow) -> Result<Model, StoreError> {
-    Ok(Model {
-        name: r.try_get("name")?,
-        card: ModelCard {
-            description: r.try_get("description")?,
-            owner_team: r.try_get("owner_team")?,
-            intended_use: r.try_get("intended_use")?,
-            out_of_scope_uses: json(&r.try_get::<String, _>("out_of_scope_uses")?)?,
-            risk_tier: RiskTier::from_str(&r.try_get::<String, _>("risk_tier")?)
-                .map_err(|e| StoreError::Invalid(e.to_string()))?,
-            tags: json(&r.try_get::<String, _>("tags")?)?,
-        },
-        latest_version: r
-            .try_get::<Option<i64>, _>("latest_version")?
-            .map(|v| v as u32),
-        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-        updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
-        created_by: r.try_get("created_by")?,
-    })
-}
-
-const VERSION_COLUMNS: &str = "m.name AS model_name, v.version, v.digest, v.size_bytes, v.format, v.signature, \
-     v.feature_names, v.description, v.source_commit, v.training_run, v.metrics, v.metadata, v.created_at, v.created_by";
-
-fn version_from_row(r: &PgRow) -> Result<ModelVersion, StoreError> {
-    Ok(ModelVersion {
-        model: r.try_get("model_name")?,
-        version: r.try_get::<i64, _>("version")? as u32,
-        digest: r.try_get("digest")?,
-        size_bytes: r.try_get::<i64, _>("size_bytes")? as u64,
-        format: ArtifactFormat::from_str(&r.try_get::<String, _>("format")?)
-            .map_err(StoreError::Invalid)?,
-        signature: signature_from_json(&r.try_get::<String, _>("signature")?)?,
-        feature_names: r
-            .try_get::<Option<String>, _>("feature_names")?
-            .map(|s| json(&s))
-            .transpose()?,
-        description: r.try_get("description")?,
-        source_commit: r.try_get("source_commit")?,
-        training_run: r.try_get("training_run")?,
-        metrics: json(&r.try_get::<String, _>("metrics")?)?,
-        metadata: json(&r.try_get::<String, _>("metadata")?)?,
-        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-        created_by: r.try_get("created_by")?,
-    })
-}
 
 /// Inserts a model row with its card unless the name is taken; returns its
 /// id, or `None` when a model of that name exists (or is being created by a
