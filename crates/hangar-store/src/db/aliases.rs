@@ -8,7 +8,15 @@ use sqlx::Row;
 use super::{parse_ts, ts, AliasState, SqliteStore};
 use crate::{Missing, StoreError};
 
-fn event_from_row(r: &SqliteRow) -> Result<AliasEvent, StoreError> {
+/// An alias move from a row of `alias_events` (with the model's name as
+/// `model_name`), on either backend.
+pub(crate) fn event_from_row<'r, R>(r: &'r R) -> Result<AliasEvent, StoreError>
+where
+    R: sqlx::Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     Ok(AliasEvent {
         model: r.try_get("model_name")?,
         alias: r.try_get("alias")?,

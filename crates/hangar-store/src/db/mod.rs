@@ -74,7 +74,7 @@ pub(crate) fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-mod aliases;
+pub(crate) mod aliases;
 pub(crate) mod deployments;
 pub(crate) mod models;
 

@@ -10,21 +10,9 @@ use sqlx::Row;
 
 use super::models::lock_model;
 use super::PostgresStore;
+use crate::db::aliases::event_from_row;
 use crate::db::{parse_ts_pub as parse_ts, ts_pub as ts};
 use crate::{AliasState, Missing, StoreError};
-
-fn event_from_row(r: &PgRow) -> Result<AliasEvent, StoreError> {
-    Ok(AliasEvent {
-        model: r.try_get("model_name")?,
-        alias: r.try_get("alias")?,
-        from_version: r
-            .try_get::<Option<i64>, _>("from_version")?
-            .map(|v| v as u32),
-        to_version: r.try_get::<Option<i64>, _>("to_version")?.map(|v| v as u32),
-        actor: r.try_get("actor")?,
-        at: parse_ts(&r.try_get::<String, _>("at")?)?,
-    })
-}
 
 fn alias_from_row(r: &PgRow) -> Result<AliasState, StoreError> {
     Ok(AliasState {
